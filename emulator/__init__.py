@@ -1,0 +1,1 @@
+"""Emulated SMETS1 installations: wire formats, sans-IO device cores and drivers."""

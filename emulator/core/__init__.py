@@ -1,0 +1,1 @@
+"""Sans-IO device state machines: (input, now) -> (output, events, next deadline)."""

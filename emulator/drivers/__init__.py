@@ -1,0 +1,1 @@
+"""The only asyncio in emulator/: clocks, scheduler, links, TLS, TCP."""

@@ -1,0 +1,104 @@
+"""The s1lab error tree.
+
+Every error s1lab raises on bad input derives from :class:`S1labError`, so the command line can
+turn any of them into one line and a non-zero exit::
+
+    S1labError
+     +-- ProfileError            a profile file is missing, unparsable or fails its schema
+     +-- PkiError                a PKI folder, certificate or key is missing or unusable
+     +-- WireError               bytes that do not parse as the declared format
+     |    +-- MalformedFrame     a WAN or HAN frame that cannot be decoded
+     +-- SecurityError           authentication failed
+     |    +-- BadMac             a MAC/MIC did not verify
+     |    +-- ReplayedCounter    a counter not above the last one accepted
+     |    +-- CertificateError   a peer certificate not trusted or not valid at the run's time
+     +-- ProtocolError           a peer or a caller broke the protocol (h11's split)
+     |    +-- LocalProtocolError   we (the script or harness) asked for something illegal
+     |    +-- RemoteProtocolError  the peer sent something illegal; ``code`` is the wire code
+     +-- ClockError              misuse of a clock
+     |    +-- WaitingOnNothing   a virtual-time run has nothing ready, no timer and no I/O
+     +-- TransportError          a link or TLS session failed or closed
+"""
+
+from __future__ import annotations
+
+
+class S1labError(Exception):
+    """Root of every error s1lab raises on bad input or a failed peer."""
+
+
+class ProfileError(S1labError):
+    """A profile file is missing, unparsable, or fails validation.
+
+    ``file`` names the file, ``field`` the dotted path of the bad field (empty when the file
+    as a whole is bad), and ``reason`` says why.
+    """
+
+    def __init__(self, file: str, field: str, reason: str) -> None:
+        self.file = file
+        self.field = field
+        self.reason = reason
+        where = f"{file}: {field}" if field else file
+        super().__init__(f"{where}: {reason}")
+
+
+class PkiError(S1labError):
+    """A PKI folder, certificate, key or keystore is missing or unusable."""
+
+
+class WireError(S1labError):
+    """Bytes that do not parse as the declared wire format."""
+
+
+class MalformedFrame(WireError):
+    """A frame that cannot be decoded; ``path`` names the field where decoding stopped."""
+
+    def __init__(self, message: str, path: str = "") -> None:
+        self.path = path
+        super().__init__(f"{message} (at {path})" if path else message)
+
+
+class SecurityError(S1labError):
+    """Authentication failed."""
+
+
+class BadMac(SecurityError):
+    """A MAC or MIC did not verify under the expected key."""
+
+
+class ReplayedCounter(SecurityError):
+    """A counter that is not strictly above the last one accepted from that sender."""
+
+
+class CertificateError(SecurityError):
+    """A certificate that is not trusted, or not valid at the run's wall time."""
+
+
+class ProtocolError(S1labError):
+    """A protocol rule was broken. Do not raise this directly; raise a subclass."""
+
+    def __init__(self, message: str, code: int = 0) -> None:
+        if type(self) is ProtocolError:
+            raise TypeError("raise LocalProtocolError or RemoteProtocolError")
+        self.code = code
+        super().__init__(message)
+
+
+class LocalProtocolError(ProtocolError):
+    """We (a script, the harness) asked for something the protocol does not allow."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent something the protocol does not allow; ``code`` is its wire error code."""
+
+
+class ClockError(S1labError):
+    """Misuse of a clock."""
+
+
+class WaitingOnNothing(ClockError):
+    """A virtual-time run has nothing ready, no timer armed and no I/O: it would wait forever."""
+
+
+class TransportError(S1labError):
+    """A link or TLS session failed, or closed while a caller was waiting on it."""

@@ -1,0 +1,1 @@
+"""Every byte format s1lab speaks, declared once with construct. No behaviour here."""

@@ -1,0 +1,1 @@
+"""Synthetic OTA firmware images and their manifest."""

@@ -1,0 +1,1 @@
+"""The other side and the test machinery: head-end roles, CLI, scenarios."""

@@ -1,0 +1,1 @@
+"""Bridges to real hardware (serial ports, network adapters)."""

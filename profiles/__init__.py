@@ -1,0 +1,1 @@
+"""Profile data (device models, DMCs, cohorts), shipped inside the wheel."""
