@@ -1,0 +1,27 @@
+"""EUI-64 device identities: 8 bytes on the wire, ``00-1B-C5-0C-00-00-00-01`` in text (DUIS style)."""
+
+from __future__ import annotations
+
+import re
+
+from emulator.errors import WireError
+
+_TEXT = re.compile(r"^[0-9A-Fa-f]{2}([-:]?[0-9A-Fa-f]{2}){7}$")
+
+
+def eui_to_str(eui: bytes) -> str:
+    if len(eui) != 8:
+        raise WireError(f"an EUI-64 is 8 bytes, got {len(eui)}")
+    return "-".join(f"{b:02X}" for b in eui)
+
+
+def eui_from_str(text: str) -> bytes:
+    """Accepts ``00-1B-...``, ``00:1B:...`` or 16 bare hex digits."""
+    if not _TEXT.match(text.strip()):
+        raise WireError(f"not an EUI-64: {text!r} (expected 8 hex bytes like 00-1B-C5-0C-00-00-00-01)")
+    return bytes.fromhex(re.sub(r"[-:]", "", text.strip()))
+
+
+def normalise(text: str) -> str:
+    """Any accepted spelling to the canonical ``00-1B-C5-...`` form."""
+    return eui_to_str(eui_from_str(text))

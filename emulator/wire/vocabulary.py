@@ -1,0 +1,121 @@
+"""Shared vocabulary: the enumerations that wire formats, device cores and the harness all use.
+
+Values are wire values (they appear in WAN frames, see docs/wan-protocol.md), so never renumber.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class DeviceType(IntEnum):
+    CHF = 0x01
+    ESME = 0x02
+    GSME = 0x03
+    PPMID = 0x04
+    IHD = 0x05
+
+
+class Role(IntEnum):
+    """Who sent a WAN frame."""
+
+    SMSO = 0x01  # the supplier's SMETS1 head-end (before migration, and after rollback)
+    S1SP = 0x02  # the DCC's SMETS1 Service Provider (after migration)
+    CHF = 0x10  # the Communications Hub Function itself (responses, alerts)
+
+
+class PaymentMode(IntEnum):
+    CREDIT = 0x00
+    PREPAYMENT = 0x01
+
+
+class SupplyState(IntEnum):
+    """Electricity supply contactor, or the gas valve."""
+
+    ENABLED = 0x00
+    DISABLED = 0x01
+    ARMED = 0x02  # disabled, waiting for the consumer to press the button to enable
+
+
+class SupplyAction(IntEnum):
+    ENABLE = 0x00
+    DISABLE = 0x01
+    ARM = 0x02
+
+
+class TopUpStatus(IntEnum):
+    ACCEPTED = 0x00
+    MALFORMED = 0x01  # not 20 decimal digits, or above 2**64 - 1
+    INVALID = 0x02  # check value (MAC) wrong for this meter
+    ALREADY_USED = 0x03  # this UTRN counter was applied before (or is too old)
+    EXCEEDS_MAX_CREDIT = 0x04  # the balance would pass the meter's maximum credit
+    LOCKED_OUT = 0x05  # too many invalid UTRNs in a row; the meter refuses keypad/WAN top-ups
+    DEVICE_NOT_SUPPORTED = 0x06  # the target device takes no top-ups
+
+
+class DeviceLogState(IntEnum):
+    """State of an entry in the CHF device log (the HAN whitelist)."""
+
+    WHITELISTED = 0x00  # added, not joined yet
+    JOINED = 0x01
+    REMOVED = 0x02
+
+
+class EventCode(IntEnum):
+    """Device event log codes (the ``code`` of an event log entry)."""
+
+    POWER_ON = 0x0001
+    CLOCK_ADJUSTED = 0x0002
+    PAYMENT_MODE_CHANGED = 0x0010
+    TOP_UP_ACCEPTED = 0x0011
+    TOP_UP_REJECTED = 0x0012
+    UTRN_LOCKOUT = 0x0013
+    LOW_CREDIT = 0x0014
+    EMERGENCY_CREDIT_AVAILABLE = 0x0015
+    EMERGENCY_CREDIT_ACTIVATED = 0x0016
+    EMERGENCY_CREDIT_EXHAUSTED = 0x0017
+    CREDIT_EXHAUSTED = 0x0018
+    SUPPLY_ENABLED = 0x0020
+    SUPPLY_DISABLED = 0x0021
+    SUPPLY_ARMED = 0x0022
+    FIRMWARE_ACTIVATED = 0x0030
+    WAN_FRAME_REJECTED = 0x0040
+    HAN_DEVICE_ADDED = 0x0050
+    HAN_DEVICE_REMOVED = 0x0051
+    HAN_DEVICE_JOINED = 0x0052
+
+
+class MessageType(IntEnum):
+    """WAN application protocol v1 message types. A response is the request's value | 0x80."""
+
+    READ_INSTANTANEOUS = 0x01
+    READ_INVENTORY = 0x02
+    READ_FIRMWARE_VERSIONS = 0x03
+    READ_EVENT_LOG = 0x04
+    READ_PAYMENT_MODE = 0x05
+    SET_PAYMENT_MODE = 0x06
+    TOP_UP = 0x07
+    READ_TIME = 0x08
+    SET_TIME = 0x09
+    SET_SUPPLY = 0x0A
+    # 0x20-0x2F key management (rotation under the Master Key), 0x30-0x3F certificates,
+    # 0x40-0x4F SIM/APN: reserved for the migration issue.
+    ERROR = 0x7F
+
+
+RESPONSE_BIT = 0x80
+
+
+class ErrorCode(IntEnum):
+    """Payload of an ERROR (0x7F) frame."""
+
+    MALFORMED = 0x01
+    UNSUPPORTED_VERSION = 0x02
+    UNKNOWN_ROLE = 0x03  # the role has no keys on this CHF (or is not the current owner)
+    UNKNOWN_KEY = 0x04  # key id is not the role's current key
+    BAD_MAC = 0x05
+    REPLAYED_COUNTER = 0x06
+    UNKNOWN_DEVICE = 0x07
+    UNSUPPORTED_COMMAND = 0x08
+    INVALID_ARGUMENT = 0x09
+    DEVICE_UNREACHABLE = 0x0A
