@@ -1,0 +1,479 @@
+"""The Communications Hub Function (CHF), sans-IO.
+
+The CHF terminates the WAN application protocol: it checks every frame in a fixed order (record,
+header, version, role, key id, MAC, counter, target device, command: docs/wan-protocol.md),
+answers with a sealed response or an ERROR frame, traces every rejection, and keeps serving.
+Behind it sits the HAN: in this module a direct link to the meter cores (``HanDirectory``); the
+ZigBee HAN replaces the direct calls with frames later without changing the WAN side.
+
+State kept small on purpose (a fleet holds thousands): SIM/APN, device log, last WAN contact,
+per-role operational keys and counters, the GSME mirror, a bounded event log.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Protocol
+
+from emulator.core.timebase import SECOND, zigbee_utc
+from emulator.core.trace_sink import Emit
+from emulator.errors import BadMac, MalformedFrame
+from emulator.wire import wan
+from emulator.wire.eui import eui_from_str, eui_to_str
+from emulator.wire.vocabulary import (
+    RESPONSE_BIT,
+    DeviceLogState,
+    DeviceType,
+    ErrorCode,
+    EventCode,
+    MessageType,
+    Role,
+    SupplyAction,
+    TopUpStatus,
+)
+
+EVENT_LOG_SIZE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class OperationalKeys:
+    """One head-end role's keys on this CHF: it MACs requests with ``command_key``, the CHF
+    MACs its responses to that role with ``response_key``."""
+
+    key_id: int
+    command_key: bytes
+    response_key: bytes
+
+
+@dataclass(slots=True)
+class Sim:
+    iccid: str
+    imsi: str
+    apn: str
+    service_profile: str
+
+
+class Meter(Protocol):
+    """What the CHF needs of an ESME or GSME core over the direct HAN link."""
+
+    eui: str
+    firmware_version: str
+
+    def payment(self, now: int) -> object: ...
+    def set_payment_mode(self, mode: object, now: int) -> object: ...
+    def top_up(self, utrn: str, now: int) -> object: ...
+    def set_supply(self, action: SupplyAction, now: int) -> object: ...
+    def meter_time(self, now: int) -> int: ...
+    def set_time(self, utc_us: int, now: int) -> tuple[int, int]: ...
+    def event_log(self) -> list[object]: ...
+
+
+class _Reject(Exception):
+    """Internal: abort handling of one frame with an ERROR response."""
+
+    def __init__(self, code: ErrorCode, detail: str, role_keys: OperationalKeys | None) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.role_keys = role_keys
+
+
+@dataclass(slots=True)
+class LogEntry:
+    device_type: DeviceType
+    state: DeviceLogState
+    last_heard: int | None  # µs, run clock
+
+
+class Chf:
+    """The CHF core. Feed it WAN frames with :meth:`handle_frame`; it returns the reply."""
+
+    __slots__ = (
+        "_clock_offset",
+        "_counters_in",
+        "_counters_out",
+        "_emit",
+        "_events",
+        "_keys",
+        "devices",
+        "eui",
+        "eui_bytes",
+        "firmware_version",
+        "gsme_mirror",
+        "last_wan_contact",
+        "log",
+        "sim",
+    )
+
+    def __init__(
+        self,
+        eui: str,
+        firmware_version: str,
+        sim: Sim,
+        keys: dict[Role, OperationalKeys],
+        emit: Emit,
+        now: int,
+    ) -> None:
+        self.eui = eui
+        self.eui_bytes = eui_from_str(eui)
+        self.firmware_version = firmware_version
+        self.sim = sim
+        self._keys = dict(keys)
+        self._counters_in: dict[Role, int] = {}
+        self._counters_out: dict[Role, int] = {}
+        self._emit = emit
+        self._events: deque[tuple[int, int, int]] = deque(maxlen=EVENT_LOG_SIZE)
+        self._clock_offset = 0
+        self.last_wan_contact: int | None = None
+        self.log: dict[str, LogEntry] = {}
+        self.devices: dict[str, object] = {}  # the direct HAN link: EUI -> device core
+        self.gsme_mirror: tuple[object, int] | None = None  # (GsmeReading, received at)
+        self._log_event(now, EventCode.POWER_ON, 0)
+
+    # ---- HAN side ---------------------------------------------------------------------------
+
+    def attach_device(self, eui: str, device_type: DeviceType, core: object, now: int) -> None:
+        """Whitelist and join a device on the direct HAN link (installation time)."""
+        self.log[eui] = LogEntry(device_type, DeviceLogState.JOINED, now)
+        self.devices[eui] = core
+        self._emit(now, self.eui, "HanDeviceJoined", {"eui": eui, "type": device_type.name})
+        self._log_event(now, EventCode.HAN_DEVICE_JOINED, int(device_type))
+
+    def heard(self, eui: str, now: int) -> None:
+        entry = self.log.get(eui)
+        if entry is not None:
+            entry.last_heard = now
+
+    def mirror_report(self, eui: str, reading: object, now: int) -> None:
+        """A GSME woke and reported into its mirror on the CHF."""
+        self.gsme_mirror = (reading, now)
+        self.heard(eui, now)
+
+    @property
+    def roles(self) -> list[Role]:
+        return sorted(self._keys)
+
+    def keys_for(self, role: Role) -> OperationalKeys | None:
+        return self._keys.get(role)
+
+    def clock(self, now: int) -> int:
+        return now + self._clock_offset
+
+    # ---- WAN side ---------------------------------------------------------------------------
+
+    def handle_frame(self, data: bytes, now: int, tls_role: Role | None) -> bytes:
+        """One WAN frame in (from a TLS peer authenticated as ``tls_role``), one frame out."""
+        txn = 0
+        msg_type = 0
+        target = self.eui_bytes
+        try:
+            try:
+                frame = wan.parse_frame(data)
+            except MalformedFrame as exc:
+                raise _Reject(ErrorCode.MALFORMED, str(exc), None) from None
+            h = frame.header
+            txn, msg_type, target = h.txn_id, h.msg_type, h.target
+            if h.version != wan.FRAME_VERSION:
+                raise _Reject(
+                    ErrorCode.UNSUPPORTED_VERSION, f"protocol version {h.version}", None
+                )
+            try:
+                role = Role(h.role)
+            except ValueError:
+                raise _Reject(ErrorCode.UNKNOWN_ROLE, f"role 0x{h.role:02X}", None) from None
+            keys = self._keys.get(role)
+            if keys is None or role != tls_role:
+                why = "no keys for role" if keys is None else "role differs from TLS identity"
+                raise _Reject(ErrorCode.UNKNOWN_ROLE, f"{role.name}: {why}", None)
+            if h.key_id != keys.key_id:
+                raise _Reject(
+                    ErrorCode.UNKNOWN_KEY, f"key id {h.key_id}, current {keys.key_id}", keys
+                )
+            try:
+                wan.verify_mac(frame, keys.command_key)
+            except BadMac:
+                raise _Reject(ErrorCode.BAD_MAC, "MAC does not verify", keys) from None
+            last = self._counters_in.get(role, -1)
+            if h.counter <= last:
+                raise _Reject(
+                    ErrorCode.REPLAYED_COUNTER, f"counter {h.counter} <= last {last}", keys
+                )
+            self._counters_in[role] = h.counter
+            self.last_wan_contact = now
+            body = self._dispatch(h, frame.payload, keys, now)
+            return self._seal(role, keys, msg_type | RESPONSE_BIT, txn, target, body)
+        except _Reject as rej:
+            return self._reject(rej, txn, msg_type, target, tls_role, now)
+
+    def _reject(
+        self,
+        rej: _Reject,
+        txn: int,
+        msg_type: int,
+        target: bytes,
+        tls_role: Role | None,
+        now: int,
+    ) -> bytes:
+        self._emit(
+            now,
+            self.eui,
+            "WanFrameRejected",
+            {"error": rej.code.name, "detail": rej.detail, "msg_type": msg_type, "txn": txn},
+        )
+        self._log_event(now, EventCode.WAN_FRAME_REJECTED, int(rej.code))
+        body = wan.encode_response(
+            MessageType.ERROR,
+            wan.ErrorPayload(error_code=rej.code, request_msg_type=msg_type & 0x7F,
+                             detail=rej.detail),
+        )
+        if rej.role_keys is not None and tls_role is not None:
+            return self._seal(tls_role, rej.role_keys, MessageType.ERROR, txn, target, body)
+        header = wan.Header(
+            version=wan.FRAME_VERSION, msg_type=MessageType.ERROR, txn_id=txn,
+            target=target if len(target) == 8 else self.eui_bytes, role=Role.CHF, key_id=0,
+            counter=0,
+        )
+        return wan.seal(header, body, None)
+
+    def _seal(
+        self, role: Role, keys: OperationalKeys, msg_type: int, txn: int, target: bytes,
+        body: bytes,
+    ) -> bytes:
+        counter = self._counters_out.get(role, 0) + 1
+        self._counters_out[role] = counter
+        header = wan.Header(
+            version=wan.FRAME_VERSION, msg_type=msg_type, txn_id=txn, target=target,
+            role=Role.CHF, key_id=keys.key_id, counter=counter,
+        )
+        return wan.seal(header, body, keys.response_key)
+
+    # ---- commands -----------------------------------------------------------------------------
+
+    def _dispatch(self, h: wan.Header, payload: bytes, keys: OperationalKeys, now: int) -> bytes:
+        try:
+            mt = MessageType(h.msg_type)
+        except ValueError:
+            raise _Reject(
+                ErrorCode.UNSUPPORTED_COMMAND, f"message type 0x{h.msg_type:02X}", keys
+            ) from None
+        if mt is MessageType.ERROR:
+            raise _Reject(ErrorCode.UNSUPPORTED_COMMAND, "ERROR is not a request", keys)
+        try:
+            request = wan.decode_request(mt, payload)
+        except MalformedFrame as exc:
+            raise _Reject(ErrorCode.MALFORMED, str(exc), keys) from None
+        target = eui_to_str(h.target)
+        if target == self.eui:
+            device_type = DeviceType.CHF
+            core: object = self
+        else:
+            entry = self.log.get(target)
+            if entry is None or entry.state is not DeviceLogState.JOINED:
+                raise _Reject(ErrorCode.UNKNOWN_DEVICE, f"{target} is not on this HAN", keys)
+            device_type = entry.device_type
+            core = self.devices[target]
+        handler = _HANDLERS.get(mt)
+        if handler is None:
+            raise _Reject(ErrorCode.UNSUPPORTED_COMMAND, mt.name, keys)
+        result = handler(self, device_type, core, request, now, keys)
+        if device_type is not DeviceType.CHF:
+            self.heard(target, now)
+        self._emit(now, self.eui, "WanRequestServed",
+                   {"msg": mt.name, "target": target, "txn": h.txn_id})
+        return wan.encode_response(mt, result)
+
+    def _log_event(self, now: int, code: EventCode, value: int) -> None:
+        self._events.append((now, int(code), value))
+
+    def event_log(self) -> list[tuple[int, int, int]]:
+        return list(self._events)
+
+
+# Each handler returns the response body object for wan.encode_response.
+
+
+def _not_for(device_type: DeviceType, what: str, keys: OperationalKeys) -> _Reject:
+    return _Reject(ErrorCode.INVALID_ARGUMENT, f"{what} is not supported by a {device_type.name}",
+                   keys)
+
+
+def _meter(device_type: DeviceType, core: object, what: str, keys: OperationalKeys) -> Meter:
+    if device_type not in (DeviceType.ESME, DeviceType.GSME):
+        raise _not_for(device_type, what, keys)
+    return core  # type: ignore[return-value]
+
+
+def _read_instantaneous(
+    chf: Chf, device_type: DeviceType, core: object, request: object, now: int,
+    keys: OperationalKeys,
+) -> object:
+    if device_type is DeviceType.ESME:
+        r = core.registers(now)  # type: ignore[attr-defined]
+        return wan.EsmeInstantaneous(
+            meter_time=zigbee_utc(r.meter_time_us), import_wh=r.import_wh,
+            tou_wh=tuple(r.tou_wh), demand_w=r.demand_w, payment_mode=r.payment_mode,
+            balance_pence=r.balance_pence, emergency_credit_limit_pence=r.ec_limit_pence,
+            emergency_credit_available_pence=r.ec_available_pence,
+            emergency_credit_in_use=r.ec_in_use, supply_state=r.supply_state,
+        )
+    if device_type is DeviceType.GSME:
+        # A sleepy GSME is read from its mirror on the CHF, with the age of the data.
+        if chf.gsme_mirror is None:
+            raise _Reject(ErrorCode.DEVICE_UNREACHABLE, "no data from the GSME yet", keys)
+        g, at = chf.gsme_mirror
+        return wan.GsmeInstantaneous(
+            meter_time=zigbee_utc(g.meter_time_us),  # type: ignore[attr-defined]
+            volume_dm3=g.volume_dm3,  # type: ignore[attr-defined]
+            flow_dm3_per_h=g.flow_dm3_per_h,  # type: ignore[attr-defined]
+            payment_mode=g.payment_mode,  # type: ignore[attr-defined]
+            balance_pence=g.balance_pence,  # type: ignore[attr-defined]
+            supply_state=g.supply_state,  # type: ignore[attr-defined]
+            data_age_s=(now - at) // SECOND,
+        )
+    raise _not_for(device_type, "READ_INSTANTANEOUS", keys)
+
+
+def _read_inventory(
+    chf: Chf, device_type: DeviceType, core: object, request: object, now: int,
+    keys: OperationalKeys,
+) -> object:
+    if device_type is not DeviceType.CHF:
+        raise _not_for(device_type, "READ_INVENTORY", keys)
+    return wan.Inventory(
+        apn=chf.sim.apn, service_profile=chf.sim.service_profile, iccid=chf.sim.iccid,
+        last_wan_contact=_zutc(chf.last_wan_contact),
+        entries=tuple(
+            wan.InventoryEntry(eui=eui_from_str(eui), device_type=e.device_type, state=e.state,
+                               last_heard=_zutc(e.last_heard))
+            for eui, e in chf.log.items()
+        ),
+    )
+
+
+def _zutc(at: int | None) -> int:
+    return 0 if at is None else zigbee_utc(at)
+
+
+def _read_firmware(
+    chf: Chf, device_type: DeviceType, core: object, request: object, now: int,
+    keys: OperationalKeys,
+) -> object:
+    if device_type is not DeviceType.CHF:
+        raise _not_for(device_type, "READ_FIRMWARE_VERSIONS", keys)
+    entries = [wan.FirmwareEntry(eui=chf.eui_bytes, device_type=DeviceType.CHF,
+                                 version=chf.firmware_version)]
+    for eui, e in chf.log.items():
+        dev = chf.devices.get(eui)
+        if dev is not None:
+            entries.append(wan.FirmwareEntry(eui=eui_from_str(eui), device_type=e.device_type,
+                                             version=dev.firmware_version))  # type: ignore[attr-defined]
+    return wan.FirmwareVersions(entries=tuple(entries))
+
+
+def _read_event_log(
+    chf: Chf, device_type: DeviceType, core: object, request: object, now: int,
+    keys: OperationalKeys,
+) -> object:
+    assert isinstance(request, wan.EventLogRequest)
+    if device_type is DeviceType.CHF:
+        raw = [(t, c, v) for t, c, v in chf.event_log()]
+    elif device_type in (DeviceType.ESME, DeviceType.GSME):
+        raw = [(e.time_us, e.code, e.value) for e in core.event_log()]  # type: ignore[attr-defined]
+    else:
+        raise _not_for(device_type, "READ_EVENT_LOG", keys)
+    if request.max_entries:
+        raw = raw[-request.max_entries:]
+    return wan.EventLog(entries=tuple(
+        wan.EventLogEntry(time=zigbee_utc(t), code=c, value=v) for t, c, v in raw))
+
+
+def _payment_body(p: object) -> wan.PaymentState:
+    return wan.PaymentState(
+        payment_mode=p.payment_mode, balance_pence=p.balance_pence,  # type: ignore[attr-defined]
+        emergency_credit_limit_pence=p.ec_limit_pence,  # type: ignore[attr-defined]
+        emergency_credit_available_pence=p.ec_available_pence,  # type: ignore[attr-defined]
+        emergency_credit_in_use=p.ec_in_use,  # type: ignore[attr-defined]
+        debt_pence=p.debt_pence, supply_state=p.supply_state,  # type: ignore[attr-defined]
+    )
+
+
+def _read_payment(
+    chf: Chf, device_type: DeviceType, core: object, request: object, now: int,
+    keys: OperationalKeys,
+) -> object:
+    return _payment_body(_meter(device_type, core, "READ_PAYMENT_MODE", keys).payment(now))
+
+
+def _set_payment(
+    chf: Chf, device_type: DeviceType, core: object, request: object, now: int,
+    keys: OperationalKeys,
+) -> object:
+    assert isinstance(request, wan.SetPaymentMode)
+    meter = _meter(device_type, core, "SET_PAYMENT_MODE", keys)
+    return _payment_body(meter.set_payment_mode(request.payment_mode, now))
+
+
+def _top_up(
+    chf: Chf, device_type: DeviceType, core: object, request: object, now: int,
+    keys: OperationalKeys,
+) -> object:
+    assert isinstance(request, wan.TopUpRequest)
+    if device_type not in (DeviceType.ESME, DeviceType.GSME):
+        return wan.TopUpResult(status=TopUpStatus.DEVICE_NOT_SUPPORTED, amount_pence=0,
+                               balance_pence=0)
+    outcome = _meter(device_type, core, "TOP_UP", keys).top_up(request.utrn, now)
+    return wan.TopUpResult(status=outcome.status, amount_pence=outcome.amount_pence,  # type: ignore[attr-defined]
+                           balance_pence=outcome.balance_pence)  # type: ignore[attr-defined]
+
+
+def _read_time(
+    chf: Chf, device_type: DeviceType, core: object, request: object, now: int,
+    keys: OperationalKeys,
+) -> object:
+    if device_type is DeviceType.CHF:
+        return wan.TimeValue(utc=zigbee_utc(chf.clock(now)))
+    return wan.TimeValue(utc=zigbee_utc(_meter(device_type, core, "READ_TIME", keys)
+                                        .meter_time(now)))
+
+
+def _set_time(
+    chf: Chf, device_type: DeviceType, core: object, request: object, now: int,
+    keys: OperationalKeys,
+) -> object:
+    assert isinstance(request, wan.SetTime)
+    from emulator.core.timebase import from_zigbee_utc
+
+    target_us = from_zigbee_utc(request.utc)
+    if device_type is DeviceType.CHF:
+        previous = chf.clock(now)
+        chf._clock_offset = target_us - now
+        chf._emit(now, chf.eui, "ClockAdjusted",
+                  {"previous": zigbee_utc(previous), "utc": request.utc})
+        chf._log_event(now, EventCode.CLOCK_ADJUSTED, request.utc - zigbee_utc(previous))
+        return wan.SetTimeResult(previous_utc=zigbee_utc(previous), utc=request.utc)
+    prev, new = _meter(device_type, core, "SET_TIME", keys).set_time(target_us, now)
+    return wan.SetTimeResult(previous_utc=zigbee_utc(prev), utc=zigbee_utc(new))
+
+
+def _set_supply(
+    chf: Chf, device_type: DeviceType, core: object, request: object, now: int,
+    keys: OperationalKeys,
+) -> object:
+    assert isinstance(request, wan.SetSupply)
+    state = _meter(device_type, core, "SET_SUPPLY", keys).set_supply(request.action, now)
+    return wan.SupplyResult(supply_state=state)  # type: ignore[arg-type]
+
+
+_HANDLERS = {
+    MessageType.READ_INSTANTANEOUS: _read_instantaneous,
+    MessageType.READ_INVENTORY: _read_inventory,
+    MessageType.READ_FIRMWARE_VERSIONS: _read_firmware,
+    MessageType.READ_EVENT_LOG: _read_event_log,
+    MessageType.READ_PAYMENT_MODE: _read_payment,
+    MessageType.SET_PAYMENT_MODE: _set_payment,
+    MessageType.TOP_UP: _top_up,
+    MessageType.READ_TIME: _read_time,
+    MessageType.SET_TIME: _set_time,
+    MessageType.SET_SUPPLY: _set_supply,
+}

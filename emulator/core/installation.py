@@ -1,0 +1,134 @@
+"""One SMETS1 installation as a single sans-IO core: CHF + ESME (+ GSME, PPMID, IHD).
+
+The devices talk over a *direct* HAN link here: the CHF calls the meter cores, a waking GSME's
+report lands in the CHF's mirror, PPMID and IHD refresh from the meters. The installation folds
+its devices' deadlines into one (``get_timer``), so a fleet driver arms one scheduler slot per
+installation, not one per device.
+
+Consumer behaviour that the tests and demo rely on is modelled here too, seeded: when a
+prepayment supply is ARMED after a top-up, the consumer presses the PPMID button after a while.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from emulator.core.chf import Chf
+from emulator.core.esme import Esme
+from emulator.core.gsme import Gsme
+from emulator.core.ihd import Ihd
+from emulator.core.ppmid import Ppmid
+from emulator.core.rng import SplitMix64
+from emulator.core.timebase import MINUTE
+from emulator.wire.eui import eui_from_str, eui_to_str
+from emulator.wire.vocabulary import DeviceType, SupplyState
+
+
+def device_eui(chf_eui: str, device_type: DeviceType) -> str:
+    """s1lab's EUI scheme for an installation's devices: the CHF's EUI with byte 4 set to the
+    device type (00-1B-C5-0C-00-00-00-01 -> ESME 00-1B-C5-0C-02-00-00-01)."""
+    raw = bytearray(eui_from_str(chf_eui))
+    raw[4] = int(device_type)
+    return eui_to_str(bytes(raw))
+
+
+@dataclass(slots=True)
+class Devices:
+    chf: Chf
+    esme: Esme
+    gsme: Gsme | None = None
+    ppmid: Ppmid | None = None
+    ihd: Ihd | None = None
+
+
+class InstallationCore:
+    __slots__ = ("_consumer_press_at", "_rng", "devices", "id")
+
+    def __init__(self, installation_id: str, devices: Devices, rng: SplitMix64, now: int) -> None:
+        self.id = installation_id
+        self.devices = devices
+        self._rng = rng
+        self._consumer_press_at: int | None = None
+        chf = devices.chf
+        chf.attach_device(devices.esme.eui, DeviceType.ESME, devices.esme, now)
+        if devices.gsme is not None:
+            chf.attach_device(devices.gsme.eui, DeviceType.GSME, devices.gsme, now)
+            # On joining, the GSME requests its mirror and reports once.
+            chf.mirror_report(devices.gsme.eui, devices.gsme.registers(now), now)
+        if devices.ppmid is not None:
+            chf.attach_device(devices.ppmid.eui, DeviceType.PPMID, devices.ppmid, now)
+        if devices.ihd is not None:
+            chf.attach_device(devices.ihd.eui, DeviceType.IHD, devices.ihd, now)
+
+    def get_timer(self) -> int | None:
+        d = self.devices
+        best = d.esme.get_timer()
+        for t in (
+            d.gsme.get_timer() if d.gsme is not None else None,
+            d.ppmid.get_timer() if d.ppmid is not None else None,
+            d.ihd.get_timer() if d.ihd is not None else None,
+            self._consumer_press_at,
+        ):
+            if t is not None and (best is None or t < best):
+                best = t
+        return best
+
+    def handle_timer(self, now: int) -> None:
+        d = self.devices
+        t = d.esme.get_timer()
+        if t is not None and t <= now:
+            d.esme.handle_timer(now)
+            d.chf.heard(d.esme.eui, now)
+        if d.gsme is not None:
+            t = d.gsme.get_timer()
+            if t is not None and t <= now:
+                reading = d.gsme.handle_timer(now)
+                if reading is not None:
+                    d.chf.mirror_report(d.gsme.eui, reading, now)
+        for consumer in (d.ppmid, d.ihd):
+            if consumer is None:
+                continue
+            t = consumer.get_timer()
+            if t is not None and t <= now:
+                for request in consumer.handle_timer(now):
+                    self._serve_display(consumer, request.target, request.what, now)
+        if self._consumer_press_at is not None and self._consumer_press_at <= now:
+            self._consumer_press_at = None
+            self.press_enable_supply(now)
+        self._watch_supply(now)
+
+    def after_command(self, now: int) -> None:
+        """Call after any WAN command: state may have changed what the consumer does next."""
+        self._watch_supply(now)
+
+    def _serve_display(self, consumer: Ppmid | Ihd, target: DeviceType, what: str, now: int) -> None:
+        d = self.devices
+        data: object
+        if target is DeviceType.ESME:
+            data = d.esme.payment(now) if what == "payment" else d.esme.registers(now)
+            d.chf.heard(consumer.eui, now)
+        elif target is DeviceType.GSME and d.chf.gsme_mirror is not None:
+            data = d.chf.gsme_mirror[0]  # consumer devices read gas data from the mirror
+        else:
+            return
+        consumer.show(target, data, now)
+
+    def _watch_supply(self, now: int) -> None:
+        d = self.devices
+        if self._consumer_press_at is None and d.ppmid is not None:
+            if d.esme.payment(now).supply_state is SupplyState.ARMED:
+                self._consumer_press_at = now + (5 + self._rng.randrange(55)) * MINUTE
+
+    # consumer actions (tests and scenarios call these too)
+
+    def press_enable_supply(self, now: int) -> bool:
+        if self.devices.ppmid is None:
+            return False
+        self.devices.ppmid.press_enable_supply(now)
+        return self.devices.esme.enable_by_consumer(now)
+
+    def press_emergency_credit(self, now: int) -> bool:
+        if self.devices.ppmid is None:
+            return False
+        self.devices.ppmid.press_emergency_credit(now)
+        return self.devices.esme.select_emergency_credit(now)

@@ -1,0 +1,190 @@
+"""TLS run sans-IO over ``ssl.MemoryBIO``: OpenSSL does the protocol, we move the bytes.
+
+The same :class:`TlsEndpoint` runs over an in-memory link on the virtual clock and over a TCP
+socket in real time. asyncio's own SSL transport is avoided on purpose: it reserves ~256 KiB per
+connection, where a MemoryBIO pair costs ~27 KiB a side.
+
+OpenSSL checks certificate validity against the machine's clock; s1lab judges validity by the
+*run's* clock instead. Contexts made here switch OpenSSL's time check off
+(X509_V_FLAG_NO_CHECK_TIME) and the endpoint checks the peer's certificate against ``now``
+after the handshake (:func:`emulator.pki.check_validity`).
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+
+from emulator.errors import CertificateError, TransportError
+from emulator.pki import OPENSSL_NO_CHECK_TIME
+
+
+TLS_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+_TLS12_CIPHERS = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384"
+
+
+def _base_context(
+    purpose: ssl.Purpose, min_version: str, max_version: str
+) -> ssl.SSLContext:
+    side = ssl.PROTOCOL_TLS_SERVER if purpose is ssl.Purpose.CLIENT_AUTH else ssl.PROTOCOL_TLS_CLIENT
+    ctx = ssl.SSLContext(side)
+    try:
+        ctx.minimum_version = TLS_VERSIONS[min_version]
+        ctx.maximum_version = TLS_VERSIONS[max_version]
+    except KeyError as exc:
+        raise TransportError(f"unknown TLS version {exc.args[0]!r} (use 1.2 or 1.3)") from None
+    ctx.set_ciphers(_TLS12_CIPHERS)
+    ctx.set_ecdh_curve("prime256v1")
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.verify_flags = ssl.VerifyFlags(int(ctx.verify_flags) | OPENSSL_NO_CHECK_TIME)
+    ctx.options |= ssl.OP_NO_COMPRESSION
+    return ctx
+
+
+def server_context(
+    bundle: Path,
+    trusted_ca_pem: bytes | Sequence[bytes],
+    min_version: str = "1.2",
+    max_version: str = "1.3",
+) -> ssl.SSLContext:
+    """A CHF's context: its own certificate+key bundle, trusting the head-end CA(s) given."""
+    ctx = _base_context(ssl.Purpose.CLIENT_AUTH, min_version, max_version)
+    try:
+        ctx.load_cert_chain(str(bundle))
+        for pem in [trusted_ca_pem] if isinstance(trusted_ca_pem, bytes) else trusted_ca_pem:
+            ctx.load_verify_locations(cadata=pem.decode())
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise CertificateError(f"{bundle}: cannot load TLS credentials: {exc}") from None
+    ctx.num_tickets = 0  # no TLS 1.3 session tickets: each CHF handshake is a full one
+    return ctx
+
+
+def client_context(
+    cert: Path,
+    key: Path,
+    trusted_ca_pem: bytes,
+    min_version: str = "1.2",
+    max_version: str = "1.3",
+) -> ssl.SSLContext:
+    """A head-end's context: its client certificate, trusting the CHF device CA."""
+    ctx = _base_context(ssl.Purpose.SERVER_AUTH, min_version, max_version)
+    ctx.check_hostname = False  # CHFs are named by EUI-64 in the certificate, checked by caller
+    try:
+        ctx.load_cert_chain(str(cert), str(key))
+        ctx.load_verify_locations(cadata=trusted_ca_pem.decode())
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise CertificateError(f"{cert}: cannot load TLS credentials: {exc}") from None
+    return ctx
+
+
+@dataclass(slots=True)
+class TlsOutput:
+    """What one input produced: bytes for the network, plaintext for the application."""
+
+    to_network: bytes = b""
+    plaintext: list[bytes] = field(default_factory=list)
+    handshake_completed: bool = False
+    closed: bool = False
+    error: str | None = None
+
+
+class TlsEndpoint:
+    """One side of a TLS session over a pair of memory BIOs."""
+
+    __slots__ = ("_done", "_in", "_obj", "_out", "closed", "error")
+
+    def __init__(self, ctx: ssl.SSLContext, server_side: bool) -> None:
+        self._in = ssl.MemoryBIO()
+        self._out = ssl.MemoryBIO()
+        self._obj = ctx.wrap_bio(self._in, self._out, server_side=server_side)
+        self._done = False
+        self.closed = False
+        self.error: str | None = None
+
+    @property
+    def established(self) -> bool:
+        return self._done
+
+    @property
+    def version(self) -> str | None:
+        return self._obj.version()
+
+    def peer_certificate(self) -> x509.Certificate:
+        der = self._obj.getpeercert(binary_form=True)
+        if not der:
+            raise CertificateError("peer sent no certificate")
+        return x509.load_der_x509_certificate(der)
+
+    def start(self) -> TlsOutput:
+        """Begin the handshake (the client's first flight; nothing for a server)."""
+        out = TlsOutput()
+        self._step(out)
+        return out
+
+    def receive(self, data: bytes) -> TlsOutput:
+        """Feed bytes from the network."""
+        out = TlsOutput()
+        if self.closed:
+            return out
+        if data:
+            self._in.write(data)
+        else:
+            self._in.write_eof()
+        self._step(out)
+        return out
+
+    def send(self, plaintext: bytes) -> bytes:
+        """Encrypt application bytes; returns what to put on the network."""
+        if not self._done or self.closed:
+            raise TransportError("TLS session is not established")
+        try:
+            self._obj.write(plaintext)
+        except ssl.SSLError as exc:
+            raise TransportError(f"TLS write failed: {exc}") from None
+        return self._out.read()
+
+    def close(self) -> bytes:
+        """Send close_notify; returns the bytes to put on the network."""
+        if self.closed:
+            return b""
+        self.closed = True
+        if self._done:
+            try:
+                self._obj.unwrap()
+            except (ssl.SSLWantReadError, ssl.SSLError):
+                pass
+        return self._out.read()
+
+    def _step(self, out: TlsOutput) -> None:
+        try:
+            if not self._done:
+                try:
+                    self._obj.do_handshake()
+                except ssl.SSLWantReadError:
+                    out.to_network = self._out.read()
+                    return
+                self._done = True
+                out.handshake_completed = True
+            while True:
+                try:
+                    chunk = self._obj.read(16384)
+                except ssl.SSLWantReadError:
+                    break
+                except ssl.SSLZeroReturnError:
+                    self.closed = True
+                    out.closed = True
+                    break
+                if not chunk:
+                    self.closed = True
+                    out.closed = True
+                    break
+                out.plaintext.append(chunk)
+        except ssl.SSLError as exc:
+            self.closed = True
+            out.closed = True
+            self.error = out.error = exc.reason or str(exc)
+        out.to_network = self._out.read()

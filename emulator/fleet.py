@@ -1,0 +1,123 @@
+"""A fleet of emulated installations of one DMC on one clock, with its own test PKI.
+
+Everything is derived from the run seed: CHF EUIs are consecutive, keys and certificates come
+from (seed, EUI), each installation's behaviour from (seed, installation id). Certificates are
+written to a private working folder because Python's ``ssl`` loads certificate chains from files
+only; the folder goes away with the fleet.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+
+from emulator.core.timebase import HOUR
+from emulator.drivers.memory import MemoryLink
+from emulator.drivers.scheduler import Scheduler
+from emulator.drivers.tls import client_context
+from emulator.installation import Installation
+from emulator.keystore import ChfKeys, derive_chf_keys
+from emulator.pki import Authorities, Credential, mint_authorities, mint_chf
+from emulator.profiles import ResolvedDmc
+from emulator.trace import Trace
+from emulator.wire.eui import eui_from_str, eui_to_str
+from emulator.wire.vocabulary import Role
+
+FIRST_EUI = "00-1B-C5-0C-00-00-00-01"
+CERT_DAYS = 3650
+
+
+def nth_eui(first: str, n: int) -> str:
+    return eui_to_str((int.from_bytes(eui_from_str(first), "big") + n).to_bytes(8, "big"))
+
+
+@dataclass(frozen=True)
+class FleetPki:
+    """The fleet's authorities, with the head-end credentials written where ``ssl`` can load them."""
+
+    authorities: Authorities
+    folder: Path
+
+    def headend_paths(self, role: Role) -> tuple[Path, Path]:
+        name = role.name.lower()
+        return self.folder / f"headend-{name}.pem", self.folder / f"headend-{name}.key"
+
+    @property
+    def device_ca(self) -> Credential:
+        return self.authorities.device_ca
+
+    @property
+    def anchors(self) -> dict[Role, x509.Certificate]:
+        return {Role.SMSO: self.authorities.smso_ca.cert, Role.S1SP: self.authorities.s1sp_ca.cert}
+
+
+def mint_fleet_pki(folder: Path, seed: int, now: int) -> FleetPki:
+    pki = FleetPki(mint_authorities(now - HOUR, seed, CERT_DAYS), folder)
+    for role in (Role.SMSO, Role.S1SP):
+        cred = pki.authorities.headend("smso" if role is Role.SMSO else "s1sp")
+        cert_path, key_path = pki.headend_paths(role)
+        cert_path.write_bytes(cred.cert_pem())
+        key_path.write_bytes(cred.key_pem())
+        key_path.chmod(0o600)
+    return pki
+
+
+class Fleet:
+    """N installations of ``dmc``; head-ends reach them over in-memory links."""
+
+    def __init__(
+        self,
+        dmc: ResolvedDmc,
+        count: int,
+        seed: int,
+        scheduler: Scheduler,
+        trace: Trace,
+        first_eui: str = FIRST_EUI,
+    ) -> None:
+        self.dmc = dmc
+        self.seed = seed
+        self.scheduler = scheduler
+        self._tmp = tempfile.TemporaryDirectory(prefix="s1lab-fleet-")
+        folder = Path(self._tmp.name)
+        now = scheduler.clock.now_us()
+        self.pki = mint_fleet_pki(folder, seed, now)
+        self.keys: dict[str, ChfKeys] = {}
+        self.installations: list[Installation] = []
+        for i in range(count):
+            eui = nth_eui(first_eui, i)
+            inst_id = f"i{i + 1:05d}"
+            cred = mint_chf(self.pki.device_ca, eui, now - HOUR, CERT_DAYS, seed)
+            bundle = folder / f"chf-{i + 1:05d}.pem"
+            bundle.write_bytes(cred.bundle_pem())
+            bundle.chmod(0o600)
+            keys = derive_chf_keys(seed, eui)
+            self.keys[eui] = keys
+            self.installations.append(Installation(
+                installation_id=inst_id, dmc=dmc, chf_eui=eui, chf_bundle=bundle,
+                trust={Role.SMSO: self.pki.authorities.smso_ca.cert}, keys=keys, seed=seed,
+                scheduler=scheduler, emit=trace.emitter(inst_id),
+            ))
+
+    def keys_for(self, eui: str) -> ChfKeys:
+        return self.keys[eui]
+
+    def headend_context(self, role: Role) -> object:
+        cert, key = self.pki.headend_paths(role)
+        return client_context(cert, key, self.pki.device_ca.cert_pem(),
+                              self.dmc.chf.tls_min_version, self.dmc.chf.tls_max_version)
+
+    def link_to(self, installation: Installation) -> MemoryLink:
+        """A fresh in-memory WAN link to ``installation``'s CHF; returns it with the CHF side
+        already accepted. Use ``link.a`` for the head-end."""
+        link = MemoryLink(self.scheduler, self.dmc.chf.wan_latency_ms * 1000,
+                          name=installation.id)
+        installation.accept(link.b)
+        return link
+
+    def close(self) -> None:
+        for inst in self.installations:
+            inst.close()
+        self._tmp.cleanup()

@@ -1,0 +1,170 @@
+"""An emulated installation on a clock: its cores, one scheduler slot, and its CHF's WAN service.
+
+This is the glue between the sans-IO cores and the drivers: WAN channels hand frames to the CHF
+core and send back its replies; the installation's next deadline is kept armed in the shared
+scheduler after every input. The same class serves a fleet on the virtual clock (memory links)
+and ``s1lab serve`` in real time (TCP links).
+"""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from emulator.core.chf import Chf, OperationalKeys, Sim
+from emulator.core.esme import Esme
+from emulator.core.gsme import Gsme
+from emulator.core.ihd import Ihd
+from emulator.core.installation import Devices, InstallationCore, device_eui
+from emulator.core.ppmid import Ppmid
+from emulator.core.rng import SplitMix64
+from emulator.core.trace_sink import Emit
+from emulator.drivers.link import LinkEnd
+from emulator.drivers.scheduler import Scheduler
+from emulator.drivers.tls import server_context
+from emulator.drivers.wan_channel import WanChannel
+from emulator.keystore import ChfKeys
+from emulator.profiles import ResolvedDmc
+from emulator.wire.vocabulary import DeviceType, Role
+
+_ROLE_NAMES = {"smso": Role.SMSO, "s1sp": Role.S1SP}
+
+
+def _digits(rng: SplitMix64, n: int) -> str:
+    return "".join(str(rng.randrange(10)) for _ in range(n))
+
+
+class Installation:
+    """One emulated SMETS1 installation."""
+
+    def __init__(
+        self,
+        *,
+        installation_id: str,
+        dmc: ResolvedDmc,
+        chf_eui: str,
+        chf_bundle: Path,
+        trust: dict[Role, x509.Certificate],
+        keys: ChfKeys,
+        seed: int,
+        scheduler: Scheduler,
+        emit: Emit,
+        server_ctx: ssl.SSLContext | None = None,
+    ) -> None:
+        self.id = installation_id
+        self.dmc = dmc
+        self._scheduler = scheduler
+        self._clock = scheduler.clock
+        self._emit = emit
+        self.keys = keys
+        now = self._clock.now_us()
+        rng = SplitMix64.derive(seed, installation_id, "installation")
+        sim = Sim(
+            iccid="8944" + _digits(rng, 15),
+            imsi="234" + _digits(rng, 12),
+            apn=dmc.chf.apn,
+            service_profile=dmc.chf.service_profile,
+        )
+        role_keys = {
+            _ROLE_NAMES[name]: OperationalKeys(rk.key_id, rk.command_key, rk.response_key)
+            for name, rk in keys.roles.items()
+        }
+        chf = Chf(chf_eui, dmc.chf.firmware_version, sim, role_keys, emit, now)
+
+        def sub(name: str) -> SplitMix64:
+            return SplitMix64.derive(seed, installation_id, name)
+
+        esme = Esme(device_eui(chf_eui, DeviceType.ESME), dmc.esme, sub("esme"), emit, now,
+                    keys.prepayment_key)
+        gsme = (
+            Gsme(device_eui(chf_eui, DeviceType.GSME), dmc.gsme, sub("gsme"), emit, now,
+                 keys.prepayment_key)
+            if dmc.gsme is not None else None
+        )
+        ppmid = (Ppmid(device_eui(chf_eui, DeviceType.PPMID), dmc.ppmid, emit, now)
+                 if dmc.ppmid is not None else None)
+        ihd = (Ihd(device_eui(chf_eui, DeviceType.IHD), dmc.ihd, emit, now)
+               if dmc.ihd is not None else None)
+        self.core = InstallationCore(
+            installation_id, Devices(chf, esme, gsme, ppmid, ihd), sub("consumer"), now
+        )
+        self._slot = scheduler.slot(self._on_timer)
+        self._slot.set(self.core.get_timer())
+        self.trust = dict(trust)
+        self._ctx = server_ctx or server_context(
+            chf_bundle,
+            [c.public_bytes(Encoding.PEM) for c in trust.values()],
+            dmc.chf.tls_min_version,
+            dmc.chf.tls_max_version,
+        )
+        self.channels: list[WanChannel] = []
+        self.sessions_opened = 0
+        self.frames_served = 0
+
+    @property
+    def chf(self) -> Chf:
+        return self.core.devices.chf
+
+    @property
+    def esme(self) -> Esme:
+        return self.core.devices.esme
+
+    @property
+    def gsme(self) -> Gsme | None:
+        return self.core.devices.gsme
+
+    def _on_timer(self, now: int) -> None:
+        self.core.handle_timer(now)
+        self._slot.set(self.core.get_timer())
+
+    def sync_timer(self) -> None:
+        """Re-arm after anything (a command, a test poking a core) changed a deadline."""
+        self._slot.set(self.core.get_timer())
+
+    def role_of(self, cert: x509.Certificate) -> Role | None:
+        for role, ca in self.trust.items():
+            if cert.issuer == ca.subject:
+                return role
+        return None
+
+    def accept(self, link: LinkEnd) -> WanChannel:
+        """A head-end connection arrived on ``link``: serve it (the CHF is the TLS server)."""
+        channel = WanChannel(link, self._ctx, server_side=True, clock=self._clock)
+        chf = self.chf
+        role: list[Role | None] = [None]
+
+        def established(cert: x509.Certificate) -> None:
+            role[0] = self.role_of(cert)
+            self.sessions_opened += 1
+            self._emit(self._clock.now_us(), chf.eui, "WanSessionOpened",
+                       {"peer": role[0].name if role[0] else None,
+                        "tls": channel.tls_version})
+
+        def frame(data: bytes) -> None:
+            now = self._clock.now_us()
+            reply = chf.handle_frame(data, now, role[0])
+            self.frames_served += 1
+            self.core.after_command(now)
+            self._slot.set(self.core.get_timer())
+            if channel.established:
+                channel.send_frame(reply)
+
+        def closed(reason: str) -> None:
+            self._emit(self._clock.now_us(), chf.eui, "WanSessionClosed", {"reason": reason})
+            if channel in self.channels:
+                self.channels.remove(channel)
+
+        channel.on_established = established
+        channel.on_frame = frame
+        channel.on_closed = closed
+        self.channels.append(channel)
+        return channel
+
+    def close(self) -> None:
+        for channel in list(self.channels):
+            channel.close("installation stopped")
+        self._slot.cancel()
+
