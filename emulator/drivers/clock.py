@@ -109,12 +109,10 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
     def _jump_to_next_timer(self, timeout: float) -> None:
         scheduled: list[asyncio.TimerHandle] = self._scheduled  # type: ignore[attr-defined]
         when = scheduled[0].when() if scheduled else self.time() + timeout
-        target = when * SECOND
-        target_us = int(target)
-        if target_us < target:
-            target_us += 1
-        # Always move forward by at least one microsecond so float rounding cannot spin.
-        self._elapsed_us = max(target_us, self._elapsed_us + 1)
+        # Nearest microsecond: with a clock resolution of 1 µs asyncio treats a handle due
+        # within half a microsecond as ready, so rounding down never stalls and rounding up
+        # never accumulates float error into the virtual time.
+        self._elapsed_us = max(round(when * SECOND), self._elapsed_us)
 
 
 class VirtualClock:

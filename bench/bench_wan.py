@@ -1,0 +1,191 @@
+"""WAN benchmark: N emulated installations on the virtual clock, each establishing mutual TLS and
+being read over D simulated days, next to a raw ``ssl.MemoryBIO`` baseline in the same run.
+
+    .venv/bin/python bench/bench_wan.py --installations 1000 --days 2
+
+Prints wall seconds, handshakes/s (and as a share of the raw rate), requests/s (and raw round
+trips/s), and peak RSS per installation. Figures are medians of --repeat raw runs; the machine
+is noisy, so read the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import resource
+import ssl
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from emulator.core.timebase import DAY, MINUTE
+from emulator.drivers.clock import current_clock, run_virtual, sleep_until
+from emulator.drivers.scheduler import Scheduler
+from emulator.drivers.tls import client_context, server_context
+from emulator.fleet import Fleet, mint_fleet_pki
+from emulator.pki import mint_chf
+from emulator.profiles import default_dmc
+from emulator.trace import Trace
+from emulator.wire.vocabulary import Role
+from harness.headend import HeadEnd, HeadEndSession, connect
+
+
+def rss_kib() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def current_rss_kib() -> int:
+    with Path("/proc/self/statm").open() as f:
+        return int(f.read().split()[1]) * resource.getpagesize() // 1024
+
+
+def pump(a: ssl.SSLObject, a_out: ssl.MemoryBIO, b_in: ssl.MemoryBIO) -> None:
+    data = a_out.read()
+    if data:
+        b_in.write(data)
+
+
+def raw_baseline(handshakes: int, round_trips: int) -> tuple[float, float]:
+    """Bare MemoryBIO mutual-TLS handshakes/s and request round trips/s with s1lab's PKI."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        pki = mint_fleet_pki(folder, 7, 1_767_571_200_000_000)
+        cred = mint_chf(pki.device_ca, "00-1B-C5-0C-00-00-00-01", 1_767_571_200_000_000, 365, 7)
+        bundle = folder / "chf.pem"
+        bundle.write_bytes(cred.bundle_pem())
+        sctx = server_context(bundle, pki.authorities.smso_ca.cert_pem())
+        cert, key = pki.headend_paths(Role.SMSO)
+        cctx = client_context(cert, key, pki.device_ca.cert_pem())
+
+        def new_pair() -> tuple[ssl.SSLObject, ssl.SSLObject, list[ssl.MemoryBIO]]:
+            bios = [ssl.MemoryBIO() for _ in range(4)]  # c_in, c_out, s_in, s_out
+            c = cctx.wrap_bio(bios[0], bios[1], server_side=False)
+            s = sctx.wrap_bio(bios[2], bios[3], server_side=True)
+            return c, s, bios
+
+        def handshake(c: ssl.SSLObject, s: ssl.SSLObject, bios: list[ssl.MemoryBIO]) -> None:
+            c_done = s_done = False
+            while not (c_done and s_done):
+                if not c_done:
+                    try:
+                        c.do_handshake()
+                        c_done = True
+                    except ssl.SSLWantReadError:
+                        pass
+                    pump(c, bios[1], bios[2])
+                if not s_done:
+                    try:
+                        s.do_handshake()
+                        s_done = True
+                    except ssl.SSLWantReadError:
+                        pass
+                    pump(s, bios[3], bios[0])
+
+        t0 = time.perf_counter()
+        for _ in range(handshakes):
+            handshake(*new_pair())
+        hs_rate = handshakes / (time.perf_counter() - t0)
+
+        c, s, bios = new_pair()
+        handshake(c, s, bios)
+        request, response = b"r" * 64, b"R" * 120
+        t0 = time.perf_counter()
+        for _ in range(round_trips):
+            c.write(request)
+            bios[2].write(bios[1].read())
+            s.read(16384)
+            s.write(response)
+            bios[0].write(bios[3].read())
+            c.read(16384)
+        rt_rate = round_trips / (time.perf_counter() - t0)
+    return hs_rate, rt_rate
+
+
+async def emulated(n: int, days: float, interval_min: int) -> dict[str, float]:
+    clock = current_clock()
+    scheduler = Scheduler(clock)
+    trace = Trace(None)
+    gc.collect()
+    rss0 = current_rss_kib()
+    t0 = time.perf_counter()
+    fleet = Fleet(default_dmc(), n, 1, scheduler, trace)
+    build_s = time.perf_counter() - t0
+    headend = HeadEnd(Role.SMSO, fleet.headend_context(Role.SMSO), fleet.keys_for)  # type: ignore[arg-type]
+
+    t0 = time.perf_counter()
+    sessions: list[HeadEndSession] = await asyncio.gather(*[
+        connect(fleet.link_to(inst).a, headend, clock) for inst in fleet.installations
+    ])
+    hs_s = time.perf_counter() - t0
+    rss_connected = current_rss_kib()
+
+    start = clock.now_us()
+    end = start + int(days * DAY)
+    interval = interval_min * MINUTE
+
+    async def reader(session: HeadEndSession, esme: str, offset: int) -> int:
+        count = 0
+        at = start + offset
+        while at < end:
+            await sleep_until(at)
+            await session.read_instantaneous(esme)
+            count += 1
+            at += interval
+        return count
+
+    t0 = time.perf_counter()
+    counts = await asyncio.gather(*[
+        reader(s, inst.esme.eui, (i * 997) % interval)
+        for i, (s, inst) in enumerate(zip(sessions, fleet.installations, strict=True))
+    ])
+    run_s = time.perf_counter() - t0
+    peak = max(rss_kib(), current_rss_kib())
+    requests = sum(counts)
+    for s in sessions:
+        await s.close()
+    fleet.close()
+    scheduler.close()
+    return {
+        "build_s": build_s, "handshake_s": hs_s, "run_s": run_s, "requests": requests,
+        "rss0_kib": rss0, "rss_connected_kib": rss_connected, "peak_kib": peak,
+        "timer_fires": scheduler.fired,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--installations", "-n", type=int, default=1000)
+    ap.add_argument("--days", type=float, default=2.0)
+    ap.add_argument("--interval-min", type=int, default=30, help="read interval (minutes)")
+    ap.add_argument("--repeat", type=int, default=3, help="raw baseline repetitions (median)")
+    args = ap.parse_args()
+
+    wall0 = time.perf_counter()
+    r = run_virtual(emulated(args.installations, args.days, args.interval_min))
+    wall = time.perf_counter() - wall0
+    raws = [raw_baseline(300, 20_000) for _ in range(args.repeat)]
+    raw_hs = statistics.median(x[0] for x in raws)
+    raw_rt = statistics.median(x[1] for x in raws)
+
+    n = args.installations
+    hs_rate = n / r["handshake_s"]
+    req_rate = r["requests"] / r["run_s"]
+    per_inst = (r["peak_kib"] - r["rss0_kib"]) / n
+    print(f"s1lab WAN benchmark: {n} installations, {args.days:g} simulated days, "
+          f"reads every {args.interval_min} min")
+    print(f"  wall time (emulated run)      {wall:8.2f} s   (fleet build {r['build_s']:.2f} s, "
+          f"handshakes {r['handshake_s']:.2f} s, reads {r['run_s']:.2f} s)")
+    print(f"  handshakes/s (emulated)       {hs_rate:8.0f}")
+    print(f"  handshakes/s (raw MemoryBIO)  {raw_hs:8.0f}   -> emulated = "
+          f"{100 * hs_rate / raw_hs:.0f}% of raw")
+    print(f"  requests/s (emulated)         {req_rate:8.0f}   ({int(r['requests'])} requests)")
+    print(f"  round trips/s (raw MemoryBIO) {raw_rt:8.0f}   -> emulated = "
+          f"{100 * req_rate / raw_rt:.0f}% of raw")
+    print(f"  peak RSS per installation     {per_inst:8.1f} KiB  (RSS before fleet "
+          f"{r['rss0_kib'] / 1024:.0f} MiB, peak {r['peak_kib'] / 1024:.0f} MiB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,282 @@
+"""Consumer devices: the PPMID (prepayment interface) and, in :mod:`emulator.core.ihd`, the IHD.
+
+Both are sans-IO and HAN-agnostic. Every ``model.refresh_interval_s`` (first refresh at a
+seeded phase inside the first interval, so a fleet does not refresh in lockstep),
+:meth:`ConsumerDevice.handle_timer` returns the :class:`ReadRequest` list the driver must answer;
+the driver reads the meter (or the CHF's GSME mirror) and calls
+``show(target, data, now)`` with a :class:`~emulator.core.prepayment.PaymentSnapshot`, an
+:class:`~emulator.core.esme.EsmeReading` or a :class:`~emulator.core.gsme.GsmeReading`.
+
+To keep traces small, ``DisplayUpdated`` is emitted only when what is shown changes by a
+significant amount (see each device), or, for smaller changes, at most once an hour.
+
+The PPMID's buttons return a :class:`ConsumerAction` for the driver to route to the meter
+(``Esme.select_emergency_credit`` / ``Esme.enable_by_consumer``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from emulator.core.esme import EsmeReading
+from emulator.core.gsme import GsmeReading
+from emulator.core.prepayment import PaymentSnapshot
+from emulator.core.rng import SplitMix64, derive_seed
+from emulator.core.timebase import HOUR, SECOND
+from emulator.core.trace_sink import Emit
+from emulator.errors import LocalProtocolError
+from emulator.wire.vocabulary import DeviceType, PaymentMode, SupplyState
+
+#: A PPMID redraws at once when the balance moves by this much.
+SIGNIFICANT_BALANCE_PENCE = 100
+
+
+class ConsumerModelSpec(Protocol):
+    """What PPMID and IHD cores need from their model (``emulator.profiles.PpmidModel``...)."""
+
+    @property
+    def manufacturer(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def firmware_version(self) -> str: ...
+    @property
+    def refresh_interval_s(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReadRequest:
+    """Read ``what`` from the ``target`` meter and pass the result to ``show``."""
+
+    target: DeviceType
+    what: Literal["payment", "registers"]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerAction:
+    """A consumer pressed a button; the driver applies it to the ``target`` meter."""
+
+    target: DeviceType
+    action: Literal["select_emergency_credit", "enable_supply"]
+
+
+class ConsumerDevice:
+    """Refresh schedule and per-fuel display state shared by the PPMID and the IHD."""
+
+    __slots__ = (
+        "_emit",
+        "_emit_at_e",
+        "_emit_at_g",
+        "_emitted_e",
+        "_emitted_g",
+        "_interval",
+        "_next",
+        "_requests",
+        "_shown_e",
+        "_shown_g",
+        "_updated_at",
+        "eui",
+        "firmware_version",
+        "model",
+    )
+
+    WHAT: Literal["payment", "registers"] = "payment"
+
+    def __init__(
+        self,
+        eui: str,
+        model: ConsumerModelSpec,
+        emit: Emit,
+        now: int,
+        rng: SplitMix64 | None = None,
+        gas: bool = True,
+    ) -> None:
+        self.eui = eui
+        self.model = model
+        self.firmware_version = model.firmware_version
+        self._emit = emit
+        self._interval = max(1, model.refresh_interval_s) * SECOND
+        # Without a generator the phase still differs per device, derived from the EUI.
+        seed = rng.next_u64() if rng is not None else derive_seed(eui, "refresh")
+        self._next = now + seed % self._interval
+        self._requests = _requests(self.WHAT, gas)
+        self._shown_e: object = None
+        self._shown_g: object = None
+        self._emitted_e: object = None
+        self._emitted_g: object = None
+        self._emit_at_e = 0
+        self._emit_at_g = 0
+        self._updated_at: int | None = None
+
+    def get_timer(self) -> int:
+        return self._next
+
+    def handle_timer(self, now: int) -> list[ReadRequest]:
+        if now < self._next:
+            return []
+        self._next += ((now - self._next) // self._interval + 1) * self._interval
+        return list(self._requests)
+
+    @property
+    def last_update_us(self) -> int | None:
+        """When ``show`` was last called (run clock), or None."""
+        return self._updated_at
+
+    def show(self, target: DeviceType, data: object, now: int) -> None:
+        """The driver's answer to a :class:`ReadRequest`."""
+        if target is DeviceType.ESME:
+            value = self._convert(target, data)
+            self._shown_e = value
+            if self._should_emit(self._emitted_e, value, now - self._emit_at_e):
+                self._emitted_e, self._emit_at_e = value, now
+                self._display(now, target, value)
+        elif target is DeviceType.GSME:
+            value = self._convert(target, data)
+            self._shown_g = value
+            if self._should_emit(self._emitted_g, value, now - self._emit_at_g):
+                self._emitted_g, self._emit_at_g = value, now
+                self._display(now, target, value)
+        else:
+            raise LocalProtocolError(f"{type(self).__name__} shows no data from {target.name}")
+        self._updated_at = now
+
+    def _should_emit(self, old: object, new: object, since: int) -> bool:
+        if old is None:
+            return True
+        if old == new:
+            return False
+        return since >= HOUR or self._significant(old, new)
+
+    def _display(self, now: int, target: DeviceType, value: object) -> None:
+        fields: dict[str, object] = {"target": target.name}
+        fields.update(self._fields(value))
+        self._emit(now, self.eui, "DisplayUpdated", fields)
+
+    # Subclasses define what is shown.
+
+    def _convert(self, target: DeviceType, data: object) -> object:
+        raise NotImplementedError
+
+    def _significant(self, old: object, new: object) -> bool:
+        raise NotImplementedError
+
+    def _fields(self, value: object) -> dict[str, object]:
+        raise NotImplementedError
+
+
+_REQUESTS: dict[tuple[str, bool], tuple[ReadRequest, ...]] = {}
+
+
+def _requests(what: Literal["payment", "registers"], gas: bool) -> tuple[ReadRequest, ...]:
+    """Shared request tuples (one per kind, not one per device)."""
+    key = (what, gas)
+    if key not in _REQUESTS:
+        targets = (DeviceType.ESME, DeviceType.GSME) if gas else (DeviceType.ESME,)
+        _REQUESTS[key] = tuple(ReadRequest(t, what) for t in targets)
+    return _REQUESTS[key]
+
+
+class Ppmid(ConsumerDevice):
+    """Prepayment meter interface: shows balance, emergency credit and supply; has buttons.
+
+    Redraws (``DisplayUpdated``) at once when the payment mode, supply state or emergency
+    credit changes or the balance moves by ``SIGNIFICANT_BALANCE_PENCE``.
+    """
+
+    __slots__ = ()
+
+    WHAT: Literal["payment", "registers"] = "payment"
+
+    def _convert(self, target: DeviceType, data: object) -> object:
+        if isinstance(data, PaymentSnapshot):
+            return data
+        if isinstance(data, EsmeReading):
+            return PaymentSnapshot(
+                data.payment_mode,
+                data.balance_pence,
+                data.ec_limit_pence,
+                data.ec_available_pence,
+                data.ec_in_use,
+                data.debt_pence,
+                data.supply_state,
+            )
+        if isinstance(data, GsmeReading):
+            return PaymentSnapshot(
+                data.payment_mode, data.balance_pence, 0, 0, False, 0, data.supply_state
+            )
+        raise LocalProtocolError(f"a PPMID cannot show {type(data).__name__}")
+
+    def _significant(self, old: object, new: object) -> bool:
+        assert isinstance(old, PaymentSnapshot) and isinstance(new, PaymentSnapshot)
+        return (
+            old.payment_mode is not new.payment_mode
+            or old.supply_state is not new.supply_state
+            or old.ec_in_use != new.ec_in_use
+            or old.ec_available_pence != new.ec_available_pence
+            or abs(old.balance_pence - new.balance_pence) >= SIGNIFICANT_BALANCE_PENCE
+        )
+
+    def _fields(self, value: object) -> dict[str, object]:
+        assert isinstance(value, PaymentSnapshot)
+        return {
+            "payment_mode": value.payment_mode.name,
+            "balance_pence": value.balance_pence,
+            "ec_available_pence": value.ec_available_pence,
+            "ec_in_use": value.ec_in_use,
+            "supply_state": value.supply_state.name,
+        }
+
+    def shown(self, target: DeviceType = DeviceType.ESME) -> PaymentSnapshot | None:
+        """What the PPMID last showed for ``target`` (ESME or GSME)."""
+        value = self._shown_g if target is DeviceType.GSME else self._shown_e
+        return value if isinstance(value, PaymentSnapshot) else None
+
+    @property
+    def balance_pence(self) -> int | None:
+        shown = self.shown()
+        return None if shown is None else shown.balance_pence
+
+    @property
+    def ec_available_pence(self) -> int | None:
+        shown = self.shown()
+        return None if shown is None else shown.ec_available_pence
+
+    @property
+    def ec_in_use(self) -> bool | None:
+        shown = self.shown()
+        return None if shown is None else shown.ec_in_use
+
+    @property
+    def supply_state(self) -> SupplyState | None:
+        shown = self.shown()
+        return None if shown is None else shown.supply_state
+
+    @property
+    def payment_mode(self) -> PaymentMode | None:
+        shown = self.shown()
+        return None if shown is None else shown.payment_mode
+
+    @property
+    def gas_balance_pence(self) -> int | None:
+        shown = self.shown(DeviceType.GSME)
+        return None if shown is None else shown.balance_pence
+
+    def press_emergency_credit(
+        self, now: int, target: DeviceType = DeviceType.ESME
+    ) -> ConsumerAction:
+        """The consumer pressed "Select Available Emergency Credit"."""
+        return self._press(now, ConsumerAction(target, "select_emergency_credit"))
+
+    def press_enable_supply(self, now: int, target: DeviceType = DeviceType.ESME) -> ConsumerAction:
+        """The consumer pressed the button that enables an ARMED supply."""
+        return self._press(now, ConsumerAction(target, "enable_supply"))
+
+    def _press(self, now: int, action: ConsumerAction) -> ConsumerAction:
+        self._emit(
+            now,
+            self.eui,
+            "ConsumerButtonPressed",
+            {"target": action.target.name, "action": action.action},
+        )
+        return action

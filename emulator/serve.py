@@ -1,0 +1,100 @@
+"""One emulated installation in real time over TCP: what ``s1lab serve`` runs.
+
+The CHF either listens for head-ends or dials out to one (and re-dials when the session ends);
+it is the TLS server either way. It trusts the SMSO CA at first, as a pre-migration CHF does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+from emulator.drivers.clock import current_clock
+from emulator.drivers.scheduler import Scheduler
+from emulator.drivers.tcp import tcp_connect, tcp_listen
+from emulator.errors import PkiError, TransportError
+from emulator.installation import Installation
+from emulator.pki import PkiFolder
+from emulator.profiles import ResolvedDmc
+from emulator.trace import Trace
+from emulator.wire.eui import normalise
+from emulator.wire.vocabulary import Role
+
+REDIAL_S = 5.0
+
+
+async def serve(
+    *,
+    pki_dir: Path,
+    dmc: ResolvedDmc,
+    seed: int,
+    stop: asyncio.Event,
+    listen: tuple[str, int] | None = None,
+    connect: tuple[str, int] | None = None,
+    chf_eui: str | None = None,
+    trace_sink: TextIO | None = None,
+    announce: Callable[[str], None] = print,
+) -> None:
+    if (listen is None) == (connect is None):
+        raise TransportError("give exactly one of --listen HOST:PORT or --connect HOST:PORT")
+    pki = PkiFolder.load(pki_dir)
+    euis = pki.chf_euis()
+    if not euis:
+        raise PkiError(f"{pki_dir}: holds no CHF certificates (run `s1lab pki init --chfs 1`)")
+    eui = normalise(chf_eui) if chf_eui else euis[0]
+    if eui not in euis:
+        raise PkiError(f"{pki_dir}: no certificate for CHF {eui}")
+    clock = current_clock()
+    scheduler = Scheduler(clock)
+    trace = Trace(trace_sink)
+    inst = Installation(
+        installation_id="serve", dmc=dmc, chf_eui=eui, chf_bundle=pki.chf_bundle_path(eui),
+        trust={Role.SMSO: pki.smso_ca.cert}, keys=pki.keystore.get(eui), seed=seed,
+        scheduler=scheduler, emit=trace.emitter("serve"),
+    )
+    devices = ", ".join(f"{e.device_type.name} {d}" for d, e in inst.chf.log.items())
+    try:
+        if listen is not None:
+            server = await tcp_listen(listen[0], listen[1], inst.accept)
+            host, port = server.sockets[0].getsockname()[:2]
+            announce(f"CHF {eui} listening on {host}:{port} (HAN: {devices})")
+            try:
+                await stop.wait()
+            finally:
+                server.close()
+                await server.wait_closed()
+        else:
+            assert connect is not None
+            announce(f"CHF {eui} dialling {connect[0]}:{connect[1]} (HAN: {devices})")
+            while not stop.is_set():
+                try:
+                    link = await tcp_connect(*connect)
+                except TransportError as exc:
+                    announce(f"dial failed: {exc}; retrying in {REDIAL_S:g} s")
+                else:
+                    closed = asyncio.Event()
+                    channel = inst.accept(link)
+                    previous = channel.on_closed
+
+                    def on_closed(reason: str, previous: Callable[[str], None] = previous,
+                                  closed: asyncio.Event = closed) -> None:
+                        previous(reason)
+                        closed.set()
+
+                    channel.on_closed = on_closed
+                    waiters = [asyncio.ensure_future(closed.wait()),
+                               asyncio.ensure_future(stop.wait())]
+                    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                    for w in waiters:
+                        w.cancel()
+                    if stop.is_set():
+                        break
+                try:
+                    await asyncio.wait_for(stop.wait(), REDIAL_S)
+                except TimeoutError:
+                    pass
+    finally:
+        inst.close()
+        scheduler.close()

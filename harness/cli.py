@@ -1,0 +1,227 @@
+"""The ``s1lab`` command line.
+
+Bad input never shows a traceback: any s1lab error (and click's usage errors) becomes one line,
+``s1lab <command>: error: <what and where>``, and exit status 2. ``S1LAB_DEBUG=1`` shows
+tracebacks of unexpected failures for bug reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Literal, NoReturn
+
+import click
+
+from emulator.drivers.clock import DEFAULT_START, current_clock, run_virtual
+from emulator.drivers.tcp import parse_hostport
+from emulator.errors import S1labError
+from emulator.pki import init_folder
+from emulator.profiles import ResolvedDmc, default_dmc, load_dmc
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 70
+
+
+def _fail(command: str, message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
+    click.echo(f"s1lab {command}: error: {message}".replace("s1lab s1lab", "s1lab"), err=True)
+    sys.exit(code)
+
+
+def _dmc(profile: str | None) -> ResolvedDmc:
+    return load_dmc(profile) if profile else default_dmc()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="s1lab")
+def cli() -> None:
+    """s1lab: emulator and test harness for GB SMETS1 installations."""
+
+
+# ---- demo ---------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--installations", "-n", type=click.IntRange(1, 100_000), default=20,
+              show_default=True, help="Installations to emulate.")
+@click.option("--days", type=click.FloatRange(0, 3650, min_open=True), default=2.0,
+              show_default=True, help="Simulated days to run (virtual time).")
+@click.option("--seed", type=int, default=1, show_default=True,
+              help="Run seed: the same seed gives the same trace.")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("out/demo"),
+              show_default=True, help="Folder for trace.jsonl and summary.json.")
+@click.option("--profile", "profile", default=None,
+              help="DMC profile name or YAML file (default: the embedded default DMC).")
+def demo(installations: int, days: float, seed: int, out: Path, profile: str | None) -> None:
+    """Run N installations of a DMC on the virtual clock, read by the SMSO head-end."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from harness.demo import DemoConfig, run_demo
+    from harness.report import summary_table
+
+    dmc = _dmc(profile)
+    cfg = DemoConfig(installations=installations, days=days, seed=seed, out=out, dmc=dmc)
+    console = Console(stderr=False)
+    with Progress(TextColumn("[bold]simulating[/] {task.description}"), BarColumn(),
+                  TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
+                  console=console, transient=False) as bar:
+        task = bar.add_task(f"{installations} × {dmc.name}, {days:g} days", total=1.0)
+
+        def progress(elapsed: int, total: int) -> None:
+            bar.update(task, completed=elapsed / total)
+
+        summary = run_virtual(run_demo(cfg, progress), start=DEFAULT_START)
+    console.print(summary_table(summary))
+    console.print(f"trace: {out / 'trace.jsonl'} ({summary.trace_lines} lines)   "
+                  f"summary: {out / 'summary.json'}")
+
+
+# ---- pki ----------------------------------------------------------------------------------
+
+
+@cli.group()
+def pki() -> None:
+    """Test PKI for the WAN: CAs, head-end and CHF certificates, keystore."""
+
+
+@pki.command("init")
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--chfs", type=click.IntRange(0, 100_000), default=1, show_default=True,
+              help="CHF device certificates to mint.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Key derivation seed.")
+@click.option("--days", type=click.IntRange(1, 36_500), default=3650, show_default=True,
+              help="Validity of every certificate.")
+def pki_init(directory: Path, chfs: int, seed: int, days: int) -> None:
+    """Mint an SMSO CA, an S1SP (DCC) CA, head-end client certificates and CHF certificates."""
+    async def now() -> int:
+        return current_clock().now_us()
+
+    folder = init_folder(directory, chfs, asyncio.run(now()), seed, days)
+    click.echo(f"wrote test PKI to {folder.directory}: SMSO CA, S1SP CA, device CA, "
+               f"head-end certificates, {chfs} CHF certificate(s), keystore.json")
+    for eui in folder.chf_euis()[:5]:
+        click.echo(f"  CHF {eui}")
+
+
+# ---- serve --------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--listen", "listen", metavar="HOST:PORT", help="Accept head-ends on this address.")
+@click.option("--connect", "connect", metavar="HOST:PORT", help="Dial out to a head-end.")
+@click.option("--pki", "pki_dir", required=True,
+              type=click.Path(path_type=Path, file_okay=False), help="Folder from `pki init`.")
+@click.option("--profile", default=None, help="DMC profile name or YAML file.")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--chf", "chf_eui", default=None, help="Which CHF of the PKI folder (default: first).")
+@click.option("--trace", "trace_path", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, help="Write the trace (JSON lines) here.")
+def serve(listen: str | None, connect: str | None, pki_dir: Path, profile: str | None,
+          seed: int, chf_eui: str | None, trace_path: Path | None) -> None:
+    """Run one emulated installation in real time; its CHF speaks mutual TLS over TCP."""
+    from emulator.serve import serve as run_serve
+
+    dmc = _dmc(profile)
+    listen_at = parse_hostport(listen) if listen else None
+    connect_to = parse_hostport(connect) if connect else None
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        sink = trace_path.open("w", encoding="utf-8") if trace_path else None
+        try:
+            await run_serve(pki_dir=pki_dir, dmc=dmc, seed=seed, stop=stop, listen=listen_at,
+                            connect=connect_to, chf_eui=chf_eui, trace_sink=sink,
+                            announce=lambda line: click.echo(line))
+        finally:
+            if sink is not None:
+                sink.close()
+
+    asyncio.run(main())
+    click.echo("stopped")
+
+
+# ---- headend ------------------------------------------------------------------------------
+
+
+@cli.group()
+def headend() -> None:
+    """Play a head-end (SMSO or S1SP) against a CHF."""
+
+
+@headend.command("read")
+@click.option("--connect", "connect", metavar="HOST:PORT", help="The CHF's address.")
+@click.option("--listen", "listen", metavar="HOST:PORT",
+              help="Wait for a CHF to dial in here instead (serve --connect).")
+@click.option("--pki", "pki_dir", required=True,
+              type=click.Path(path_type=Path, file_okay=False), help="Folder from `pki init`.")
+@click.option("--role", type=click.Choice(["smso", "s1sp"]), required=True)
+@click.option("--device", default=None, help="Read only this device (EUI-64).")
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds.")
+def headend_read(connect: str | None, listen: str | None, pki_dir: Path,
+                 role: Literal["smso", "s1sp"], device: str | None, timeout: float) -> None:
+    """Read a CHF's inventory, firmware versions and meter registers; print JSON."""
+    from harness.read import read_chf
+
+    result = asyncio.run(read_chf(
+        pki_dir=pki_dir, role=role, device=device, timeout_s=timeout,
+        connect_to=parse_hostport(connect) if connect else None,
+        listen_on=parse_hostport(listen) if listen else None,
+    ))
+    click.echo(json.dumps(result, indent=2))
+
+
+# ---- profiles -----------------------------------------------------------------------------
+
+
+@cli.group()
+def profiles() -> None:
+    """Device model and DMC profiles."""
+
+
+@profiles.command("list")
+def profiles_list() -> None:
+    """List the embedded DMC profiles."""
+    from emulator.profiles import list_dmcs
+
+    for name in list_dmcs():
+        dmc = load_dmc(name)
+        click.echo(f"{name:24} {dmc.group_id}  {dmc.description}")
+
+
+@profiles.command("check")
+@click.argument("paths", nargs=-1, required=True)
+def profiles_check(paths: tuple[str, ...]) -> None:
+    """Validate DMC profile files (or names); one line per problem."""
+    for path in paths:
+        dmc = load_dmc(path)
+        click.echo(f"{path}: ok ({dmc.name}, group {dmc.group_id})")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    command = "s1lab " + next((a for a in args if not a.startswith("-")), "")
+    try:
+        cli.main(args=args, prog_name="s1lab", standalone_mode=False)
+    except click.exceptions.Abort:
+        _fail(command.strip(), "aborted", 130)
+    except click.ClickException as exc:
+        _fail(command.strip(), exc.format_message() + " (see --help)")
+    except S1labError as exc:
+        _fail(command.strip(), str(exc))
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("S1LAB_DEBUG"):
+            raise
+        _fail(command.strip(), f"internal error: {type(exc).__name__}: {exc} "
+              "(set S1LAB_DEBUG=1 for the traceback)", EXIT_INTERNAL)
+
+

@@ -1,0 +1,223 @@
+"""``s1lab demo``: N installations of the default DMC, run on the virtual clock for D days.
+
+The SMSO head-end connects to every CHF over mutual TLS (staggered over the first ten minutes),
+reads the inventory and firmware versions, then reads the meters on a schedule, checks prepayment
+balances and tops up with generated UTRNs when credit runs low, re-sends one UTRN to show replay
+refusal, switches some meters' payment mode on day 2, and reads event logs daily.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from emulator.core.rng import SplitMix64
+from emulator.core.timebase import DAY, HOUR, MINUTE, SECOND, isoformat
+from emulator.drivers.clock import DEFAULT_START, current_clock, sleep_until
+from emulator.drivers.scheduler import Scheduler
+from emulator.errors import RemoteProtocolError, TransportError
+from emulator.fleet import Fleet
+from emulator.installation import Installation
+from emulator.profiles import ResolvedDmc, default_dmc
+from emulator.trace import Trace
+from emulator.wire import wan
+from emulator.wire.vocabulary import PaymentMode, Role, SupplyState, TopUpStatus
+from harness.headend import HeadEnd, HeadEndSession, connect
+
+ProgressFn = Callable[[int, int], None]  # (elapsed_us, total_us)
+
+
+@dataclass
+class DemoConfig:
+    installations: int = 20
+    days: float = 2.0
+    seed: int = 1
+    out: Path | None = Path("out/demo")
+    dmc: ResolvedDmc | None = None
+    start: datetime = DEFAULT_START
+    read_interval_min: int = 30
+    top_up_below_pence: int = 500
+    top_up_pence: int = 1500
+
+
+@dataclass
+class InstallationSummary:
+    installation: str
+    chf: str
+    esme: str
+    payment_mode: str = ""
+    import_kwh: float = 0.0
+    gas_m3: float | None = None
+    balance_pence: int = 0
+    supply: str = ""
+    reads: int = 0
+    top_ups_accepted: int = 0
+    top_ups_rejected: int = 0
+    credited_pence: int = 0
+    errors: int = 0
+    tls: str = ""
+
+
+@dataclass
+class DemoSummary:
+    seed: int
+    dmc: str
+    group_id: str
+    installations: int
+    days: float
+    start: str
+    end: str
+    handshakes: int = 0
+    requests: int = 0
+    errors: int = 0
+    top_ups_accepted: int = 0
+    top_ups_rejected: int = 0
+    supply_interruptions: int = 0
+    trace_lines: int = 0
+    events: dict[str, int] = field(default_factory=dict)
+    per_installation: list[InstallationSummary] = field(default_factory=list)
+
+
+async def _drive(
+    inst: Installation, session_factory: Callable[[], asyncio.Future[HeadEndSession]],
+    cfg: DemoConfig, end_us: int, rng: SplitMix64, row: InstallationSummary, index: int,
+) -> None:
+    clock = current_clock()
+    await sleep_until(clock.now_us() + rng.randrange(600) * SECOND)  # stagger the connects
+    session = await session_factory()
+    row.tls = session.tls_version or ""
+    esme = inst.esme.eui
+    gsme = inst.gsme.eui if inst.gsme is not None else None
+    await session.read_inventory()
+    await session.read_firmware_versions()
+    interval = cfg.read_interval_min * MINUTE
+    next_read = clock.now_us()
+    replayed = False
+    switched = False
+    last_utrn: str | None = None
+    while True:
+        now = clock.now_us()
+        if now >= end_us:
+            break
+        try:
+            reading = await session.read_instantaneous(esme)
+            row.reads += 1
+            assert isinstance(reading, wan.EsmeInstantaneous)
+            if gsme is not None and (now // interval) % 4 == 0:
+                await session.read_instantaneous(gsme)
+                row.reads += 1
+            elapsed = now - (end_us - int(cfg.days * DAY))
+            if reading.payment_mode is PaymentMode.PREPAYMENT and (
+                reading.balance_pence < cfg.top_up_below_pence
+                or reading.supply_state is not SupplyState.ENABLED
+            ):
+                amount = cfg.top_up_pence + 100 * rng.randrange(10)
+                last_utrn = session._headend.make_utrn(session.chf_eui, esme, amount)
+                result = await session.top_up(esme, last_utrn)
+                _count_top_up(row, result)
+            elif last_utrn is not None and not replayed and index % 7 == 3:
+                # Show that a UTRN is single-use: the head-end re-sends one by mistake.
+                replayed = True
+                _count_top_up(row, await session.top_up(esme, last_utrn))
+            if not switched and elapsed >= DAY + 12 * HOUR and index % 10 == 9:
+                switched = True
+                target = (PaymentMode.CREDIT if reading.payment_mode is PaymentMode.PREPAYMENT
+                          else PaymentMode.PREPAYMENT)
+                await session.set_payment_mode(esme, target)
+            if (now // interval) % 48 == 47:
+                await session.read_event_log(esme, max_entries=20)
+        except RemoteProtocolError:
+            row.errors += 1
+        except TransportError:
+            row.errors += 1
+            session = await session_factory()
+        next_read += interval
+        await sleep_until(next_read)
+    await session.close()
+
+
+def _count_top_up(row: InstallationSummary, result: wan.TopUpResult) -> None:
+    if result.status is TopUpStatus.ACCEPTED:
+        row.top_ups_accepted += 1
+        row.credited_pence += result.amount_pence
+    else:
+        row.top_ups_rejected += 1
+
+
+async def run_demo(cfg: DemoConfig, progress: ProgressFn | None = None) -> DemoSummary:
+    """Run the demo on the running loop's clock (use ``run_virtual``)."""
+    dmc = cfg.dmc or default_dmc()
+    clock = current_clock()
+    start_us = clock.now_us()
+    total_us = int(cfg.days * DAY)
+    end_us = start_us + total_us
+    sink = None
+    if cfg.out is not None:
+        cfg.out.mkdir(parents=True, exist_ok=True)
+        sink = (cfg.out / "trace.jsonl").open("w", encoding="utf-8", newline="\n")
+    try:
+        trace = Trace(sink)
+        scheduler = Scheduler(clock)
+        fleet = Fleet(dmc, cfg.installations, cfg.seed, scheduler, trace)
+        headend = HeadEnd(Role.SMSO, fleet.headend_context(Role.SMSO), fleet.keys_for,  # type: ignore[arg-type]
+                          emit=trace.emitter("headend"))
+        rows = [InstallationSummary(inst.id, inst.chf.eui, inst.esme.eui)
+                for inst in fleet.installations]
+
+        def factory(inst: Installation) -> Callable[[], asyncio.Future[HeadEndSession]]:
+            def make() -> asyncio.Future[HeadEndSession]:
+                link = fleet.link_to(inst)
+                return asyncio.ensure_future(connect(link.a, headend, clock))
+            return make
+
+        async def ticker() -> None:
+            step = HOUR
+            t = start_us
+            while t < end_us:
+                t = min(t + step, end_us)
+                await sleep_until(t)
+                if progress is not None:
+                    progress(t - start_us, total_us)
+
+        tasks = [
+            _drive(inst, factory(inst), cfg, end_us,
+                   SplitMix64.derive(cfg.seed, inst.id, "headend"), row, i)
+            for i, (inst, row) in enumerate(zip(fleet.installations, rows, strict=True))
+        ]
+        await asyncio.gather(ticker(), *tasks)
+        now = clock.now_us()
+        summary = DemoSummary(
+            seed=cfg.seed, dmc=dmc.name, group_id=dmc.group_id, installations=cfg.installations,
+            days=cfg.days, start=isoformat(start_us), end=isoformat(now),
+        )
+        for inst, row in zip(fleet.installations, rows, strict=True):
+            pay = inst.esme.payment(now)
+            reg = inst.esme.registers(now)
+            row.payment_mode = pay.payment_mode.name
+            row.import_kwh = round(reg.import_wh / 1000, 3)
+            row.balance_pence = pay.balance_pence
+            row.supply = pay.supply_state.name
+            if inst.gsme is not None:
+                row.gas_m3 = round(inst.gsme.registers(now).volume_dm3 / 1000, 3)
+            summary.handshakes += inst.sessions_opened
+            summary.requests += inst.frames_served
+            summary.errors += row.errors
+            summary.top_ups_accepted += row.top_ups_accepted
+            summary.top_ups_rejected += row.top_ups_rejected
+        summary.supply_interruptions = trace.counts.get("SupplyDisabled", 0)
+        summary.trace_lines = trace.lines
+        summary.events = dict(sorted(trace.counts.items()))
+        summary.per_installation = rows
+        fleet.close()
+        scheduler.close()
+    finally:
+        if sink is not None:
+            sink.close()
+    if cfg.out is not None:
+        (cfg.out / "summary.json").write_text(
+            json.dumps(asdict(summary), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return summary

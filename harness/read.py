@@ -1,0 +1,81 @@
+"""``s1lab headend read``: connect to a CHF as a head-end role and read it, in real time."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Literal
+
+from emulator.core.timebase import isoformat
+from emulator.drivers.clock import current_clock
+from emulator.drivers.link import LinkEnd
+from emulator.drivers.tcp import TcpLinkEnd, tcp_connect, tcp_listen
+from emulator.drivers.tls import client_context
+from emulator.errors import TransportError
+from emulator.pki import PkiFolder
+from emulator.wire.vocabulary import DeviceType, Role
+from harness.headend import HeadEnd, HeadEndSession, connect
+from harness.jsonable import jsonable
+
+
+async def _accept_one(host: str, port: int, timeout_s: float) -> LinkEnd:
+    """Wait for one CHF to dial in (``serve --connect``)."""
+    got: asyncio.Future[TcpLinkEnd] = asyncio.get_running_loop().create_future()
+    server = await tcp_listen(host, port, lambda end: got.done() or got.set_result(end))
+    try:
+        return await asyncio.wait_for(got, timeout_s)
+    except TimeoutError:
+        raise TransportError(f"no CHF dialled {host}:{port} within {timeout_s:g} s") from None
+    finally:
+        server.close()
+
+
+async def read_chf(
+    *,
+    pki_dir: Path,
+    role: Literal["smso", "s1sp"],
+    connect_to: tuple[str, int] | None = None,
+    listen_on: tuple[str, int] | None = None,
+    device: str | None = None,
+    timeout_s: float = 30.0,
+) -> dict[str, object]:
+    if (connect_to is None) == (listen_on is None):
+        raise TransportError("give exactly one of --connect HOST:PORT or --listen HOST:PORT")
+    pki = PkiFolder.load(pki_dir)
+    cert, key = pki.headend_paths(role)
+    ctx = client_context(cert, key, pki.device_ca.cert_pem())
+    headend = HeadEnd(Role[role.upper()], ctx, pki.keystore.get)
+    clock = current_clock()
+    if connect_to is not None:
+        link: LinkEnd = await tcp_connect(*connect_to)
+    else:
+        assert listen_on is not None
+        link = await _accept_one(*listen_on, timeout_s)
+    session: HeadEndSession = await connect(link, headend, clock, timeout_s)
+    try:
+        inventory = await session.read_inventory()
+        firmware = await session.read_firmware_versions()
+        chf_time = await session.read_time()
+        if device is not None:
+            targets = [device]
+        else:
+            targets = [
+                jsonable(e.eui) for e in inventory.entries
+                if e.device_type in (DeviceType.ESME, DeviceType.GSME)
+            ]
+        readings: dict[str, object] = {}
+        for target in targets:
+            assert isinstance(target, str)
+            readings[target] = jsonable(await session.read_instantaneous(target))
+        return {
+            "chf": session.chf_eui,
+            "role": role,
+            "tls": session.tls_version,
+            "read_at": isoformat(clock.now_us()),
+            "chf_time_utc": chf_time,
+            "inventory": jsonable(inventory),
+            "firmware": jsonable(firmware),
+            "readings": readings,
+        }
+    finally:
+        await session.close()
