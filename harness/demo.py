@@ -161,6 +161,16 @@ async def run_demo(cfg: DemoConfig, progress: ProgressFn | None = None) -> DemoS
         sink = (cfg.out / "trace.jsonl").open("w", encoding="utf-8", newline="\n")
     try:
         trace = Trace(sink)
+        interruptions = [0]
+        base_write = trace.write
+
+        def counting_write(now: int, inst: str, device: str, event: str,
+                           fields: dict[str, object]) -> None:
+            if event == "SupplyStateChanged" and fields.get("state") == "DISABLED":
+                interruptions[0] += 1
+            base_write(now, inst, device, event, fields)
+
+        trace.write = counting_write  # type: ignore[method-assign]
         scheduler = Scheduler(clock)
         fleet = Fleet(dmc, cfg.installations, cfg.seed, scheduler, trace)
         headend = HeadEnd(Role.SMSO, fleet.headend_context(Role.SMSO), fleet.keys_for,  # type: ignore[arg-type]
@@ -208,12 +218,12 @@ async def run_demo(cfg: DemoConfig, progress: ProgressFn | None = None) -> DemoS
             summary.errors += row.errors
             summary.top_ups_accepted += row.top_ups_accepted
             summary.top_ups_rejected += row.top_ups_rejected
-        summary.supply_interruptions = trace.counts.get("SupplyDisabled", 0)
+        summary.supply_interruptions = interruptions[0]
+        fleet.close()
+        scheduler.close()
         summary.trace_lines = trace.lines
         summary.events = dict(sorted(trace.counts.items()))
         summary.per_installation = rows
-        fleet.close()
-        scheduler.close()
     finally:
         if sink is not None:
             sink.close()

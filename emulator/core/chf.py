@@ -34,6 +34,7 @@ from emulator.wire.vocabulary import (
 )
 
 EVENT_LOG_SIZE = 100
+MAX_LOG_ENTRIES_PER_FRAME = 200  # docs/wan-protocol.md: READ_EVENT_LOG
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,10 +260,6 @@ class Chf:
             ) from None
         if mt is MessageType.ERROR:
             raise _Reject(ErrorCode.UNSUPPORTED_COMMAND, "ERROR is not a request", keys)
-        try:
-            request = wan.decode_request(mt, payload)
-        except MalformedFrame as exc:
-            raise _Reject(ErrorCode.MALFORMED, str(exc), keys) from None
         target = eui_to_str(h.target)
         if target == self.eui:
             device_type = DeviceType.CHF
@@ -273,6 +270,10 @@ class Chf:
                 raise _Reject(ErrorCode.UNKNOWN_DEVICE, f"{target} is not on this HAN", keys)
             device_type = entry.device_type
             core = self.devices[target]
+        try:
+            request = wan.decode_request(mt, payload)
+        except MalformedFrame as exc:
+            raise _Reject(ErrorCode.MALFORMED, str(exc), keys) from None
         handler = _HANDLERS.get(mt)
         if handler is None:
             raise _Reject(ErrorCode.UNSUPPORTED_COMMAND, mt.name, keys)
@@ -382,8 +383,8 @@ def _read_event_log(
         raw = [(e.time_us, e.code, e.value) for e in core.event_log()]  # type: ignore[attr-defined]
     else:
         raise _not_for(device_type, "READ_EVENT_LOG", keys)
-    if request.max_entries:
-        raw = raw[-request.max_entries:]
+    limit = min(request.max_entries or MAX_LOG_ENTRIES_PER_FRAME, MAX_LOG_ENTRIES_PER_FRAME)
+    raw = raw[-limit:]  # the newest entries that fit one frame
     return wan.EventLog(entries=tuple(
         wan.EventLogEntry(time=zigbee_utc(t), code=c, value=v) for t, c, v in raw))
 

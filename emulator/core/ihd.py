@@ -23,6 +23,7 @@ SIGNIFICANT_VOLUME_DM3 = 1000
 
 # The IHD keeps (fuel, total, rate, supply state) of each reading: small and comparable.
 
+
 class Ihd(ConsumerDevice):
     """In-home display (read-only)."""
 

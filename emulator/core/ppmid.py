@@ -30,6 +30,8 @@ from emulator.wire.vocabulary import DeviceType, PaymentMode, SupplyState
 
 #: A PPMID redraws at once when the balance moves by this much.
 SIGNIFICANT_BALANCE_PENCE = 100
+#: Smaller changes are traced at most this often (per device and fuel).
+REDRAW_INTERVAL_US = HOUR
 
 
 class ConsumerModelSpec(Protocol):
@@ -146,7 +148,7 @@ class ConsumerDevice:
             return True
         if old == new:
             return False
-        return since >= HOUR or self._significant(old, new)
+        return since >= REDRAW_INTERVAL_US or self._significant(old, new)
 
     def _display(self, now: int, target: DeviceType, value: object) -> None:
         fields: dict[str, object] = {"target": target.name}

@@ -184,6 +184,12 @@ async def sleep_until(at_us: int) -> None:
         await asyncio.sleep(delay)
 
 
+async def sleep_us(duration_us: int) -> None:
+    """Sleep for ``duration_us`` microseconds of the run's clock (``asyncio.sleep`` takes
+    seconds; s1lab's constants are microseconds, so use this with ``DAY``, ``HOUR``...)."""
+    await sleep_until(current_clock().now_us() + duration_us)
+
+
 def call_at_us(at_us: int, callback: Callable[[], object]) -> asyncio.TimerHandle:
     """Arm ``callback`` at run time ``at_us`` on the running loop."""
     loop = asyncio.get_running_loop()
@@ -202,4 +208,5 @@ __all__ = [
     "current_clock",
     "run_virtual",
     "sleep_until",
+    "sleep_us",
 ]

@@ -59,7 +59,9 @@ def server_context(
             ctx.load_verify_locations(cadata=pem.decode())
     except (ssl.SSLError, OSError, ValueError) as exc:
         raise CertificateError(f"{bundle}: cannot load TLS credentials: {exc}") from None
-    ctx.num_tickets = 0  # no TLS 1.3 session tickets: each CHF handshake is a full one
+    # One TLS 1.3 ticket: it is the CHF's only message after it has checked the head-end's
+    # certificate, so the head-end waits for it to know it was accepted (see TlsEndpoint).
+    ctx.num_tickets = 1
     return ctx
 
 
@@ -95,19 +97,21 @@ class TlsOutput:
 class TlsEndpoint:
     """One side of a TLS session over a pair of memory BIOs."""
 
-    __slots__ = ("_done", "_in", "_obj", "_out", "closed", "error")
+    __slots__ = ("_confirmed", "_done", "_in", "_obj", "_out", "_server", "closed", "error")
 
     def __init__(self, ctx: ssl.SSLContext, server_side: bool) -> None:
         self._in = ssl.MemoryBIO()
         self._out = ssl.MemoryBIO()
         self._obj = ctx.wrap_bio(self._in, self._out, server_side=server_side)
-        self._done = False
+        self._server = server_side
+        self._done = False  # our side of the handshake is finished
+        self._confirmed = False  # ... and the peer has accepted us (reported once)
         self.closed = False
         self.error: str | None = None
 
     @property
     def established(self) -> bool:
-        return self._done
+        return self._confirmed
 
     @property
     def version(self) -> str | None:
@@ -159,6 +163,15 @@ class TlsEndpoint:
                 pass
         return self._out.read()
 
+    def _peer_accepted(self) -> bool:
+        # A server, and a TLS 1.2 client (the server's Finished follows its check of our
+        # certificate), know at once. A TLS 1.3 client finishes before the server has judged
+        # its certificate; the server's session ticket is the first sign it accepted us.
+        if self._server or self._obj.version() != "TLSv1.3":
+            return True
+        session = self._obj.session
+        return session is not None and session.has_ticket
+
     def _step(self, out: TlsOutput) -> None:
         try:
             if not self._done:
@@ -168,7 +181,6 @@ class TlsEndpoint:
                     out.to_network = self._out.read()
                     return
                 self._done = True
-                out.handshake_completed = True
             while True:
                 try:
                     chunk = self._obj.read(16384)
@@ -183,6 +195,9 @@ class TlsEndpoint:
                     out.closed = True
                     break
                 out.plaintext.append(chunk)
+            if not self._confirmed and not self.closed and self._peer_accepted():
+                self._confirmed = True
+                out.handshake_completed = True
         except ssl.SSLError as exc:
             self.closed = True
             out.closed = True

@@ -16,6 +16,7 @@ display order for EUI-64.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, ClassVar
@@ -265,6 +266,7 @@ def _from_wire(data_type: int | None, value: Any) -> Any:
 
 _PARSE_ERRORS = (
     ConstructError,
+    struct.error,
     UnicodeDecodeError,
     ValueError,
     KeyError,
@@ -699,6 +701,10 @@ def decode_foundation(command_id: int, payload: bytes) -> FoundationCommand:
             return DiscoverAttributes(c.start, c.max_count)
         case FoundationId.DISCOVER_ATTRIBUTES_RESPONSE:
             c = _run_parse(_DISCOVER_RSP, payload, "DiscoverAttributesResponse")
+            if c.complete > 1:
+                raise MalformedFrame(
+                    "discovery complete flag above 1", "DiscoverAttributesResponse"
+                )
             return DiscoverAttributesResponse(
                 bool(c.complete), tuple((r.attribute_id, r.data_type) for r in c.records)
             )

@@ -1,0 +1,128 @@
+"""The GSME core: a battery gas meter that sleeps and wakes to report to the CHF mirror.
+
+The GSME wakes every ``model.wake_interval_s``, at a phase drawn from its generator when it is
+made (so a fleet does not wake in lockstep): wakes fall at ``phase + k * interval`` on the run's
+clock. :meth:`Gsme.handle_timer` returns the :class:`GsmeReading` it sends on a wake, or
+``None`` when the timer was a prepayment settlement only (the meter's own processor keeps
+charging and closes the valve while the radio sleeps). ``battery_flat`` stops all timers.
+
+Volume is in dm3 (litres); charges convert volume to energy with the model's calorific
+conversion (kWh per m3, about 11.2). Everything else is as for the ESME
+(:mod:`emulator.core.prepayment`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
+
+from emulator.core.load_profile import GasLoadSpec, LoadProfile
+from emulator.core.prepayment import PICO, MeterModelSpec, PrepaymentMeter
+from emulator.core.rng import SplitMix64
+from emulator.core.timebase import SECOND
+from emulator.core.trace_sink import Emit
+from emulator.wire.vocabulary import DeviceType, PaymentMode, SupplyState
+
+
+class GasTariffSpec(Protocol):
+    @property
+    def unit_rate_pence_per_kwh(self) -> float: ...
+    @property
+    def standing_charge_pence_per_day(self) -> float: ...
+    @property
+    def calorific_kwh_per_m3(self) -> float: ...
+
+
+class GsmeModelSpec(MeterModelSpec, Protocol):
+    """What :class:`Gsme` needs from its model (``emulator.profiles.GsmeModel`` provides it)."""
+
+    @property
+    def wake_interval_s(self) -> int: ...
+    @property
+    def load(self) -> GasLoadSpec: ...
+    @property
+    def tariff(self) -> GasTariffSpec: ...
+
+
+@dataclass(frozen=True, slots=True)
+class GsmeReading:
+    meter_time_us: int
+    volume_dm3: int
+    flow_dm3_per_h: int
+    payment_mode: PaymentMode
+    balance_pence: int
+    supply_state: SupplyState  # the valve
+
+
+class Gsme(PrepaymentMeter):
+    """An emulated SMETS1 gas meter (sans-IO, sleepy)."""
+
+    DEVICE_TYPE: ClassVar[DeviceType] = DeviceType.GSME
+
+    __slots__ = ("_interval", "_next_wake", "_phase", "battery_flat", "model")
+
+    def __init__(
+        self,
+        eui: str,
+        model: GsmeModelSpec,
+        rng: SplitMix64,
+        emit: Emit,
+        now: int,
+        prepayment_key: bytes,
+        payment_mode: PaymentMode | None = None,
+        balance_pence: int | None = None,
+    ) -> None:
+        self.model = model
+        self.battery_flat = False
+        self._interval = model.wake_interval_s * SECOND
+        self._phase = rng.randrange(self._interval)
+        self._next_wake = self._wake_after(now)
+        tariff = model.tariff
+        # pence per kWh -> pico-pence per milli-dm3: x kWh/m3 x 10**-6 m3 x 10**12
+        rate = round(tariff.unit_rate_pence_per_kwh * tariff.calorific_kwh_per_m3 * 10**6)
+        super().__init__(
+            eui,
+            model,
+            LoadProfile.gas(model.load, rng, now),
+            [rate],
+            round(tariff.standing_charge_pence_per_day * PICO),
+            emit,
+            now,
+            prepayment_key,
+            payment_mode,
+            balance_pence,
+        )
+
+    def _wake_after(self, now: int) -> int:
+        """The first wake strictly after ``now``."""
+        return now + self._interval - (now - self._phase) % self._interval
+
+    @property
+    def next_wake(self) -> int:
+        return self._next_wake
+
+    def get_timer(self) -> int | None:
+        """The next wake, or the next settlement in prepayment mode if sooner; None if flat."""
+        if self.battery_flat:
+            return None
+        settle = super().get_timer()
+        return self._next_wake if settle is None else min(settle, self._next_wake)
+
+    def handle_timer(self, now: int) -> GsmeReading | None:
+        """Settle up to ``now``; on a wake, return the report for the CHF's mirror."""
+        self._catch_up(now)
+        if self.battery_flat or now < self._next_wake:
+            return None
+        self._next_wake = self._wake_after(now)
+        return self.registers(now)
+
+    def registers(self, now: int) -> GsmeReading:
+        self._catch_up(now)
+        return GsmeReading(
+            meter_time_us=now + self._offset,
+            volume_dm3=self._profile.total // 1000,
+            flow_dm3_per_h=self._profile.rate_per_hour,
+            payment_mode=self._mode,
+            balance_pence=self._balance,
+            supply_state=self._supply,
+        )

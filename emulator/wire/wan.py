@@ -1,0 +1,939 @@
+"""s1lab WAN application protocol v1: head-end <-> Communications Hub, carried inside mutual TLS.
+
+The byte layout, the receiver's order of checks and worked test vectors are in
+docs/wan-protocol.md. This module only declares the formats (construct, compiled once at import)
+and converts between bytes and frozen dataclasses; it holds no keys, counters or state.
+
+Errors:
+
+* bytes that do not decode, and values that do not fit the wire format when encoding, raise
+  :class:`~emulator.errors.MalformedFrame` whose ``path`` names the field (``frame.length``,
+  ``payload.entries[2].version``); construct's own exceptions never escape;
+* a MAC that does not verify raises :class:`~emulator.errors.BadMac`;
+* a message type with no payload layout raises :class:`~emulator.errors.RemoteProtocolError`
+  with ``code=ErrorCode.UNSUPPORTED_COMMAND``;
+* misuse of the API (a body of the wrong class, a key that is not AES-128) raises
+  :class:`~emulator.errors.LocalProtocolError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hmac
+import struct
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any, Final
+
+from construct import (
+    Const,
+    Construct,
+    ConstructError,
+    Int8ub,
+    Int16ub,
+    Int32sb,
+    Int32ub,
+    Int64sb,
+    Int64ub,
+    ListContainer,
+    SizeofError,
+    StreamError,
+    StringError,
+    Struct,
+    Terminated,
+    TerminatedError,
+    this,
+)
+from cryptography.hazmat.primitives.ciphers import algorithms
+from cryptography.hazmat.primitives.cmac import CMAC
+
+from emulator.errors import BadMac, LocalProtocolError, MalformedFrame, RemoteProtocolError
+from emulator.wire.vocabulary import (
+    RESPONSE_BIT,
+    DeviceLogState,
+    DeviceType,
+    ErrorCode,
+    EventCode,
+    MessageType,
+    PaymentMode,
+    SupplyAction,
+    SupplyState,
+    TopUpStatus,
+)
+
+__all__ = [
+    "FRAME_FORMAT",
+    "FRAME_VERSION",
+    "HEADER_FORMAT",
+    "HEADER_SIZE",
+    "MAC_SIZE",
+    "MAX_DETAIL",
+    "MAX_PAYLOAD",
+    "MAX_RECORD",
+    "ErrorPayload",
+    "EsmeInstantaneous",
+    "EventLog",
+    "EventLogEntry",
+    "EventLogRequest",
+    "FirmwareEntry",
+    "FirmwareVersions",
+    "Frame",
+    "GsmeInstantaneous",
+    "Header",
+    "Inventory",
+    "InventoryEntry",
+    "PaymentState",
+    "RecordReader",
+    "SetPaymentMode",
+    "SetSupply",
+    "SetTime",
+    "SetTimeResult",
+    "SupplyResult",
+    "TimeValue",
+    "TopUpRequest",
+    "TopUpResult",
+    "decode_request",
+    "decode_response",
+    "encode_request",
+    "encode_response",
+    "mac",
+    "parse_frame",
+    "record",
+    "response_type",
+    "seal",
+    "verify_mac",
+]
+
+FRAME_VERSION: Final = 1
+MAX_RECORD: Final = 2048  # largest frame a record may carry
+MAC_SIZE: Final = 16
+HEADER_SIZE: Final = 28
+MAX_PAYLOAD: Final = MAX_RECORD - HEADER_SIZE - MAC_SIZE  # 2004
+MAX_DETAIL: Final = 200  # ERROR detail text, UTF-8 bytes
+KEY_SIZE: Final = 16  # AES-128
+_ZERO_MAC: Final = bytes(MAC_SIZE)
+_UTRN_SIZE: Final = 20
+
+
+# ---- construct building blocks ------------------------------------------------------------
+#
+# construct's compiled Bytes and PascalString read with a bare ``io.read(n)`` and so accept short
+# data silently, and its compiled Bytes writes objects of any length. _Exact and _Utf8 check
+# lengths in both the declarative and the compiled form; _Counted puts item indexes in paths.
+
+_HELPERS = """
+    def s1lab_read(io, n):
+        data = io.read(n)
+        if len(data) != n:
+            raise StreamError("expected %d bytes, found %d" % (n, len(data)))
+        return data
+    def s1lab_write(io, obj, n):
+        if not isinstance(obj, bytes) or len(obj) != n:
+            raise StreamError("expected %d bytes" % (n,))
+        io.write(obj)
+        return obj
+    def s1lab_read_utf8(io):
+        n = io.read(1)
+        if len(n) != 1:
+            raise StreamError("missing length")
+        return s1lab_read(io, n[0]).decode("utf-8")
+    def s1lab_write_utf8(io, obj):
+        if not isinstance(obj, str):
+            raise StringError("expected str")
+        data = obj.encode("utf-8")
+        if len(data) > 255:
+            raise StringError("longer than 255 bytes")
+        io.write(bytes((len(data),)) + data)
+        return obj
+"""
+
+
+if TYPE_CHECKING:
+    _Base = Construct[Any, Any]
+else:
+    _Base = Construct  # construct's classes are generic only in the stubs
+
+
+def _helpers(code: Any) -> None:
+    if not getattr(code, "s1lab_helpers", False):
+        code.append(_HELPERS)
+        code.s1lab_helpers = True
+
+
+def _read(stream: Any, n: int, path: str) -> bytes:
+    data: bytes = stream.read(n)
+    if len(data) != n:
+        raise StreamError(f"expected {n} bytes, found {len(data)}", path=path)
+    return data
+
+
+class _Exact(_Base):
+    """Exactly ``length`` bytes (an int or a context expression such as ``this.length``)."""
+
+    def __init__(self, length: Any) -> None:
+        super().__init__()
+        self.length = length
+
+    def _n(self, context: Any) -> int:
+        n = self.length(context) if callable(self.length) else self.length
+        return int(n)
+
+    def _parse(self, stream: Any, context: Any, path: str) -> bytes:
+        return _read(stream, self._n(context), path)
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
+        n = self._n(context)
+        if not isinstance(obj, bytes) or len(obj) != n:
+            raise StreamError(f"expected {n} bytes, got {obj!r}", path=path)
+        stream.write(obj)
+        return obj
+
+    def _sizeof(self, context: Any, path: str) -> int:
+        return self._n(context)
+
+    def _emitparse(self, code: Any) -> str:
+        _helpers(code)
+        return f"s1lab_read(io, {self.length!r})"
+
+    def _emitbuild(self, code: Any) -> str:
+        _helpers(code)
+        return f"s1lab_write(io, obj, {self.length!r})"
+
+
+class _Utf8(_Base):
+    """UTF-8 text after a u8 byte count."""
+
+    def _parse(self, stream: Any, context: Any, path: str) -> str:
+        n = _read(stream, 1, path)[0]
+        try:
+            return _read(stream, n, path).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise StringError(f"not UTF-8: {exc.reason}", path=path) from None
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
+        if not isinstance(obj, str):
+            raise StringError(f"expected str, got {obj!r}", path=path)
+        data = obj.encode("utf-8")
+        if len(data) > 255:
+            raise StringError(f"{len(data)} bytes of UTF-8, at most 255 fit", path=path)
+        stream.write(bytes((len(data),)) + data)
+        return obj
+
+    def _sizeof(self, context: Any, path: str) -> int:
+        raise SizeofError("variable size", path=path)
+
+    def _emitparse(self, code: Any) -> str:
+        _helpers(code)
+        return "s1lab_read_utf8(io)"
+
+    def _emitbuild(self, code: Any) -> str:
+        _helpers(code)
+        return "s1lab_write_utf8(io, obj)"
+
+
+class _Counted(_Base):
+    """A count field then that many items; paths name the item (``entries[3]``)."""
+
+    def __init__(self, count: Construct[int, int], item: Construct[Any, Any]) -> None:
+        super().__init__()
+        self.count = count
+        self.item = item
+
+    def _parse(self, stream: Any, context: Any, path: str) -> ListContainer[Any]:
+        n = self.count._parsereport(stream, context, path)
+        return ListContainer(
+            self.item._parsereport(stream, context, f"{path}[{i}]") for i in range(n)
+        )
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
+        self.count._build(len(obj), stream, context, path)
+        for i, item in enumerate(obj):
+            self.item._build(item, stream, context, f"{path}[{i}]")
+        return obj
+
+    def _sizeof(self, context: Any, path: str) -> int:
+        raise SizeofError("variable size", path=path)
+
+    def _emitparse(self, code: Any) -> str:
+        count = self.count._compileparse(code)  # type: ignore[attr-defined]
+        item = self.item._compileparse(code)  # type: ignore[attr-defined]
+        return f"ListContainer(({item}) for _ in range({count}))"
+
+    def _emitbuild(self, code: Any) -> str:
+        count = self.count._compilebuild(code)  # type: ignore[attr-defined]
+        item = self.item._compilebuild(code)  # type: ignore[attr-defined]
+        return (
+            f"(reuse(len(obj), lambda obj: {count}), "
+            f"[reuse(e, lambda obj: {item}) for e in obj], obj)[2]"
+        )
+
+
+_EUI = _Exact(8)
+_UTF8 = _Utf8()
+
+# The exceptions construct (compiled or not) lets out of parse/build on bad data or values.
+_FAILURES = (ConstructError, struct.error, UnicodeError, ValueError, TypeError, OverflowError)
+
+
+def _where(prefix: str, exc: ConstructError) -> tuple[str, str]:
+    """Construct's message and "(parsing) -> a[1] -> b" path as ("msg", "prefix.a[1].b");
+    bytes left over after the last field are reported at ``prefix.end``."""
+    message = str(exc).split("\n", 1)[-1] or type(exc).__name__
+    parts = [p for p in (exc.path or "").split(" -> ")[1:] if p]
+    if isinstance(exc, TerminatedError):
+        message, parts = "bytes after the last field", [*parts, "end"]
+    return message, ".".join([prefix, *parts])
+
+
+def _parse(fast: Construct[Any, Any], slow: Construct[Any, Any], data: bytes, where: str) -> Any:
+    """Parse with the compiled form; on failure re-run the declaration for a precise path."""
+    try:
+        return fast.parse(data)
+    except _FAILURES:
+        pass
+    try:
+        slow.parse(data)
+    except ConstructError as exc:
+        raise MalformedFrame(*_where(where, exc)) from None
+    except _FAILURES as exc:
+        raise MalformedFrame(str(exc), where) from None
+    raise MalformedFrame("does not decode", where)  # pragma: no cover - forms disagree
+
+
+def _build(fast: Construct[Any, Any], slow: Construct[Any, Any], obj: Any, where: str) -> bytes:
+    try:
+        return fast.build(obj)
+    except _FAILURES:
+        pass
+    try:
+        slow.build(obj)
+    except ConstructError as exc:
+        raise MalformedFrame(*_where(where, exc)) from None
+    except _FAILURES as exc:
+        raise MalformedFrame(str(exc), where) from None
+    raise MalformedFrame("does not encode", where)  # pragma: no cover - forms disagree
+
+
+# ---- frame ---------------------------------------------------------------------------------
+
+_HEADER_FIELDS = (
+    "magic" / Const(b"S1"),
+    "version" / Int8ub,
+    "msg_type" / Int8ub,
+    "txn_id" / Int32ub,
+    "target" / _EUI,
+    "role" / Int8ub,
+    "key_id" / Int8ub,
+    "counter" / Int64ub,
+    "length" / Int16ub,
+)
+#: The 28-byte header alone: all that is parsed of a frame whose version is not 1.
+HEADER_FORMAT: Final = Struct(*_HEADER_FIELDS)
+#: A whole version-1 frame: header, payload, MAC, and nothing after it.
+FRAME_FORMAT: Final = Struct(
+    *_HEADER_FIELDS,
+    "payload" / _Exact(this.length),
+    "mac" / _Exact(MAC_SIZE),
+    Terminated,
+)
+_HEADER_FAST = HEADER_FORMAT.compile()
+_FRAME_FAST = FRAME_FORMAT.compile()
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    version: int
+    msg_type: int  # MessageType value, | RESPONSE_BIT in responses; unknown values parse too
+    txn_id: int
+    target: bytes  # EUI-64
+    role: int  # Role value
+    key_id: int  # 0 = unauthenticated (ERROR frames only, all-zero MAC)
+    counter: int
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    header: Header
+    payload: bytes
+    mac: bytes
+    signed: bytes  # the bytes the MAC covers: header and payload
+
+
+def mac(key: bytes, data: bytes) -> bytes:
+    """AES-128-CMAC, full 16 bytes."""
+    if len(key) != KEY_SIZE:
+        raise LocalProtocolError(f"WAN keys are AES-128 (16 bytes), got {len(key)} bytes")
+    c = CMAC(algorithms.AES(key))
+    c.update(data)
+    return c.finalize()
+
+
+def verify_mac(frame: Frame, key: bytes) -> None:
+    """Raise BadMac unless the frame's MAC is right under ``key`` (constant-time compare)."""
+    if frame.header.version != FRAME_VERSION:
+        raise BadMac(f"a version {frame.header.version} frame carries no v1 MAC")
+    if not hmac.compare_digest(mac(key, frame.signed), frame.mac):
+        raise BadMac("WAN frame MAC does not verify")
+
+
+def seal(header: Header, payload: bytes, key: bytes | None) -> bytes:
+    """Frame bytes with the MAC under ``key``; ``key=None`` gives the all-zero MAC, key id 0."""
+    if (key is None) != (header.key_id == 0):
+        raise LocalProtocolError("key id 0 goes with key=None (zero MAC), and only with it")
+    if len(payload) > MAX_PAYLOAD:
+        raise MalformedFrame(f"{len(payload)} bytes, at most {MAX_PAYLOAD} fit", "frame.payload")
+    fields = {
+        "version": header.version,
+        "msg_type": header.msg_type,
+        "txn_id": header.txn_id,
+        "target": header.target,
+        "role": header.role,
+        "key_id": header.key_id,
+        "counter": header.counter,
+        "length": len(payload),
+    }
+    signed = _build(_HEADER_FAST, HEADER_FORMAT, fields, "frame") + payload
+    return signed + (_ZERO_MAC if key is None else mac(key, signed))
+
+
+def parse_frame(data: bytes) -> Frame:
+    """Structure only: no MAC, counter, role or version check (a version other than 1 is
+    returned with the rest of the bytes as ``payload`` and empty ``mac`` and ``signed``)."""
+    if len(data) > MAX_RECORD:
+        raise MalformedFrame(f"{len(data)} bytes, longer than a record", "frame")
+    if len(data) > 2 and data[2] != FRAME_VERSION:
+        c = _parse(_HEADER_FAST, HEADER_FORMAT, data, "frame")
+        return Frame(_header(c), data[HEADER_SIZE:], b"", b"")
+    c = _parse(_FRAME_FAST, FRAME_FORMAT, data, "frame")
+    payload: bytes = c["payload"]
+    return Frame(_header(c), payload, c["mac"], data[: HEADER_SIZE + len(payload)])
+
+
+def _header(c: Mapping[str, Any]) -> Header:
+    return Header(
+        c["version"], c["msg_type"], c["txn_id"], c["target"], c["role"], c["key_id"],
+        c["counter"],
+    )
+
+
+# ---- stream records ------------------------------------------------------------------------
+
+
+def record(frame_bytes: bytes) -> bytes:
+    """One frame as a stream record: u16 length, then the frame."""
+    n = len(frame_bytes)
+    if not 0 < n <= MAX_RECORD:
+        raise MalformedFrame(f"record length {n} not in 1..{MAX_RECORD}", "record.length")
+    return n.to_bytes(2, "big") + frame_bytes
+
+
+class RecordReader:
+    """Splits the TLS byte stream into frames. A bad record length means the stream is out of
+    sync: ``feed`` raises MalformedFrame, and again on every later call (close the session)."""
+
+    __slots__ = ("_broken", "_buf")
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._broken: str | None = None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held towards the next frame (non-zero at end of stream means a cut record)."""
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[bytes]:
+        if self._broken is not None:
+            raise MalformedFrame(self._broken, "record.length")
+        buf = self._buf
+        buf += data
+        frames: list[bytes] = []
+        pos, end = 0, len(buf)
+        while end - pos >= 2:
+            n = (buf[pos] << 8) | buf[pos + 1]
+            if not 0 < n <= MAX_RECORD:
+                self._broken = f"record length {n} not in 1..{MAX_RECORD}"
+                raise MalformedFrame(self._broken, "record.length")
+            if end - pos - 2 < n:
+                break
+            frames.append(bytes(buf[pos + 2 : pos + 2 + n]))
+            pos += 2 + n
+        del buf[:pos]
+        return frames
+
+
+# ---- payloads ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EsmeInstantaneous:
+    meter_time: int  # ZigBee UTC
+    import_wh: int
+    tou_wh: tuple[int, ...]  # one per time-of-use register
+    demand_w: int
+    payment_mode: PaymentMode
+    balance_pence: int
+    emergency_credit_limit_pence: int
+    emergency_credit_available_pence: int
+    emergency_credit_in_use: bool
+    supply_state: SupplyState
+
+    @property
+    def device_type(self) -> DeviceType:
+        return DeviceType.ESME
+
+
+@dataclass(frozen=True, slots=True)
+class GsmeInstantaneous:
+    meter_time: int
+    volume_dm3: int
+    flow_dm3_per_h: int
+    payment_mode: PaymentMode
+    balance_pence: int
+    supply_state: SupplyState  # the valve
+    data_age_s: int  # age of the CHF's mirror of the GSME's data
+
+    @property
+    def device_type(self) -> DeviceType:
+        return DeviceType.GSME
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryEntry:
+    eui: bytes
+    device_type: DeviceType
+    state: DeviceLogState
+    last_heard: int  # ZigBee UTC, 0 = never
+
+
+@dataclass(frozen=True, slots=True)
+class Inventory:
+    apn: str
+    service_profile: str
+    iccid: str
+    last_wan_contact: int  # ZigBee UTC, 0 = never
+    entries: tuple[InventoryEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FirmwareEntry:
+    eui: bytes
+    device_type: DeviceType
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class FirmwareVersions:
+    entries: tuple[FirmwareEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EventLogRequest:
+    max_entries: int  # 0 = all that fit in one frame
+
+
+@dataclass(frozen=True, slots=True)
+class EventLogEntry:
+    time: int  # ZigBee UTC
+    code: EventCode | int  # unknown codes stay plain ints
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventLog:
+    entries: tuple[EventLogEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentState:
+    payment_mode: PaymentMode
+    balance_pence: int
+    emergency_credit_limit_pence: int
+    emergency_credit_available_pence: int
+    emergency_credit_in_use: bool
+    debt_pence: int
+    supply_state: SupplyState
+
+
+@dataclass(frozen=True, slots=True)
+class SetPaymentMode:
+    payment_mode: PaymentMode
+
+
+@dataclass(frozen=True, slots=True)
+class TopUpRequest:
+    utrn: str  # 20 ASCII characters; whether they are digits is the meter's business
+
+
+@dataclass(frozen=True, slots=True)
+class TopUpResult:
+    status: TopUpStatus
+    amount_pence: int
+    balance_pence: int
+
+
+@dataclass(frozen=True, slots=True)
+class TimeValue:
+    utc: int  # ZigBee UTC
+
+
+@dataclass(frozen=True, slots=True)
+class SetTime:
+    utc: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetTimeResult:
+    previous_utc: int
+    utc: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetSupply:
+    action: SupplyAction
+
+
+@dataclass(frozen=True, slots=True)
+class SupplyResult:
+    supply_state: SupplyState
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorPayload:
+    error_code: ErrorCode
+    request_msg_type: int  # the rejected request's type (MessageType when known), 0 if unknown
+    detail: str = ""  # at most MAX_DETAIL bytes of UTF-8; longer text is cut when encoding
+
+
+# ---- dataclass <-> construct containers ----------------------------------------------------
+#
+# A field converter takes (value, path) and returns the converted value; ``dec`` runs on parsed
+# values, ``enc`` on dataclass values before building.
+
+_Conv = Callable[[Any, str], Any]
+
+
+def _strict_enum(enum: type[IntEnum]) -> tuple[_Conv, _Conv]:
+    def dec(v: Any, path: str) -> Any:
+        try:
+            return enum(v)
+        except ValueError:
+            raise MalformedFrame(f"{v} is not a {enum.__name__}", path) from None
+
+    return dec, dec
+
+
+def _lenient_enum(enum: type[IntEnum]) -> tuple[_Conv, _Conv]:
+    def dec(v: Any, path: str) -> Any:
+        try:
+            return enum(v)
+        except ValueError:
+            return v
+
+    return dec, lambda v, path: v
+
+
+def _dec_bool(v: Any, path: str) -> bool:
+    if v not in (0, 1):
+        raise MalformedFrame(f"{v} is not a boolean (0 or 1)", path)
+    return bool(v)
+
+
+def _enc_bool(v: Any, path: str) -> int:
+    if not isinstance(v, bool | int) or v not in (0, 1):
+        raise MalformedFrame(f"{v!r} is not a boolean", path)
+    return int(v)
+
+
+def _dec_utrn(v: Any, path: str) -> str:
+    try:
+        text: str = v.decode("ascii")
+    except UnicodeDecodeError:
+        raise MalformedFrame("UTRN is not ASCII", path) from None
+    return text
+
+
+def _enc_utrn(v: Any, path: str) -> bytes:
+    try:
+        data: bytes = v.encode("ascii")
+    except (AttributeError, UnicodeEncodeError):
+        raise MalformedFrame(f"UTRN {v!r} is not ASCII text", path) from None
+    if len(data) != _UTRN_SIZE:
+        raise MalformedFrame(f"UTRN is {len(data)} characters, not {_UTRN_SIZE}", path)
+    return data
+
+
+def _dec_detail(v: Any, path: str) -> str:
+    if len(v.encode("utf-8")) > MAX_DETAIL:
+        raise MalformedFrame(f"detail longer than {MAX_DETAIL} bytes", path)
+    return str(v)
+
+
+def _enc_detail(v: Any, path: str) -> Any:
+    if not isinstance(v, str):
+        return v  # the builder reports it
+    # Cut at MAX_DETAIL bytes, dropping a character split by the cut.
+    return v.encode("utf-8")[:MAX_DETAIL].decode("utf-8", "ignore")
+
+
+_BOOL = (_dec_bool, _enc_bool)
+_INTS: tuple[_Conv, _Conv] = (lambda v, path: tuple(v), lambda v, path: list(v))
+
+
+class _Shape:
+    """How one dataclass maps to a construct container, field by field."""
+
+    def __init__(self, cls: type, **convs: tuple[_Conv, _Conv]) -> None:
+        self.cls = cls
+        self.names = tuple(f.name for f in dataclasses.fields(cls))
+        self.convs = convs
+
+    def decode(self, c: Mapping[str, Any], path: str) -> Any:
+        kw = {}
+        for name in self.names:
+            conv = self.convs.get(name)
+            kw[name] = c[name] if conv is None else conv[0](c[name], f"{path}.{name}")
+        return self.cls(**kw)
+
+    def encode(self, obj: Any, path: str) -> dict[str, Any]:
+        if not isinstance(obj, self.cls):
+            raise LocalProtocolError(
+                f"{path}: expected a {self.cls.__name__}, got {type(obj).__name__}"
+            )
+        out = {}
+        for name in self.names:
+            conv = self.convs.get(name)
+            v = getattr(obj, name)
+            out[name] = v if conv is None else conv[1](v, f"{path}.{name}")
+        return out
+
+
+def _items(shape: _Shape) -> tuple[_Conv, _Conv]:
+    def dec(v: Any, path: str) -> Any:
+        return tuple(shape.decode(c, f"{path}[{i}]") for i, c in enumerate(v))
+
+    def enc(v: Any, path: str) -> Any:
+        return [shape.encode(e, f"{path}[{i}]") for i, e in enumerate(v)]
+
+    return dec, enc
+
+
+class _Codec:
+    """A payload: its declaration, the compiled form, and its dataclass."""
+
+    def __init__(self, shape: _Shape, *fields: Construct[Any, Any]) -> None:
+        self.shape = shape
+        self.fmt = Struct(*fields, Terminated)
+        self.fast = self.fmt.compile()
+
+    def decode(self, payload: bytes) -> object:
+        return self.shape.decode(_parse(self.fast, self.fmt, payload, "payload"), "payload")
+
+    def encode(self, obj: Any) -> bytes:
+        return _build(self.fast, self.fmt, self.shape.encode(obj, "payload"), "payload")
+
+
+_PAYMENT_MODE = _strict_enum(PaymentMode)
+_SUPPLY_STATE = _strict_enum(SupplyState)
+_DEVICE_TYPE = _strict_enum(DeviceType)
+
+_ESME = _Codec(
+    _Shape(
+        EsmeInstantaneous, tou_wh=_INTS, payment_mode=_PAYMENT_MODE,
+        emergency_credit_in_use=_BOOL, supply_state=_SUPPLY_STATE,
+    ),
+    "device_type" / Const(int(DeviceType.ESME), Int8ub),
+    "meter_time" / Int32ub,
+    "import_wh" / Int64ub,
+    "tou_wh" / _Counted(Int8ub, Int64ub),
+    "demand_w" / Int32sb,
+    "payment_mode" / Int8ub,
+    "balance_pence" / Int64sb,
+    "emergency_credit_limit_pence" / Int32ub,
+    "emergency_credit_available_pence" / Int32ub,
+    "emergency_credit_in_use" / Int8ub,
+    "supply_state" / Int8ub,
+)
+_GSME = _Codec(
+    _Shape(GsmeInstantaneous, payment_mode=_PAYMENT_MODE, supply_state=_SUPPLY_STATE),
+    "device_type" / Const(int(DeviceType.GSME), Int8ub),
+    "meter_time" / Int32ub,
+    "volume_dm3" / Int64ub,
+    "flow_dm3_per_h" / Int32ub,
+    "payment_mode" / Int8ub,
+    "balance_pence" / Int64sb,
+    "supply_state" / Int8ub,
+    "data_age_s" / Int32ub,
+)
+_INVENTORY = _Codec(
+    _Shape(
+        Inventory,
+        entries=_items(
+            _Shape(InventoryEntry, device_type=_DEVICE_TYPE,
+                   state=_strict_enum(DeviceLogState))
+        ),
+    ),
+    "apn" / _UTF8,
+    "service_profile" / _UTF8,
+    "iccid" / _UTF8,
+    "last_wan_contact" / Int32ub,
+    "entries" / _Counted(
+        Int8ub,
+        Struct(
+            "eui" / _EUI,
+            "device_type" / Int8ub,
+            "state" / Int8ub,
+            "last_heard" / Int32ub,
+        ),
+    ),
+)
+_FIRMWARE = _Codec(
+    _Shape(FirmwareVersions, entries=_items(_Shape(FirmwareEntry, device_type=_DEVICE_TYPE))),
+    "entries" / _Counted(
+        Int8ub,
+        Struct("eui" / _EUI, "device_type" / Int8ub, "version" / _UTF8),
+    ),
+)
+_EVENT_LOG_REQUEST = _Codec(_Shape(EventLogRequest), "max_entries" / Int8ub)
+_EVENT_LOG = _Codec(
+    _Shape(EventLog, entries=_items(_Shape(EventLogEntry, code=_lenient_enum(EventCode)))),
+    "entries" / _Counted(
+        Int16ub,
+        Struct("time" / Int32ub, "code" / Int16ub, "value" / Int32sb),
+    ),
+)
+_PAYMENT_STATE = _Codec(
+    _Shape(
+        PaymentState, payment_mode=_PAYMENT_MODE, emergency_credit_in_use=_BOOL,
+        supply_state=_SUPPLY_STATE,
+    ),
+    "payment_mode" / Int8ub,
+    "balance_pence" / Int64sb,
+    "emergency_credit_limit_pence" / Int32ub,
+    "emergency_credit_available_pence" / Int32ub,
+    "emergency_credit_in_use" / Int8ub,
+    "debt_pence" / Int32ub,
+    "supply_state" / Int8ub,
+)
+_SET_PAYMENT_MODE = _Codec(
+    _Shape(SetPaymentMode, payment_mode=_PAYMENT_MODE), "payment_mode" / Int8ub
+)
+_TOP_UP = _Codec(_Shape(TopUpRequest, utrn=(_dec_utrn, _enc_utrn)), "utrn" / _Exact(_UTRN_SIZE))
+_TOP_UP_RESULT = _Codec(
+    _Shape(TopUpResult, status=_strict_enum(TopUpStatus)),
+    "status" / Int8ub,
+    "amount_pence" / Int32ub,
+    "balance_pence" / Int64sb,
+)
+_TIME_VALUE = _Codec(_Shape(TimeValue), "utc" / Int32ub)
+_SET_TIME = _Codec(_Shape(SetTime), "utc" / Int32ub)
+_SET_TIME_RESULT = _Codec(_Shape(SetTimeResult), "previous_utc" / Int32ub, "utc" / Int32ub)
+_SET_SUPPLY = _Codec(_Shape(SetSupply, action=_strict_enum(SupplyAction)), "action" / Int8ub)
+_SUPPLY_RESULT = _Codec(_Shape(SupplyResult, supply_state=_SUPPLY_STATE), "supply_state" / Int8ub)
+_ERROR = _Codec(
+    _Shape(
+        ErrorPayload,
+        error_code=_strict_enum(ErrorCode),
+        request_msg_type=_lenient_enum(MessageType),
+        detail=(_dec_detail, _enc_detail),
+    ),
+    "error_code" / Int8ub,
+    "request_msg_type" / Int8ub,
+    "detail" / _UTF8,
+)
+
+# Request bodies (None: the request carries no payload) and response bodies, by request type.
+_REQUESTS: Final[dict[int, _Codec | None]] = {
+    MessageType.READ_INSTANTANEOUS: None,
+    MessageType.READ_INVENTORY: None,
+    MessageType.READ_FIRMWARE_VERSIONS: None,
+    MessageType.READ_EVENT_LOG: _EVENT_LOG_REQUEST,
+    MessageType.READ_PAYMENT_MODE: None,
+    MessageType.SET_PAYMENT_MODE: _SET_PAYMENT_MODE,
+    MessageType.TOP_UP: _TOP_UP,
+    MessageType.READ_TIME: None,
+    MessageType.SET_TIME: _SET_TIME,
+    MessageType.SET_SUPPLY: _SET_SUPPLY,
+}
+_RESPONSES: Final[dict[int, tuple[_Codec, ...]]] = {
+    MessageType.READ_INSTANTANEOUS: (_ESME, _GSME),
+    MessageType.READ_INVENTORY: (_INVENTORY,),
+    MessageType.READ_FIRMWARE_VERSIONS: (_FIRMWARE,),
+    MessageType.READ_EVENT_LOG: (_EVENT_LOG,),
+    MessageType.READ_PAYMENT_MODE: (_PAYMENT_STATE,),
+    MessageType.SET_PAYMENT_MODE: (_PAYMENT_STATE,),
+    MessageType.TOP_UP: (_TOP_UP_RESULT,),
+    MessageType.READ_TIME: (_TIME_VALUE,),
+    MessageType.SET_TIME: (_SET_TIME_RESULT,),
+    MessageType.SET_SUPPLY: (_SUPPLY_RESULT,),
+    MessageType.ERROR: (_ERROR,),
+}
+_INSTANTANEOUS_BY_TYPE: Final = {int(DeviceType.ESME): _ESME, int(DeviceType.GSME): _GSME}
+
+
+def _unsupported(msg_type: int, what: str) -> RemoteProtocolError:
+    return RemoteProtocolError(
+        f"message type 0x{msg_type:02X} has no {what} layout", code=ErrorCode.UNSUPPORTED_COMMAND
+    )
+
+
+def response_type(msg_type: int) -> int:
+    """The header msg_type of the answer to a request: ``msg_type | 0x80`` (ERROR stays 0x7F)."""
+    return int(MessageType.ERROR) if msg_type == MessageType.ERROR else msg_type | RESPONSE_BIT
+
+
+def encode_request(msg_type: MessageType, body: object | None) -> bytes:
+    if msg_type not in _REQUESTS:
+        raise LocalProtocolError(f"{msg_type!r} is not a request type")
+    codec = _REQUESTS[msg_type]
+    if codec is None:
+        if body is not None:
+            raise LocalProtocolError(f"{MessageType(msg_type).name} requests carry no body")
+        return b""
+    return codec.encode(body)
+
+
+def decode_request(msg_type: int, payload: bytes) -> object | None:
+    """A request body (None for the empty ones). An unknown or non-request type raises
+    RemoteProtocolError(code=UNSUPPORTED_COMMAND); a bad payload raises MalformedFrame."""
+    if msg_type not in _REQUESTS:
+        raise _unsupported(msg_type, "request")
+    codec = _REQUESTS[msg_type]
+    if codec is None:
+        if payload:
+            raise MalformedFrame(f"{len(payload)} bytes where none belong", "payload")
+        return None
+    return codec.decode(payload)
+
+
+def encode_response(msg_type: MessageType, body: object) -> bytes:
+    """``msg_type`` is the request's type (MessageType.ERROR for an ERROR body)."""
+    codecs = _RESPONSES.get(msg_type)
+    if codecs is None:
+        raise LocalProtocolError(f"{msg_type!r} has no response")
+    for codec in codecs:
+        if isinstance(body, codec.shape.cls):
+            return codec.encode(body)
+    names = " or ".join(c.shape.cls.__name__ for c in codecs)
+    raise LocalProtocolError(f"expected a {names} body, got {type(body).__name__}")
+
+
+def decode_response(msg_type: int, payload: bytes) -> object:
+    """``msg_type`` as in the header: the request's type | 0x80, or 0x7F for ERROR."""
+    if msg_type == MessageType.ERROR:
+        return _ERROR.decode(payload)
+    request = msg_type ^ RESPONSE_BIT
+    codecs = _RESPONSES.get(request) if msg_type & RESPONSE_BIT else None
+    if codecs is None or request == MessageType.ERROR:
+        raise _unsupported(msg_type, "response")
+    if codecs[0] is _ESME:
+        if not payload:
+            raise MalformedFrame("missing device type", "payload.device_type")
+        codec = _INSTANTANEOUS_BY_TYPE.get(payload[0])
+        if codec is None:
+            raise MalformedFrame(
+                f"device type {payload[0]} has no instantaneous layout", "payload.device_type"
+            )
+        return codec.decode(payload)
+    return codecs[0].decode(payload)

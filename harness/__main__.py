@@ -1,0 +1,5 @@
+"""``python -m harness`` is ``s1lab``."""
+
+from harness.cli import main
+
+main()

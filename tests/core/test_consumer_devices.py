@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from emulator.core.esme import Esme
+from emulator.core.gsme import Gsme
+from emulator.core.ihd import Ihd
+from emulator.core.ppmid import ConsumerAction, Ppmid, ReadRequest
+from emulator.core.rng import SplitMix64
+from emulator.core.timebase import HOUR, MINUTE, SECOND, from_datetime
+from emulator.core.trace_sink import Recorder, discard
+from emulator.errors import LocalProtocolError
+from emulator.profiles import IhdModel, PpmidModel, load_device_model
+from emulator.wire.vocabulary import DeviceType, PaymentMode, SupplyState
+
+MONDAY = from_datetime(datetime(2026, 1, 5, tzinfo=UTC))
+KEY = bytes(range(16))
+
+
+def ppmid_model() -> PpmidModel:
+    found = load_device_model("acme-ppmid")
+    assert isinstance(found, PpmidModel)
+    return found
+
+
+def ihd_model() -> IhdModel:
+    found = load_device_model("acme-ihd")
+    assert isinstance(found, IhdModel)
+    return found
+
+
+def meters() -> tuple[Esme, Gsme]:
+    esme_model, gsme_model = (
+        load_device_model("zenith-esme-prepay"),
+        load_device_model("zenith-gsme-prepay"),
+    )
+    assert esme_model.kind == "esme" and gsme_model.kind == "gsme"
+    esme = Esme("00-1B-C5-0C-02-00-00-01", esme_model, SplitMix64(1), discard, MONDAY, KEY)
+    gsme = Gsme("00-1B-C5-0C-03-00-00-01", gsme_model, SplitMix64(2), discard, MONDAY, KEY)
+    return esme, gsme
+
+
+def serve(device: Ppmid | Ihd, esme: Esme, gsme: Gsme, until: int) -> int:
+    """A driver: answer each refresh's read requests; returns how many refreshes ran."""
+    refreshes = 0
+    while device.get_timer() <= until:
+        now = device.get_timer()
+        requests = device.handle_timer(now)
+        refreshes += 1
+        for request in requests:
+            meter = esme if request.target is DeviceType.ESME else gsme
+            data = meter.payment(now) if request.what == "payment" else meter.registers(now)
+            device.show(request.target, data, now)
+    return refreshes
+
+
+def test_ppmid_refreshes_on_its_interval_and_shows_payment() -> None:
+    rec = Recorder()
+    esme, gsme = meters()
+    ppmid = Ppmid("00-1B-C5-0C-04-00-00-01", ppmid_model(), rec, MONDAY, SplitMix64(9))
+    interval = ppmid_model().refresh_interval_s * SECOND
+    first = ppmid.get_timer()
+    assert MONDAY <= first < MONDAY + interval
+    assert ppmid.handle_timer(first - 1) == []
+    assert ppmid.balance_pence is None
+    assert serve(ppmid, esme, gsme, MONDAY + 6 * HOUR) == 6 * HOUR // interval
+    last = ppmid.last_update_us
+    assert last is not None and MONDAY + 6 * HOUR - interval < last <= MONDAY + 6 * HOUR
+    assert ppmid.balance_pence == esme.payment(last).balance_pence
+    assert ppmid.supply_state is SupplyState.ENABLED
+    assert ppmid.payment_mode is PaymentMode.PREPAYMENT
+    assert ppmid.ec_in_use is False and ppmid.ec_available_pence == 0
+    assert ppmid.gas_balance_pence == gsme.payment(last).balance_pence
+    shown = ppmid.shown(DeviceType.GSME)
+    assert shown is not None and shown.supply_state is SupplyState.ENABLED
+    # Traces stay small: far fewer DisplayUpdated than refreshes.
+    updates = rec.names().count("DisplayUpdated")
+    assert 2 <= updates <= 2 * 7
+
+
+def test_ppmid_request_shape_and_phase_without_rng() -> None:
+    a = Ppmid("00-1B-C5-0C-04-00-00-01", ppmid_model(), discard, MONDAY, gas=False)
+    b = Ppmid("00-1B-C5-0C-04-00-00-02", ppmid_model(), discard, MONDAY, gas=False)
+    assert a.get_timer() != b.get_timer()
+    assert a.handle_timer(a.get_timer()) == [ReadRequest(DeviceType.ESME, "payment")]
+
+
+def test_ppmid_buttons_return_actions_for_the_driver() -> None:
+    rec = Recorder()
+    ppmid = Ppmid("00-1B-C5-0C-04-00-00-01", ppmid_model(), rec, MONDAY)
+    assert ppmid.press_emergency_credit(MONDAY) == ConsumerAction(
+        DeviceType.ESME, "select_emergency_credit"
+    )
+    assert ppmid.press_enable_supply(MONDAY, DeviceType.GSME) == ConsumerAction(
+        DeviceType.GSME, "enable_supply"
+    )
+    assert rec.names() == ["ConsumerButtonPressed", "ConsumerButtonPressed"]
+
+
+def test_ppmid_redraws_at_once_on_supply_change() -> None:
+    rec = Recorder()
+    esme, _ = meters()
+    ppmid = Ppmid("00-1B-C5-0C-04-00-00-01", ppmid_model(), rec, MONDAY)
+    ppmid.show(DeviceType.ESME, esme.payment(MONDAY), MONDAY)
+    ppmid.show(DeviceType.ESME, esme.payment(MONDAY + MINUTE), MONDAY + MINUTE)
+    assert rec.names().count("DisplayUpdated") == 1
+    esme.set_payment_mode(PaymentMode.CREDIT, MONDAY + 2 * MINUTE)
+    ppmid.show(DeviceType.ESME, esme.payment(MONDAY + 2 * MINUTE), MONDAY + 2 * MINUTE)
+    assert rec.names().count("DisplayUpdated") == 2
+    assert rec.events[-1][3]["payment_mode"] == "CREDIT"
+
+
+def test_ihd_shows_import_demand_and_gas() -> None:
+    rec = Recorder()
+    esme, gsme = meters()
+    ihd = Ihd("00-1B-C5-0C-05-00-00-01", ihd_model(), rec, MONDAY, SplitMix64(4))
+    assert ihd.handle_timer(ihd.get_timer()) == [
+        ReadRequest(DeviceType.ESME, "registers"),
+        ReadRequest(DeviceType.GSME, "registers"),
+    ]
+    refreshes = serve(ihd, esme, gsme, MONDAY + 12 * HOUR)
+    end = MONDAY + 12 * HOUR
+    assert ihd.import_wh is not None and ihd.import_wh > 0
+    assert ihd.import_wh <= esme.registers(end).import_wh
+    assert ihd.demand_w is not None
+    assert ihd.gas_volume_dm3 is not None and ihd.gas_volume_dm3 <= gsme.registers(end).volume_dm3
+    assert ihd.gas_flow_dm3_per_h is not None
+    assert ihd.last_update_us is not None and ihd.last_update_us <= end
+    updates = rec.names().count("DisplayUpdated")
+    assert refreshes > 1000 and 2 <= updates <= 80
+
+
+def test_show_rejects_wrong_data() -> None:
+    ihd = Ihd("00-1B-C5-0C-05-00-00-01", ihd_model(), discard, MONDAY)
+    esme, _ = meters()
+    with pytest.raises(LocalProtocolError):
+        ihd.show(DeviceType.ESME, esme.payment(MONDAY), MONDAY)
+    with pytest.raises(LocalProtocolError):
+        ihd.show(DeviceType.CHF, esme.registers(MONDAY), MONDAY)
