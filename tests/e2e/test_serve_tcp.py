@@ -62,7 +62,7 @@ def served(pki: Path) -> Iterator[Served]:
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=10)
+        proc.communicate(timeout=10)  # also closes the pipes
 
 
 def s_client(served: Served, cert: Path, key: Path, ca: Path, *extra: str,
@@ -97,10 +97,10 @@ def test_openssl_with_certificate_from_another_ca_is_refused(pki: Path, served: 
                       (pki / "headend-s1sp.pem", pki / "headend-s1sp.key")]:
         # In TLS 1.3 the client finishes first; the CHF's refusal arrives as an alert, so
         # send a line and look for it.
-        r = s_client(served, cert, key, pki / "device-ca.pem", version, stdin="hello\n")
+        r = s_client(served, cert, key, pki / "device-ca.pem", version, "-ign_eof",
+                     stdin="hello\n")
         out = r.stdout + r.stderr
-        assert re.search(r"alert|error|errno", out, re.I), out
-        assert "Verification: OK" not in out or "alert" in out.lower()
+        assert "alert unknown ca" in out, out  # the CHF refuses the head-end's certificate
     assert served.proc.poll() is None  # still serving
 
 
