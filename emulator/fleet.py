@@ -36,7 +36,7 @@ def nth_eui(first: str, n: int) -> str:
 
 @dataclass(frozen=True)
 class FleetPki:
-    """The fleet's authorities, with the head-end credentials written where ``ssl`` can load them."""
+    """The fleet's authorities; head-end credentials are written where ``ssl`` can load them."""
 
     authorities: Authorities
     folder: Path

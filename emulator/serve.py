@@ -7,6 +7,7 @@ it is the TLS server either way. It trusts the SMSO CA at first, as a pre-migrat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
@@ -91,10 +92,8 @@ async def serve(
                         w.cancel()
                     if stop.is_set():
                         break
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), REDIAL_S)
-                except TimeoutError:
-                    pass
     finally:
         inst.close()
         scheduler.close()

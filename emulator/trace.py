@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from typing import TextIO
 
 from emulator.core.timebase import isoformat
@@ -27,17 +28,23 @@ class Trace:
         self._sink = sink
         self.counts: Counter[str] = Counter()
         self.lines = 0
+        self._subscribers: list[Callable[[int, str, str, str, dict[str, object]], None]] = []
+
+    def subscribe(self, fn: Callable[[int, str, str, str, dict[str, object]], None]) -> None:
+        """Also hand every event to ``fn(now, installation, device, event, fields)``."""
+        self._subscribers.append(fn)
 
     def write(
         self, now: int, installation: str, device: str, event: str, fields: dict[str, object]
     ) -> None:
         self.counts[event] += 1
         self.lines += 1
+        for fn in self._subscribers:
+            fn(now, installation, device, event, fields)
         if self._sink is not None:
             self._sink.write(
-                '{"time":"%s","us":%d,"installation":%s,"device":%s,"event":%s,"fields":%s}\n'
-                % (isoformat(now), now, _dumps(installation), _dumps(device), _dumps(event),
-                   _dumps(fields))
+                f'{{"time":"{isoformat(now)}","us":{now},"installation":{_dumps(installation)},'
+                f'"device":{_dumps(device)},"event":{_dumps(event)},"fields":{_dumps(fields)}}}\n'
             )
 
     def emitter(self, installation: str) -> Emit:

@@ -118,7 +118,7 @@ def pki_init(directory: Path, chfs: int, seed: int, days: int) -> None:
               type=click.Path(path_type=Path, file_okay=False), help="Folder from `pki init`.")
 @click.option("--profile", default=None, help="DMC profile name or YAML file.")
 @click.option("--seed", type=int, default=1, show_default=True)
-@click.option("--chf", "chf_eui", default=None, help="Which CHF of the PKI folder (default: first).")
+@click.option("--chf", "chf_eui", default=None, help="Which CHF of the PKI folder (default: 1st).")
 @click.option("--trace", "trace_path", type=click.Path(path_type=Path, dir_okay=False),
               default=None, help="Write the trace (JSON lines) here.")
 def serve(listen: str | None, connect: str | None, pki_dir: Path, profile: str | None,

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 
 from cryptography import x509
 
-from emulator.core.timebase import SECOND
 from emulator.core.trace_sink import Emit, discard
 from emulator.core.utrn import generate_utrn
 from emulator.drivers.clock import Clock
@@ -34,7 +33,7 @@ from emulator.errors import (
 from emulator.keystore import ChfKeys, RoleKeys
 from emulator.pki import eui_of_chf_cert
 from emulator.wire import wan
-from emulator.wire.eui import eui_from_str, eui_to_str, normalise
+from emulator.wire.eui import eui_from_str, normalise
 from emulator.wire.vocabulary import (
     RESPONSE_BIT,
     ErrorCode,
@@ -202,11 +201,12 @@ class HeadEndSession:
         self._pending[txn] = fut
         self.requests += 1
         self._channel.send_frame(frame)
-        handle = self._loop.call_later(
-            self._timeout,
-            lambda: fut.done() or fut.set_exception(
-                TransportError(f"no response from CHF {self.chf_eui} in {self._timeout:g} s")),
-        )
+        def expire() -> None:
+            if not fut.done():
+                fut.set_exception(TransportError(
+                    f"no response from CHF {self.chf_eui} in {self._timeout:g} s"))
+
+        handle = self._loop.call_later(self._timeout, expire)
         try:
             return await fut
         finally:
@@ -240,7 +240,9 @@ class HeadEndSession:
 
     # ---- commands ------------------------------------------------------------------------
 
-    async def read_instantaneous(self, device: str) -> wan.EsmeInstantaneous | wan.GsmeInstantaneous:
+    async def read_instantaneous(
+        self, device: str
+    ) -> wan.EsmeInstantaneous | wan.GsmeInstantaneous:
         r = await self.request(MessageType.READ_INSTANTANEOUS, device)
         assert isinstance(r, wan.EsmeInstantaneous | wan.GsmeInstantaneous)
         if isinstance(r, wan.EsmeInstantaneous):
@@ -310,4 +312,4 @@ class HeadEndSession:
         return r
 
 
-__all__ = ["SECOND", "HeadEnd", "HeadEndSession", "connect", "eui_to_str"]
+__all__ = ["HeadEnd", "HeadEndSession", "connect"]

@@ -13,6 +13,7 @@ from emulator.drivers.tcp import TcpLinkEnd, tcp_connect, tcp_listen
 from emulator.drivers.tls import client_context
 from emulator.errors import TransportError
 from emulator.pki import PkiFolder
+from emulator.wire.eui import eui_to_str
 from emulator.wire.vocabulary import DeviceType, Role
 from harness.headend import HeadEnd, HeadEndSession, connect
 from harness.jsonable import jsonable
@@ -21,7 +22,11 @@ from harness.jsonable import jsonable
 async def _accept_one(host: str, port: int, timeout_s: float) -> LinkEnd:
     """Wait for one CHF to dial in (``serve --connect``)."""
     got: asyncio.Future[TcpLinkEnd] = asyncio.get_running_loop().create_future()
-    server = await tcp_listen(host, port, lambda end: got.done() or got.set_result(end))
+    def on_link(end: TcpLinkEnd) -> None:
+        if not got.done():
+            got.set_result(end)
+
+    server = await tcp_listen(host, port, on_link)
     try:
         return await asyncio.wait_for(got, timeout_s)
     except TimeoutError:
@@ -60,12 +65,11 @@ async def read_chf(
             targets = [device]
         else:
             targets = [
-                jsonable(e.eui) for e in inventory.entries
+                eui_to_str(e.eui) for e in inventory.entries
                 if e.device_type in (DeviceType.ESME, DeviceType.GSME)
             ]
         readings: dict[str, object] = {}
         for target in targets:
-            assert isinstance(target, str)
             readings[target] = jsonable(await session.read_instantaneous(target))
         return {
             "chf": session.chf_eui,

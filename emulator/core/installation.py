@@ -101,7 +101,9 @@ class InstallationCore:
         """Call after any WAN command: state may have changed what the consumer does next."""
         self._watch_supply(now)
 
-    def _serve_display(self, consumer: Ppmid | Ihd, target: DeviceType, what: str, now: int) -> None:
+    def _serve_display(
+        self, consumer: Ppmid | Ihd, target: DeviceType, what: str, now: int
+    ) -> None:
         d = self.devices
         data: object
         if target is DeviceType.ESME:
@@ -115,8 +117,8 @@ class InstallationCore:
 
     def _watch_supply(self, now: int) -> None:
         d = self.devices
-        if self._consumer_press_at is None and d.ppmid is not None:
-            if d.esme.payment(now).supply_state is SupplyState.ARMED:
+        if (self._consumer_press_at is None and d.ppmid is not None
+                and d.esme.payment(now).supply_state is SupplyState.ARMED):
                 self._consumer_press_at = now + (5 + self._rng.randrange(55)) * MINUTE
 
     # consumer actions (tests and scenarios call these too)

@@ -162,12 +162,14 @@ def current_clock() -> Clock:
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError as exc:
-        raise ClockError("no running event loop: start one with run_virtual() or asyncio.run()") from exc
+        raise ClockError(
+            "no running event loop: start one with run_virtual() or asyncio.run()"
+        ) from exc
     clock = getattr(loop, "_s1lab_clock", None)
     if clock is None:
         clock = clock_for(loop)
         loop._s1lab_clock = clock  # type: ignore[attr-defined]
-    return clock  # type: ignore[no-any-return]
+    return clock
 
 
 def run_virtual(main: Coroutine[Any, Any, T], start: datetime = DEFAULT_START) -> T:

@@ -85,7 +85,7 @@ async def tcp_connect(host: str, port: int) -> TcpLinkEnd:
 
 
 async def tcp_listen(
-    host: str, port: int, on_link: Callable[[TcpLinkEnd], None]
+    host: str, port: int, on_link: Callable[[TcpLinkEnd], object]
 ) -> asyncio.Server:
     """Listen; each accepted connection is handed to ``on_link`` once it is made."""
     loop = asyncio.get_running_loop()

@@ -12,6 +12,7 @@ after the handshake (:func:`emulator.pki.check_validity`).
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,6 @@ from cryptography import x509
 from emulator.errors import CertificateError, TransportError
 from emulator.pki import OPENSSL_NO_CHECK_TIME
 
-
 TLS_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 _TLS12_CIPHERS = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384"
 
@@ -30,7 +30,8 @@ _TLS12_CIPHERS = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384"
 def _base_context(
     purpose: ssl.Purpose, min_version: str, max_version: str
 ) -> ssl.SSLContext:
-    side = ssl.PROTOCOL_TLS_SERVER if purpose is ssl.Purpose.CLIENT_AUTH else ssl.PROTOCOL_TLS_CLIENT
+    server = purpose is ssl.Purpose.CLIENT_AUTH
+    side = ssl.PROTOCOL_TLS_SERVER if server else ssl.PROTOCOL_TLS_CLIENT
     ctx = ssl.SSLContext(side)
     try:
         ctx.minimum_version = TLS_VERSIONS[min_version]
@@ -157,10 +158,8 @@ class TlsEndpoint:
             return b""
         self.closed = True
         if self._done:
-            try:
+            with contextlib.suppress(ssl.SSLWantReadError, ssl.SSLError):
                 self._obj.unwrap()
-            except (ssl.SSLWantReadError, ssl.SSLError):
-                pass
         return self._out.read()
 
     def _peer_accepted(self) -> bool:

@@ -1,4 +1,4 @@
-"""EUI-64 device identities: 8 bytes on the wire, ``00-1B-C5-0C-00-00-00-01`` in text (DUIS style)."""
+"""EUI-64 device identities: 8 bytes on the wire, ``00-1B-C5-0C-00-00-00-01`` as text (DUIS)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def eui_to_str(eui: bytes) -> str:
 def eui_from_str(text: str) -> bytes:
     """Accepts ``00-1B-...``, ``00:1B:...`` or 16 bare hex digits."""
     if not _TEXT.match(text.strip()):
-        raise WireError(f"not an EUI-64: {text!r} (expected 8 hex bytes like 00-1B-C5-0C-00-00-00-01)")
+        raise WireError(f"not an EUI-64: {text!r} (expected 8 hex bytes: 00-1B-C5-0C-00-00-00-01)")
     return bytes.fromhex(re.sub(r"[-:]", "", text.strip()))
 
 

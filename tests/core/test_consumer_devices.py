@@ -129,7 +129,9 @@ def test_ihd_shows_import_demand_and_gas() -> None:
     assert ihd.gas_flow_dm3_per_h is not None
     assert ihd.last_update_us is not None and ihd.last_update_us <= end
     updates = rec.names().count("DisplayUpdated")
-    assert refreshes > 1000 and 2 <= updates <= 80
+    expected = 12 * HOUR // (ihd_model().refresh_interval_s * SECOND)
+    assert expected - 2 <= refreshes <= expected + 2
+    assert 2 <= updates <= 80
 
 
 def test_show_rejects_wrong_data() -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from emulator.core.timebase import DAY, HOUR, MINUTE, zigbee_utc
@@ -182,7 +180,7 @@ def test_behaviour_25_top_up_with_20_digit_utrn_and_payment_mode_changes() -> No
             assert credit.supply_state is SupplyState.ENABLED
             await sleep_us(20 * DAY)
             assert (await s.read_payment_mode(esme)).supply_state is SupplyState.ENABLED
-            modes = [f for f in b.trace.named("PaymentModeChanged")]
+            modes = list(b.trace.named("PaymentModeChanged"))
             assert len(modes) >= 1
 
     run_virtual(main())
