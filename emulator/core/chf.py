@@ -12,7 +12,6 @@ per-role operational keys and counters, the GSME mirror, a bounded event log.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -124,7 +123,7 @@ class Chf:
         self._counters_in: dict[Role, int] = {}
         self._counters_out: dict[Role, int] = {}
         self._emit = emit
-        self._events: deque[tuple[int, int, int]] = deque(maxlen=EVENT_LOG_SIZE)
+        self._events: list[tuple[int, int, int]] = []
         self._clock_offset = 0
         self.last_wan_contact: int | None = None
         self.log: dict[str, LogEntry] = {}
@@ -285,7 +284,10 @@ class Chf:
         return wan.encode_response(mt, result)
 
     def _log_event(self, now: int, code: EventCode, value: int) -> None:
-        self._events.append((now, int(code), value))
+        events = self._events
+        events.append((now, int(code), value))
+        if len(events) > EVENT_LOG_SIZE:
+            del events[: len(events) - EVENT_LOG_SIZE]
 
     def event_log(self) -> list[tuple[int, int, int]]:
         return list(self._events)

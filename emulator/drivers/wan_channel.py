@@ -47,7 +47,6 @@ class WanChannel:
         "on_closed",
         "on_established",
         "on_frame",
-        "peer_cert",
     )
 
     def __init__(
@@ -64,7 +63,6 @@ class WanChannel:
         self.on_frame: OnFrame = _ignore_frame
         self.on_established: OnEstablished = _ignore_cert
         self.on_closed: OnClosed = _ignore_close
-        self.peer_cert: x509.Certificate | None = None
         self.close_reason: str | None = None
         link.attach(self._on_data, self._on_link_closed)
 
@@ -120,8 +118,7 @@ class WanChannel:
             try:
                 cert = self._tls.peer_certificate()
                 check_validity(cert, self._clock.now_us())
-                self.peer_cert = cert
-                self.on_established(cert)
+                self.on_established(cert)  # not kept: ~1 KiB a side adds up in a fleet
             except S1labError as exc:
                 self.close(str(exc))
                 return

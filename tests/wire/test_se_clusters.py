@@ -300,7 +300,7 @@ def test_scapy_cannot_decode_publish_price(scapy_zigbee: Any) -> None:
 def _tshark() -> str:
     path = shutil.which("tshark")
     if path is None:
-        pytest.skip("tshark not installed")
+        pytest.fail("tshark is missing: run scripts/setup.sh (make test does)")
     return path
 
 

@@ -129,7 +129,7 @@ def test_key_file_and_args(tmp_path: Path) -> None:
 def _tshark() -> str:
     path = shutil.which("tshark")
     if path is None:
-        pytest.skip("tshark not installed")
+        pytest.fail("tshark is missing: run scripts/setup.sh (make test does)")
     return path
 
 
