@@ -8,8 +8,10 @@ and ``s1lab serve`` in real time (TCP links).
 
 from __future__ import annotations
 
+import itertools
 import ssl
 from pathlib import Path
+from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -17,20 +19,26 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from emulator.core.chf import Chf, OperationalKeys, Sim
 from emulator.core.esme import Esme
 from emulator.core.gsme import Gsme
+from emulator.core.han import Han, HanNode
 from emulator.core.ihd import Ihd
 from emulator.core.installation import Devices, InstallationCore, device_eui
 from emulator.core.ppmid import Ppmid
 from emulator.core.rng import SplitMix64
 from emulator.core.trace_sink import Emit
+from emulator.drivers.capture import HanCapture
 from emulator.drivers.link import LinkEnd
 from emulator.drivers.scheduler import Scheduler
 from emulator.drivers.tls import server_context
 from emulator.drivers.wan_channel import WanChannel
 from emulator.keystore import ChfKeys
 from emulator.profiles import ResolvedDmc
+from emulator.errors import LocalProtocolError
+from emulator.wire.eui import normalise
 from emulator.wire.vocabulary import DeviceType, Role
 
 _ROLE_NAMES = {"smso": Role.SMSO, "s1sp": Role.S1SP}
+HanMode = Literal["zigbee", "direct"]
+_sessions = itertools.count(1)
 
 
 def _digits(rng: SplitMix64, n: int) -> str:
@@ -53,6 +61,8 @@ class Installation:
         scheduler: Scheduler,
         emit: Emit,
         server_ctx: ssl.SSLContext | None = None,
+        han: HanMode = "zigbee",
+        capture: HanCapture | None = None,
     ) -> None:
         self.id = installation_id
         self.dmc = dmc
@@ -88,9 +98,21 @@ class Installation:
                  if dmc.ppmid is not None else None)
         ihd = (Ihd(device_eui(chf_eui, DeviceType.IHD), dmc.ihd, emit, now)
                if dmc.ihd is not None else None)
+        self.han: Han | None = None
+        if han == "zigbee":
+            han_rng = sub("han")
+            self.han = Han(chf_eui, han_rng.randbytes(16), han_rng, emit)
+            if capture is not None:
+                self.han.capture = capture.frame
         self.core = InstallationCore(
-            installation_id, Devices(chf, esme, gsme, ppmid, ihd), sub("consumer"), now
+            installation_id, Devices(chf, esme, gsme, ppmid, ihd), sub("consumer"), now,
+            han=self.han,
         )
+        if capture is not None and self.han is not None:
+            capture.add_network_key(self.han.keys.current_key, f"{installation_id} network key")
+            for eui, node in self.han.nodes.items():
+                if node.link_key is not None:
+                    capture.add_link_key(node.link_key, eui, f"{installation_id} link key")
         self._slot = scheduler.slot(self._on_timer)
         self._slot.set(self.core.get_timer())
         self.trust = dict(trust)
@@ -101,6 +123,7 @@ class Installation:
             dmc.chf.tls_max_version,
         )
         self.channels: list[WanChannel] = []
+        self._by_session: dict[int, WanChannel] = {}
         self.sessions_opened = 0
         self.frames_served = 0
 
@@ -119,6 +142,15 @@ class Installation:
     def _on_timer(self, now: int) -> None:
         self.core.handle_timer(now)
         self._slot.set(self.core.get_timer())
+        if self.chf.outgoing:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Send the replies that waited on the HAN to the sessions that asked."""
+        for session, frame in self.chf.take_outgoing():
+            channel = self._by_session.get(session)
+            if channel is not None and channel.established:
+                channel.send_frame(frame)
 
     def sync_timer(self) -> None:
         """Re-arm after anything (a command, a test poking a core) changed a deadline."""
@@ -135,6 +167,8 @@ class Installation:
         channel = WanChannel(link, self._ctx, server_side=True, clock=self._clock)
         chf = self.chf
         role: list[Role | None] = [None]
+        session = next(_sessions)
+        self._by_session[session] = channel
 
         def established(cert: x509.Certificate) -> None:
             role[0] = self.role_of(cert)
@@ -145,23 +179,77 @@ class Installation:
 
         def frame(data: bytes) -> None:
             now = self._clock.now_us()
-            reply = chf.handle_frame(data, now, role[0])
+            reply = chf.handle_frame(data, now, role[0], session)
             self.frames_served += 1
             self.core.after_command(now)
             self._slot.set(self.core.get_timer())
-            if channel.established:
+            if reply is not None and channel.established:
                 channel.send_frame(reply)
 
         def closed(reason: str) -> None:
             self._emit(self._clock.now_us(), chf.eui, "WanSessionClosed", {"reason": reason})
             if channel in self.channels:
                 self.channels.remove(channel)
+            self._by_session.pop(session, None)
 
         channel.on_established = established
         channel.on_frame = frame
         channel.on_closed = closed
         self.channels.append(channel)
         return channel
+
+    # ---- faults (from the API, scenarios and the command line) -------------------------------
+
+    def han_node(self, device: str) -> HanNode:
+        """The HAN radio of ``device``: an EUI-64 or one of esme, gsme, ppmid, ihd."""
+        if self.han is None:
+            raise LocalProtocolError("this installation runs the direct HAN link (--han direct)")
+        eui = self._device_eui(device)
+        if eui not in self.han.nodes:
+            raise LocalProtocolError(f"{device} is not on this installation's HAN")
+        return self.han.nodes[eui]
+
+    def _device_eui(self, device: str) -> str:
+        named = {"esme": self.esme.eui, "gsme": self.gsme.eui if self.gsme else None,
+                 "ppmid": self.core.devices.ppmid.eui if self.core.devices.ppmid else None,
+                 "ihd": self.core.devices.ihd.eui if self.core.devices.ihd else None}
+        eui = named.get(device.lower())
+        return eui if eui is not None else normalise(device)
+
+    def link_down(self, device: str, start: int, end: int) -> None:
+        """``device``'s HAN link is down in [start, end) (run-clock µs)."""
+        self.han_node(device).link.outages.append((start, end))
+        self._emit(self._clock.now_us(), self.chf.eui, "FaultScheduled",
+                   {"fault": "link-down", "device": self._device_eui(device),
+                    "start": start, "end": end})
+
+    def set_loss(self, device: str, loss: float) -> None:
+        self.han_node(device).link.loss = loss
+        self._emit(self._clock.now_us(), self.chf.eui, "FaultApplied",
+                   {"fault": "loss", "device": self._device_eui(device), "loss": loss})
+
+    def battery_flat(self) -> None:
+        if self.gsme is None:
+            raise LocalProtocolError("this installation has no GSME")
+        self.gsme.battery_flat = True
+        self._emit(self._clock.now_us(), self.gsme.eui, "FaultApplied", {"fault": "battery-flat"})
+        self.sync_timer()
+
+    def reset_frame_counter(self, device: str) -> None:
+        """The device forgets its NWK frame counter (a reset meter): the CHF drops its frames
+        as replays until the counter climbs past the last one it accepted."""
+        node = self.han_node(device)
+        node.nwk_counter = 0
+        self._emit(self._clock.now_us(), node.name, "FaultApplied", {"fault": "counter-reset"})
+
+    def clock_skew(self, device: str, seconds: int) -> None:
+        """Move a meter's clock by ``seconds`` (it comes back at its next Time-cluster sync)."""
+        meter = self.esme if device.lower() == "esme" else self.gsme
+        if meter is None:
+            raise LocalProtocolError(f"no {device} to skew")
+        now = self._clock.now_us()
+        meter.set_time(meter.meter_time(now) + seconds * 1_000_000, now)
+        self._emit(now, meter.eui, "FaultApplied", {"fault": "clock-skew", "seconds": seconds})
 
     def close(self) -> None:
         for channel in list(self.channels):

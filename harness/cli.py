@@ -66,7 +66,7 @@ def demo(installations: int, days: float, seed: int, out: Path, profile: str | N
 
     dmc = _dmc(profile)
     cfg = DemoConfig(installations=installations, days=days, seed=seed, out=out, dmc=dmc)
-    console = Console(stderr=False)
+    console = Console(stderr=False, width=None if sys.stdout.isatty() else 160)
     with Progress(TextColumn("[bold]simulating[/] {task.description}"), BarColumn(),
                   TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
                   console=console, transient=False) as bar:

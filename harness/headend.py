@@ -36,6 +36,8 @@ from emulator.wire import wan
 from emulator.wire.eui import eui_from_str, normalise
 from emulator.wire.vocabulary import (
     RESPONSE_BIT,
+    DeviceLogAction,
+    DeviceType,
     ErrorCode,
     MessageType,
     PaymentMode,
@@ -44,6 +46,8 @@ from emulator.wire.vocabulary import (
 )
 
 DEFAULT_TIMEOUT_S = 120.0
+#: Replies from a sleepy GSME wait for its next poll (30 min in the shipped profiles).
+DEFAULT_REQUEST_TIMEOUT_S = 3600.0
 
 
 @dataclass
@@ -77,11 +81,14 @@ class HeadEnd:
 
 
 async def connect(
-    link: LinkEnd, headend: HeadEnd, clock: Clock, timeout_s: float = DEFAULT_TIMEOUT_S
+    link: LinkEnd, headend: HeadEnd, clock: Clock, timeout_s: float = DEFAULT_TIMEOUT_S,
+    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
 ) -> HeadEndSession:
-    """Open a session over ``link``: TLS handshake (head-end is the TLS client), then ready."""
+    """Open a session over ``link``: TLS handshake (head-end is the TLS client), then ready.
+
+    ``timeout_s`` bounds the handshake, ``request_timeout_s`` each command's reply."""
     channel = WanChannel(link, headend.ctx, server_side=False, clock=clock)
-    session = HeadEndSession(channel, headend, clock, timeout_s)
+    session = HeadEndSession(channel, headend, clock, timeout_s, request_timeout_s)
     channel.start()
     await session.wait_established()
     return session
@@ -89,12 +96,14 @@ async def connect(
 
 class HeadEndSession:
     def __init__(
-        self, channel: WanChannel, headend: HeadEnd, clock: Clock, timeout_s: float
+        self, channel: WanChannel, headend: HeadEnd, clock: Clock, timeout_s: float,
+        request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
     ) -> None:
         self._channel = channel
         self._headend = headend
         self._clock = clock
         self._timeout = timeout_s
+        self.request_timeout = request_timeout_s
         self._loop = asyncio.get_running_loop()
         self._txn = itertools.count(1)
         self._pending: dict[int, asyncio.Future[tuple[wan.Header, object]]] = {}
@@ -204,9 +213,9 @@ class HeadEndSession:
         def expire() -> None:
             if not fut.done():
                 fut.set_exception(TransportError(
-                    f"no response from CHF {self.chf_eui} in {self._timeout:g} s"))
+                    f"no response from CHF {self.chf_eui} in {self.request_timeout:g} s"))
 
-        handle = self._loop.call_later(self._timeout, expire)
+        handle = self._loop.call_later(self.request_timeout, expire)
         try:
             return await fut
         finally:
@@ -304,6 +313,20 @@ class HeadEndSession:
     async def set_time(self, device: str | None, utc: int) -> wan.SetTimeResult:
         r = await self.request(MessageType.SET_TIME, device, wan.SetTime(utc=utc))
         assert isinstance(r, wan.SetTimeResult)
+        return r
+
+    async def update_device_log(
+        self, action: DeviceLogAction, device: str, device_type: DeviceType = DeviceType.GSME,
+        install_code: bytes = b"", join_window_s: int = 90, mpxn: str = "",
+    ) -> wan.DeviceLogUpdated:
+        """SRV 8.11-style: add a device to the CHF's whitelist (install code with its CRC,
+        join window) or remove it."""
+        r = await self.request(MessageType.UPDATE_HAN_DEVICE_LOG, None, wan.UpdateDeviceLog(
+            action=action, eui=eui_from_str(device), device_type=device_type,
+            install_code=install_code, join_window_s=join_window_s, mpxn=mpxn))
+        assert isinstance(r, wan.DeviceLogUpdated)
+        self._trace("DeviceLogUpdated", normalise(device),
+                    {"action": action.name, "status": r.status.name})
         return r
 
     async def set_supply(self, device: str, action: SupplyAction) -> wan.SupplyResult:

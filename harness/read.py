@@ -56,7 +56,7 @@ async def read_chf(
     else:
         assert listen_on is not None
         link = await _accept_one(*listen_on, timeout_s)
-    session: HeadEndSession = await connect(link, headend, clock, timeout_s)
+    session: HeadEndSession = await connect(link, headend, clock, timeout_s, timeout_s)
     try:
         inventory = await session.read_inventory()
         firmware = await session.read_firmware_versions()

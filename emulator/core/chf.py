@@ -12,9 +12,11 @@ per-role operational keys and counters, the GSME mirror, a bounded event log.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from emulator.core.han_crypto import InstallCodeError, install_code_link_key
 from emulator.core.timebase import SECOND, zigbee_utc
 from emulator.core.trace_sink import Emit
 from emulator.errors import BadMac, MalformedFrame
@@ -22,6 +24,8 @@ from emulator.wire import wan
 from emulator.wire.eui import eui_from_str, eui_to_str
 from emulator.wire.vocabulary import (
     RESPONSE_BIT,
+    DeviceLogAction,
+    DeviceLogStatus,
     DeviceLogState,
     DeviceType,
     ErrorCode,
@@ -69,6 +73,33 @@ class Meter(Protocol):
     def event_log(self) -> list[object]: ...
 
 
+Complete = Callable[[object, int], None]  # (response body, now)
+Fail = Callable[[ErrorCode, str, int], None]  # (error code, detail, now)
+
+
+class Deferred:
+    """A handler's answer that is not ready yet (it waits on the HAN): ``start`` is called with
+    the two continuations, one of which runs later."""
+
+    __slots__ = ("start",)
+
+    def __init__(self, start: Callable[[Complete, Fail], None]) -> None:
+        self.start = start
+
+
+class HanPort(Protocol):
+    """What the CHF asks of the ZigBee HAN (``emulator.core.se_app.SmartEnergyApp``)."""
+
+    def read_esme(self, now: int, done: Callable[[object, int], None],
+                  failed: Callable[[str, int], None]) -> None: ...
+
+    def gsme_command(self, payload: bytes, command_id: int, now: int,
+                     done: Callable[[bytes, int], None],
+                     failed: Callable[[str, int], None]) -> None: ...
+
+    def forget_device(self, eui: str) -> None: ...
+
+
 class _Reject(Exception):
     """Internal: abort handling of one frame with an ERROR response."""
 
@@ -84,6 +115,9 @@ class LogEntry:
     device_type: DeviceType
     state: DeviceLogState
     last_heard: int | None  # µs, run clock
+    link_key: bytes | None = None  # from the install code (whitelisted, not yet joined)
+    join_until: int | None = None  # end of the join window
+    mpxn: str = ""
 
 
 class Chf:
@@ -101,8 +135,10 @@ class Chf:
         "eui_bytes",
         "firmware_version",
         "gsme_mirror",
+        "han",
         "last_wan_contact",
         "log",
+        "outgoing",
         "sim",
     )
 
@@ -129,6 +165,8 @@ class Chf:
         self.log: dict[str, LogEntry] = {}
         self.devices: dict[str, object] = {}  # the direct HAN link: EUI -> device core
         self.gsme_mirror: tuple[object, int] | None = None  # (GsmeReading, received at)
+        self.han: HanPort | None = None  # None: the direct link of the cores
+        self.outgoing: list[tuple[int, bytes]] = []  # deferred replies: (session, frame)
         self._log_event(now, EventCode.POWER_ON, 0)
 
     # ---- HAN side ---------------------------------------------------------------------------
@@ -139,6 +177,24 @@ class Chf:
         self.devices[eui] = core
         self._emit(now, self.eui, "HanDeviceJoined", {"eui": eui, "type": device_type.name})
         self._log_event(now, EventCode.HAN_DEVICE_JOINED, int(device_type))
+
+    def admit(self, eui: str, now: int) -> bytes | None:
+        """Trust Centre decision for a joining device: its link key if it is whitelisted and
+        its join window is open, else None."""
+        entry = self.log.get(eui)
+        if (entry is None or entry.state is not DeviceLogState.WHITELISTED
+                or entry.link_key is None or entry.join_until is None or now >= entry.join_until):
+            return None
+        return entry.link_key
+
+    def joined(self, eui: str, now: int) -> None:
+        entry = self.log.get(eui)
+        if entry is not None:
+            entry.state = DeviceLogState.JOINED
+            entry.last_heard = now
+            self._emit(now, self.eui, "HanDeviceJoined",
+                       {"eui": eui, "type": entry.device_type.name})
+            self._log_event(now, EventCode.HAN_DEVICE_JOINED, int(entry.device_type))
 
     def heard(self, eui: str, now: int) -> None:
         entry = self.log.get(eui)
@@ -162,8 +218,13 @@ class Chf:
 
     # ---- WAN side ---------------------------------------------------------------------------
 
-    def handle_frame(self, data: bytes, now: int, tls_role: Role | None) -> bytes:
-        """One WAN frame in (from a TLS peer authenticated as ``tls_role``), one frame out."""
+    def handle_frame(
+        self, data: bytes, now: int, tls_role: Role | None, session: int = 0
+    ) -> bytes | None:
+        """One WAN frame in (from a TLS peer authenticated as ``tls_role``), one frame out.
+
+        None when the answer waits on the HAN: it appears later in :attr:`outgoing`, tagged
+        with ``session``, for the driver to send (see :meth:`take_outgoing`)."""
         txn = 0
         msg_type = 0
         target = self.eui_bytes
@@ -202,9 +263,31 @@ class Chf:
             self._counters_in[role] = h.counter
             self.last_wan_contact = now
             body = self._dispatch(h, frame.payload, keys, now)
+            if isinstance(body, Deferred):
+                self._defer(body, session, role, keys, msg_type, txn, target)
+                return None
             return self._seal(role, keys, msg_type | RESPONSE_BIT, txn, target, body)
         except _Reject as rej:
             return self._reject(rej, txn, msg_type, target, tls_role, now)
+
+    def _defer(self, deferred: Deferred, session: int, role: Role, keys: OperationalKeys,
+               msg_type: int, txn: int, target: bytes) -> None:
+        mt = MessageType(msg_type)
+
+        def complete(result: object, at: int) -> None:
+            body = result if isinstance(result, bytes) else wan.encode_response(mt, result)
+            self.outgoing.append(
+                (session, self._seal(role, keys, msg_type | RESPONSE_BIT, txn, target, body)))
+
+        def fail(code: ErrorCode, detail: str, at: int) -> None:
+            self.outgoing.append((session, self._reject(_Reject(code, detail, keys), txn,
+                                                        msg_type, target, role, at)))
+
+        deferred.start(complete, fail)
+
+    def take_outgoing(self) -> list[tuple[int, bytes]]:
+        out, self.outgoing = self.outgoing, []
+        return out
 
     def _reject(
         self,
@@ -250,7 +333,9 @@ class Chf:
 
     # ---- commands -----------------------------------------------------------------------------
 
-    def _dispatch(self, h: wan.Header, payload: bytes, keys: OperationalKeys, now: int) -> bytes:
+    def _dispatch(
+        self, h: wan.Header, payload: bytes, keys: OperationalKeys, now: int
+    ) -> bytes | Deferred:
         try:
             mt = MessageType(h.msg_type)
         except ValueError:
@@ -276,12 +361,52 @@ class Chf:
         handler = _HANDLERS.get(mt)
         if handler is None:
             raise _Reject(ErrorCode.UNSUPPORTED_COMMAND, mt.name, keys)
-        result = handler(self, device_type, core, request, now, keys)
-        if device_type is not DeviceType.CHF:
-            self.heard(target, now)
+        result: object
+        if device_type is DeviceType.GSME and self.han is not None and mt in _QUEUED_FOR_GSME:
+            result = self._queue_for_gsme(mt, payload, now)
+        else:
+            result = handler(self, device_type, core, request, now, keys)
         self._emit(now, self.eui, "WanRequestServed",
                    {"msg": mt.name, "target": target, "txn": h.txn_id})
+        if isinstance(result, Deferred):
+            return result
+        if device_type is not DeviceType.CHF and self.han is None:
+            self.heard(target, now)  # the direct link: the CHF just talked to the device
         return wan.encode_response(mt, result)
+
+    def _queue_for_gsme(self, mt: MessageType, payload: bytes, now: int) -> Deferred:
+        """Commands for the sleepy GSME wait at the CHF until it polls (behaviour 20)."""
+        han = self.han
+        assert han is not None
+
+        def start(complete: Complete, fail: Fail) -> None:
+            def done(reply: bytes, at: int) -> None:
+                if reply[:1] == b"\x00":
+                    complete(reply[1:], at)
+                else:
+                    fail(ErrorCode(reply[1]), reply[2:].decode("utf-8", "replace"), at)
+
+            han.gsme_command(payload, int(mt), now, done,
+                             lambda why, at: fail(ErrorCode.DEVICE_UNREACHABLE, why, at))
+
+        return Deferred(start)
+
+    def apply_at_gsme(self, msg_type: int, payload: bytes, now: int) -> bytes:
+        """What the GSME does with a command it collected: status byte, then the reply body
+        (0x00) or the error code and detail."""
+        gsme = next((d for eui, d in self.devices.items()
+                     if self.log[eui].device_type is DeviceType.GSME), None)
+        keys = OperationalKeys(0, b"", b"")
+        try:
+            mt = MessageType(msg_type)
+            handler = _HANDLERS[mt]
+            request = wan.decode_request(mt, payload)
+            body = handler(self, DeviceType.GSME, gsme, request, now, keys)
+            return b"\x00" + wan.encode_response(mt, body)
+        except _Reject as rej:
+            return bytes([1, int(rej.code)]) + rej.detail.encode()[:200]
+        except (ValueError, KeyError, MalformedFrame) as exc:
+            return bytes([1, int(ErrorCode.MALFORMED)]) + str(exc).encode()[:200]
 
     def _log_event(self, now: int, code: EventCode, value: int) -> None:
         events = self._events
@@ -311,15 +436,16 @@ def _read_instantaneous(
     chf: Chf, device_type: DeviceType, core: object, request: object, now: int,
     keys: OperationalKeys,
 ) -> object:
+    if device_type is DeviceType.ESME and chf.han is not None:
+        han = chf.han
+
+        def start(complete: Complete, fail: Fail) -> None:
+            han.read_esme(now, lambda r, at: complete(_esme_body(r), at),
+                          lambda why, at: fail(ErrorCode.DEVICE_UNREACHABLE, why, at))
+
+        return Deferred(start)
     if device_type is DeviceType.ESME:
-        r = core.registers(now)  # type: ignore[attr-defined]
-        return wan.EsmeInstantaneous(
-            meter_time=zigbee_utc(r.meter_time_us), import_wh=r.import_wh,
-            tou_wh=tuple(r.tou_wh), demand_w=r.demand_w, payment_mode=r.payment_mode,
-            balance_pence=r.balance_pence, emergency_credit_limit_pence=r.ec_limit_pence,
-            emergency_credit_available_pence=r.ec_available_pence,
-            emergency_credit_in_use=r.ec_in_use, supply_state=r.supply_state,
-        )
+        return _esme_body(core.registers(now))  # type: ignore[attr-defined]
     if device_type is DeviceType.GSME:
         # A sleepy GSME is read from its mirror on the CHF, with the age of the data.
         if chf.gsme_mirror is None:
@@ -335,6 +461,17 @@ def _read_instantaneous(
             data_age_s=(now - at) // SECOND,
         )
     raise _not_for(device_type, "READ_INSTANTANEOUS", keys)
+
+
+def _esme_body(r: object) -> wan.EsmeInstantaneous:
+    return wan.EsmeInstantaneous(
+        meter_time=zigbee_utc(r.meter_time_us), import_wh=r.import_wh,  # type: ignore[attr-defined]
+        tou_wh=tuple(r.tou_wh), demand_w=r.demand_w,  # type: ignore[attr-defined]
+        payment_mode=r.payment_mode, balance_pence=r.balance_pence,  # type: ignore[attr-defined]
+        emergency_credit_limit_pence=r.ec_limit_pence,  # type: ignore[attr-defined]
+        emergency_credit_available_pence=r.ec_available_pence,  # type: ignore[attr-defined]
+        emergency_credit_in_use=r.ec_in_use, supply_state=r.supply_state,  # type: ignore[attr-defined]
+    )
 
 
 def _read_inventory(
@@ -468,6 +605,53 @@ def _set_supply(
     return wan.SupplyResult(supply_state=state)  # type: ignore[arg-type]
 
 
+def _update_device_log(
+    chf: Chf, device_type: DeviceType, core: object, request: object, now: int,
+    keys: OperationalKeys,
+) -> object:
+    """SRV 8.11-style whitelist update: Add (install code, join window) or Remove."""
+    assert isinstance(request, wan.UpdateDeviceLog)
+    if device_type is not DeviceType.CHF:
+        raise _not_for(device_type, "UPDATE_HAN_DEVICE_LOG", keys)
+    eui = eui_to_str(request.eui)
+    entry = chf.log.get(eui)
+    status = DeviceLogStatus.DONE
+    if request.action is DeviceLogAction.ADD:
+        if entry is not None and entry.state is not DeviceLogState.REMOVED:
+            status = DeviceLogStatus.ALREADY_PRESENT
+        else:
+            try:
+                link_key = install_code_link_key(request.install_code)
+            except InstallCodeError:
+                status = DeviceLogStatus.INVALID_INSTALL_CODE
+            else:
+                chf.log[eui] = LogEntry(request.device_type, DeviceLogState.WHITELISTED, None,
+                                        link_key, now + request.join_window_s * SECOND,
+                                        request.mpxn)
+                chf._emit(now, chf.eui, "HanDeviceLogAdded",
+                          {"eui": eui, "type": request.device_type.name,
+                           "join_window_s": request.join_window_s})
+                chf._log_event(now, EventCode.HAN_DEVICE_ADDED, int(request.device_type))
+    elif entry is None or entry.state is DeviceLogState.REMOVED:
+        status = DeviceLogStatus.NOT_PRESENT
+    else:
+        del chf.log[eui]
+        chf.devices.pop(eui, None)
+        if chf.gsme_mirror is not None and entry.device_type is DeviceType.GSME:
+            chf.gsme_mirror = None
+        if chf.han is not None:
+            chf.han.forget_device(eui)  # revokes its link key: its frames are dropped
+        chf._emit(now, chf.eui, "HanDeviceLogRemoved", {"eui": eui})
+        chf._log_event(now, EventCode.HAN_DEVICE_REMOVED, int(entry.device_type))
+    return wan.DeviceLogUpdated(status=status, entries=len(chf.log))
+
+
+_QUEUED_FOR_GSME = frozenset({
+    MessageType.READ_PAYMENT_MODE, MessageType.SET_PAYMENT_MODE, MessageType.TOP_UP,
+    MessageType.SET_SUPPLY, MessageType.READ_TIME, MessageType.SET_TIME,
+    MessageType.READ_EVENT_LOG,
+})
+
 _HANDLERS = {
     MessageType.READ_INSTANTANEOUS: _read_instantaneous,
     MessageType.READ_INVENTORY: _read_inventory,
@@ -479,4 +663,5 @@ _HANDLERS = {
     MessageType.READ_TIME: _read_time,
     MessageType.SET_TIME: _set_time,
     MessageType.SET_SUPPLY: _set_supply,
+    MessageType.UPDATE_HAN_DEVICE_LOG: _update_device_log,
 }

@@ -1,9 +1,10 @@
 """One SMETS1 installation as a single sans-IO core: CHF + ESME (+ GSME, PPMID, IHD).
 
-The devices talk over a *direct* HAN link here: the CHF calls the meter cores, a waking GSME's
-report lands in the CHF's mirror, PPMID and IHD refresh from the meters. The installation folds
-its devices' deadlines into one (``get_timer``), so a fleet driver arms one scheduler slot per
-installation, not one per device.
+The devices talk either over the ZigBee HAN (``han`` given: real secured frames over modelled
+links, :mod:`emulator.core.han` and :mod:`emulator.core.se_app`) or over a *direct* link, where
+the CHF calls the meter cores and a waking GSME's report lands in the mirror at once (cheaper,
+for very large fleets). The installation folds its devices' deadlines into one
+(``get_timer``), so a fleet driver arms one scheduler slot per installation, not one per device.
 
 Consumer behaviour that the tests and demo rely on is modelled here too, seeded: when a
 prepayment supply is ARMED after a top-up, the consumer presses the PPMID button after a while.
@@ -16,8 +17,11 @@ from dataclasses import dataclass
 from emulator.core.chf import Chf
 from emulator.core.esme import Esme
 from emulator.core.gsme import Gsme
+from emulator.core.han import Han, LinkParams
+from emulator.core.han_crypto import install_code_crc, install_code_link_key
 from emulator.core.ihd import Ihd
 from emulator.core.ppmid import Ppmid
+from emulator.core.se_app import SmartEnergyApp
 from emulator.core.rng import SplitMix64
 from emulator.core.timebase import MINUTE
 from emulator.wire.eui import eui_from_str, eui_to_str
@@ -41,14 +45,23 @@ class Devices:
     ihd: Ihd | None = None
 
 
-class InstallationCore:
-    __slots__ = ("_consumer_press_at", "_rng", "devices", "id")
+def install_code(rng: SplitMix64) -> bytes:
+    """A 16-byte install code with its CRC, as printed on a device (seeded)."""
+    code = rng.randbytes(16)
+    return code + install_code_crc(code)
 
-    def __init__(self, installation_id: str, devices: Devices, rng: SplitMix64, now: int) -> None:
+
+class InstallationCore:
+    __slots__ = ("_consumer_press_at", "_rng", "app", "devices", "id", "install_codes")
+
+    def __init__(self, installation_id: str, devices: Devices, rng: SplitMix64, now: int,
+                 han: Han | None = None, link: LinkParams | None = None) -> None:
         self.id = installation_id
         self.devices = devices
         self._rng = rng
         self._consumer_press_at: int | None = None
+        self.app: SmartEnergyApp | None = None
+        self.install_codes: dict[str, bytes] = {}
         chf = devices.chf
         chf.attach_device(devices.esme.eui, DeviceType.ESME, devices.esme, now)
         if devices.gsme is not None:
@@ -59,6 +72,21 @@ class InstallationCore:
             chf.attach_device(devices.ppmid.eui, DeviceType.PPMID, devices.ppmid, now)
         if devices.ihd is not None:
             chf.attach_device(devices.ihd.eui, DeviceType.IHD, devices.ihd, now)
+        if han is not None:
+            for dev in (devices.esme, devices.gsme, devices.ppmid, devices.ihd):
+                if dev is None:
+                    continue
+                code = install_code(rng)
+                self.install_codes[dev.eui] = code
+                params = LinkParams() if link is None else LinkParams(
+                    link.latency_us, link.loss, link.mac_retries, link.ack_wait_us, [])
+                han.add_node(dev.eui, sleepy=dev is devices.gsme,
+                             link_key=install_code_link_key(code), link=params)
+            self.app = SmartEnergyApp(han, chf, devices.esme, devices.gsme, devices.ppmid,
+                                      devices.ihd, rng, chf._emit, now)
+            chf.han = self.app
+            han.on_join_request = lambda node, at: chf.admit(node.name, at)
+            han.on_joined = lambda node, at: chf.joined(node.name, at)
 
     def get_timer(self) -> int | None:
         d = self.devices
@@ -68,6 +96,7 @@ class InstallationCore:
             d.ppmid.get_timer() if d.ppmid is not None else None,
             d.ihd.get_timer() if d.ihd is not None else None,
             self._consumer_press_at,
+            self.app.get_timer() if self.app is not None else None,
         ):
             if t is not None and (best is None or t < best):
                 best = t
@@ -75,23 +104,35 @@ class InstallationCore:
 
     def handle_timer(self, now: int) -> None:
         d = self.devices
+        app = self.app
         t = d.esme.get_timer()
         if t is not None and t <= now:
             d.esme.handle_timer(now)
-            d.chf.heard(d.esme.eui, now)
+            if app is None:
+                d.chf.heard(d.esme.eui, now)
         if d.gsme is not None:
             t = d.gsme.get_timer()
             if t is not None and t <= now:
                 reading = d.gsme.handle_timer(now)
                 if reading is not None:
-                    d.chf.mirror_report(d.gsme.eui, reading, now)
+                    if app is None:
+                        d.chf.mirror_report(d.gsme.eui, reading, now)
+                    else:
+                        app.gsme_wake(reading, now)
         for consumer in (d.ppmid, d.ihd):
             if consumer is None:
                 continue
             t = consumer.get_timer()
             if t is not None and t <= now:
                 for request in consumer.handle_timer(now):
-                    self._serve_display(consumer, request.target, request.what, now)
+                    if app is None:
+                        self._serve_display(consumer, request.target, request.what, now)
+                    else:
+                        app.refresh(consumer, request.target, request.what, now)
+        if app is not None:
+            t = app.get_timer()
+            if t is not None and t <= now:
+                app.handle_timer(now)
         if self._consumer_press_at is not None and self._consumer_press_at <= now:
             self._consumer_press_at = None
             self.press_enable_supply(now)

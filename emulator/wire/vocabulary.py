@@ -98,6 +98,7 @@ class MessageType(IntEnum):
     READ_TIME = 0x08
     SET_TIME = 0x09
     SET_SUPPLY = 0x0A
+    UPDATE_HAN_DEVICE_LOG = 0x0B  # DUIS SRV 8.11: add/remove a device on the CHF whitelist
     # 0x20-0x2F key management (rotation under the Master Key), 0x30-0x3F certificates,
     # 0x40-0x4F SIM/APN: reserved for the migration issue.
     ERROR = 0x7F
@@ -119,3 +120,21 @@ class ErrorCode(IntEnum):
     UNSUPPORTED_COMMAND = 0x08
     INVALID_ARGUMENT = 0x09
     DEVICE_UNREACHABLE = 0x0A
+
+
+class DeviceLogAction(IntEnum):
+    """What an UPDATE_HAN_DEVICE_LOG request does to the CHF device log."""
+
+    ADD = 0x00  # whitelist the device with its install code and open a join window
+    REMOVE = 0x01
+
+
+class DeviceLogStatus(IntEnum):
+    """Outcome of an UPDATE_HAN_DEVICE_LOG request."""
+
+    DONE = 0x00
+    ALREADY_PRESENT = 0x01  # ADD of a device already in the log
+    NOT_PRESENT = 0x02  # REMOVE of a device not in the log
+    INVALID_INSTALL_CODE = 0x03  # the install code's CRC is wrong
+    LOG_FULL = 0x04
+    NOT_ALLOWED = 0x05  # the CHF refuses the change for another reason

@@ -51,7 +51,9 @@ from cryptography.hazmat.primitives.cmac import CMAC
 from emulator.errors import BadMac, LocalProtocolError, MalformedFrame, RemoteProtocolError
 from emulator.wire.vocabulary import (
     RESPONSE_BIT,
+    DeviceLogAction,
     DeviceLogState,
+    DeviceLogStatus,
     DeviceType,
     ErrorCode,
     EventCode,
@@ -67,10 +69,13 @@ __all__ = [
     "FRAME_VERSION",
     "HEADER_FORMAT",
     "HEADER_SIZE",
+    "INSTALL_CODE_SIZES",
     "MAC_SIZE",
     "MAX_DETAIL",
+    "MAX_MPXN",
     "MAX_PAYLOAD",
     "MAX_RECORD",
+    "DeviceLogUpdated",
     "ErrorPayload",
     "EsmeInstantaneous",
     "EventLog",
@@ -93,6 +98,7 @@ __all__ = [
     "TimeValue",
     "TopUpRequest",
     "TopUpResult",
+    "UpdateDeviceLog",
     "decode_request",
     "decode_response",
     "encode_request",
@@ -111,6 +117,9 @@ MAC_SIZE: Final = 16
 HEADER_SIZE: Final = 28
 MAX_PAYLOAD: Final = MAX_RECORD - HEADER_SIZE - MAC_SIZE  # 2004
 MAX_DETAIL: Final = 200  # ERROR detail text, UTF-8 bytes
+MAX_MPXN: Final = 32  # UPDATE_HAN_DEVICE_LOG MPAN/MPRN, UTF-8 bytes
+#: Sizes of an UPDATE_HAN_DEVICE_LOG ADD install code: a 6, 8, 12 or 16-byte code and its CRC-16.
+INSTALL_CODE_SIZES: Final = frozenset((8, 10, 14, 18))
 KEY_SIZE: Final = 16  # AES-128
 _ZERO_MAC: Final = bytes(MAC_SIZE)
 _UTRN_SIZE: Final = 20
@@ -119,8 +128,8 @@ _UTRN_SIZE: Final = 20
 # ---- construct building blocks ------------------------------------------------------------
 #
 # construct's compiled Bytes and PascalString read with a bare ``io.read(n)`` and so accept short
-# data silently, and its compiled Bytes writes objects of any length. _Exact and _Utf8 check
-# lengths in both the declarative and the compiled form; _Counted puts item indexes in paths.
+# data silently, and its compiled Bytes writes objects of any length. _Exact, _Prefixed and _Utf8
+# check lengths in both the declarative and the compiled form; _Counted puts item indexes in paths.
 
 _HELPERS = """
     def s1lab_read(io, n):
@@ -132,6 +141,16 @@ _HELPERS = """
         if not isinstance(obj, bytes) or len(obj) != n:
             raise StreamError("expected %d bytes" % (n,))
         io.write(obj)
+        return obj
+    def s1lab_read_prefixed(io):
+        n = io.read(1)
+        if len(n) != 1:
+            raise StreamError("missing length")
+        return s1lab_read(io, n[0])
+    def s1lab_write_prefixed(io, obj):
+        if not isinstance(obj, bytes) or len(obj) > 255:
+            raise StreamError("expected at most 255 bytes")
+        io.write(bytes((len(obj),)) + obj)
         return obj
     def s1lab_read_utf8(io):
         n = io.read(1)
@@ -199,6 +218,31 @@ class _Exact(_Base):
     def _emitbuild(self, code: Any) -> str:
         _helpers(code)
         return f"s1lab_write(io, obj, {self.length!r})"
+
+
+class _Prefixed(_Base):
+    """Bytes after a u8 byte count."""
+
+    def _parse(self, stream: Any, context: Any, path: str) -> bytes:
+        n = _read(stream, 1, path)[0]
+        return _read(stream, n, path)
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
+        if not isinstance(obj, bytes) or len(obj) > 255:
+            raise StreamError(f"expected at most 255 bytes, got {obj!r}", path=path)
+        stream.write(bytes((len(obj),)) + obj)
+        return obj
+
+    def _sizeof(self, context: Any, path: str) -> int:
+        raise SizeofError("variable size", path=path)
+
+    def _emitparse(self, code: Any) -> str:
+        _helpers(code)
+        return "s1lab_read_prefixed(io)"
+
+    def _emitbuild(self, code: Any) -> str:
+        _helpers(code)
+        return "s1lab_write_prefixed(io, obj)"
 
 
 class _Utf8(_Base):
@@ -600,6 +644,24 @@ class SupplyResult:
 
 
 @dataclass(frozen=True, slots=True)
+class UpdateDeviceLog:
+    """DUIS SRV 8.11 Update HAN Device Log: add a device to the CHF whitelist, or remove it."""
+
+    action: DeviceLogAction
+    eui: bytes  # EUI-64 of the device added or removed
+    device_type: DeviceType
+    install_code: bytes  # ADD: code + CRC-16, a size in INSTALL_CODE_SIZES; REMOVE: empty
+    join_window_s: int  # DUIS JoinTimePeriod: how long the CHF lets the device join
+    mpxn: str  # MPAN/MPRN, at most MAX_MPXN bytes of UTF-8, may be empty
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceLogUpdated:
+    status: DeviceLogStatus
+    entries: int  # size of the device log after the update
+
+
+@dataclass(frozen=True, slots=True)
 class ErrorPayload:
     error_code: ErrorCode
     request_msg_type: int  # the rejected request's type (MessageType when known), 0 if unknown
@@ -677,6 +739,34 @@ def _enc_detail(v: Any, path: str) -> Any:
     return v.encode("utf-8")[:MAX_DETAIL].decode("utf-8", "ignore")
 
 
+def _dec_mpxn(v: Any, path: str) -> str:
+    if len(v.encode("utf-8")) > MAX_MPXN:
+        raise MalformedFrame(f"MPxN longer than {MAX_MPXN} bytes", path)
+    return str(v)
+
+
+def _enc_mpxn(v: Any, path: str) -> Any:
+    if isinstance(v, str) and len(v.encode("utf-8")) > MAX_MPXN:
+        raise MalformedFrame(f"MPxN longer than {MAX_MPXN} bytes", path)
+    return v  # the builder reports a non-str
+
+
+def _check_install_code(obj: Any, path: str) -> None:
+    """REMOVE carries no install code; ADD carries one of INSTALL_CODE_SIZES bytes. The CRC is
+    the CHF's business."""
+    code = obj.install_code
+    if not isinstance(code, bytes):
+        return  # the builder reports it
+    path = f"{path}.install_code"
+    if obj.action == DeviceLogAction.REMOVE:
+        if code:
+            raise MalformedFrame(f"REMOVE carries no install code, got {len(code)} bytes", path)
+    elif len(code) not in INSTALL_CODE_SIZES:
+        raise MalformedFrame(
+            f"install code with CRC is {len(code)} bytes, not 8, 10, 14 or 18", path
+        )
+
+
 _BOOL = (_dec_bool, _enc_bool)
 _INTS: tuple[_Conv, _Conv] = (lambda v, path: tuple(v), lambda v, path: list(v))
 
@@ -684,17 +774,27 @@ _INTS: tuple[_Conv, _Conv] = (lambda v, path: tuple(v), lambda v, path: list(v))
 class _Shape:
     """How one dataclass maps to a construct container, field by field."""
 
-    def __init__(self, cls: type, **convs: tuple[_Conv, _Conv]) -> None:
+    def __init__(
+        self,
+        cls: type,
+        *,
+        check: Callable[[Any, str], None] | None = None,
+        **convs: tuple[_Conv, _Conv],
+    ) -> None:
         self.cls = cls
         self.names = tuple(f.name for f in dataclasses.fields(cls))
         self.convs = convs
+        self.check = check  # rules across fields: (dataclass, path), after the converters
 
     def decode(self, c: Mapping[str, Any], path: str) -> Any:
         kw = {}
         for name in self.names:
             conv = self.convs.get(name)
             kw[name] = c[name] if conv is None else conv[0](c[name], f"{path}.{name}")
-        return self.cls(**kw)
+        obj = self.cls(**kw)
+        if self.check is not None:
+            self.check(obj, path)
+        return obj
 
     def encode(self, obj: Any, path: str) -> dict[str, Any]:
         if not isinstance(obj, self.cls):
@@ -706,6 +806,8 @@ class _Shape:
             conv = self.convs.get(name)
             v = getattr(obj, name)
             out[name] = v if conv is None else conv[1](v, f"{path}.{name}")
+        if self.check is not None:
+            self.check(obj, path)
         return out
 
 
@@ -831,6 +933,23 @@ _SET_TIME = _Codec(_Shape(SetTime), "utc" / Int32ub)
 _SET_TIME_RESULT = _Codec(_Shape(SetTimeResult), "previous_utc" / Int32ub, "utc" / Int32ub)
 _SET_SUPPLY = _Codec(_Shape(SetSupply, action=_strict_enum(SupplyAction)), "action" / Int8ub)
 _SUPPLY_RESULT = _Codec(_Shape(SupplyResult, supply_state=_SUPPLY_STATE), "supply_state" / Int8ub)
+_UPDATE_DEVICE_LOG = _Codec(
+    _Shape(
+        UpdateDeviceLog, check=_check_install_code, action=_strict_enum(DeviceLogAction),
+        device_type=_DEVICE_TYPE, mpxn=(_dec_mpxn, _enc_mpxn),
+    ),
+    "action" / Int8ub,
+    "eui" / _EUI,
+    "device_type" / Int8ub,
+    "install_code" / _Prefixed(),
+    "join_window_s" / Int16ub,
+    "mpxn" / _UTF8,
+)
+_DEVICE_LOG_UPDATED = _Codec(
+    _Shape(DeviceLogUpdated, status=_strict_enum(DeviceLogStatus)),
+    "status" / Int8ub,
+    "entries" / Int8ub,
+)
 _ERROR = _Codec(
     _Shape(
         ErrorPayload,
@@ -855,6 +974,7 @@ _REQUESTS: Final[dict[int, _Codec | None]] = {
     MessageType.READ_TIME: None,
     MessageType.SET_TIME: _SET_TIME,
     MessageType.SET_SUPPLY: _SET_SUPPLY,
+    MessageType.UPDATE_HAN_DEVICE_LOG: _UPDATE_DEVICE_LOG,
 }
 _RESPONSES: Final[dict[int, tuple[_Codec, ...]]] = {
     MessageType.READ_INSTANTANEOUS: (_ESME, _GSME),
@@ -867,6 +987,7 @@ _RESPONSES: Final[dict[int, tuple[_Codec, ...]]] = {
     MessageType.READ_TIME: (_TIME_VALUE,),
     MessageType.SET_TIME: (_SET_TIME_RESULT,),
     MessageType.SET_SUPPLY: (_SUPPLY_RESULT,),
+    MessageType.UPDATE_HAN_DEVICE_LOG: (_DEVICE_LOG_UPDATED,),
     MessageType.ERROR: (_ERROR,),
 }
 _INSTANTANEOUS_BY_TYPE: Final = {int(DeviceType.ESME): _ESME, int(DeviceType.GSME): _GSME}

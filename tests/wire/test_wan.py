@@ -21,7 +21,9 @@ from emulator.errors import (
 )
 from emulator.wire import wan
 from emulator.wire.vocabulary import (
+    DeviceLogAction,
     DeviceLogState,
+    DeviceLogStatus,
     DeviceType,
     ErrorCode,
     EventCode,
@@ -138,6 +140,17 @@ PAYMENT = wan.PaymentState(
     supply_state=SupplyState.ENABLED,
 )
 
+INSTALL_CODE = b"0123456789ABCDEF" + bytes.fromhex("f596")  # 16-byte code + its CRC-16
+ADD_GSME = wan.UpdateDeviceLog(
+    action=DeviceLogAction.ADD,
+    eui=GSME,
+    device_type=DeviceType.GSME,
+    install_code=INSTALL_CODE,
+    join_window_s=90,
+    mpxn="1234567890",
+)
+REMOVE_GSME = replace(ADD_GSME, action=DeviceLogAction.REMOVE, install_code=b"", join_window_s=0)
+
 RESPONSES = [
     (
         MessageType.READ_INSTANTANEOUS,
@@ -156,6 +169,18 @@ RESPONSES = [
     (MessageType.READ_TIME, wan.TimeValue(utc=2**32 - 1), 4, wan._TIME_VALUE),
     (MessageType.SET_TIME, wan.SetTimeResult(previous_utc=5, utc=6), 8, wan._SET_TIME_RESULT),
     (MessageType.SET_SUPPLY, wan.SupplyResult(SupplyState.ENABLED), 1, wan._SUPPLY_RESULT),
+    (
+        MessageType.UPDATE_HAN_DEVICE_LOG,
+        wan.DeviceLogUpdated(DeviceLogStatus.DONE, 3),
+        2,
+        wan._DEVICE_LOG_UPDATED,
+    ),
+    (
+        MessageType.UPDATE_HAN_DEVICE_LOG,
+        wan.DeviceLogUpdated(DeviceLogStatus.NOT_ALLOWED, 255),
+        2,
+        wan._DEVICE_LOG_UPDATED,
+    ),
     (
         MessageType.ERROR,
         wan.ErrorPayload(ErrorCode.UNSUPPORTED_COMMAND, 0x55, "type 0x55"),
@@ -182,6 +207,20 @@ REQUESTS = [
     (MessageType.READ_TIME, None, 0, None),
     (MessageType.SET_TIME, wan.SetTime(utc=820_888_200), 4, wan._SET_TIME),
     (MessageType.SET_SUPPLY, wan.SetSupply(SupplyAction.ARM), 1, wan._SET_SUPPLY),
+    (MessageType.UPDATE_HAN_DEVICE_LOG, ADD_GSME, 14 + 18 + 10, wan._UPDATE_DEVICE_LOG),
+    (MessageType.UPDATE_HAN_DEVICE_LOG, REMOVE_GSME, 14 + 10, wan._UPDATE_DEVICE_LOG),
+    (
+        MessageType.UPDATE_HAN_DEVICE_LOG,
+        replace(ADD_GSME, install_code=bytes(8), join_window_s=0xFFFF, mpxn=""),
+        14 + 8,
+        wan._UPDATE_DEVICE_LOG,
+    ),
+    (
+        MessageType.UPDATE_HAN_DEVICE_LOG,
+        replace(ADD_GSME, device_type=DeviceType.ESME, install_code=bytes(14), mpxn="9" * 32),
+        14 + 14 + 32,
+        wan._UPDATE_DEVICE_LOG,
+    ),
 ]
 
 
@@ -221,6 +260,21 @@ def test_decoded_values_are_enums_and_tuples() -> None:
     )
     assert isinstance(err, wan.ErrorPayload)
     assert err.request_msg_type is MessageType.TOP_UP
+
+
+def test_device_log_update_layout() -> None:
+    data = wan.encode_request(MessageType.UPDATE_HAN_DEVICE_LOG, ADD_GSME)
+    assert data == (
+        b"\x00" + GSME + b"\x03" + b"\x12" + INSTALL_CODE + b"\x00\x5a" + b"\x0a1234567890"
+    )
+    body = wan.decode_request(MessageType.UPDATE_HAN_DEVICE_LOG, data)
+    assert isinstance(body, wan.UpdateDeviceLog)
+    assert type(body.action) is DeviceLogAction
+    assert type(body.device_type) is DeviceType
+    result = wan.decode_response(0x8B, b"\x04\x20")
+    assert result == wan.DeviceLogUpdated(DeviceLogStatus.LOG_FULL, 32)
+    assert isinstance(result, wan.DeviceLogUpdated)
+    assert type(result.status) is DeviceLogStatus
 
 
 def test_payloads_are_frozen() -> None:
@@ -274,6 +328,9 @@ def test_error_detail_is_cut_to_200_bytes_on_a_character_boundary() -> None:
         (0x84, b"\x00\x02" + bytes(10) + bytes(9), "payload.entries[1].value"),
         (0x87, b"\x09" + bytes(12), "payload.status"),
         (0x8A, b"\x03", "payload.supply_state"),
+        (0x8B, b"\x06\x00", "payload.status"),  # unknown device log status
+        (0x8B, b"\x00", "payload.entries"),
+        (0x8B, b"\x00\x00\x00", "payload.end"),
         (0x7F, b"\x00\x01\x00", "payload.error_code"),
     ],
 )
@@ -281,6 +338,10 @@ def test_bad_response_payload(msg_type: int, payload: bytes, path: str) -> None:
     with pytest.raises(MalformedFrame) as exc:
         wan.decode_response(msg_type, payload)
     assert exc.value.path == path
+
+
+ADD_BYTES = wan.encode_request(MessageType.UPDATE_HAN_DEVICE_LOG, ADD_GSME)
+REMOVE_BYTES = wan.encode_request(MessageType.UPDATE_HAN_DEVICE_LOG, REMOVE_GSME)
 
 
 @pytest.mark.parametrize(
@@ -294,6 +355,42 @@ def test_bad_response_payload(msg_type: int, payload: bytes, path: str) -> None:
         (MessageType.TOP_UP, b"\xff" * 20, "payload.utrn"),
         (MessageType.SET_TIME, b"\x00\x00\x00", "payload.utc"),
         (MessageType.READ_EVENT_LOG, b"", "payload.max_entries"),
+        # UPDATE_HAN_DEVICE_LOG: the ADD of the GSME is b"\x00" + GSME + b"\x03\x12" + ...
+        (MessageType.UPDATE_HAN_DEVICE_LOG, b"\x02" + ADD_BYTES[1:], "payload.action"),
+        (
+            MessageType.UPDATE_HAN_DEVICE_LOG,
+            ADD_BYTES[:9] + b"\x06" + ADD_BYTES[10:],
+            "payload.device_type",
+        ),
+        (MessageType.UPDATE_HAN_DEVICE_LOG, ADD_BYTES[:5], "payload.eui"),
+        # the install code's byte count runs past the end of the payload
+        (
+            MessageType.UPDATE_HAN_DEVICE_LOG,
+            ADD_BYTES[:10] + b"\xff" + ADD_BYTES[11:],
+            "payload.install_code",
+        ),
+        (
+            MessageType.UPDATE_HAN_DEVICE_LOG,
+            ADD_BYTES[:10] + b"\x12" + INSTALL_CODE[:5],
+            "payload.install_code",
+        ),
+        (MessageType.UPDATE_HAN_DEVICE_LOG, ADD_BYTES[:10], "payload.install_code"),
+        # a byte count that fits the payload but not the action
+        (
+            MessageType.UPDATE_HAN_DEVICE_LOG,
+            ADD_BYTES[:10] + b"\x11" + ADD_BYTES[11:28] + ADD_BYTES[29:],
+            "payload.install_code",
+        ),
+        (MessageType.UPDATE_HAN_DEVICE_LOG, b"\x01" + ADD_BYTES[1:], "payload.install_code"),
+        (
+            MessageType.UPDATE_HAN_DEVICE_LOG,
+            REMOVE_BYTES[:-11] + b"\x21" + b"9" * 33,
+            "payload.mpxn",
+        ),
+        (MessageType.UPDATE_HAN_DEVICE_LOG, REMOVE_BYTES[:-11] + b"\x02\xff\xfe", "payload.mpxn"),
+        (MessageType.UPDATE_HAN_DEVICE_LOG, REMOVE_BYTES[:-11], "payload.mpxn"),
+        (MessageType.UPDATE_HAN_DEVICE_LOG, REMOVE_BYTES[:-12], "payload.join_window_s"),
+        (MessageType.UPDATE_HAN_DEVICE_LOG, REMOVE_BYTES + b"\x00", "payload.end"),
     ],
 )
 def test_bad_request_payload(msg_type: int, payload: bytes, path: str) -> None:
@@ -302,14 +399,14 @@ def test_bad_request_payload(msg_type: int, payload: bytes, path: str) -> None:
     assert exc.value.path == path
 
 
-@pytest.mark.parametrize("msg_type", [0x00, 0x0B, 0x20, 0x81, 0x7F, 0xFF])
+@pytest.mark.parametrize("msg_type", [0x00, 0x0C, 0x20, 0x81, 0x7F, 0xFF])
 def test_unknown_request_type_is_unsupported_command(msg_type: int) -> None:
     with pytest.raises(RemoteProtocolError) as exc:
         wan.decode_request(msg_type, b"")
     assert exc.value.code == ErrorCode.UNSUPPORTED_COMMAND
 
 
-@pytest.mark.parametrize("msg_type", [0x01, 0x8B, 0xA0, 0xFF])
+@pytest.mark.parametrize("msg_type", [0x01, 0x8C, 0xA0, 0xFF])
 def test_unknown_response_type_is_unsupported_command(msg_type: int) -> None:
     with pytest.raises(RemoteProtocolError) as exc:
         wan.decode_response(msg_type, b"")
@@ -325,6 +422,49 @@ def test_unknown_response_type_is_unsupported_command(msg_type: int) -> None:
         (MessageType.SET_TIME, wan.SetTime(utc=-1), "payload.utc"),
         (MessageType.SET_SUPPLY, wan.SetSupply(7), "payload.action"),  # type: ignore[arg-type]
         (MessageType.READ_EVENT_LOG, wan.EventLogRequest(256), "payload.max_entries"),
+        (
+            MessageType.UPDATE_HAN_DEVICE_LOG,
+            replace(ADD_GSME, action=2),  # type: ignore[arg-type]
+            "payload.action",
+        ),
+        (
+            MessageType.UPDATE_HAN_DEVICE_LOG,
+            replace(ADD_GSME, device_type=0),  # type: ignore[arg-type]
+            "payload.device_type",
+        ),
+        (MessageType.UPDATE_HAN_DEVICE_LOG, replace(ADD_GSME, eui=GSME[:7]), "payload.eui"),
+        (
+            MessageType.UPDATE_HAN_DEVICE_LOG,
+            replace(ADD_GSME, install_code=INSTALL_CODE[:-1]),
+            "payload.install_code",
+        ),
+        (
+            MessageType.UPDATE_HAN_DEVICE_LOG,
+            replace(ADD_GSME, install_code=b""),
+            "payload.install_code",
+        ),
+        (
+            MessageType.UPDATE_HAN_DEVICE_LOG,
+            replace(REMOVE_GSME, install_code=INSTALL_CODE),
+            "payload.install_code",
+        ),
+        (
+            MessageType.UPDATE_HAN_DEVICE_LOG,
+            replace(ADD_GSME, install_code="0123456789"),  # type: ignore[arg-type]
+            "payload.install_code",
+        ),
+        (
+            MessageType.UPDATE_HAN_DEVICE_LOG,
+            replace(ADD_GSME, join_window_s=0x10000),
+            "payload.join_window_s",
+        ),
+        (MessageType.UPDATE_HAN_DEVICE_LOG, replace(ADD_GSME, mpxn="9" * 33), "payload.mpxn"),
+        (MessageType.UPDATE_HAN_DEVICE_LOG, replace(ADD_GSME, mpxn="é" * 17), "payload.mpxn"),
+        (
+            MessageType.UPDATE_HAN_DEVICE_LOG,
+            replace(ADD_GSME, mpxn=1234567890),  # type: ignore[arg-type]
+            "payload.mpxn",
+        ),
     ],
 )
 def test_values_that_do_not_fit_raise_malformed(
@@ -358,6 +498,16 @@ def test_response_values_that_do_not_fit_raise_malformed() -> None:
             MessageType.READ_EVENT_LOG,
             wan.EventLog(entries=(wan.EventLogEntry(0, 0x10000, 0),)),
             "payload.entries[0].code",
+        ),
+        (
+            MessageType.UPDATE_HAN_DEVICE_LOG,
+            wan.DeviceLogUpdated(DeviceLogStatus.DONE, 256),
+            "payload.entries",
+        ),
+        (
+            MessageType.UPDATE_HAN_DEVICE_LOG,
+            wan.DeviceLogUpdated(9, 1),  # type: ignore[arg-type]
+            "payload.status",
         ),
     ]
     for msg_type, body, path in cases:
@@ -628,6 +778,10 @@ EXPECTED: dict[str, tuple[wan.Header, object]] = {
     "error_unsupported_version_response": (
         wan.Header(1, 0x7F, 4, CHF, Role.CHF, 0, 0),
         wan.ErrorPayload(ErrorCode.UNSUPPORTED_VERSION, 0x01, "protocol version 2"),
+    ),
+    "update_han_device_log_command": (
+        wan.Header(1, 0x0B, 5, CHF, Role.SMSO, 1, 3),
+        ADD_GSME,
     ),
 }
 

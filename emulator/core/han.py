@@ -1,0 +1,530 @@
+"""The ZigBee Smart Energy HAN of one installation, sans-IO: real frames over modelled links.
+
+The CHF is the PAN coordinator and Trust Centre (short address 0x0000). Every frame is built as
+bytes (802.15.4 MAC with FCS, NWK secured with the network key, APS, ZCL) and taken apart again
+by the receiver with its own keys and replay guard, so a capture of what this module transmits
+is what Wireshark decodes.
+
+Link model, per device link: one-way latency, a loss probability per transmission, outage
+windows, MAC acks with up to ``mac_retries`` retransmissions. A sleepy end device (the GSME)
+never receives directly: the CHF holds its frames (indirect transmission, with an expiry) until
+it polls with a MAC Data Request.
+
+Time is an argument (``now``, µs); :meth:`Han.get_timer` reports the next event and
+:meth:`Han.handle_timer` runs what is due. What the devices *do* with the ZCL they receive is the
+application's business: delivered frames come back as :class:`Delivery` records.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from emulator.core.han_crypto import (
+    NetworkKeyRing,
+    ReplayGuard,
+    build_secured_frame,
+    hmac_mmo,
+    parse_secured_frame,
+)
+from emulator.core.rng import SplitMix64
+from emulator.core.timebase import MS, SECOND
+from emulator.core.trace_sink import Emit
+from emulator.errors import MalformedFrame, SecurityError
+from emulator.wire.eui import eui_from_str, eui_to_str
+from emulator.wire.ieee802154 import (
+    CAP_ALLOCATE_ADDRESS,
+    AssociationResponse,
+    MacCommand,
+    MacFrame,
+    MacFrameType,
+    association_request_payload,
+    build_mac,
+    mac_ack,
+    mac_data,
+    mac_data_request,
+    parse_mac,
+)
+from emulator.wire.zigbee_aps import (
+    ApsFrameType,
+    KeyType,
+    SwitchKey,
+    TransportKey,
+    VerifyKey,
+    aps_command,
+    aps_data,
+    decode_aps_command,
+    encode_aps_command,
+)
+from emulator.wire.zigbee_nwk import KeyId, NwkFrameType, NwkHeader, SecurityHeader
+
+CaptureFn = Callable[[bytes, int], None]
+
+#: The CHF's endpoint for its own clusters, and the endpoint hosting the GSME's mirror.
+CHF_ENDPOINT = 1
+MIRROR_ENDPOINT = 2
+
+
+@dataclass(slots=True)
+class LinkParams:
+    """How one device's radio link behaves (CHF <-> device)."""
+
+    latency_us: int = 20 * MS
+    loss: float = 0.0
+    mac_retries: int = 3
+    ack_wait_us: int = 10 * MS
+    outages: list[tuple[int, int]] = field(default_factory=list)  # [start, end) run time
+
+    def down_at(self, now: int) -> bool:
+        return any(start <= now < end for start, end in self.outages)
+
+
+@dataclass(slots=True)
+class HanNode:
+    """One radio on the HAN: its addresses, outgoing counters and receive-side security."""
+
+    eui: bytes
+    short: int
+    sleepy: bool = False
+    link_key: bytes | None = None
+    nwk_counter: int = 0
+    aps_counter: int = 0
+    mac_seq: int = 0
+    zcl_tsn: int = 0
+    guard: ReplayGuard = field(default_factory=ReplayGuard)
+    keys: NetworkKeyRing | None = None  # a device's own copy; the CHF's is the network's
+    link: LinkParams = field(default_factory=LinkParams)
+    joined: bool = False
+    last_heard: int | None = None  # set on the CHF's node table: when the CHF last heard it
+    frame_counter_reset: bool = False
+
+    @property
+    def name(self) -> str:
+        return eui_to_str(self.eui)
+
+    def next_tsn(self) -> int:
+        self.zcl_tsn = (self.zcl_tsn + 1) & 0xFF
+        return self.zcl_tsn
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A data frame that reached its destination and passed its security checks."""
+
+    src: str
+    dst: str
+    cluster: int
+    src_endpoint: int
+    dst_endpoint: int
+    zcl: bytes
+    at: int
+
+
+@dataclass(slots=True)
+class _Tx:
+    """A frame on its way: the bytes, who sends, who should hear it, attempts left."""
+
+    frame: bytes
+    src: HanNode
+    dst: HanNode
+    mac_seq: int
+    attempts: int
+    on_failed: Callable[[int], None] | None = None
+    command: bool = False  # MAC command (poll) rather than data
+
+
+class Han:
+    """The network: CHF (coordinator, Trust Centre) plus joined devices."""
+
+    def __init__(
+        self,
+        chf_eui: str,
+        network_key: bytes,
+        rng: SplitMix64,
+        emit: Emit,
+        *,
+        pan_id: int | None = None,
+        key_seq: int = 0,
+        indirect_expiry_us: int = 3600 * SECOND,
+    ) -> None:
+        self._rng = rng
+        self._emit = emit
+        self.pan_id = pan_id if pan_id is not None else 0x1000 + rng.randrange(0xE000)
+        self.keys = NetworkKeyRing(network_key, key_seq)
+        self.chf = HanNode(eui_from_str(chf_eui), 0x0000, joined=True)
+        self.chf.keys = self.keys
+        self.nodes: dict[str, HanNode] = {}
+        self._by_short: dict[int, HanNode] = {0: self.chf}
+        self._queue: list[tuple[int, int, Callable[[int], None]]] = []
+        self._seq = itertools.count()
+        self._indirect: dict[str, list[tuple[int, _Tx]]] = {}
+        self.indirect_expiry_us = indirect_expiry_us
+        self.capture: CaptureFn | None = None
+        self.tc_keys: dict[str, bytes] = {}  # the Trust Centre's copy of each link key
+        self.join_timeout_us = 10 * SECOND
+        #: Called when a device asks to join: return the TC link key to admit it, or None.
+        self.on_join_request: Callable[[HanNode, int], bytes | None] | None = None
+        self.on_joined: Callable[[HanNode, int], None] | None = None
+        #: Called whenever the CHF hears a device (any frame or poll that reaches it).
+        self.on_heard: Callable[[str, int], None] | None = None
+        self.delivered: list[Delivery] = []
+        self.frames_sent = 0
+        self.frames_dropped = 0
+
+    # ---- membership -------------------------------------------------------------------------
+
+    def add_node(self, eui: str, *, sleepy: bool = False, link_key: bytes | None = None,
+                 link: LinkParams | None = None) -> HanNode:
+        """Put a device on the network already joined (installation time)."""
+        short = 0x0001 + len(self.nodes)
+        node = HanNode(eui_from_str(eui), short, sleepy=sleepy, link_key=link_key,
+                       link=link or LinkParams(), joined=True)
+        node.keys = NetworkKeyRing(self.keys.current_key, self.keys.current_seq)
+        if link_key is not None:
+            self.tc_keys[eui] = link_key
+        self.nodes[eui] = node
+        self._by_short[short] = node
+        return node
+
+    def remove_node(self, eui: str) -> None:
+        node = self.nodes.pop(eui, None)
+        if node is not None:
+            self._by_short.pop(node.short, None)
+            self.chf.guard.forget(node.eui)
+            self._indirect.pop(eui, None)
+            self.tc_keys.pop(eui, None)
+
+    def node(self, eui: str) -> HanNode:
+        return self.nodes[eui]
+
+    # ---- the event queue ----------------------------------------------------------------------
+
+    def get_timer(self) -> int | None:
+        return self._queue[0][0] if self._queue else None
+
+    def handle_timer(self, now: int) -> list[Delivery]:
+        """Run everything due; returns the data frames delivered (to hand to the application)."""
+        q = self._queue
+        while q and q[0][0] <= now:
+            at, _, action = heapq.heappop(q)
+            action(at)
+        out, self.delivered = self.delivered, []
+        return out
+
+    def _at(self, at: int, action: Callable[[int], None]) -> None:
+        heapq.heappush(self._queue, (at, next(self._seq), action))
+
+    def schedule(self, at: int, action: Callable[[int], None]) -> None:
+        """Run ``action(at)`` at ``at`` on the HAN's own queue (device behaviour in sequence)."""
+        self._at(at, action)
+
+    # ---- sending ----------------------------------------------------------------------------
+
+    def send_zcl(
+        self,
+        src: HanNode,
+        dst: HanNode,
+        cluster: int,
+        zcl: bytes,
+        now: int,
+        *,
+        src_endpoint: int = 1,
+        dst_endpoint: int = 1,
+        on_failed: Callable[[int], None] | None = None,
+    ) -> None:
+        """Send a ZCL frame from ``src`` to ``dst`` (NWK-secured, APS data, MAC acked)."""
+        frame = self._data_frame(src, dst, cluster, zcl, src_endpoint, dst_endpoint)
+        self._launch(_Tx(frame, src, dst, src.mac_seq, 1 + self._link(src, dst).mac_retries,
+                         on_failed), now)
+
+    def _link(self, src: HanNode, dst: HanNode) -> LinkParams:
+        return dst.link if src is self.chf else src.link
+
+    def _nwk_aux(self, src: HanNode) -> SecurityHeader:
+        ring = src.keys or self.keys
+        src.nwk_counter += 1
+        return SecurityHeader(KeyId.NETWORK, src.nwk_counter, source=src.eui,
+                              key_seq=ring.current_seq)
+
+    def _data_frame(self, src: HanNode, dst: HanNode, cluster: int, zcl: bytes,
+                    src_endpoint: int, dst_endpoint: int) -> bytes:
+        src.mac_seq = (src.mac_seq + 1) & 0xFF
+        src.aps_counter = (src.aps_counter + 1) & 0xFF
+        nwk = NwkHeader(NwkFrameType.DATA, dst.short, src.short, src.nwk_counter & 0xFF,
+                        aux=self._nwk_aux(src))
+        aps = aps_data(src.aps_counter, cluster, dst_endpoint=dst_endpoint,
+                       src_endpoint=src_endpoint, ack_request=False)
+        mac = mac_data(src.mac_seq, self.pan_id, dst.short, src.short, b"")
+        ring = src.keys or self.keys
+        return build_secured_frame(mac, nwk, aps, zcl, network_key=ring.current_key)
+
+    def _command_frame(self, src: HanNode, dst: HanNode, payload: bytes, *,
+                       aps_key: bytes | None, key_id: KeyId | None, nwk_secured: bool) -> bytes:
+        """An APS command (Transport Key, Switch Key, Verify Key...)."""
+        src.mac_seq = (src.mac_seq + 1) & 0xFF
+        src.aps_counter = (src.aps_counter + 1) & 0xFF
+        aps_aux = None
+        if key_id is not None:
+            src.nwk_counter += 1
+            aps_aux = SecurityHeader(key_id, src.nwk_counter, source=src.eui)
+        aps = aps_command(src.aps_counter, aux=aps_aux)
+        nwk = NwkHeader(NwkFrameType.DATA, dst.short, src.short, src.nwk_counter & 0xFF,
+                        aux=self._nwk_aux(src) if nwk_secured else None)
+        mac = mac_data(src.mac_seq, self.pan_id, dst.short, src.short, b"")
+        ring = src.keys or self.keys
+        return build_secured_frame(mac, nwk, aps, payload, network_key=ring.current_key,
+                                   link_key=aps_key)
+
+    def _launch(self, tx: _Tx, now: int) -> None:
+        if tx.dst.sleepy and tx.src is self.chf:
+            # Indirect: held for the sleepy device until it polls (or the entry expires).
+            self._indirect.setdefault(tx.dst.name, []).append((now + self.indirect_expiry_us, tx))
+            return
+        self._transmit(tx, now)
+
+    def _transmit(self, tx: _Tx, now: int) -> None:
+        self.frames_sent += 1
+        if self.capture is not None:
+            self.capture(tx.frame, now)
+        link = self._link(tx.src, tx.dst)
+        tx.attempts -= 1
+        heard = not link.down_at(now) and not (link.loss and self._rng.random() < link.loss)
+        if heard:
+            self._at(now + link.latency_us, lambda at: self._arrive(tx, at))
+        elif tx.attempts > 0:
+            self._at(now + link.ack_wait_us, lambda at: self._transmit(tx, at))
+        else:
+            self.frames_dropped += 1
+            self._emit(now, tx.src.name, "HanTransmissionFailed",
+                       {"to": tx.dst.name, "reason": "no MAC ack"})
+            if tx.on_failed is not None:
+                tx.on_failed(now)
+
+    def _arrive(self, tx: _Tx, now: int) -> None:
+        if self.capture is not None:
+            pending = bool(self._indirect.get(tx.src.name)) if tx.command else False
+            self.capture(build_mac(mac_ack(tx.mac_seq, frame_pending=pending)), now)
+        if tx.command:
+            self._poll_received(tx.src, now)
+        else:
+            self.receive(tx.frame, tx.dst, now)
+
+    # ---- receiving ----------------------------------------------------------------------------
+
+    def receive(self, frame: bytes, node: HanNode, now: int) -> bool:
+        """``node``'s radio hears ``frame``: check and unsecure it with the node's own keys.
+
+        Also the entry point for injected frames (replays, frames under an old key).
+        Returns whether the frame was accepted.
+        """
+        ring = self.keys if node is self.chf else node.keys  # None until a joiner has it
+        try:
+            mac = parse_mac(frame)
+            if node is self.chf:
+                sender = (self._by_short.get(mac.src_addr) if isinstance(mac.src_addr, int)
+                          else None)
+                link_key = self.tc_keys.get(sender.name) if sender is not None else None
+            else:
+                link_key = node.link_key  # what the device itself holds
+            parsed = parse_secured_frame(frame, network_keys=ring, link_key=link_key,
+                                         guard=node.guard)
+        except (MalformedFrame, SecurityError) as exc:
+            self.frames_dropped += 1
+            self._emit(now, node.name, "HanFrameDropped",
+                       {"reason": type(exc).__name__, "detail": str(exc)})
+            return False
+        src = self._by_short.get(parsed.nwk.src)
+        if src is None:
+            self.frames_dropped += 1
+            self._emit(now, node.name, "HanFrameDropped",
+                       {"reason": "UnknownSource", "detail": f"0x{parsed.nwk.src:04X}"})
+            return False
+        if node is self.chf:
+            src.last_heard = now
+            if self.on_heard is not None:
+                self.on_heard(src.name, now)
+        if parsed.aps.frame_type == ApsFrameType.COMMAND:
+            self._aps_command(src, node, parsed.payload, now)
+            return True
+        self.delivered.append(Delivery(
+            src=src.name, dst=node.name, cluster=parsed.aps.cluster or 0,
+            src_endpoint=parsed.aps.src_endpoint or 0, dst_endpoint=parsed.aps.dst_endpoint or 0,
+            zcl=parsed.payload, at=now,
+        ))
+        return True
+
+    # ---- joining -------------------------------------------------------------------------------
+
+    def request_join(self, node: HanNode, now: int) -> None:
+        """A device not on the network sends an Association Request to the CHF.
+
+        The CHF admits it only if ``on_join_request`` returns a TC link key (the device is on
+        the whitelist and its join window is open); it then sends the network key under that
+        link key. The device can read it only if its own install-code key is the same; it
+        proves so with Verify Key. No proof within ``join_timeout_us`` means the join failed.
+        """
+        node.mac_seq = (node.mac_seq + 1) & 0xFF
+        req = MacFrame(MacFrameType.COMMAND, node.mac_seq, dst_pan=self.pan_id, dst_addr=0x0000,
+                       src_pan=0xFFFF, src_addr=node.eui, command=MacCommand.ASSOCIATION_REQUEST,
+                       payload=association_request_payload(CAP_ALLOCATE_ADDRESS),
+                       ack_request=True)
+        if self.capture is not None:
+            self.capture(build_mac(req), now)
+        self.frames_sent += 1
+        link = node.link
+        if link.down_at(now):
+            self._emit(now, node.name, "HanJoinFailed", {"reason": "link down"})
+            return
+        self._at(now + link.latency_us, lambda at: self._association(node, at))
+
+    def _association(self, node: HanNode, now: int) -> None:
+        key = self.on_join_request(node, now) if self.on_join_request is not None else None
+        self.chf.mac_seq = (self.chf.mac_seq + 1) & 0xFF
+        if key is None:
+            resp = AssociationResponse(0xFFFF, 0x02)  # PAN access denied
+        else:
+            short = 0x0001 + len(self.nodes) + len(self._by_short)
+            while short in self._by_short:
+                short += 1
+            resp = AssociationResponse(short, 0x00)
+        if self.capture is not None:
+            self.capture(build_mac(MacFrame(
+                MacFrameType.COMMAND, self.chf.mac_seq, dst_pan=self.pan_id, dst_addr=node.eui,
+                src_addr=self.chf.eui, command=MacCommand.ASSOCIATION_RESPONSE,
+                payload=resp.payload(), ack_request=True, pan_id_compression=True)), now)
+        if key is None:
+            self._emit(now, self.chf.name, "HanJoinRefused",
+                       {"eui": node.name, "reason": "not whitelisted or join window closed"})
+            return
+        node.short = resp.short_address
+        node.joined = False
+        node.keys = None
+        self.nodes[node.name] = node
+        self._by_short[node.short] = node
+        self.tc_keys[node.name] = key
+        self.transport_network_key(node, self.keys.current_key, self.keys.current_seq, now)
+        self._at(now + self.join_timeout_us, lambda at: self._join_deadline(node, at))
+
+    def _join_deadline(self, node: HanNode, now: int) -> None:
+        if not node.joined and self.nodes.get(node.name) is node:
+            self._emit(now, self.chf.name, "HanJoinFailed",
+                       {"eui": node.name, "reason": "no key confirmation (wrong install code?)"})
+            self.remove_node(node.name)
+
+    def _verify_key(self, src: HanNode, cmd: VerifyKey, now: int) -> None:
+        expected = hmac_mmo(self.tc_keys.get(src.name, b"\x00" * 16), b"\x03")
+        if cmd.hash != expected:
+            self._emit(now, self.chf.name, "HanJoinFailed",
+                       {"eui": src.name, "reason": "link key hash mismatch"})
+            self.remove_node(src.name)
+            return
+        src.joined = True
+        src.last_heard = now
+        self._emit(now, self.chf.name, "HanDeviceJoined", {"eui": src.name, "short": src.short})
+        if self.on_joined is not None:
+            self.on_joined(src, now)
+
+    # ---- sleepy devices -----------------------------------------------------------------------
+
+    def poll(self, node: HanNode, now: int) -> None:
+        """A sleepy device wakes and sends a MAC Data Request to the CHF."""
+        node.mac_seq = (node.mac_seq + 1) & 0xFF
+        frame = build_mac(mac_data_request(node.mac_seq, self.pan_id, 0x0000, node.eui))
+        self._transmit(_Tx(frame, node, self.chf, node.mac_seq, 1 + node.link.mac_retries,
+                           command=True), now)
+
+    def _poll_received(self, node: HanNode, now: int) -> None:
+        node.last_heard = now  # the CHF heard the poll
+        if self.on_heard is not None:
+            self.on_heard(node.name, now)
+        held = self._indirect.pop(node.name, [])
+        live = [tx for expires, tx in held if expires > now]
+        for expired in (tx for expires, tx in held if expires <= now):
+            self._emit(now, self.chf.name, "HanIndirectExpired", {"to": node.name})
+            if expired.on_failed is not None:
+                expired.on_failed(now)
+        for i, tx in enumerate(live):
+            tx.attempts = 1 + node.link.mac_retries
+            self._at(now + (i + 1) * MS, self._transmitter(tx))
+
+    def _transmitter(self, tx: _Tx) -> Callable[[int], None]:
+        return lambda at: self._transmit(tx, at)
+
+    def held_for(self, eui: str) -> int:
+        return len(self._indirect.get(eui, []))
+
+    # ---- Trust Centre: keys -----------------------------------------------------------------
+
+    def transport_network_key(self, node: HanNode, key: bytes, seq: int, now: int) -> None:
+        """APS Transport Key of a network key to ``node``, secured with the key-transport key
+        derived from its link key (install-code key), as at joining or key rotation."""
+        cmd = encode_aps_command(TransportKey(KeyType.STANDARD_NETWORK, key, key_seq=seq,
+                                              dst=node.eui, src=self.chf.eui))
+        frame = self._command_frame(self.chf, node, cmd, aps_key=self.tc_keys.get(node.name),
+                                    key_id=KeyId.KEY_TRANSPORT,
+                                    nwk_secured=node.joined and node.keys is not None)
+        self._launch(_Tx(frame, self.chf, node, self.chf.mac_seq, 1 + node.link.mac_retries),
+                     now)
+
+    def switch_key(self, seq: int, now: int) -> None:
+        """Switch Key to every device, then the CHF switches itself."""
+        for node in self.nodes.values():
+            cmd = encode_aps_command(SwitchKey(seq))
+            frame = self._command_frame(self.chf, node, cmd, aps_key=None, key_id=None,
+                                        nwk_secured=True)
+            self._launch(_Tx(frame, self.chf, node, self.chf.mac_seq,
+                             1 + node.link.mac_retries), now)
+        self._at(now + 50 * MS, lambda at: self._switch_chf(seq, at))
+
+    def _switch_chf(self, seq: int, now: int) -> None:
+        old = self.keys.current_seq
+        self.keys.switch(seq)
+        self.chf.guard.forget_key_seq(old)
+        self._emit(now, self.chf.name, "HanNetworkKeySwitched", {"from": old, "to": seq})
+
+    def _aps_command(self, src: HanNode, dst: HanNode, payload: bytes, now: int) -> None:
+        try:
+            cmd = decode_aps_command(payload)
+        except MalformedFrame as exc:
+            self._emit(now, dst.name, "HanFrameDropped", {"reason": "MalformedFrame",
+                                                          "detail": str(exc)})
+            return
+        if isinstance(cmd, TransportKey) and cmd.key_type == KeyType.STANDARD_NETWORK:
+            ring = dst.keys
+            if ring is None:
+                dst.keys = NetworkKeyRing(cmd.key, cmd.key_seq or 0)
+            elif cmd.key_seq is not None and cmd.key_seq != ring.current_seq:
+                ring.install(cmd.key, cmd.key_seq)
+            self._emit(now, dst.name, "HanNetworkKeyReceived", {"seq": cmd.key_seq})
+            if not dst.joined:
+                self.send_verify_key(dst, now)
+        elif isinstance(cmd, SwitchKey):
+            if dst.keys is not None and dst.keys.pending_seq == cmd.key_seq:
+                old = dst.keys.current_seq
+                dst.keys.switch(cmd.key_seq)
+                dst.guard.forget_key_seq(old)
+        elif isinstance(cmd, VerifyKey) and dst is self.chf:
+            self._verify_key(src, cmd, now)
+
+    def send_verify_key(self, node: HanNode, now: int) -> None:
+        """A newly joined device proves it holds its link key (ZigBee 3.0 Verify Key)."""
+        digest = hmac_mmo(node.link_key or b"\x00" * 16, b"\x03")
+        cmd = encode_aps_command(VerifyKey(KeyType.TC_LINK, node.eui, digest))
+        frame = self._command_frame(node, self.chf, cmd, aps_key=None, key_id=None,
+                                    nwk_secured=True)
+        self._transmit(_Tx(frame, node, self.chf, node.mac_seq, 1 + node.link.mac_retries),
+                       now)
+
+
+__all__ = [
+    "CHF_ENDPOINT",
+    "MIRROR_ENDPOINT",
+    "Delivery",
+    "Han",
+    "HanNode",
+    "LinkParams",
+    "MacCommand",
+    "MacFrameType",
+]

@@ -1,0 +1,367 @@
+"""The Smart Energy application on an installation's ZigBee HAN, sans-IO.
+
+What each device does with the ZCL it receives, and the traffic it starts:
+
+- the CHF reads the ESME's Metering attributes when a head-end asks (the WAN reply waits for
+  the HAN round trip);
+- the GSME wakes on its schedule, polls the CHF (collecting anything held for it), and reports
+  its Metering attributes into its mirror on the CHF; commands for the GSME wait at the CHF
+  until it polls;
+- the IHD reads electricity from the ESME and gas from the CHF's mirror; the PPMID reads the
+  ESME's Prepayment attributes;
+- every device syncs its clock from the CHF's Time cluster (the CHF is the time master) once
+  a day.
+
+Values in the frames are the device cores' own (the ZCL a receiver decodes is what the sender's
+core said at that instant), so a capture shows the readings the trace records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from emulator.core.chf import Chf
+from emulator.core.esme import Esme
+from emulator.core.gsme import Gsme
+from emulator.core.han import CHF_ENDPOINT, MIRROR_ENDPOINT, Delivery, Han, HanNode
+from emulator.core.ihd import Ihd
+from emulator.core.ppmid import Ppmid
+from emulator.core.rng import SplitMix64
+from emulator.core.timebase import DAY, MS, SECOND, from_zigbee_utc, zigbee_utc
+from emulator.core.trace_sink import Emit
+from emulator.errors import MalformedFrame
+from emulator.wire.se_clusters import ClusterId, MeteringAttr, PrepaymentAttr, TimeAttr
+from emulator.wire.vocabulary import DeviceType
+from emulator.wire.zcl import (
+    Attribute,
+    DataType,
+    Direction,
+    FoundationId,
+    ReadAttributeRecord,
+    ReadAttributes,
+    ReadAttributesResponse,
+    ReportAttributes,
+    ZclFrameType,
+    ZclHeader,
+    build_zcl,
+    decode_foundation,
+    parse_zcl,
+    zcl_foundation_frame,
+)
+
+#: s1lab's manufacturer code for the vendor-specific ZCL commands that carry WAN commands for
+#: a sleepy GSME (SMETS1 HAN command sets were vendor-specific too). Fictional.
+S1LAB_MANUFACTURER = 0x1F5A
+TIME_SYNC_INTERVAL = DAY
+TIME_STATUS_MASTER_SYNCED = 0x03  # bits: Master, Synchronized
+CLOCK_TOLERANCE_S = 2
+#: How long a device waits for an answer before giving up (an APS-ack-like timeout).
+ANSWER_TIMEOUT = 10 * SECOND
+UNIT_KWH, UNIT_M3 = 0x00, 0x01
+
+ReadDone = Callable[[object, int], None]  # (snapshot, now)
+Failed = Callable[[str, int], None]  # (why, now)
+
+
+@dataclass(slots=True)
+class _Pending:
+    done: Callable[[tuple[ReadAttributeRecord, ...], object], None]
+    failed: Failed | None
+
+
+class SmartEnergyApp:
+    __slots__ = (
+        "_emit",
+        "_now",
+        "_gsme_commands",
+        "_next_sync",
+        "_pending",
+        "_snapshots",
+        "chf",
+        "esme",
+        "gsme",
+        "han",
+        "ihd",
+        "nodes",
+        "ppmid",
+    )
+
+    def __init__(
+        self,
+        han: Han,
+        chf: Chf,
+        esme: Esme,
+        gsme: Gsme | None,
+        ppmid: Ppmid | None,
+        ihd: Ihd | None,
+        rng: SplitMix64,
+        emit: Emit,
+        now: int,
+    ) -> None:
+        self.han = han
+        self.chf, self.esme, self.gsme, self.ppmid, self.ihd = chf, esme, gsme, ppmid, ihd
+        self._emit = emit
+        self.nodes: dict[str, HanNode] = {}
+        self._pending: dict[tuple[str, str, int], _Pending] = {}
+        self._snapshots: dict[tuple[str, str, int], object] = {}
+        self._gsme_commands: dict[int, tuple[Callable[[bytes, int], None], Failed]] = {}
+        self._next_sync: dict[str, int] = {}
+        self._now = now  # the time of the delivery being dispatched
+        han.on_heard = chf.heard
+        for device in (esme, gsme, ppmid, ihd):
+            if device is None:
+                continue
+            # Each device gets a seeded phase so a fleet does not sync in lockstep.
+            self._next_sync[device.eui] = now + rng.randrange(TIME_SYNC_INTERVAL // SECOND) * SECOND
+
+    # ---- the clock --------------------------------------------------------------------------
+
+    def get_timer(self) -> int | None:
+        t = self.han.get_timer()
+        for at in self._next_sync.values():
+            if t is None or at < t:
+                t = at
+        return t
+
+    def handle_timer(self, now: int) -> None:
+        for eui, at in list(self._next_sync.items()):
+            if at <= now:
+                self._next_sync[eui] = at + TIME_SYNC_INTERVAL
+                if self.gsme is None or eui != self.gsme.eui:  # the GSME syncs when it wakes
+                    self._sync_time(eui, now)
+        for delivery in self.han.handle_timer(now):
+            self._dispatch(delivery)
+
+    # ---- what the CHF asks over the HAN -----------------------------------------------------
+
+    def read_esme(self, now: int, done: ReadDone, failed: Failed) -> None:
+        """Read the ESME's Metering registers; ``done(EsmeReading)`` when the answer is back."""
+        attrs = (MeteringAttr.CURRENT_SUMMATION_DELIVERED, MeteringAttr.INSTANTANEOUS_DEMAND,
+                 MeteringAttr.STATUS)
+
+        def got(records: tuple[ReadAttributeRecord, ...], snapshot: object) -> None:
+            values = {r.attribute_id: r.value for r in records}
+            reading = snapshot
+            # The CHF takes the register values from the decoded frame, not from the core.
+            assert values.get(MeteringAttr.CURRENT_SUMMATION_DELIVERED) == reading.import_wh  # type: ignore[attr-defined]
+            done(reading, self._now)
+
+        self._read(self.chf_node, self.esme.eui, ClusterId.METERING, attrs, now, got, failed)
+
+    def gsme_command(self, payload: bytes, command_id: int, now: int,
+                     done: Callable[[bytes, int], None], failed: Failed) -> None:
+        """A WAN command for the sleepy GSME: held at the CHF until the GSME polls."""
+        assert self.gsme is not None
+        node = self.han.node(self.gsme.eui)
+        tsn = self.chf_node.next_tsn()
+        header = ZclHeader(ZclFrameType.CLUSTER, command_id, tsn,
+                           Direction.CLIENT_TO_SERVER, manufacturer_code=S1LAB_MANUFACTURER)
+        self._gsme_commands[tsn] = (done, failed)
+        self.han.send_zcl(self.chf_node, node, ClusterId.PREPAYMENT, build_zcl(header, payload),
+                          now, on_failed=lambda at: self._gsme_failed(tsn, at))
+        self.han.schedule(now + self.han.indirect_expiry_us + ANSWER_TIMEOUT,
+                          lambda at: self._gsme_failed(tsn, at))
+
+    def _gsme_failed(self, tsn: int, at: int) -> None:
+        entry = self._gsme_commands.pop(tsn, None)
+        if entry is not None:
+            entry[1]("the GSME did not collect the command before it expired", at)
+
+    def forget_device(self, eui: str) -> None:
+        """Removed from the device log: the Trust Centre drops its link key and node."""
+        self.han.remove_node(eui)
+        self._next_sync.pop(eui, None)
+
+    # ---- what devices start -------------------------------------------------------------------
+
+    def gsme_wake(self, reading: object, now: int) -> None:
+        """The GSME woke: it polls the CHF, syncs its clock if due, then reports to its mirror."""
+        gsme = self.gsme
+        assert gsme is not None
+        node = self.han.node(gsme.eui)
+        self.han.poll(node, now)
+        if self._next_sync.get(gsme.eui, now + 1) <= now + TIME_SYNC_INTERVAL // 2:
+            self.han.schedule(now + 200 * MS, lambda at: self._sync_time(gsme.eui, at))
+        self.han.schedule(now + 400 * MS, lambda at: self._report_gas(at))
+
+    def _report_gas(self, now: int) -> None:
+        gsme = self.gsme
+        assert gsme is not None
+        reading = gsme.registers(now)
+        node = self.han.node(gsme.eui)
+        tsn = node.next_tsn()
+        report = ReportAttributes((
+            Attribute(MeteringAttr.CURRENT_SUMMATION_DELIVERED, DataType.UINT48,
+                      reading.volume_dm3),
+            Attribute(MeteringAttr.INSTANTANEOUS_DEMAND, DataType.INT24,
+                      min(reading.flow_dm3_per_h, 0x7FFFFF)),
+            Attribute(MeteringAttr.UNIT_OF_MEASURE, DataType.ENUM8, UNIT_M3),
+        ))
+        self._snapshots[(gsme.eui, self.chf.eui, tsn)] = reading
+        frame = zcl_foundation_frame(report, tsn, direction=Direction.SERVER_TO_CLIENT,
+                                     disable_default_response=True)
+        self.han.send_zcl(node, self.chf_node, ClusterId.METERING, frame, now,
+                          dst_endpoint=MIRROR_ENDPOINT)
+
+    def refresh(self, consumer: Ppmid | Ihd, target: DeviceType, what: str, now: int) -> None:
+        """A PPMID or IHD refreshes: reads the ESME, or gas from the CHF's mirror."""
+        src = self.han.node(consumer.eui)
+
+        def show(records: tuple[ReadAttributeRecord, ...], snapshot: object) -> None:
+            consumer.show(target, snapshot, self._now)
+
+        if target is DeviceType.ESME and what == "payment":
+            attrs: tuple[int, ...] = (PrepaymentAttr.CREDIT_REMAINING,
+                                      PrepaymentAttr.EMERGENCY_CREDIT_REMAINING,
+                                      PrepaymentAttr.CREDIT_STATUS)
+            self._read(src, self.esme.eui, ClusterId.PREPAYMENT, attrs, now, show, None)
+        elif target is DeviceType.ESME:
+            attrs = (MeteringAttr.CURRENT_SUMMATION_DELIVERED, MeteringAttr.INSTANTANEOUS_DEMAND)
+            self._read(src, self.esme.eui, ClusterId.METERING, attrs, now, show, None)
+        elif target is DeviceType.GSME and self.chf.gsme_mirror is not None:
+            attrs = (MeteringAttr.CURRENT_SUMMATION_DELIVERED,)
+            self._read(src, self.chf.eui, ClusterId.METERING, attrs, now, show, None,
+                       dst_endpoint=MIRROR_ENDPOINT)
+
+
+    def _sync_time(self, eui: str, now: int) -> None:
+        node = self.han.nodes.get(eui)
+        if node is None:
+            return
+
+        def synced(records: tuple[ReadAttributeRecord, ...], snapshot: object) -> None:
+            values = {r.attribute_id: r.value for r in records}
+            utc = values.get(TimeAttr.TIME)
+            device = self._device(eui)
+            if isinstance(utc, int) and isinstance(device, Esme | Gsme):
+                at = self._now
+                mine = zigbee_utc(device.meter_time(at))
+                if abs(mine - utc) > CLOCK_TOLERANCE_S:  # HAN latency may cross a second
+                    device.set_time(from_zigbee_utc(utc) + (at % SECOND), at)
+                    self._emit(at, eui, "ClockSynchronised", {"from": mine, "to": utc})
+
+        self._read(node, self.chf.eui, ClusterId.TIME, (TimeAttr.TIME, TimeAttr.TIME_STATUS),
+                   now, synced, None)
+
+    def _device(self, eui: str) -> object | None:
+        for d in (self.esme, self.gsme, self.ppmid, self.ihd):
+            if d is not None and d.eui == eui:
+                return d
+        return None
+
+    @property
+    def chf_node(self) -> HanNode:
+        return self.han.chf
+
+    # ---- reading attributes -------------------------------------------------------------------
+
+    def _read(self, src: HanNode, dst_eui: str, cluster: int, attrs: tuple[int, ...], now: int,
+              done: Callable[[tuple[ReadAttributeRecord, ...], object], None],
+              failed: Failed | None, *, dst_endpoint: int = 1) -> None:
+        dst = self.han.chf if dst_eui == self.chf.eui else self.han.nodes.get(dst_eui)
+        if dst is None:
+            if failed is not None:
+                failed(f"{dst_eui} is not on the HAN", now)
+            return
+        tsn = src.next_tsn()
+        self._pending[(src.name, dst.name, tsn)] = _Pending(done, failed)
+
+        def lost(at: int) -> None:
+            p = self._pending.pop((src.name, dst.name, tsn), None)
+            if p is not None and p.failed is not None:
+                p.failed(f"no answer from {dst.name} over the HAN", at)
+
+        frame = zcl_foundation_frame(ReadAttributes(attrs), tsn)
+        self.han.send_zcl(src, dst, cluster, frame, now, dst_endpoint=dst_endpoint,
+                          on_failed=lost)
+        self.han.schedule(now + ANSWER_TIMEOUT, lost)  # no-op once answered
+
+    def _dispatch(self, d: Delivery) -> None:
+        self._now = d.at
+        try:
+            header, payload = parse_zcl(d.zcl)
+            if header.frame_type is ZclFrameType.GLOBAL:
+                cmd = decode_foundation(header.command_id, payload)
+                if isinstance(cmd, ReadAttributes):
+                    self._answer_read(d, header.tsn, cmd)
+                elif isinstance(cmd, ReadAttributesResponse):
+                    self._got_response(d, header.tsn, cmd)
+                elif isinstance(cmd, ReportAttributes):
+                    self._got_report(d, header.tsn)
+            elif header.manufacturer_code == S1LAB_MANUFACTURER:
+                self._gsme_vendor_command(d, header, payload)
+        except MalformedFrame as exc:
+            self._emit(d.at, d.dst, "HanFrameDropped", {"reason": "MalformedFrame",
+                                                        "detail": str(exc)})
+
+    def _answer_read(self, d: Delivery, tsn: int, cmd: ReadAttributes) -> None:
+        now = d.at
+        snapshot: object
+        values: dict[int, tuple[int, int | None]]
+        if d.dst == self.esme.eui and d.cluster == ClusterId.METERING:
+            r = self.esme.registers(now)
+            snapshot = r
+            values = {MeteringAttr.CURRENT_SUMMATION_DELIVERED: (DataType.UINT48, r.import_wh),
+                      MeteringAttr.INSTANTANEOUS_DEMAND: (DataType.INT24, r.demand_w),
+                      MeteringAttr.STATUS: (DataType.BITMAP8, 0),
+                      MeteringAttr.UNIT_OF_MEASURE: (DataType.ENUM8, UNIT_KWH)}
+        elif d.dst == self.esme.eui and d.cluster == ClusterId.PREPAYMENT:
+            p = self.esme.payment(now)
+            snapshot = p
+            values = {PrepaymentAttr.CREDIT_REMAINING: (DataType.INT32, p.balance_pence),
+                      PrepaymentAttr.EMERGENCY_CREDIT_REMAINING: (DataType.INT32,
+                                                                  p.ec_available_pence),
+                      PrepaymentAttr.CREDIT_STATUS: (DataType.BITMAP8, int(p.supply_state))}
+        elif d.dst == self.chf.eui and d.cluster == ClusterId.TIME:
+            snapshot = None
+            values = {TimeAttr.TIME: (DataType.UTC_TIME, zigbee_utc(self.chf.clock(now))),
+                      TimeAttr.TIME_STATUS: (DataType.BITMAP8, TIME_STATUS_MASTER_SYNCED)}
+        elif (d.dst == self.chf.eui and d.cluster == ClusterId.METERING
+              and d.dst_endpoint == MIRROR_ENDPOINT and self.chf.gsme_mirror is not None):
+            g = self.chf.gsme_mirror[0]
+            snapshot = g
+            values = {MeteringAttr.CURRENT_SUMMATION_DELIVERED: (DataType.UINT48,
+                                                                 g.volume_dm3)}  # type: ignore[attr-defined]
+        else:
+            return
+        records = tuple(
+            ReadAttributeRecord(a, 0, values[a][0], values[a][1]) if a in values
+            else ReadAttributeRecord(a, 0x86)  # UNSUPPORTED_ATTRIBUTE
+            for a in cmd.attribute_ids
+        )
+        self._snapshots[(d.dst, d.src, tsn)] = snapshot
+        src = self.han.chf if d.dst == self.chf.eui else self.han.nodes[d.dst]
+        dst = self.han.chf if d.src == self.chf.eui else self.han.nodes[d.src]
+        frame = zcl_foundation_frame(ReadAttributesResponse(records), tsn,
+                                     direction=Direction.SERVER_TO_CLIENT,
+                                     disable_default_response=True)
+        self.han.send_zcl(src, dst, d.cluster, frame, now, src_endpoint=d.dst_endpoint,
+                          dst_endpoint=d.src_endpoint)
+
+    def _got_response(self, d: Delivery, tsn: int, cmd: ReadAttributesResponse) -> None:
+        pending = self._pending.pop((d.dst, d.src, tsn), None)
+        snapshot = self._snapshots.pop((d.src, d.dst, tsn), None)
+        if pending is not None:
+            pending.done(cmd.records, snapshot)
+
+    def _got_report(self, d: Delivery, tsn: int) -> None:
+        snapshot = self._snapshots.pop((d.src, d.dst, tsn), None)
+        if (self.gsme is not None and d.src == self.gsme.eui and d.dst == self.chf.eui
+                and snapshot is not None):
+            self.chf.mirror_report(d.src, snapshot, d.at)
+
+    def _gsme_vendor_command(self, d: Delivery, header: ZclHeader, payload: bytes) -> None:
+        if self.gsme is not None and d.dst == self.gsme.eui:
+            # At the GSME: apply, answer with the result (vendor-specific, server to client).
+            result = self.chf.apply_at_gsme(header.command_id, payload, d.at)
+            node = self.han.node(self.gsme.eui)
+            reply = ZclHeader(ZclFrameType.CLUSTER, header.command_id, header.tsn,
+                              Direction.SERVER_TO_CLIENT, disable_default_response=True,
+                              manufacturer_code=S1LAB_MANUFACTURER)
+            self.han.send_zcl(node, self.chf_node, ClusterId.PREPAYMENT,
+                              build_zcl(reply, result), d.at)
+        elif d.dst == self.chf.eui:
+            entry = self._gsme_commands.pop(header.tsn, None)
+            if entry is not None:
+                entry[0](payload, d.at)

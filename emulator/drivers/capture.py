@@ -1,0 +1,216 @@
+"""The HAN capture: every 802.15.4 frame the emulated HAN puts on the air, for Wireshark.
+
+Two outputs, either or both:
+
+* a directory: ``han.pcap`` (classic pcap, ``LINKTYPE_IEEE802_15_4_WITHFCS`` = 195, one record
+  per frame including its FCS), ``han-keys.txt`` (the ZigBee keys as Wireshark's
+  ``zigbee_pc_keys`` UAT file) and ``README.txt`` (the ``tshark`` command line with the key
+  options, and the Wireshark GUI route). The key file and README are written on
+  :meth:`HanCapture.flush` and :meth:`HanCapture.close`.
+* ``zep_to``: a UDP address that receives each frame as a ZEP v2 packet (what a network
+  sniffer sends; Wireshark decodes UDP port 17754 as ZEP). Sequence numbers start at 1 and go
+  up by one per frame. Sending never raises: failures are counted in
+  :attr:`HanCapture.zep_errors`.
+
+Timestamps are the run's clock, the ``now`` passed with each frame (microseconds since the Unix
+epoch); nothing here reads a clock. A run on virtual time therefore shows its virtual dates in
+Wireshark, which is what makes a capture line up with the run's trace.
+"""
+
+from __future__ import annotations
+
+import shlex
+import socket
+from pathlib import Path
+from types import TracebackType
+from typing import Any, BinaryIO
+
+from emulator.errors import MalformedFrame
+from emulator.wire.pcap import (
+    LINKTYPE_IEEE802_15_4_WITHFCS,
+    PcapWriter,
+    tshark_key_args,
+    wireshark_key_lines,
+    write_wireshark_keys,
+)
+from emulator.wire.zep import zep_v2
+
+__all__ = ["KEYS_NAME", "PCAP_NAME", "README_NAME", "HanCapture"]
+
+PCAP_NAME = "han.pcap"
+KEYS_NAME = "han-keys.txt"
+README_NAME = "README.txt"
+
+
+class HanCapture:
+    """Record HAN frames to ``directory/han.pcap`` and/or send them as ZEP v2 to ``zep_to``.
+
+    With neither, frames are only counted (and keys remembered for :meth:`tshark_args`)."""
+
+    def __init__(
+        self,
+        directory: Path | None = None,
+        zep_to: tuple[str, int] | None = None,
+        channel: int = 11,
+    ) -> None:
+        if not 0 <= channel <= 255:
+            raise ValueError(f"channel {channel} does not fit the ZEP channel byte")
+        self.directory = directory
+        self.channel = channel
+        self.frames = 0
+        self.zep_errors = 0
+        self._closed = False
+        self._zep_seq = 0
+        self._network_keys: list[tuple[bytes, str]] = []
+        self._link_keys: list[tuple[bytes, str | None, str]] = []
+        self._file: BinaryIO | None = None
+        self._pcap: PcapWriter | None = None
+        self._sock: socket.socket | None = None
+        self._zep_addr: tuple[Any, ...] = ()
+        try:
+            if zep_to is not None:
+                host, port = zep_to
+                family, _, _, _, addr = socket.getaddrinfo(
+                    host, port, type=socket.SOCK_DGRAM, proto=socket.IPPROTO_UDP
+                )[0]
+                self._sock = socket.socket(family, socket.SOCK_DGRAM)
+                self._sock.setblocking(False)
+                self._zep_addr = tuple(addr)
+            if directory is not None:
+                directory.mkdir(parents=True, exist_ok=True)
+                self._file = (directory / PCAP_NAME).open("wb")  # noqa: SIM115 - see close()
+                self._pcap = PcapWriter(self._file, linktype=LINKTYPE_IEEE802_15_4_WITHFCS)
+        except BaseException:
+            self._release()
+            raise
+
+    # --- frames ------------------------------------------------------------------------------
+
+    def frame(self, data: bytes, now: int, device_id: int = 0) -> None:
+        """Record one 802.15.4 frame (FCS included) as it went over the air at ``now`` (µs
+        since the Unix epoch, run's clock). ``device_id`` is the ZEP device id (the sender)."""
+        if self._closed:
+            raise ValueError("HanCapture is closed")
+        self.frames += 1
+        if self._pcap is not None:
+            self._pcap.write(data, now)
+        if self._sock is not None:
+            self._zep_seq += 1
+            try:
+                packet = zep_v2(data, self.channel, device_id, self._zep_seq, now)
+                self._sock.sendto(packet, self._zep_addr)
+            except (OSError, MalformedFrame):
+                self.zep_errors += 1
+
+    # --- keys --------------------------------------------------------------------------------
+
+    def add_network_key(self, key: bytes, label: str) -> None:
+        """Remember a network key (again with the same key: ignored)."""
+        key = bytes(key)
+        wireshark_key_lines([key], [])  # raises MalformedFrame unless 16 bytes
+        if all(known != key for known, _ in self._network_keys):
+            self._network_keys.append((key, label))
+
+    def add_link_key(self, key: bytes, eui: str | None, label: str) -> None:
+        """Remember a link key, with the EUI-64 of the device it belongs to when known (again
+        with the same key and EUI: ignored)."""
+        key = bytes(key)
+        wireshark_key_lines([], [(key, eui)])  # raises MalformedFrame unless 16 bytes
+        if all((k, e) != (key, eui) for k, e, _ in self._link_keys):
+            self._link_keys.append((key, eui, label))
+
+    def _key_lists(self) -> tuple[list[bytes], list[tuple[bytes, str | None]]]:
+        return (
+            [key for key, _ in self._network_keys],
+            [(key, eui) for key, eui, _ in self._link_keys],
+        )
+
+    def tshark_args(self) -> list[str]:
+        """``-o uat:zigbee_pc_keys:...`` options for tshark, one pair per remembered key."""
+        return tshark_key_args(*self._key_lists())
+
+    # --- files -------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Flush the pcap and (re)write the key file and README, without closing."""
+        if self._closed:
+            return
+        if self._file is not None:
+            self._file.flush()
+        self._write_side_files()
+
+    def _write_side_files(self) -> None:
+        if self.directory is None:
+            return
+        network, link = self._key_lists()
+        write_wireshark_keys(self.directory / KEYS_NAME, network, link)
+        (self.directory / README_NAME).write_text(self._readme(), encoding="utf-8")
+
+    def _readme(self) -> str:
+        network, link = self._key_lists()
+        args = self.tshark_args()
+        command = shlex.join(["tshark", "-r", PCAP_NAME, *args])
+        lines = [
+            "HAN capture (s1lab)",
+            "",
+            f"{PCAP_NAME}: IEEE 802.15.4 frames with FCS (pcap link type 195), as sent on the",
+            f"emulated HAN, channel {self.channel}. Timestamps are the run's clock: a run on",
+            "virtual time shows its virtual dates.",
+            f"{KEYS_NAME}: the ZigBee keys, in Wireshark's zigbee_pc_keys format.",
+            "",
+            "With tshark (in this directory):",
+            "",
+            f"    {command} -V",
+            "",
+            "With Wireshark: Edit > Preferences > Protocols > ZigBee > Pre-configured Keys > Edit,",
+            "add each key below (Byte Order: Normal), then open han.pcap. Or copy",
+            f"{KEYS_NAME} as 'zigbee_pc_keys' into your Wireshark profile directory",
+            "(Help > About Wireshark > Folders > Personal configuration).",
+            "",
+        ]
+        if not network and not link:
+            lines.append("No keys were recorded: secured frames stay encrypted.")
+        else:
+            lines.append("Keys (Wireshark label: key, what it is):")
+            uat = wireshark_key_lines(network, link)
+            labels = [label for _, label in self._network_keys]
+            labels += [label for _, _, label in self._link_keys]
+            for record, label in zip(uat, labels, strict=True):
+                key_hex, _, wireshark_label = (f.strip('"') for f in record.split(",", 2))
+                lines.append(f"    {wireshark_label}: {key_hex}, {label}")
+        return "\n".join(lines) + "\n"
+
+    # --- lifetime ----------------------------------------------------------------------------
+
+    def _release(self) -> None:
+        if self._pcap is not None:
+            self._pcap.close()
+        if self._file is not None:
+            self._file.close()
+        if self._sock is not None:
+            self._sock.close()
+
+    def close(self) -> None:
+        """Write the key file and README, close the pcap and the socket. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._write_side_files()
+        finally:
+            self._release()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> HanCapture:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
