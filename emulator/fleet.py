@@ -15,10 +15,11 @@ from pathlib import Path
 from cryptography import x509
 
 from emulator.core.timebase import HOUR
+from emulator.drivers.capture import HanCapture
 from emulator.drivers.memory import MemoryLink
 from emulator.drivers.scheduler import Scheduler
 from emulator.drivers.tls import client_context
-from emulator.installation import Installation
+from emulator.installation import HanMode, Installation
 from emulator.keystore import ChfKeys, derive_chf_keys
 from emulator.pki import Authorities, Credential, mint_authorities, mint_chf
 from emulator.profiles import ResolvedDmc
@@ -76,6 +77,8 @@ class Fleet:
         scheduler: Scheduler,
         trace: Trace,
         first_eui: str = FIRST_EUI,
+        han: HanMode = "zigbee",
+        capture: HanCapture | None = None,
     ) -> None:
         self.dmc = dmc
         self.seed = seed
@@ -98,7 +101,7 @@ class Fleet:
             self.installations.append(Installation(
                 installation_id=inst_id, dmc=dmc, chf_eui=eui, chf_bundle=bundle,
                 trust={Role.SMSO: self.pki.authorities.smso_ca.cert}, keys=keys, seed=seed,
-                scheduler=scheduler, emit=trace.emitter(inst_id),
+                scheduler=scheduler, emit=trace.emitter(inst_id), han=han, capture=capture,
             ))
 
     def keys_for(self, eui: str) -> ChfKeys:

@@ -30,9 +30,9 @@ from emulator.drivers.link import LinkEnd
 from emulator.drivers.scheduler import Scheduler
 from emulator.drivers.tls import server_context
 from emulator.drivers.wan_channel import WanChannel
+from emulator.errors import LocalProtocolError
 from emulator.keystore import ChfKeys
 from emulator.profiles import ResolvedDmc
-from emulator.errors import LocalProtocolError
 from emulator.wire.eui import normalise
 from emulator.wire.vocabulary import DeviceType, Role
 

@@ -12,11 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from emulator.drivers.capture import HanCapture
 from emulator.drivers.clock import current_clock
 from emulator.drivers.scheduler import Scheduler
 from emulator.drivers.tcp import tcp_connect, tcp_listen
 from emulator.errors import PkiError, TransportError
-from emulator.installation import Installation
+from emulator.installation import HanMode, Installation
 from emulator.pki import PkiFolder
 from emulator.profiles import ResolvedDmc
 from emulator.trace import Trace
@@ -37,6 +38,9 @@ async def serve(
     chf_eui: str | None = None,
     trace_sink: TextIO | None = None,
     announce: Callable[[str], None] = print,
+    han: HanMode = "zigbee",
+    capture: HanCapture | None = None,
+    setup: Callable[[Installation, Scheduler], None] | None = None,
 ) -> None:
     if (listen is None) == (connect is None):
         raise TransportError("give exactly one of --listen HOST:PORT or --connect HOST:PORT")
@@ -53,8 +57,10 @@ async def serve(
     inst = Installation(
         installation_id="serve", dmc=dmc, chf_eui=eui, chf_bundle=pki.chf_bundle_path(eui),
         trust={Role.SMSO: pki.smso_ca.cert}, keys=pki.keystore.get(eui), seed=seed,
-        scheduler=scheduler, emit=trace.emitter("serve"),
+        scheduler=scheduler, emit=trace.emitter("serve"), han=han, capture=capture,
     )
+    if setup is not None:
+        setup(inst, scheduler)  # faults
     devices = ", ".join(f"{e.device_type.name} {d}" for d, e in inst.chf.log.items())
     try:
         if listen is not None:

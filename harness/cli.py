@@ -17,11 +17,13 @@ from typing import Literal, NoReturn
 
 import click
 
+from emulator.drivers.capture import HanCapture
 from emulator.drivers.clock import DEFAULT_START, current_clock, run_virtual
 from emulator.drivers.tcp import parse_hostport
 from emulator.errors import S1labError
 from emulator.pki import init_folder
 from emulator.profiles import ResolvedDmc, default_dmc, load_dmc
+from harness.faults import apply_faults, parse_fault
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 70
@@ -42,6 +44,24 @@ def cli() -> None:
     """s1lab: emulator and test harness for GB SMETS1 installations."""
 
 
+# ---- shared options -------------------------------------------------------------------------
+
+HAN_OPTION = click.option(
+    "--han", type=click.Choice(["zigbee", "direct"]), default="zigbee", show_default=True,
+    help="HAN between CHF and meters: real ZigBee SE frames, or a direct link (cheaper).")
+CAPTURE_OPTION = click.option(
+    "--capture", type=click.Path(path_type=Path, file_okay=False), default=None,
+    help="Write the HAN as DIR/han.pcap (802.15.4, DLT 195) with its keys for Wireshark.")
+ZEP_OPTION = click.option("--zep", metavar="HOST:PORT", default=None,
+                          help="Also stream the HAN as ZEP v2 over UDP to HOST:PORT.")
+FAULT_OPTION = click.option(
+    "--fault", "faults", multiple=True, metavar="SPEC",
+    help="Inject a fault (repeatable): link-down:DEVICE@START+DURATION, loss:DEVICE=P, "
+         "battery-flat[@START], counter-reset:DEVICE@START, clock-skew:DEVICE=SECONDS[@START]; "
+         "append #N for installation N only. Durations: 90s, 30m, 73h, 2d. "
+         "Example: --fault link-down:gsme@1h+73h")
+
+
 # ---- demo ---------------------------------------------------------------------------------
 
 
@@ -56,7 +76,12 @@ def cli() -> None:
               show_default=True, help="Folder for trace.jsonl and summary.json.")
 @click.option("--profile", "profile", default=None,
               help="DMC profile name or YAML file (default: the embedded default DMC).")
-def demo(installations: int, days: float, seed: int, out: Path, profile: str | None) -> None:
+@HAN_OPTION
+@CAPTURE_OPTION
+@ZEP_OPTION
+@FAULT_OPTION
+def demo(installations: int, days: float, seed: int, out: Path, profile: str | None,
+         han: str, capture: Path | None, zep: str | None, faults: tuple[str, ...]) -> None:
     """Run N installations of a DMC on the virtual clock, read by the SMSO head-end."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -65,7 +90,10 @@ def demo(installations: int, days: float, seed: int, out: Path, profile: str | N
     from harness.report import summary_table
 
     dmc = _dmc(profile)
-    cfg = DemoConfig(installations=installations, days=days, seed=seed, out=out, dmc=dmc)
+    cfg = DemoConfig(installations=installations, days=days, seed=seed, out=out, dmc=dmc,
+                     han="direct" if han == "direct" else "zigbee", capture=capture,
+                     zep_to=parse_hostport(zep) if zep else None,
+                     faults=[parse_fault(f) for f in faults])
     console = Console(stderr=False, width=None if sys.stdout.isatty() else 160)
     with Progress(TextColumn("[bold]simulating[/] {task.description}"), BarColumn(),
                   TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
@@ -121,14 +149,21 @@ def pki_init(directory: Path, chfs: int, seed: int, days: int) -> None:
 @click.option("--chf", "chf_eui", default=None, help="Which CHF of the PKI folder (default: 1st).")
 @click.option("--trace", "trace_path", type=click.Path(path_type=Path, dir_okay=False),
               default=None, help="Write the trace (JSON lines) here.")
+@HAN_OPTION
+@CAPTURE_OPTION
+@ZEP_OPTION
+@FAULT_OPTION
 def serve(listen: str | None, connect: str | None, pki_dir: Path, profile: str | None,
-          seed: int, chf_eui: str | None, trace_path: Path | None) -> None:
+          seed: int, chf_eui: str | None, trace_path: Path | None, han: str,
+          capture: Path | None, zep: str | None, faults: tuple[str, ...]) -> None:
     """Run one emulated installation in real time; its CHF speaks mutual TLS over TCP."""
     from emulator.serve import serve as run_serve
 
     dmc = _dmc(profile)
     listen_at = parse_hostport(listen) if listen else None
     connect_to = parse_hostport(connect) if connect else None
+    fault_list = [parse_fault(f) for f in faults]
+    zep_to = parse_hostport(zep) if zep else None
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -136,13 +171,18 @@ def serve(listen: str | None, connect: str | None, pki_dir: Path, profile: str |
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         sink = trace_path.open("w", encoding="utf-8") if trace_path else None
+        cap = HanCapture(capture, zep_to) if capture is not None or zep_to else None
         try:
             await run_serve(pki_dir=pki_dir, dmc=dmc, seed=seed, stop=stop, listen=listen_at,
                             connect=connect_to, chf_eui=chf_eui, trace_sink=sink,
-                            announce=lambda line: click.echo(line))
+                            announce=lambda line: click.echo(line),
+                            han="direct" if han == "direct" else "zigbee", capture=cap,
+                            setup=lambda inst, sched: apply_faults(fault_list, [inst], sched))
         finally:
             if sink is not None:
                 sink.close()
+            if cap is not None:
+                cap.close()
 
     asyncio.run(main())
     click.echo("stopped")

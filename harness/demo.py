@@ -17,15 +17,17 @@ from pathlib import Path
 
 from emulator.core.rng import SplitMix64
 from emulator.core.timebase import DAY, HOUR, MINUTE, SECOND, isoformat
+from emulator.drivers.capture import HanCapture
 from emulator.drivers.clock import DEFAULT_START, current_clock, sleep_until
 from emulator.drivers.scheduler import Scheduler
 from emulator.errors import RemoteProtocolError, TransportError
 from emulator.fleet import Fleet
-from emulator.installation import Installation
+from emulator.installation import HanMode, Installation
 from emulator.profiles import ResolvedDmc, default_dmc
 from emulator.trace import Trace
 from emulator.wire import wan
 from emulator.wire.vocabulary import PaymentMode, Role, SupplyState, TopUpStatus
+from harness.faults import Fault, apply_faults
 from harness.headend import HeadEnd, HeadEndSession, connect
 
 ProgressFn = Callable[[int, int], None]  # (elapsed_us, total_us)
@@ -42,6 +44,10 @@ class DemoConfig:
     read_interval_min: int = 30
     top_up_below_pence: int = 500
     top_up_pence: int = 1500
+    han: HanMode = "zigbee"
+    capture: Path | None = None  # write han.pcap and keys here
+    zep_to: tuple[str, int] | None = None  # also stream ZEP v2 over UDP
+    faults: list[Fault] = field(default_factory=list)
 
 
 @dataclass
@@ -77,6 +83,7 @@ class DemoSummary:
     top_ups_accepted: int = 0
     top_ups_rejected: int = 0
     supply_interruptions: int = 0
+    han_frames: int = 0
     trace_lines: int = 0
     events: dict[str, int] = field(default_factory=dict)
     per_installation: list[InstallationSummary] = field(default_factory=list)
@@ -170,7 +177,11 @@ async def run_demo(cfg: DemoConfig, progress: ProgressFn | None = None) -> DemoS
 
         trace.subscribe(count_interruptions)
         scheduler = Scheduler(clock)
-        fleet = Fleet(dmc, cfg.installations, cfg.seed, scheduler, trace)
+        capture = (HanCapture(cfg.capture, cfg.zep_to)
+                   if cfg.capture is not None or cfg.zep_to is not None else None)
+        fleet = Fleet(dmc, cfg.installations, cfg.seed, scheduler, trace, han=cfg.han,
+                      capture=capture)
+        apply_faults(cfg.faults, fleet.installations, scheduler)
         headend = HeadEnd(Role.SMSO, fleet.headend_context(Role.SMSO), fleet.keys_for,  # type: ignore[arg-type]
                           emit=trace.emitter("headend"))
         rows = [InstallationSummary(inst.id, inst.chf.eui, inst.esme.eui)
@@ -219,6 +230,9 @@ async def run_demo(cfg: DemoConfig, progress: ProgressFn | None = None) -> DemoS
         summary.supply_interruptions = interruptions[0]
         fleet.close()
         scheduler.close()
+        if capture is not None:
+            capture.close()
+            summary.han_frames = capture.frames
         summary.trace_lines = trace.lines
         summary.events = dict(sorted(trace.counts.items()))
         summary.per_installation = rows

@@ -11,10 +11,10 @@ from emulator.drivers.clock import current_clock
 from emulator.drivers.link import LinkEnd
 from emulator.drivers.tcp import TcpLinkEnd, tcp_connect, tcp_listen
 from emulator.drivers.tls import client_context
-from emulator.errors import TransportError
+from emulator.errors import RemoteProtocolError, TransportError
 from emulator.pki import PkiFolder
 from emulator.wire.eui import eui_to_str
-from emulator.wire.vocabulary import DeviceType, Role
+from emulator.wire.vocabulary import DeviceType, ErrorCode, Role
 from harness.headend import HeadEnd, HeadEndSession, connect
 from harness.jsonable import jsonable
 
@@ -70,7 +70,13 @@ async def read_chf(
             ]
         readings: dict[str, object] = {}
         for target in targets:
-            readings[target] = jsonable(await session.read_instantaneous(target))
+            try:
+                readings[target] = jsonable(await session.read_instantaneous(target))
+            except RemoteProtocolError as exc:
+                if device is not None:
+                    raise  # the one device asked for: its error is the answer
+                # e.g. a GSME that has not reported into its mirror yet
+                readings[target] = {"error": ErrorCode(exc.code).name, "detail": str(exc)}
         return {
             "chf": session.chf_eui,
             "role": role,

@@ -21,8 +21,8 @@ from emulator.core.han import Han, LinkParams
 from emulator.core.han_crypto import install_code_crc, install_code_link_key
 from emulator.core.ihd import Ihd
 from emulator.core.ppmid import Ppmid
-from emulator.core.se_app import SmartEnergyApp
 from emulator.core.rng import SplitMix64
+from emulator.core.se_app import SmartEnergyApp
 from emulator.core.timebase import MINUTE
 from emulator.wire.eui import eui_from_str, eui_to_str
 from emulator.wire.vocabulary import DeviceType, SupplyState
@@ -66,8 +66,9 @@ class InstallationCore:
         chf.attach_device(devices.esme.eui, DeviceType.ESME, devices.esme, now)
         if devices.gsme is not None:
             chf.attach_device(devices.gsme.eui, DeviceType.GSME, devices.gsme, now)
-            # On joining, the GSME requests its mirror and reports once.
-            chf.mirror_report(devices.gsme.eui, devices.gsme.registers(now), now)
+            if han is None:
+                # On joining, the GSME requests its mirror and reports once.
+                chf.mirror_report(devices.gsme.eui, devices.gsme.registers(now), now)
         if devices.ppmid is not None:
             chf.attach_device(devices.ppmid.eui, DeviceType.PPMID, devices.ppmid, now)
         if devices.ihd is not None:
@@ -84,6 +85,8 @@ class InstallationCore:
                              link_key=install_code_link_key(code), link=params)
             self.app = SmartEnergyApp(han, chf, devices.esme, devices.gsme, devices.ppmid,
                                       devices.ihd, rng, chf._emit, now)
+            if devices.gsme is not None:  # on joining, the GSME wakes and fills its mirror
+                self.app.gsme_wake(devices.gsme.registers(now), now)
             chf.han = self.app
             han.on_join_request = lambda node, at: chf.admit(node.name, at)
             han.on_joined = lambda node, at: chf.joined(node.name, at)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from emulator.core.chf import Chf
 from emulator.core.esme import Esme
 from emulator.core.gsme import Gsme
-from emulator.core.han import CHF_ENDPOINT, MIRROR_ENDPOINT, Delivery, Han, HanNode
+from emulator.core.han import MIRROR_ENDPOINT, Delivery, Han, HanNode
 from emulator.core.ihd import Ihd
 from emulator.core.ppmid import Ppmid
 from emulator.core.rng import SplitMix64
@@ -37,7 +37,6 @@ from emulator.wire.zcl import (
     Attribute,
     DataType,
     Direction,
-    FoundationId,
     ReadAttributeRecord,
     ReadAttributes,
     ReadAttributesResponse,
@@ -75,6 +74,7 @@ class SmartEnergyApp:
         "_emit",
         "_now",
         "_gsme_commands",
+        "_gsme_sync_at",
         "_next_sync",
         "_pending",
         "_snapshots",
@@ -109,11 +109,12 @@ class SmartEnergyApp:
         self._next_sync: dict[str, int] = {}
         self._now = now  # the time of the delivery being dispatched
         han.on_heard = chf.heard
-        for device in (esme, gsme, ppmid, ihd):
+        for device in (esme, ppmid, ihd):
             if device is None:
                 continue
             # Each device gets a seeded phase so a fleet does not sync in lockstep.
             self._next_sync[device.eui] = now + rng.randrange(TIME_SYNC_INTERVAL // SECOND) * SECOND
+        self._gsme_sync_at = now  # the sleepy GSME syncs at a wake once this is due
 
     # ---- the clock --------------------------------------------------------------------------
 
@@ -128,8 +129,7 @@ class SmartEnergyApp:
         for eui, at in list(self._next_sync.items()):
             if at <= now:
                 self._next_sync[eui] = at + TIME_SYNC_INTERVAL
-                if self.gsme is None or eui != self.gsme.eui:  # the GSME syncs when it wakes
-                    self._sync_time(eui, now)
+                self._sync_time(eui, now)
         for delivery in self.han.handle_timer(now):
             self._dispatch(delivery)
 
@@ -181,8 +181,11 @@ class SmartEnergyApp:
         assert gsme is not None
         node = self.han.node(gsme.eui)
         self.han.poll(node, now)
-        if self._next_sync.get(gsme.eui, now + 1) <= now + TIME_SYNC_INTERVAL // 2:
+        if self._gsme_sync_at <= now:
+            self._gsme_sync_at = now + TIME_SYNC_INTERVAL
             self.han.schedule(now + 200 * MS, lambda at: self._sync_time(gsme.eui, at))
+            # Having asked something, a sleepy device polls again shortly for the answer.
+            self.han.schedule(now + SECOND, lambda at: self.han.poll(node, at))
         self.han.schedule(now + 400 * MS, lambda at: self._report_gas(at))
 
     def _report_gas(self, now: int) -> None:

@@ -69,6 +69,7 @@ def test_behaviour_20_gsme_commands_wait_for_its_poll() -> None:
             gsme = inst.gsme
             assert gsme is not None and inst.han is not None
             clock = current_clock()
+            await sleep_us(MINUTE)  # past the start-up wake and its quick follow-up poll
             t0 = clock.now_us()
             wake = gsme.get_timer()
             assert wake is not None and wake - t0 > 10 * SECOND

@@ -1,0 +1,116 @@
+"""Fault specs for the command line and scenarios.
+
+    link-down:DEVICE@START+DURATION     the device's HAN link is down for DURATION from START
+    loss:DEVICE=P                        each HAN transmission to/from DEVICE is lost with P
+    battery-flat[@START]                 the GSME's battery is flat from START (it stops polling)
+    counter-reset:DEVICE@START           DEVICE resets its NWK frame counter at START
+    clock-skew:DEVICE=SECONDS[@START]    DEVICE's clock jumps by SECONDS at START
+
+DEVICE is esme, gsme, ppmid, ihd (or an EUI-64); START and DURATION are durations from the
+start of the run: 90s, 30m, 73h, 2d (a bare number is seconds). Append #N to aim at
+installation N only (1-based); without it the fault applies to every installation.
+Example: ``--fault link-down:gsme@1h+73h#2 --fault loss:esme=0.2``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from emulator.core.timebase import DAY, HOUR, MINUTE, SECOND
+from emulator.drivers.scheduler import Scheduler
+from emulator.errors import S1labError
+from emulator.installation import Installation
+
+KINDS = ("link-down", "loss", "battery-flat", "counter-reset", "clock-skew")
+_UNITS = {"s": SECOND, "m": MINUTE, "h": HOUR, "d": DAY}
+_SPEC = re.compile(
+    r"^(?P<kind>[a-z-]+)(?::(?P<device>[\w:-]+?))?(?:=(?P<value>[-+]?[\d.]+))?"
+    r"(?:@(?P<start>[\d.]+[smhd]?))?(?:\+(?P<duration>[\d.]+[smhd]?))?(?:#(?P<inst>\d+))?$"
+)
+
+
+class FaultSpecError(S1labError):
+    """A --fault value that does not parse."""
+
+
+def parse_duration(text: str) -> int:
+    unit = _UNITS.get(text[-1])
+    number = text[:-1] if unit is not None else text
+    try:
+        return round(float(number) * (unit or SECOND))
+    except ValueError:
+        raise FaultSpecError(f"not a duration: {text!r} (use 90s, 30m, 73h, 2d)") from None
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str
+    device: str = ""
+    value: float = 0.0
+    start_us: int = 0
+    duration_us: int = 0
+    installation: int | None = None  # 1-based; None = all
+
+    def applies_to(self, index: int) -> bool:
+        return self.installation is None or self.installation == index + 1
+
+
+def parse_fault(spec: str) -> Fault:
+    m = _SPEC.match(spec.strip())
+    if m is None or m["kind"] not in KINDS:
+        raise FaultSpecError(
+            f"bad fault {spec!r}: expected one of {', '.join(KINDS)}, e.g. link-down:gsme@1h+73h")
+    kind, device = m["kind"], (m["device"] or "")
+    if kind in ("link-down", "loss", "counter-reset", "clock-skew") and not device:
+        raise FaultSpecError(f"bad fault {spec!r}: {kind} needs a device (esme, gsme, ...)")
+    if kind == "link-down" and not m["duration"]:
+        raise FaultSpecError(f"bad fault {spec!r}: link-down needs +DURATION")
+    if kind in ("loss", "clock-skew") and m["value"] is None:
+        raise FaultSpecError(f"bad fault {spec!r}: {kind} needs =VALUE")
+    value = float(m["value"]) if m["value"] is not None else 0.0
+    if kind == "loss" and not 0.0 <= value <= 1.0:
+        raise FaultSpecError(f"bad fault {spec!r}: a loss rate is between 0 and 1")
+    return Fault(
+        kind=kind, device=device if kind != "battery-flat" else "gsme", value=value,
+        start_us=parse_duration(m["start"]) if m["start"] else 0,
+        duration_us=parse_duration(m["duration"]) if m["duration"] else 0,
+        installation=int(m["inst"]) if m["inst"] else None,
+    )
+
+
+def apply_faults(faults: list[Fault], installations: list[Installation],
+                 scheduler: Scheduler) -> None:
+    """Arm every fault on the installations it targets, relative to the current run time."""
+    t0 = scheduler.clock.now_us()
+    for fault in faults:
+        if fault.installation is not None and fault.installation > len(installations):
+            raise FaultSpecError(f"fault aims at installation {fault.installation}, "
+                                 f"but the run has {len(installations)}")
+        for i, inst in enumerate(installations):
+            if not fault.applies_to(i):
+                continue
+            start = t0 + fault.start_us
+            if fault.kind == "link-down":
+                inst.link_down(fault.device, start, start + fault.duration_us)
+                inst.han_node(fault.device)  # fail now, not later, on a bad device
+                continue
+            if fault.kind != "battery-flat":
+                inst.han_node(fault.device)  # fail now, not later, on a bad device
+            scheduler.call_at(start, _action(fault, inst))
+
+
+def _action(fault: Fault, inst: Installation) -> Callable[[int], None]:
+    def run(now: int) -> None:
+        if fault.kind == "loss":
+            inst.set_loss(fault.device, fault.value)
+        elif fault.kind == "battery-flat":
+            inst.battery_flat()
+        elif fault.kind == "counter-reset":
+            inst.reset_frame_counter(fault.device)
+        elif fault.kind == "clock-skew":
+            inst.clock_skew(fault.device, round(fault.value))
+        inst.sync_timer()
+
+    return run
