@@ -99,6 +99,7 @@ class Installation:
         ihd = (Ihd(device_eui(chf_eui, DeviceType.IHD), dmc.ihd, emit, now)
                if dmc.ihd is not None else None)
         self.han: Han | None = None
+        self._capture = capture
         if han == "zigbee":
             han_rng = sub("han")
             self.han = Han(chf_eui, han_rng.randbytes(16), han_rng, emit)
@@ -250,6 +251,31 @@ class Installation:
         now = self._clock.now_us()
         meter.set_time(meter.meter_time(now) + seconds * 1_000_000, now)
         self._emit(now, meter.eui, "FaultApplied", {"fault": "clock-skew", "seconds": seconds})
+
+    def rotate_network_key(self) -> int:
+        """The Trust Centre rolls the network key: a new key with the next sequence number goes
+        to every device under its link key, then Switch Key. Returns the new sequence number.
+        Sleepy devices collect theirs when they poll; switch only after they have (see tests)."""
+        han = self.han
+        if han is None:
+            raise LocalProtocolError("this installation runs the direct HAN link (--han direct)")
+        now = self._clock.now_us()
+        seq = (han.keys.current_seq + 1) & 0xFF
+        key = SplitMix64.derive(self.id, "network-key", seq, now).randbytes(16)
+        han.keys.install(key, seq)
+        for node in han.nodes.values():
+            han.transport_network_key(node, key, seq, now)
+        if self._capture is not None:
+            self._capture.add_network_key(key, f"{self.id} network key seq {seq}")
+        self._emit(now, self.chf.eui, "HanNetworkKeyRotationStarted", {"seq": seq})
+        self.sync_timer()
+        return seq
+
+    def switch_network_key(self, seq: int) -> None:
+        if self.han is None:
+            raise LocalProtocolError("this installation runs the direct HAN link (--han direct)")
+        self.han.switch_key(seq, self._clock.now_us())
+        self.sync_timer()
 
     def close(self) -> None:
         for channel in list(self.channels):

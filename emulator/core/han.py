@@ -252,13 +252,23 @@ class Han:
                     src_endpoint: int, dst_endpoint: int) -> bytes:
         src.mac_seq = (src.mac_seq + 1) & 0xFF
         src.aps_counter = (src.aps_counter + 1) & 0xFF
+        # SE application traffic with the Trust Centre is also APS-secured under the device's
+        # link key; device-to-device traffic (IHD reading the ESME) is NWK-secured only, as
+        # there is no application link key between them without CBKE.
+        link_key = (self.tc_keys.get(dst.name) if src is self.chf
+                    else src.link_key if dst is self.chf else None)
+        aps_aux = None
+        if link_key is not None:
+            src.nwk_counter += 1
+            aps_aux = SecurityHeader(KeyId.DATA, src.nwk_counter, source=src.eui)
         nwk = NwkHeader(NwkFrameType.DATA, dst.short, src.short, src.nwk_counter & 0xFF,
                         aux=self._nwk_aux(src))
         aps = aps_data(src.aps_counter, cluster, dst_endpoint=dst_endpoint,
-                       src_endpoint=src_endpoint, ack_request=False)
+                       src_endpoint=src_endpoint, ack_request=False, aux=aps_aux)
         mac = mac_data(src.mac_seq, self.pan_id, dst.short, src.short, b"")
         ring = src.keys or self.keys
-        return build_secured_frame(mac, nwk, aps, zcl, network_key=ring.current_key)
+        return build_secured_frame(mac, nwk, aps, zcl, network_key=ring.current_key,
+                                   link_key=link_key)
 
     def _command_frame(self, src: HanNode, dst: HanNode, payload: bytes, *,
                        aps_key: bytes | None, key_id: KeyId | None, nwk_secured: bool) -> bytes:

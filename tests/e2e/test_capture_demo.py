@@ -44,6 +44,12 @@ def test_demo_capture_decrypts_to_the_values_in_the_trace(tmp_path: Path) -> Non
     assert HanCapture  # the driver that wrote them
 
     assert _tshark(pcap, args, "-Y", "_ws.malformed") == ""
+    # APS link-key security (CHF <-> device SE traffic) decrypts too: every such frame shows ZCL.
+    aps_secured = _tshark(pcap, args, "-Y", "zbee.sec.key_id == 0x00").splitlines()
+    aps_decoded = _tshark(pcap, args, "-Y", "zbee.sec.key_id == 0x00 and zbee_zcl").splitlines()
+    assert len(aps_secured) > 50 and len(aps_decoded) == len(aps_secured)
+    # ...and without the keys nothing is readable.
+    assert _tshark(pcap, [], "-Y", "zbee_zcl") == ""
     assert _tshark(pcap, args, "-Y", "_ws.expert.severity >= warning") == ""
 
     fields = _tshark(pcap, args, "-Y", f"zbee_aps.cluster == {METERING:#06x}", "-T", "fields",

@@ -207,3 +207,35 @@ def test_entry_device_type_of_joined_devices() -> None:
             assert DeviceType.GSME in {e.device_type for e in inv.entries}
 
     run_virtual(main())
+
+
+def test_behaviour_21_network_key_rotation_then_old_key_frames_are_dropped() -> None:
+    async def main() -> None:
+        async with smso_bench() as b:
+            inst = b.fleet.installations[0]
+            han = inst.han
+            assert han is not None and inst.gsme is not None
+            frames: list[bytes] = []
+            han.capture = lambda frame, now: frames.append(frame)
+            await b.session.read_instantaneous(inst.esme.eui)
+            old = next(f for f in reversed(frames) if len(f) > 40)  # ESME's secured reply
+            seq = inst.rotate_network_key()
+            await sleep_us(HOUR)  # the sleepy GSME collects its new key when it polls
+            gsme_node = han.nodes[inst.gsme.eui]
+            assert gsme_node.keys is not None and gsme_node.keys.pending_seq == seq
+            inst.switch_network_key(seq)
+            await sleep_us(HOUR)
+            assert han.keys.current_seq == seq
+            assert all(n.keys is not None and n.keys.current_seq == seq
+                       for n in han.nodes.values())
+            # Traffic flows under the new key...
+            reading = await b.session.read_instantaneous(inst.esme.eui)
+            assert isinstance(reading, wan.EsmeInstantaneous)
+            gas = await b.session.read_instantaneous(inst.gsme.eui)
+            assert isinstance(gas, wan.GsmeInstantaneous) and gas.data_age_s < 3600
+            # ...and a frame under the old key is dropped.
+            assert han.receive(old, han.chf, current_clock().now_us()) is False
+            dropped = [f for e, _, f in b.trace.events if e == "HanFrameDropped"]
+            assert dropped and dropped[-1]["reason"] == "UnknownKeySequence"
+
+    run_virtual(main())
