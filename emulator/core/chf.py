@@ -25,8 +25,8 @@ from emulator.wire.eui import eui_from_str, eui_to_str
 from emulator.wire.vocabulary import (
     RESPONSE_BIT,
     DeviceLogAction,
-    DeviceLogStatus,
     DeviceLogState,
+    DeviceLogStatus,
     DeviceType,
     ErrorCode,
     EventCode,

@@ -20,15 +20,14 @@ No clock is read here; nothing here does I/O.
 from __future__ import annotations
 
 import binascii
-from dataclasses import dataclass, replace
-from functools import lru_cache
+from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
 from emulator.errors import BadMac, MalformedFrame, ReplayedCounter, SecurityError
-from emulator.wire.ieee802154 import MacFrame, build_mac, parse_mac
+from emulator.wire.ieee802154 import MacFrame, build_mac_frame, split_mac
 from emulator.wire.zigbee_aps import ApsHeader, build_aps, parse_aps_split
 from emulator.wire.zigbee_nwk import (
     KeyId,
@@ -167,9 +166,22 @@ def mic_length(level: int) -> int:
     return (0, 4, 8, 16)[level & 3]
 
 
-@lru_cache(maxsize=1024)
+# AESCCM objects per (key, MIC length): a plain dict (faster than lru_cache), emptied when it
+# reaches _AESCCM_MAX entries so that a long run with many keys stays bounded.
+_AESCCM_MAX = 1024
+_aesccm_cache: dict[tuple[bytes, int], AESCCM] = {}
+
+
 def _aesccm(key: bytes, tag: int) -> AESCCM:
-    return AESCCM(key, tag_length=tag)
+    try:
+        return _aesccm_cache[(key, tag)]
+    except KeyError:
+        pass
+    ccm = AESCCM(key, tag_length=tag)  # raises for a bad key or MIC length: nothing cached
+    if len(_aesccm_cache) >= _AESCCM_MAX:
+        _aesccm_cache.clear()
+    _aesccm_cache[(bytes(key), tag)] = ccm
+    return ccm
 
 
 def _ctr(key: bytes, nonce: bytes, data: bytes) -> bytes:
@@ -212,47 +224,48 @@ def make_nonce(source: bytes, frame_counter: int, control: int) -> bytes:
     return source[::-1] + frame_counter.to_bytes(4, "little") + bytes((control,))
 
 
+def _nonce(source: bytes, counter: bytes, control: int) -> bytes:
+    """:func:`make_nonce` with the frame counter as on air (4 bytes, little-endian)."""
+    if len(source) != 8:
+        raise SecurityError(f"a nonce source is an 8-byte EUI-64, got {len(source)}")
+    return source[::-1] + counter + bytes((control,))
+
+
 def _secure(
     frame: bytes, aux_offset: int, payload_offset: int, key: bytes, source: bytes, level: int
 ) -> bytes:
-    """Secure ``frame`` (header || aux with the real level || plaintext payload) in place and
-    write level 0 into the transmitted security control byte."""
-    control = frame[aux_offset]
-    counter = int.from_bytes(frame[aux_offset + 1 : aux_offset + 5], "little")
-    nonce = make_nonce(source, counter, control)
+    """Secure ``frame`` (header || aux || plaintext payload) at security ``level``: the MIC
+    covers the header with the real level in the security control byte, the transmitted copy
+    carries level 0 there. The level already in ``frame`` is ignored."""
     mic = mic_length(level)
+    control = (frame[aux_offset] & 0xF8) | (level & 7)
+    nonce = _nonce(source, frame[aux_offset + 1 : aux_offset + 5], control)
+    head, tail = frame[:aux_offset], frame[aux_offset + 1 : payload_offset]
+    on_air = head + bytes((control & 0xF8,)) + tail
     if level & 4:
-        a, m = frame[:payload_offset], frame[payload_offset:]
-        body = ccm_star_encrypt(key, nonce, a, m, mic)
-    else:
-        tag = ccm_star_encrypt(key, nonce, frame, b"", mic)
-        body = frame[payload_offset:] + tag
-    header = bytearray(frame[:payload_offset])
-    header[aux_offset] = control & ~7
-    return bytes(header) + body
+        a = head + bytes((control,)) + tail
+        return on_air + ccm_star_encrypt(key, nonce, a, frame[payload_offset:], mic)
+    tag = ccm_star_encrypt(
+        key, nonce, head + bytes((control,)) + tail + frame[payload_offset:], b"", mic
+    )
+    return on_air + frame[payload_offset:] + tag
 
 
 def _unsecure(
     data: bytes, aux_offset: int, payload_offset: int, key: bytes, source: bytes, level: int
 ) -> bytes:
-    header = bytearray(data[:payload_offset])
-    header[aux_offset] = (header[aux_offset] & ~7) | level
-    control = header[aux_offset]
-    counter = int.from_bytes(header[aux_offset + 1 : aux_offset + 5], "little")
-    nonce = make_nonce(source, counter, control)
+    control = (data[aux_offset] & 0xF8) | (level & 7)
+    header = data[:aux_offset] + bytes((control,)) + data[aux_offset + 1 : payload_offset]
+    nonce = _nonce(source, data[aux_offset + 1 : aux_offset + 5], control)
     mic = mic_length(level)
     body = data[payload_offset:]
     if level & 4:
-        return ccm_star_decrypt(key, nonce, bytes(header), body, mic)
+        return ccm_star_decrypt(key, nonce, header, body, mic)
     if len(body) < mic:
         raise BadMac("secured payload shorter than its MIC")
     plain = body[: len(body) - mic]
-    ccm_star_decrypt(key, nonce, bytes(header) + plain, body[len(body) - mic :], mic)
+    ccm_star_decrypt(key, nonce, header + plain, body[len(body) - mic :], mic)
     return plain
-
-
-def _aux_with_level(aux: SecurityHeader, level: int) -> SecurityHeader:
-    return SecurityHeader(aux.key_id, aux.frame_counter, aux.source, aux.key_seq, level)
 
 
 def _nonce_source(aux: SecurityHeader, fallback: bytes | None) -> bytes:
@@ -275,10 +288,10 @@ def nwk_encrypt(
 ) -> bytes:
     """Secure a NWK frame. ``header.aux`` supplies key id (network), counter, key sequence and,
     normally, the source EUI-64 (extended nonce); ``source`` is the nonce source otherwise."""
-    if header.aux is None:
+    aux = header.aux
+    if aux is None:
         raise SecurityError("nwk_encrypt needs header.aux (the auxiliary security header)")
-    aux = _aux_with_level(header.aux, level)
-    frame = build_nwk(header.with_aux(aux), payload)
+    frame = build_nwk(header, payload)  # _secure writes the level into the control byte
     payload_offset = len(frame) - len(payload)
     aux_offset = payload_offset - aux.size
     return _secure(frame, aux_offset, payload_offset, key, _nonce_source(aux, source), level)
@@ -299,7 +312,7 @@ def nwk_decrypt(
     accepted from that source under that key sequence; it is recorded only after the MIC
     verifies. Returns the header (``aux.level`` set to ``level``) and the plaintext payload.
     """
-    header, payload_offset = parse_nwk_split(data)
+    header, payload_offset = parse_nwk_split(data, level=level)
     aux = header.aux
     if aux is None:
         raise MalformedFrame("NWK frame is not secured", "nwk.fcf")
@@ -310,7 +323,7 @@ def nwk_decrypt(
     plain = _unsecure(data, payload_offset - aux.size, payload_offset, key, nonce_source, level)
     if guard is not None:
         guard.accept(nonce_source, aux.key_seq, aux.frame_counter)
-    return header.with_aux(_aux_with_level(aux, level)), plain
+    return header, plain
 
 
 # --- APS -------------------------------------------------------------------------------------
@@ -334,10 +347,10 @@ def aps_encrypt(
 ) -> bytes:
     """Secure an APS frame. ``key`` is the link key (or network key for key id NETWORK); the
     key-transport / key-load keys are derived from it by ``header.aux.key_id``."""
-    if header.aux is None:
+    aux = header.aux
+    if aux is None:
         raise SecurityError("aps_encrypt needs header.aux (the auxiliary security header)")
-    aux = _aux_with_level(header.aux, level)
-    frame = build_aps(_replace_aps_aux(header, aux), payload)
+    frame = build_aps(header, payload)  # _secure writes the level into the control byte
     payload_offset = len(frame) - len(payload)
     aux_offset = payload_offset - aux.size
     return _secure(
@@ -360,7 +373,7 @@ def aps_decrypt(
 ) -> tuple[ApsHeader, bytes]:
     """Check and decrypt a secured APS frame (the NWK payload). ``source`` is the sender's
     EUI-64 when the frame does not carry it (extended nonce off)."""
-    header, payload_offset = parse_aps_split(data)
+    header, payload_offset = parse_aps_split(data, level=level)
     aux = header.aux
     if aux is None:
         raise MalformedFrame("APS frame is not secured", "aps.fcf")
@@ -377,11 +390,7 @@ def aps_decrypt(
     )
     if guard is not None:
         guard.accept(nonce_source, aux.key_seq, aux.frame_counter)
-    return _replace_aps_aux(header, _aux_with_level(aux, level)), plain
-
-
-def _replace_aps_aux(header: ApsHeader, aux: SecurityHeader) -> ApsHeader:
-    return replace(header, aux=aux)
+    return header, plain
 
 
 # --- receive-side state ----------------------------------------------------------------------
@@ -519,7 +528,7 @@ def build_secured_frame(
         nwk_bytes = nwk_encrypt(nwk, aps_bytes, network_key, level=level)
     else:
         nwk_bytes = build_nwk(nwk, aps_bytes)
-    return build_mac(replace(mac, payload=nwk_bytes))
+    return build_mac_frame(mac, nwk_bytes)
 
 
 def parse_secured_frame(
@@ -535,8 +544,7 @@ def parse_secured_frame(
 
     ``aps_source`` is the sender's EUI-64 for an APS frame without extended nonce; by default
     the NWK source IEEE address or the NWK nonce source is used."""
-    mac = parse_mac(data)
-    nwk_raw = mac.payload
+    mac, nwk_raw = split_mac(data)
     if len(nwk_raw) > 1 and nwk_raw[1] & 0x02:  # NWK security bit (frame control bit 9)
         if network_keys is None:
             raise SecurityError("secured NWK frame and no network key")
@@ -558,4 +566,4 @@ def parse_secured_frame(
     else:
         aps_header, aps_offset = parse_aps_split(aps_bytes)
         payload = aps_bytes[aps_offset:]
-    return HanFrame(replace(mac, payload=b""), nwk_header, aps_header, payload)
+    return HanFrame(mac, nwk_header, aps_header, payload)

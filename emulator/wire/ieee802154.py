@@ -50,12 +50,14 @@ __all__ = [
     "MacFrameType",
     "association_request_payload",
     "build_mac",
+    "build_mac_frame",
     "crc16_kermit",
     "mac_ack",
     "mac_data",
     "mac_data_request",
     "parse_association_response",
     "parse_mac",
+    "split_mac",
 ]
 
 #: Largest PSDU (PHY payload, FCS included) 802.15.4 allows.
@@ -164,8 +166,53 @@ def _from_air(mode: int, value: int | None) -> Address | None:
     return value
 
 
+# Fast path: one precomputed struct.Struct per addressing shape (destination mode, source
+# mode, PAN-ID compression: the FCF bits in _SHAPE_MASK) replaces the construct interpreter for
+# the header. _HEADER stays the declaration of the format; tests/core/test_han_fastpath.py
+# checks both paths give the same bytes and frames. Anything the fast path does not expect
+# (short input, out-of-range values, reserved modes) goes through construct, so errors are
+# unchanged.
+_SHAPE_MASK = 0xCC40
+_AIR = {_ADDR_SHORT: "H", _ADDR_EXT: "Q"}
+
+
+def _shape(dst_mode: int, src_mode: int, compress: bool) -> tuple[struct.Struct, tuple[int, ...]]:
+    fmt = "<HB"
+    index = [-1, -1, -1, -1]  # positions of dst_pan, dst_addr, src_pan, src_addr (-1: absent)
+    if dst_mode:
+        index[0], index[1] = len(fmt) - 1, len(fmt)
+        fmt += "H" + _AIR[dst_mode]
+    if src_mode:
+        if not compress:
+            index[2] = len(fmt) - 1
+            fmt += "H"
+        index[3] = len(fmt) - 1
+        fmt += _AIR[src_mode]
+    return struct.Struct(fmt), tuple(index)
+
+
+_SHAPES: dict[int, tuple[struct.Struct, tuple[int, ...]]] = {
+    (dst << 10) | (src << 14) | (0x40 if compress else 0): _shape(dst, src, compress)
+    for dst in (_ADDR_NONE, _ADDR_SHORT, _ADDR_EXT)
+    for src in (_ADDR_NONE, _ADDR_SHORT, _ADDR_EXT)
+    for compress in (False, True)
+    if not compress or (dst and src)
+}
+_NONE1: tuple[None] = (None,)
+_FRAME_TYPES = tuple(MacFrameType)
+
+
 def build_mac(frame: MacFrame, *, with_fcs: bool = True) -> bytes:
     """Encode ``frame``; append the FCS unless ``with_fcs`` is false."""
+    return _encode(frame, frame.payload, with_fcs, True)
+
+
+def build_mac_frame(frame: MacFrame, payload: bytes, *, with_fcs: bool = True) -> bytes:
+    """:func:`build_mac` with ``payload`` in place of ``frame.payload`` (no copy of the frame)."""
+    return _encode(frame, payload, with_fcs, True)
+
+
+def _encode(frame: MacFrame, payload: bytes, with_fcs: bool, fast: bool) -> bytes:
     dst_mode = _mode(frame.dst_addr, "dst_addr")
     src_mode = _mode(frame.src_addr, "src_addr")
     if (dst_mode != _ADDR_NONE) != (frame.dst_pan is not None):
@@ -191,25 +238,39 @@ def build_mac(frame: MacFrame, *, with_fcs: bool = True) -> bytes:
         | ((frame.frame_version & 3) << 12)
         | (src_mode << 14)
     )
-    payload = frame.payload
     if frame.frame_type == MacFrameType.COMMAND:
         if frame.command is None:
             raise MalformedFrame("a MAC command frame needs a command id", "command")
         payload = bytes((frame.command,)) + payload
-    try:
-        data: bytes = _HEADER.build(
-            {
-                "fcf": fcf,
-                "seq": frame.seq,
-                "dst_pan": frame.dst_pan,
-                "dst_addr": _to_air(frame.dst_addr),
-                "src_pan": src_pan,
-                "src_addr": _to_air(frame.src_addr),
-                "payload": payload,
-            }
-        )
-    except _ERRORS as exc:
-        raise MalformedFrame(f"cannot build MAC frame: {exc}", "mac") from exc
+    data: bytes | None = None
+    if fast:
+        values: list[Any] = [fcf, frame.seq]
+        if dst_mode:
+            values.append(frame.dst_pan)
+            values.append(_to_air(frame.dst_addr))
+        if src_mode:
+            if not compress:
+                values.append(src_pan)
+            values.append(_to_air(frame.src_addr))
+        try:
+            data = _SHAPES[fcf & _SHAPE_MASK][0].pack(*values) + payload
+        except (struct.error, TypeError):
+            data = None  # let construct decide (and word the error)
+    if data is None:
+        try:
+            data = _HEADER.build(
+                {
+                    "fcf": fcf,
+                    "seq": frame.seq,
+                    "dst_pan": frame.dst_pan,
+                    "dst_addr": _to_air(frame.dst_addr),
+                    "src_pan": src_pan,
+                    "src_addr": _to_air(frame.src_addr),
+                    "payload": payload,
+                }
+            )
+        except _ERRORS as exc:
+            raise MalformedFrame(f"cannot build MAC frame: {exc}", "mac") from exc
     if with_fcs:
         data += crc16_kermit(data).to_bytes(2, "little")
     if len(data) > MAX_PSDU + (0 if with_fcs else -2):
@@ -219,17 +280,46 @@ def build_mac(frame: MacFrame, *, with_fcs: bool = True) -> bytes:
 
 def parse_mac(data: bytes, with_fcs: bool = True) -> MacFrame:
     """Decode one MAC frame; with ``with_fcs`` the last two bytes are checked as the FCS."""
+    return _decode(data, with_fcs, True, True)[0]
+
+
+def split_mac(data: bytes, with_fcs: bool = True) -> tuple[MacFrame, bytes]:
+    """:func:`parse_mac`, but the frame comes back with an empty ``payload`` and the payload
+    (the command's fields for command frames) separately."""
+    return _decode(data, with_fcs, True, False)
+
+
+def _decode(data: bytes, with_fcs: bool, fast: bool, keep: bool) -> tuple[MacFrame, bytes]:
     if with_fcs:
         if len(data) < 5:
             raise MalformedFrame(f"MAC frame of {len(data)} bytes is too short", "fcs")
-        if crc16_kermit(data[:-2]) != int.from_bytes(data[-2:], "little"):
+        # KERMIT is reflected with no final xor: the CRC over data || FCS (LE) is 0 iff it fits.
+        if binascii.crc_hqx(data.translate(_REV8), 0):
             raise MalformedFrame("FCS mismatch", "fcs")
-        data = data[:-2]
-    try:
-        c: Any = _HEADER.parse(data)
-    except _ERRORS as exc:
-        raise MalformedFrame(f"truncated MAC header: {exc}", "mac") from exc
-    fcf: int = c.fcf
+        end = len(data) - 2
+    else:
+        end = len(data)
+    fcf = -1
+    shape = _SHAPES.get((data[0] | (data[1] << 8)) & _SHAPE_MASK) if fast and end >= 2 else None
+    if shape is not None and end >= shape[0].size:
+        fields = shape[0].unpack_from(data) + _NONE1
+        fcf, seq = fields[0], fields[1]
+        i_dpan, i_daddr, i_span, i_saddr = shape[1]
+        dst_pan, dst_addr, src_pan, src_addr = (
+            fields[i_dpan],
+            fields[i_daddr],
+            fields[i_span],
+            fields[i_saddr],
+        )
+        payload = data[shape[0].size : end]
+    else:
+        try:
+            c: Any = _HEADER.parse(data[:end])
+        except _ERRORS as exc:
+            raise MalformedFrame(f"truncated MAC header: {exc}", "mac") from exc
+        fcf, seq = c.fcf, c.seq
+        dst_pan, dst_addr, src_pan, src_addr = c.dst_pan, c.dst_addr, c.src_pan, c.src_addr
+        payload = c.payload
     dst_mode, src_mode = (fcf >> 10) & 3, (fcf >> 14) & 3
     if dst_mode == 1 or src_mode == 1:
         raise MalformedFrame("reserved addressing mode 1", "fcf")
@@ -239,32 +329,31 @@ def parse_mac(data: bytes, with_fcs: bool = True) -> MacFrame:
     if fcf & 0x0380:
         raise MalformedFrame("reserved frame control bits 7-9 set", "fcf")
     compress = bool(fcf & 0x40)
-    src_pan = c.src_pan
     if compress:
         if dst_mode == _ADDR_NONE or src_mode == _ADDR_NONE:
             raise MalformedFrame("PAN-ID compression without both addresses", "fcf")
-        src_pan = c.dst_pan
-    payload: bytes = c.payload
+        src_pan = dst_pan
     command = None
     if frame_type == MacFrameType.COMMAND:
         if not payload:
             raise MalformedFrame("MAC command frame without command id", "command")
         command, payload = payload[0], payload[1:]
-    return MacFrame(
-        frame_type=MacFrameType(frame_type),
-        seq=c.seq,
-        dst_pan=c.dst_pan,
-        dst_addr=_from_air(dst_mode, c.dst_addr),
-        src_pan=src_pan,
-        src_addr=_from_air(src_mode, c.src_addr),
-        payload=payload,
-        command=command,
-        ack_request=bool(fcf & 0x20),
-        frame_pending=bool(fcf & 0x10),
-        pan_id_compression=compress,
-        security=bool(fcf & 0x08),
-        frame_version=(fcf >> 12) & 3,
+    frame = MacFrame(
+        _FRAME_TYPES[frame_type],
+        seq,
+        dst_pan,
+        _from_air(dst_mode, dst_addr),
+        src_pan,
+        _from_air(src_mode, src_addr),
+        payload if keep else b"",
+        command,
+        bool(fcf & 0x20),
+        bool(fcf & 0x10),
+        compress,
+        bool(fcf & 0x08),
+        (fcf >> 12) & 3,
     )
+    return frame, payload
 
 
 # --- convenience constructors ----------------------------------------------------------------

@@ -312,13 +312,26 @@ class ZclHeader:
     manufacturer_code: int | None = None
 
 
+_FRAME_TYPES = tuple(ZclFrameType)
+_DIRECTIONS = tuple(Direction)
+
+
 def build_zcl(header: ZclHeader, payload: bytes) -> bytes:
+    return _build_zcl(header, payload, True)
+
+
+def _build_zcl(header: ZclHeader, payload: bytes, fast: bool) -> bytes:
     fc = (
         (int(header.frame_type) & 3)
         | ((header.manufacturer_code is not None) << 2)
         | (int(header.direction) << 3)
         | (header.disable_default_response << 4)
     )
+    if fast and header.manufacturer_code is None:
+        try:
+            return bytes((fc, header.tsn, header.command_id)) + payload
+        except Exception:  # construct below decides, and words the error
+            pass
     return _run_build(
         _HEADER,
         {
@@ -333,6 +346,23 @@ def build_zcl(header: ZclHeader, payload: bytes) -> bytes:
 
 
 def parse_zcl(data: bytes) -> tuple[ZclHeader, bytes]:
+    if len(data) >= 3:
+        fc = data[0]
+        if not fc & 0xE4 and fc & 3 < 2:  # no manufacturer code, no reserved bits: fast path
+            header = ZclHeader(
+                _FRAME_TYPES[fc & 3],
+                data[2],
+                data[1],
+                _DIRECTIONS[(fc >> 3) & 1],
+                bool(fc & 0x10),
+                None,
+            )
+            return header, data[3:]
+    return _parse_zcl(data)
+
+
+def _parse_zcl(data: bytes) -> tuple[ZclHeader, bytes]:
+    """The construct path of :func:`parse_zcl`."""
     c = _run_parse(_HEADER, data, "zcl")
     fc: int = c.fc
     if fc & 0xE0:
@@ -543,6 +573,160 @@ FoundationCommand = (
 )
 
 
+# --- fast paths ------------------------------------------------------------------------------
+# The construct formats in this module are the declarations. The hot ones (the header and the
+# attribute records of Report / Write Attributes, Read Attributes and its response) also have a
+# hand-written path for the fixed-size types; anything else (strings, unknown types, values out
+# of range, truncated input) goes through construct, so results and errors are unchanged.
+# tests/core/test_han_fastpath.py checks both paths agree on random inputs.
+
+# data type -> (size, signed) for the integer-valued types, and the struct of the float ones.
+_INT_CODECS: dict[int, tuple[int, bool]] = {
+    0x10: (1, False),
+    0x18: (1, False),
+    0x19: (2, False),
+    0x1B: (4, False),
+    0x20: (1, False),
+    0x21: (2, False),
+    0x22: (3, False),
+    0x23: (4, False),
+    0x24: (5, False),
+    0x25: (6, False),
+    0x26: (7, False),
+    0x27: (8, False),
+    0x28: (1, True),
+    0x29: (2, True),
+    0x2A: (3, True),
+    0x2B: (4, True),
+    0x30: (1, False),
+    0x31: (2, False),
+    0xE0: (4, False),
+    0xE1: (4, False),
+    0xE2: (4, False),
+    0xE8: (2, False),
+    0xE9: (2, False),
+}
+_FLOAT_CODECS = {0x38: struct.Struct("<e"), 0x39: struct.Struct("<f")}
+_ID_TYPE = struct.Struct("<HB")
+_ID_STATUS_TYPE = struct.Struct("<HBB")
+_U16 = struct.Struct("<H")
+
+
+class _Slow(Exception):
+    """The fast path does not handle this input: use construct."""
+
+
+def _value_fast(data_type: int, value: Any) -> bytes:
+    codec = _INT_CODECS.get(data_type)
+    if codec is not None and type(value) is int:
+        out: bytes = value.to_bytes(codec[0], "little", signed=codec[1])
+        return out
+    if data_type == DataType.EUI64 and type(value) is bytes and len(value) == 8:
+        return value[::-1]
+    fmt = _FLOAT_CODECS.get(data_type)
+    if fmt is not None and type(value) is float:
+        return fmt.pack(value)
+    raise _Slow
+
+
+def _value_parse_fast(data_type: int, data: bytes, off: int) -> tuple[ZclValue, int]:
+    codec = _INT_CODECS.get(data_type)
+    if codec is not None:
+        end = off + codec[0]
+        if end > len(data):
+            raise _Slow
+        return int.from_bytes(data[off:end], "little", signed=codec[1]), end
+    if data_type == DataType.EUI64:
+        if off + 8 > len(data):
+            raise _Slow
+        return data[off + 7 : off - 1 if off else None : -1], off + 8
+    fmt = _FLOAT_CODECS.get(data_type)
+    if fmt is not None:
+        if off + fmt.size > len(data):
+            raise _Slow
+        value: float = fmt.unpack_from(data, off)[0]
+        return value, off + fmt.size
+    raise _Slow
+
+
+def _attr_records_fast(records: tuple[Attribute, ...]) -> bytes:
+    return b"".join(
+        [
+            _ID_TYPE.pack(r.attribute_id, r.data_type) + _value_fast(r.data_type, r.value)
+            for r in records
+        ]
+    )
+
+
+def _attr_records_parse_fast(payload: bytes) -> tuple[Attribute, ...]:
+    out = []
+    off, end = 0, len(payload)
+    while off < end:
+        if off + 3 > end:
+            raise _Slow
+        attribute_id, data_type = _ID_TYPE.unpack_from(payload, off)
+        value, off = _value_parse_fast(data_type, payload, off + 3)
+        out.append(Attribute(attribute_id, data_type, value))
+    return tuple(out)
+
+
+def _read_rsp_fast(records: tuple[ReadAttributeRecord, ...]) -> bytes:
+    parts = []
+    for r in records:
+        if r.status == 0:
+            if r.data_type is None:
+                raise _Slow
+            parts.append(_ID_STATUS_TYPE.pack(r.attribute_id, 0, r.data_type))
+            parts.append(_value_fast(r.data_type, r.value))
+        else:
+            parts.append(_ID_TYPE.pack(r.attribute_id, r.status))
+    return b"".join(parts)
+
+
+def _read_rsp_parse_fast(payload: bytes) -> tuple[ReadAttributeRecord, ...]:
+    out = []
+    off, end = 0, len(payload)
+    while off < end:
+        if off + 3 > end:
+            raise _Slow
+        attribute_id, status = _ID_TYPE.unpack_from(payload, off)
+        off += 3
+        if status:
+            out.append(ReadAttributeRecord(attribute_id, status, None, None))
+            continue
+        if off >= end:
+            raise _Slow
+        data_type = payload[off]
+        value, off = _value_parse_fast(data_type, payload, off + 1)
+        out.append(ReadAttributeRecord(attribute_id, status, data_type, value))
+    return tuple(out)
+
+
+def _encode_fast(cmd: FoundationCommand) -> bytes:
+    match cmd:
+        case ReportAttributes():
+            return _attr_records_fast(cmd.reports)
+        case WriteAttributes():
+            return _attr_records_fast(cmd.records)
+        case ReadAttributesResponse():
+            return _read_rsp_fast(cmd.records)
+        case ReadAttributes():
+            return b"".join([_U16.pack(a) for a in cmd.attribute_ids])
+    raise _Slow
+
+
+def _decode_fast(command_id: int, payload: bytes) -> FoundationCommand:
+    if command_id == FoundationId.REPORT_ATTRIBUTES:
+        return ReportAttributes(_attr_records_parse_fast(payload))
+    if command_id == FoundationId.WRITE_ATTRIBUTES:
+        return WriteAttributes(_attr_records_parse_fast(payload))
+    if command_id == FoundationId.READ_ATTRIBUTES_RESPONSE:
+        return ReadAttributesResponse(_read_rsp_parse_fast(payload))
+    if command_id == FoundationId.READ_ATTRIBUTES and not len(payload) & 1:
+        return ReadAttributes(tuple(v for (v,) in _U16.iter_unpack(payload)))
+    raise _Slow
+
+
 def _attr_records(records: tuple[Attribute, ...]) -> dict[str, Any]:
     return {
         "records": [
@@ -558,6 +742,14 @@ def _attr_records(records: tuple[Attribute, ...]) -> dict[str, Any]:
 
 def encode_foundation(cmd: FoundationCommand) -> bytes:
     """The payload of a profile-wide command (the header is :func:`build_zcl`'s job)."""
+    try:
+        return _encode_fast(cmd)
+    except Exception:  # construct below decides, and words the error
+        return _encode_foundation(cmd)
+
+
+def _encode_foundation(cmd: FoundationCommand) -> bytes:
+    """The construct path of :func:`encode_foundation`."""
     name = type(cmd).__name__
     match cmd:
         case ReadAttributes():
@@ -637,6 +829,14 @@ def _check_types(records: Any, path: str) -> None:
 
 def decode_foundation(command_id: int, payload: bytes) -> FoundationCommand:
     """Decode a profile-wide command payload; unknown command ids raise MalformedFrame."""
+    try:
+        return _decode_fast(command_id, payload)
+    except _Slow:
+        return _decode_foundation(command_id, payload)
+
+
+def _decode_foundation(command_id: int, payload: bytes) -> FoundationCommand:
+    """The construct path of :func:`decode_foundation`."""
     match command_id:
         case FoundationId.READ_ATTRIBUTES:
             c = _run_parse(_ATTR_IDS, payload, "ReadAttributes")

@@ -40,6 +40,8 @@ from emulator.errors import MalformedFrame
 from emulator.wire.zigbee_nwk import (
     AUX_HEADER,
     SecurityHeader,
+    _aux_fast,
+    _aux_parse_fast,
     aux_from_container,
     aux_to_container,
     eui_from_air,
@@ -187,7 +189,22 @@ def aps_command(counter: int, *, aux: SecurityHeader | None = None) -> ApsHeader
     return ApsHeader(ApsFrameType.COMMAND, counter, aux=aux)
 
 
+# Fast paths for the shapes without an extended header: fixed fields through one precomputed
+# struct.Struct, the auxiliary header by hand. _HDR stays the declaration; the construct path
+# runs whenever the fast path does not apply or meets something odd (so errors are unchanged),
+# and tests/core/test_han_fastpath.py checks both agree on random inputs.
+_DATA_UNICAST = struct.Struct("<BBHHBB")  # fcf, dst endpoint, cluster, profile, src ep, counter
+_DATA_GROUP = struct.Struct("<BHHHBB")  # fcf, group, cluster, profile, src endpoint, counter
+_UNADDRESSED = struct.Struct("<BB")  # fcf, counter
+_FRAME_TYPES = tuple(ApsFrameType)
+_DELIVERY_MODES = tuple(DeliveryMode)
+
+
 def build_aps(header: ApsHeader, payload: bytes) -> bytes:
+    return _encode(header, payload, True)
+
+
+def _encode(header: ApsHeader, payload: bytes, fast: bool) -> bytes:
     addressed = header.frame_type == ApsFrameType.DATA or (
         header.frame_type == ApsFrameType.ACK and not header.command_ack
     )
@@ -216,6 +233,33 @@ def build_aps(header: ApsHeader, payload: bytes) -> bytes:
         | (header.ack_request << 6)
         | ((header.fragmentation is not None) << 7)
     )
+    if fast and header.fragmentation is None:
+        try:
+            if not addressed:
+                out = _UNADDRESSED.pack(fcf, header.counter)
+            elif group_mode:
+                out = _DATA_GROUP.pack(
+                    fcf,
+                    header.group,
+                    header.cluster,
+                    header.profile,
+                    header.src_endpoint,
+                    header.counter,
+                )
+            else:
+                out = _DATA_UNICAST.pack(
+                    fcf,
+                    header.dst_endpoint,
+                    header.cluster,
+                    header.profile,
+                    header.src_endpoint,
+                    header.counter,
+                )
+            if header.aux is not None:
+                out += _aux_fast(header.aux)
+            return out + payload
+        except Exception:  # construct below decides, and words the error
+            pass
     ext = None
     if header.fragmentation is not None:
         ext = {
@@ -224,7 +268,7 @@ def build_aps(header: ApsHeader, payload: bytes) -> bytes:
             "ack_bitfield": header.ack_bitfield,
         }
     try:
-        out: bytes = _HDR.build(
+        out = _HDR.build(
             {
                 "fcf": fcf,
                 "dst_endpoint": header.dst_endpoint if addressed and not group_mode else None,
@@ -243,14 +287,79 @@ def build_aps(header: ApsHeader, payload: bytes) -> bytes:
     return out
 
 
-def parse_aps_split(data: bytes) -> tuple[ApsHeader, int]:
-    """Decode the header; also return the offset where the payload starts."""
+def parse_aps_split(data: bytes, *, level: int | None = None) -> tuple[ApsHeader, int]:
+    """Decode the header; also return the offset where the payload starts.
+
+    With ``level`` the auxiliary header's ``level`` is set to it (a receiver's configured
+    security level) instead of the value on air."""
+    if data and not data[0] & 0x80:  # no extended header: the fast path
+        parsed = _split_fast(data, level)
+        if parsed is not None:
+            return parsed
+    return _split(data, level)
+
+
+def _split_fast(data: bytes, level: int | None) -> tuple[ApsHeader, int] | None:
+    fcf = data[0]
+    frame_type = fcf & 3
+    mode = (fcf >> 2) & 3
+    dst_endpoint = group = cluster = profile = src_endpoint = None
+    if frame_type == 0 or (frame_type == 2 and not fcf & 0x10):
+        if mode == 3:
+            if len(data) < 9:
+                return None
+            _, group, cluster, profile, src_endpoint, counter = _DATA_GROUP.unpack_from(data)
+            off = 9
+        else:
+            if len(data) < 8:
+                return None
+            _, dst_endpoint, cluster, profile, src_endpoint, counter = _DATA_UNICAST.unpack_from(
+                data
+            )
+            off = 8
+    else:
+        if len(data) < 2:
+            return None
+        counter = data[1]
+        off = 2
+    aux = None
+    if fcf & 0x20:
+        parsed = _aux_parse_fast(data, off, level)
+        if parsed is None:
+            return None
+        aux, off = parsed
+    header = ApsHeader(
+        _FRAME_TYPES[frame_type],
+        counter,
+        _DELIVERY_MODES[mode],
+        dst_endpoint,
+        group,
+        cluster,
+        profile,
+        src_endpoint,
+        bool(fcf & 0x40),
+        bool(fcf & 0x10),
+        None,
+        None,
+        None,
+        aux,
+    )
+    return header, off
+
+
+def _split(data: bytes, level: int | None = None) -> tuple[ApsHeader, int]:
+    """The construct path of :func:`parse_aps_split`."""
     try:
         c: Any = _HDR.parse(data)
     except _ERRORS as exc:
         raise MalformedFrame(f"truncated APS header: {exc}", "aps") from exc
     fcf: int = c.fcf
     ext = c.ext
+    aux = None
+    if c.aux is not None:
+        aux = aux_from_container(c.aux)
+        if level is not None:
+            aux = SecurityHeader(aux.key_id, aux.frame_counter, aux.source, aux.key_seq, level)
     header = ApsHeader(
         frame_type=ApsFrameType(fcf & 3),
         counter=c.counter,
@@ -265,7 +374,7 @@ def parse_aps_split(data: bytes) -> tuple[ApsHeader, int]:
         fragmentation=None if ext is None else ext.control & 3,
         block_number=None if ext is None else ext.block_number,
         ack_bitfield=None if ext is None else ext.ack_bitfield,
-        aux=None if c.aux is None else aux_from_container(c.aux),
+        aux=aux,
     )
     if ext is not None and ext.control & 0xFC:
         raise MalformedFrame("reserved extended frame control bits", "aps.ext")

@@ -24,7 +24,7 @@ EUI-64 values in the API are 8 bytes in display order; on air they are reversed.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
@@ -189,6 +189,63 @@ def parse_aux(data: bytes) -> SecurityHeader:
         raise MalformedFrame(f"truncated security header: {exc}", "aux") from exc
 
 
+# --- fast paths -----------------------------------------------------------------------------
+# Hand-written equivalents of the compiled construct formats for the shapes a HAN sends all the
+# time. AUX_HEADER and _NWK stay the declarations; tests/core/test_han_fastpath.py checks that
+# both paths agree on random inputs. When a fast path meets anything it does not expect it
+# raises (or returns None) and the construct path runs instead, so the errors are unchanged.
+
+_AUX_FIXED = struct.Struct("<BI")
+_KEY_IDS = tuple(KeyId)
+
+
+def _aux_fast(aux: SecurityHeader) -> bytes:
+    """The auxiliary header bytes; raises (anything) where construct must decide."""
+    if (aux.key_id == KeyId.NETWORK) != (aux.key_seq is not None):
+        raise ValueError("key_seq")
+    control = aux.control
+    out = _AUX_FIXED.pack(control, aux.frame_counter)
+    if control & 0x20:
+        source = aux.source
+        if source is None or len(source) != 8:
+            raise ValueError("source")
+        out += source[::-1]
+    if (control >> 3) & 3 == 1:
+        out += bytes((aux.key_seq,))  # type: ignore[arg-type]  # None: TypeError, fallback
+    return out
+
+
+def _aux_parse_fast(data: bytes, off: int, level: int | None) -> tuple[SecurityHeader, int] | None:
+    """Parse an auxiliary header at ``off``: the header and the offset after it, or None
+    (truncated, reserved bits) for the construct path to raise."""
+    end = len(data)
+    if off + 5 > end:
+        return None
+    control, counter = _AUX_FIXED.unpack_from(data, off)
+    if control & 0xC0:
+        return None
+    off += 5
+    source = None
+    if control & 0x20:
+        if off + 8 > end:
+            return None
+        source = data[off + 7 : off - 1 : -1]  # off >= 5 here
+        off += 8
+    key_seq = None
+    key_id = (control >> 3) & 3
+    if key_id == 1:
+        if off >= end:
+            return None
+        key_seq = data[off]
+        off += 1
+    return (
+        SecurityHeader(
+            _KEY_IDS[key_id], counter, source, key_seq, control & 7 if level is None else level
+        ),
+        off,
+    )
+
+
 _NWK = Struct(
     "fcf" / Int16ul,
     "dst" / Int16ul,
@@ -232,11 +289,34 @@ class NwkHeader:
     aux: SecurityHeader | None = None
 
     def with_aux(self, aux: SecurityHeader | None) -> NwkHeader:
-        return replace(self, aux=aux)
+        return NwkHeader(
+            self.frame_type,
+            self.dst,
+            self.src,
+            self.seq,
+            self.radius,
+            self.protocol_version,
+            self.discover_route,
+            self.dst_ieee,
+            self.src_ieee,
+            self.multicast_control,
+            self.relay_index,
+            self.relays,
+            self.end_device_initiator,
+            aux,
+        )
+
+
+_NWK_FIXED = struct.Struct("<HHHBB")
+_NWK_TYPES = {0: NwkFrameType.DATA, 1: NwkFrameType.COMMAND, 3: NwkFrameType.INTER_PAN}
 
 
 def build_nwk(header: NwkHeader, payload: bytes) -> bytes:
     """Encode the header (with its auxiliary header, if any) followed by ``payload``."""
+    return _encode(header, payload, True)
+
+
+def _encode(header: NwkHeader, payload: bytes, fast: bool) -> bytes:
     fcf = (
         (int(header.frame_type) & 3)
         | ((header.protocol_version & 0xF) << 2)
@@ -248,6 +328,21 @@ def build_nwk(header: NwkHeader, payload: bytes) -> bytes:
         | ((header.src_ieee is not None) << 12)
         | (header.end_device_initiator << 13)
     )
+    if fast and header.relays is None:
+        try:
+            out = _NWK_FIXED.pack(fcf, header.dst, header.src, header.radius, header.seq)
+            for eui in (header.dst_ieee, header.src_ieee):
+                if eui is not None:
+                    if len(eui) != 8:
+                        raise ValueError("eui")
+                    out += eui[::-1]
+            if header.multicast_control is not None:
+                out += bytes((header.multicast_control,))
+            if header.aux is not None:
+                out += _aux_fast(header.aux)
+            return out + payload
+        except Exception:  # construct below decides, and words the error
+            pass
     source_route = None
     if header.relays is not None:
         source_route = {
@@ -256,7 +351,7 @@ def build_nwk(header: NwkHeader, payload: bytes) -> bytes:
             "relays": list(header.relays),
         }
     try:
-        out: bytes = _NWK.build(
+        built: bytes = _NWK.build(
             {
                 "fcf": fcf,
                 "dst": header.dst,
@@ -273,11 +368,69 @@ def build_nwk(header: NwkHeader, payload: bytes) -> bytes:
         )
     except _ERRORS as exc:
         raise MalformedFrame(f"cannot build NWK frame: {exc}", "nwk") from exc
-    return out
+    return built
 
 
-def parse_nwk_split(data: bytes) -> tuple[NwkHeader, int]:
-    """Decode the header; also return the offset where the payload starts."""
+def parse_nwk_split(data: bytes, *, level: int | None = None) -> tuple[NwkHeader, int]:
+    """Decode the header; also return the offset where the payload starts.
+
+    With ``level`` the auxiliary header's ``level`` is set to it (a receiver's configured
+    security level) instead of the value on air."""
+    if len(data) >= 8 and not data[1] & 0x04:  # no source route: the fast path
+        parsed = _split_fast(data, level)
+        if parsed is not None:
+            return parsed
+    return _split(data, level)
+
+
+def _split_fast(data: bytes, level: int | None) -> tuple[NwkHeader, int] | None:
+    fcf, dst, src, radius, seq = _NWK_FIXED.unpack_from(data)
+    if fcf & 0xC400 or (fcf & 3) == 2:
+        return None
+    end = len(data)
+    off = 8
+    dst_ieee = src_ieee = multicast = aux = None
+    if fcf & 0x0800:
+        if off + 8 > end:
+            return None
+        dst_ieee = data[off + 7 : off - 1 : -1]
+        off += 8
+    if fcf & 0x1000:
+        if off + 8 > end:
+            return None
+        src_ieee = data[off + 7 : off - 1 : -1]
+        off += 8
+    if fcf & 0x0100:
+        if off >= end:
+            return None
+        multicast = data[off]
+        off += 1
+    if fcf & 0x0200:
+        parsed = _aux_parse_fast(data, off, level)
+        if parsed is None:
+            return None
+        aux, off = parsed
+    header = NwkHeader(
+        _NWK_TYPES[fcf & 3],
+        dst,
+        src,
+        seq,
+        radius,
+        (fcf >> 2) & 0xF,
+        (fcf >> 6) & 3,
+        dst_ieee,
+        src_ieee,
+        multicast,
+        None,
+        None,
+        bool(fcf & 0x2000),
+        aux,
+    )
+    return header, off
+
+
+def _split(data: bytes, level: int | None = None) -> tuple[NwkHeader, int]:
+    """The construct path of :func:`parse_nwk_split`."""
     try:
         c: Any = _NWK.parse(data)
     except _ERRORS as exc:
@@ -289,6 +442,11 @@ def parse_nwk_split(data: bytes) -> tuple[NwkHeader, int]:
     if fcf & 0xC000:
         raise MalformedFrame("reserved NWK frame control bits set", "nwk.fcf")
     sr = c.source_route
+    aux = None
+    if c.aux is not None:
+        aux = aux_from_container(c.aux)
+        if level is not None:
+            aux = SecurityHeader(aux.key_id, aux.frame_counter, aux.source, aux.key_seq, level)
     header = NwkHeader(
         frame_type=NwkFrameType(frame_type),
         dst=c.dst,
@@ -303,7 +461,7 @@ def parse_nwk_split(data: bytes) -> tuple[NwkHeader, int]:
         relay_index=None if sr is None else sr.relay_index,
         relays=None if sr is None else tuple(sr.relays),
         end_device_initiator=bool(fcf & 0x2000),
-        aux=None if c.aux is None else aux_from_container(c.aux),
+        aux=aux,
     )
     return header, len(data) - len(c.payload)
 
