@@ -20,11 +20,12 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from construct import (
     Array,
     Bytes,
+    Construct,
     ConstructError,
     Container,
     GreedyBytes,
@@ -35,13 +36,15 @@ from construct import (
     Int32ul,
     Int64ul,
     ListContainer,
-    PascalString,
     Prefixed,
+    SizeofError,
+    StreamError,
     Struct,
     Switch,
     Terminated,
     this,
 )
+from construct.core import stream_read, stream_write
 
 from emulator.errors import MalformedFrame
 from emulator.wire.zcl import DataType, Direction, ZclFrameType, ZclHeader, build_zcl
@@ -247,7 +250,61 @@ def _s(*fields: Any) -> Any:
 
 
 _OCTETS = Prefixed(Int8ul, GreedyBytes)
-_CHARS = PascalString(Int8ul, "utf8")
+_ZCL_CHARS_HELPERS = """
+def s1lab_zcl_chars_parse(io):
+    head = io.read(1)
+    if len(head) != 1:
+        raise StreamError("character string: no length octet")
+    data = io.read(head[0])
+    if len(data) != head[0]:
+        raise StreamError("character string: %d octets announced, %d present"
+                          % (head[0], len(data)))
+    return data.decode("utf-8", "surrogateescape")
+
+def s1lab_zcl_chars_build(io, obj):
+    data = obj.encode("utf-8", "surrogateescape")
+    if len(data) > 254:
+        raise StreamError("character string longer than 254 octets")
+    io.write(bytes((len(data),)) + data)
+    return obj
+"""
+
+
+if TYPE_CHECKING:
+    _StrConstruct = Construct[str, str]
+else:
+    _StrConstruct = Construct  # construct's classes are generic only in the stubs
+
+
+class _ZclChars(_StrConstruct):
+    """A ZCL character string: a length octet, then exactly that many octets (UTF-8; other
+    octets survive as surrogate escapes). Strict in both forms: construct's compiled
+    PascalString accepts a length that overruns the data."""
+
+    def _parse(self, stream: Any, context: Any, path: str) -> str:
+        n = stream_read(stream, 1, path)[0]
+        return bytes(stream_read(stream, n, path)).decode("utf-8", "surrogateescape")
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
+        data = str(obj).encode("utf-8", "surrogateescape")
+        if len(data) > 254:
+            raise StreamError("character string longer than 254 octets", path=path)
+        stream_write(stream, bytes((len(data),)) + data, len(data) + 1, path)
+        return obj
+
+    def _sizeof(self, context: Any, path: str) -> int:
+        raise SizeofError("variable size", path=path)
+
+    def _emitparse(self, code: Any) -> str:
+        code.append(_ZCL_CHARS_HELPERS)
+        return "s1lab_zcl_chars_parse(io)"
+
+    def _emitbuild(self, code: Any) -> str:
+        code.append(_ZCL_CHARS_HELPERS)
+        return "s1lab_zcl_chars_build(io, obj)"
+
+
+_CHARS = _ZclChars()
 _UTC = Int32ul
 
 # --- Basic / Time ----------------------------------------------------------------------------
