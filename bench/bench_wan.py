@@ -25,7 +25,7 @@ from emulator.drivers.clock import current_clock, run_virtual, sleep_until
 from emulator.drivers.scheduler import Scheduler
 from emulator.drivers.tls import client_context, server_context
 from emulator.fleet import Fleet, mint_fleet_pki
-from emulator.installation import Installation
+from emulator.installation import HanMode, Installation
 from emulator.pki import mint_chf
 from emulator.profiles import default_dmc
 from emulator.trace import Trace
@@ -105,7 +105,7 @@ def raw_baseline(handshakes: int, round_trips: int) -> tuple[float, float]:
 
 
 async def emulated(
-    n: int, days: float, interval_min: int, ramp: int, burst: int
+    n: int, days: float, interval_min: int, ramp: int, burst: int, han: HanMode
 ) -> dict[str, float]:
     clock = current_clock()
     scheduler = Scheduler(clock)
@@ -113,7 +113,7 @@ async def emulated(
     gc.collect()
     rss0 = current_rss_kib()
     t0 = time.perf_counter()
-    fleet = Fleet(default_dmc(), n, 1, scheduler, trace)
+    fleet = Fleet(default_dmc(), n, 1, scheduler, trace, han=han)
     build_s = time.perf_counter() - t0
     gc.collect()
     rss_built = current_rss_kib()
@@ -188,11 +188,13 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="raw baseline repetitions (median)")
     ap.add_argument("--ramp", type=int, default=50, help="handshakes in flight at once")
     ap.add_argument("--burst", type=int, default=20, help="back-to-back reads per session")
+    ap.add_argument("--han", choices=["zigbee", "direct"], default="zigbee",
+                    help="HAN inside each installation (zigbee: real frames; direct: calls)")
     args = ap.parse_args()
 
     wall0 = time.perf_counter()
     r = run_virtual(emulated(args.installations, args.days, args.interval_min, args.ramp,
-                             args.burst))
+                             args.burst, args.han))
     wall = time.perf_counter() - wall0
     raws = [raw_baseline(300, 20_000) for _ in range(args.repeat)]
     raw_hs = statistics.median(x[0] for x in raws)
@@ -203,7 +205,7 @@ def main() -> None:
     req_rate = r["requests"] / r["run_s"]
     per_inst = (r["peak_kib"] - r["rss0_kib"]) / n
     print(f"s1lab WAN benchmark: {n} installations, {args.days:g} simulated days, "
-          f"reads every {args.interval_min} min")
+          f"reads every {args.interval_min} min, HAN: {args.han}")
     print(f"  wall time (emulated run)      {wall:8.2f} s   (fleet build {r['build_s']:.2f} s, "
           f"handshakes {r['handshake_s']:.2f} s, reads {r['run_s']:.2f} s)")
     print(f"  handshakes/s (emulated)       {hs_rate:8.0f}")

@@ -1,0 +1,95 @@
+"""What the DCC side knows about each SMETS1 installation before migrating it.
+
+These records are the Requesting Party's inventory (what goes into a Migration Group File), plus
+the facts the TMAD rules look at. They are plain data: the emulated devices are the truth about
+devices; this is what the files and registers *say*, which may be wrong (duplicate GUIDs,
+missing keys, a supplier that ceased trading) on purpose.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from emulator.wire.vocabulary import DeviceType, PaymentMode
+
+#: GroupID -> cohort (domain.md §3.1).
+COHORTS = {"AA": "IOC", "BA": "IOC", "CA": "IOC", "CB": "MOC (MDS)", "DA": "MOC (Secure)",
+           "EA": "FOC", "EB": "FOC", "EC": "FOC"}
+FOC_GROUPS = frozenset({"EA", "EB", "EC"})
+
+
+class MeterState(Enum):
+    ACTIVE = "active"  # the supplier still has a smart-services contract with the SMSO
+    DORMANT = "dormant"
+    RECENTLY_DORMANT = "recently-dormant"  # dormant after a recent change of supplier
+
+
+class SupplierStatus(Enum):
+    LIVE = "live"
+    CEASED_TRADING = "ceased-trading"  # TMAD 4.1A
+    NOT_LIVE_USER = "not-live-user"  # TMAD 4.1B
+    UNKNOWN = "unknown"  # the Responsible Supplier cannot be identified (18.12)
+
+
+@dataclass(frozen=True)
+class DeviceRecord:
+    """One device row of an installation (MGF device rows)."""
+
+    eui: str
+    device_type: DeviceType
+    firmware_version: str
+    model: str = ""
+    mpxn: str = ""  # MPAN for an ESME, MPRN for a GSME
+    state: MeterState = MeterState.DORMANT
+    payment_mode: PaymentMode = PaymentMode.CREDIT
+    supplier: str = ""
+
+
+@dataclass(frozen=True)
+class InstallationRecord:
+    """One installation as the inventory describes it."""
+
+    installation_id: str
+    group_id: str  # AA, BA, CA, CB, DA, EA, EB, EC
+    dmc: str  # DMC profile name (the EPCL gate matches it)
+    chf_eui: str
+    devices: tuple[DeviceRecord, ...]
+    supplier: str = "Supplier A"
+    supplier_status: SupplierStatus = SupplierStatus.LIVE
+    previous_apn: str | None = "smso.example.apn"  # SIM ServiceProfile; TMAD 5.25 needs it
+    installed_at_us: int = 0  # when this installation was installed (duplicate-MPxN rule 4.1C)
+    last_change_of_supply_us: int | None = None  # Table 5.10 CoS window (FOC 14 days)
+    split_supply: bool = False  # different suppliers for the two fuels
+    prepayment_key_present: bool = True  # 18.12 "no prepayment key"
+    communicating: bool = True  # whether it answers at all (for 4.1C, set by the run)
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def cohort(self) -> str:
+        return COHORTS[self.group_id]
+
+    @property
+    def foc(self) -> bool:
+        return self.group_id in FOC_GROUPS
+
+    def device(self, device_type: DeviceType) -> DeviceRecord | None:
+        return next((d for d in self.devices if d.device_type is device_type), None)
+
+    @property
+    def esme(self) -> DeviceRecord | None:
+        return self.device(DeviceType.ESME)
+
+    @property
+    def gsme(self) -> DeviceRecord | None:
+        return self.device(DeviceType.GSME)
+
+    @property
+    def dormant(self) -> bool:
+        """Only dormant meters (the exclusion categories mostly apply to these)."""
+        meters = [d for d in self.devices if d.device_type in (DeviceType.ESME, DeviceType.GSME)]
+        return bool(meters) and all(d.state is not MeterState.ACTIVE for d in meters)
+
+    @property
+    def mpxns(self) -> tuple[str, ...]:
+        return tuple(d.mpxn for d in self.devices if d.mpxn)
