@@ -88,6 +88,7 @@ class Fleet:
         now = scheduler.clock.now_us()
         self.pki = mint_fleet_pki(folder, seed, now)
         self.keys: dict[str, ChfKeys] = {}
+        self._certs: dict[str, x509.Certificate] = {}
         self.installations: list[Installation] = []
         for i in range(count):
             eui = nth_eui(first_eui, i)
@@ -95,6 +96,7 @@ class Fleet:
             cred = mint_chf(self.pki.device_ca, eui, now - HOUR, CERT_DAYS, seed)
             bundle = folder / f"chf-{i + 1:05d}.pem"
             bundle.write_bytes(cred.bundle_pem())
+            self._certs[eui] = cred.cert
             bundle.chmod(0o600)
             keys = derive_chf_keys(seed, eui)
             self.keys[eui] = keys
@@ -104,6 +106,10 @@ class Fleet:
                 scheduler=scheduler, emit=trace.emitter(inst_id), han=han, capture=capture,
             ))
 
+    def chf_certificate(self, installation: Installation) -> x509.Certificate:
+        """The CHF's device certificate (the MGF's DeviceCertificate)."""
+        return self._certs[installation.chf.eui]
+
     def keys_for(self, eui: str) -> ChfKeys:
         return self.keys[eui]
 
@@ -112,11 +118,15 @@ class Fleet:
         return client_context(cert, key, self.pki.device_ca.cert_pem(),
                               self.dmc.chf.tls_min_version, self.dmc.chf.tls_max_version)
 
-    def link_to(self, installation: Installation) -> MemoryLink:
+    def link_to(self, installation: Installation, via_apn: str | None = None) -> MemoryLink:
         """A fresh in-memory WAN link to ``installation``'s CHF; returns it with the CHF side
-        already accepted. Use ``link.a`` for the head-end."""
+        already accepted. Use ``link.a`` for the head-end. With ``via_apn``, the head-end sits
+        on that APN: it reaches the CHF only while the CHF's SIM is there and attached."""
         link = MemoryLink(self.scheduler, self.dmc.chf.wan_latency_ms * 1000,
                           name=installation.id)
+        if via_apn is not None and not installation.reachable_via(via_apn):
+            link.b.close()  # no route: the head-end's connection attempt fails
+            return link
         installation.accept(link.b)
         return link
 

@@ -82,7 +82,11 @@ class Installation:
             _ROLE_NAMES[name]: OperationalKeys(rk.key_id, rk.command_key, rk.response_key)
             for name, rk in keys.roles.items()
         }
-        chf = Chf(chf_eui, dmc.chf.firmware_version, sim, role_keys, emit, now)
+        (anchor_role, anchor_cert), = trust.items()
+        chf = Chf(chf_eui, dmc.chf.firmware_version, sim, role_keys, emit, now,
+                  master_key=keys.master_key,
+                  anchor=(anchor_role, anchor_cert.public_bytes(Encoding.DER)),
+                  reconnect_delay_us=dmc.chf.reconnect_delay_s * 1_000_000, fault_seed=seed)
 
         def sub(name: str) -> SplitMix64:
             return SplitMix64.derive(seed, installation_id, name)
@@ -115,18 +119,44 @@ class Installation:
                 if node.link_key is not None:
                     capture.add_link_key(node.link_key, eui, f"{installation_id} link key")
         self._slot = scheduler.slot(self._on_timer)
+        self._scheduler = scheduler
         self._slot.set(self.core.get_timer())
         self.trust = dict(trust)
-        self._ctx = server_ctx or server_context(
-            chf_bundle,
-            [c.public_bytes(Encoding.PEM) for c in trust.values()],
-            dmc.chf.tls_min_version,
-            dmc.chf.tls_max_version,
-        )
+        self._bundle = chf_bundle
+        self._ctx = server_ctx or self._server_context()
+        self._anchor_der = chf.anchor_der
         self.channels: list[WanChannel] = []
         self._by_session: dict[int, WanChannel] = {}
         self.sessions_opened = 0
         self.frames_served = 0
+
+    def _server_context(self) -> ssl.SSLContext:
+        return server_context(
+            self._bundle,
+            [c.public_bytes(Encoding.PEM) for c in self.trust.values()],
+            self.dmc.chf.tls_min_version,
+            self.dmc.chf.tls_max_version,
+        )
+
+    def _after_security_change(self) -> None:
+        """The CHF swapped (or restored) its trust anchor: new TLS sessions use the new one."""
+        chf = self.chf
+        if chf.anchor_der != self._anchor_der:
+            self._anchor_der = chf.anchor_der
+            self.trust = {chf.anchor: x509.load_der_x509_certificate(chf.anchor_der)}
+            self._ctx = self._server_context()
+        if chf.drop_sessions:
+            chf.drop_sessions = False
+            for channel in list(self.channels):
+                channel.close("CHF lost its WAN session (SIM move or restart)")
+
+    def wan_available(self, now: int) -> bool:
+        until = self.chf.wan_down_until
+        return until is None or now >= until
+
+    def reachable_via(self, apn: str) -> bool:
+        """Can a head-end on ``apn`` reach this CHF now (its SIM's APN, attached)?"""
+        return self.chf.sim.apn == apn and self.wan_available(self._clock.now_us())
 
     @property
     def chf(self) -> Chf:
@@ -167,6 +197,9 @@ class Installation:
         """A head-end connection arrived on ``link``: serve it (the CHF is the TLS server)."""
         channel = WanChannel(link, self._ctx, server_side=True, clock=self._clock)
         chf = self.chf
+        if not self.wan_available(self._clock.now_us()):
+            link.close()  # no WAN: the SIM is reattaching after a move
+            return channel
         role: list[Role | None] = [None]
         session = next(_sessions)
         self._by_session[session] = channel
@@ -186,6 +219,8 @@ class Installation:
             self._slot.set(self.core.get_timer())
             if reply is not None and channel.established:
                 channel.send_frame(reply)
+            if chf.drop_sessions or chf.anchor_der != self._anchor_der:
+                self._after_security_change()
 
         def closed(reason: str) -> None:
             self._emit(self._clock.now_us(), chf.eui, "WanSessionClosed", {"reason": reason})
@@ -251,6 +286,24 @@ class Installation:
         now = self._clock.now_us()
         meter.set_time(meter.meter_time(now) + seconds * 1_000_000, now)
         self._emit(now, meter.eui, "FaultApplied", {"fault": "clock-skew", "seconds": seconds})
+
+    def fail_step(self, step: str) -> None:
+        """Device fault: the migration step ``rotate``, ``swap``, ``sim`` or ``rollback`` fails."""
+        self.chf.faults["fail"].add(step)  # type: ignore[attr-defined]
+
+    def restart_during(self, step: str) -> None:
+        """Device fault: the CHF restarts in the middle of ``step`` (old or new state after)."""
+        self.chf.faults["restart"].add(step)  # type: ignore[attr-defined]
+
+    def wan_outage(self, until: int) -> None:
+        """The CHF has no WAN (no cellular coverage, SIM fault) until ``until``."""
+        self.chf.wan_down_until = until
+        self.chf.drop_sessions = True
+        self._after_security_change()
+
+    def lose_master_key(self) -> None:
+        """Device fault: the CHF holds no Master Key (key rotation is then impossible)."""
+        self.chf.master_key = None
 
     def rotate_network_key(self) -> int:
         """The Trust Centre rolls the network key: a new key with the next sequence number goes

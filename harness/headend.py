@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from emulator.core.trace_sink import Emit, discard
 from emulator.core.utrn import generate_utrn
@@ -109,7 +110,11 @@ class HeadEndSession:
         self._pending: dict[int, asyncio.Future[tuple[wan.Header, object]]] = {}
         self._established: asyncio.Future[str] = self._loop.create_future()
         self._last_response_counter = 0
+        self._last_master_counter = 0
+        #: The CHF's Master Key, set by an S1SP that obtained it from the DCO (TMAD 5.16).
+        self.master_key: bytes | None = None
         self.chf_eui = ""
+        self.peer_fingerprint = b""  # SHA-256 of the CHF's certificate (pinning)
         self.requests = 0
         channel.on_established = self._on_established
         channel.on_frame = self._on_frame
@@ -131,6 +136,7 @@ class HeadEndSession:
     def _on_established(self, cert: x509.Certificate) -> None:
         try:
             self.chf_eui = eui_of_chf_cert(cert)
+            self.peer_fingerprint = cert.fingerprint(hashes.SHA256())
         except Exception as exc:  # a certificate that does not name a CHF
             self._channel.close(str(exc))
             return
@@ -170,7 +176,14 @@ class HeadEndSession:
         if fut is None or fut.done():
             return  # late reply after a timeout
         try:
-            if not (h.msg_type == MessageType.ERROR and h.key_id == 0):
+            if h.key_id == wan.MASTER_KEY_ID:
+                if self.master_key is None:
+                    raise LocalProtocolError("a Master-Key reply, and no Master Key here")
+                wan.verify_mac(frame, self.master_key)
+                if h.counter <= self._last_master_counter:
+                    raise ReplayedCounter(f"CHF response counter {h.counter} replayed")
+                self._last_master_counter = h.counter
+            elif not (h.msg_type == MessageType.ERROR and h.key_id == 0):
                 rk = self._headend.role_keys(self.chf_eui)
                 wan.verify_mac(frame, rk.response_key)
                 if h.counter <= self._last_response_counter:
@@ -222,16 +235,21 @@ class HeadEndSession:
             handle.cancel()
             self._pending.pop(txn, None)
 
-    async def request(
-        self, msg_type: MessageType, target: str | None = None, body: object | None = None
-    ) -> object:
-        """Send one command and return the decoded response body.
+    async def master_request(self, msg_type: MessageType, body: object | None = None) -> object:
+        """A command authorised by the CHF's Master Key (key id 0xFF): key rotation,
+        certificate swap, rollback. Needs :attr:`master_key`."""
+        if self.master_key is None:
+            raise LocalProtocolError("no Master Key for this CHF: ask the DCO (TMAD 5.16)")
+        txn = next(self._txn)
+        header = wan.Header(
+            version=wan.FRAME_VERSION, msg_type=int(msg_type), txn_id=txn,
+            target=eui_from_str(self.chf_eui), role=int(self._headend.role),
+            key_id=wan.MASTER_KEY_ID, counter=self._next_counter())
+        frame = wan.seal(header, wan.encode_request(msg_type, body), self.master_key)
+        return self._check_reply(msg_type, self.chf_eui, *await self.send_raw(frame, txn))
 
-        Raises RemoteProtocolError (``code`` = the ErrorCode) when the CHF answers ERROR.
-        """
-        target = normalise(target) if target else self.chf_eui
-        txn, frame = self.build_frame(msg_type, target, body)
-        header, result = await self.send_raw(frame, txn)
+    def _check_reply(self, msg_type: MessageType, target: str, header: wan.Header,
+                     result: object) -> object:
         if header.msg_type == MessageType.ERROR:
             assert isinstance(result, wan.ErrorPayload)
             raise RemoteProtocolError(
@@ -242,6 +260,17 @@ class HeadEndSession:
         if header.msg_type != msg_type | RESPONSE_BIT:
             raise RemoteProtocolError(f"reply type 0x{header.msg_type:02X} to {msg_type.name}")
         return result
+
+    async def request(
+        self, msg_type: MessageType, target: str | None = None, body: object | None = None
+    ) -> object:
+        """Send one command and return the decoded response body.
+
+        Raises RemoteProtocolError (``code`` = the ErrorCode) when the CHF answers ERROR.
+        """
+        target = normalise(target) if target else self.chf_eui
+        txn, frame = self.build_frame(msg_type, target, body)
+        return self._check_reply(msg_type, target, *await self.send_raw(frame, txn))
 
     def _trace(self, event: str, target: str, fields: dict[str, object]) -> None:
         self._headend.emit(self._clock.now_us(), self._headend.name, event,

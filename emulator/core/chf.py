@@ -16,7 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
+
 from emulator.core.han_crypto import InstallCodeError, install_code_link_key
+from emulator.core.rng import SplitMix64
 from emulator.core.timebase import SECOND, zigbee_utc
 from emulator.core.trace_sink import Emit
 from emulator.errors import BadMac, MalformedFrame
@@ -48,6 +51,25 @@ class OperationalKeys:
     key_id: int
     command_key: bytes
     response_key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The CHF's security configuration as one value: a step replaces it whole (atomic: a CHF
+    restarted mid-step holds the old or the new one, never a mixture)."""
+
+    owner: Role
+    keys: OperationalKeys
+    anchor: Role
+    anchor_der: bytes
+    apn: str
+    service_profile: str
+
+
+#: Master-Key frames keep their counters under this pseudo-role.
+_MASTER_SLOT = Role.CHF
+_MASTER_COMMANDS = frozenset({MessageType.ROTATE_KEYS, MessageType.ROLLBACK,
+                              MessageType.SWAP_CERTIFICATE, MessageType.READ_SECURITY_STATE})
 
 
 @dataclass(slots=True)
@@ -100,6 +122,10 @@ class HanPort(Protocol):
     def forget_device(self, eui: str) -> None: ...
 
 
+class _Restarted:
+    """A handler's answer when a fault restarted the CHF mid-step: no reply is sent."""
+
+
 class _Reject(Exception):
     """Internal: abort handling of one frame with an ERROR response."""
 
@@ -135,8 +161,16 @@ class Chf:
         "eui_bytes",
         "firmware_version",
         "gsme_mirror",
+        "anchor",
+        "anchor_der",
+        "drop_sessions",
+        "faults",
         "han",
         "last_wan_contact",
+        "master_key",
+        "previous",
+        "reconnect_delay_us",
+        "wan_down_until",
         "log",
         "outgoing",
         "sim",
@@ -150,6 +184,11 @@ class Chf:
         keys: dict[Role, OperationalKeys],
         emit: Emit,
         now: int,
+        *,
+        master_key: bytes | None = None,
+        anchor: tuple[Role, bytes] = (Role.SMSO, b""),
+        reconnect_delay_us: int = 600 * SECOND,
+        fault_seed: int = 0,
     ) -> None:
         self.eui = eui
         self.eui_bytes = eui_from_str(eui)
@@ -167,6 +206,16 @@ class Chf:
         self.gsme_mirror: tuple[object, int] | None = None  # (GsmeReading, received at)
         self.han: HanPort | None = None  # None: the direct link of the cores
         self.outgoing: list[tuple[int, bytes]] = []  # deferred replies: (session, frame)
+        self.master_key = master_key  # None: the device has none (a Master Key Error)
+        self.anchor, self.anchor_der = anchor  # the head-end CA this CHF trusts now
+        self.previous: Snapshot | None = None  # what ROLLBACK reinstates
+        self.reconnect_delay_us = reconnect_delay_us
+        self.wan_down_until: int | None = None  # after a SIM move, until it reattaches
+        self.drop_sessions = False  # set when the driver must close every WAN session
+        #: Device faults set by profile or scenario: {"fail": {"rotate", "swap", "sim"},
+        #: "restart": {"rotate", ...}} and the seeded RNG that decides a restart's outcome.
+        self.faults: dict[str, object] = {"fail": set(), "restart": set(),
+                                          "rng": SplitMix64.derive(fault_seed, eui, "faults")}
         self._log_event(now, EventCode.POWER_ON, 0)
 
     # ---- HAN side ---------------------------------------------------------------------------
@@ -239,34 +288,63 @@ class Chf:
                 raise _Reject(
                     ErrorCode.UNSUPPORTED_VERSION, f"protocol version {h.version}", None
                 )
-            try:
-                role = Role(h.role)
-            except ValueError:
-                raise _Reject(ErrorCode.UNKNOWN_ROLE, f"role 0x{h.role:02X}", None) from None
-            keys = self._keys.get(role)
-            if keys is None or role != tls_role:
-                why = "no keys for role" if keys is None else "role differs from TLS identity"
-                raise _Reject(ErrorCode.UNKNOWN_ROLE, f"{role.name}: {why}", None)
-            if h.key_id != keys.key_id:
-                raise _Reject(
-                    ErrorCode.UNKNOWN_KEY, f"key id {h.key_id}, current {keys.key_id}", keys
-                )
+            master = h.key_id == wan.MASTER_KEY_ID
+            if master:
+                # Authorised by the CHF's Master Key (key rotation, certificate swap, rollback),
+                # on a TLS session from any head-end the CHF trusts.
+                if tls_role is None:
+                    raise _Reject(ErrorCode.UNKNOWN_ROLE, "no authenticated TLS peer", None)
+                if self.master_key is None:
+                    raise _Reject(ErrorCode.UNKNOWN_KEY, "this CHF holds no Master Key", None)
+                keys = OperationalKeys(wan.MASTER_KEY_ID, self.master_key, self.master_key)
+                slot: Role = _MASTER_SLOT
+            else:
+                try:
+                    role = Role(h.role)
+                except ValueError:
+                    raise _Reject(ErrorCode.UNKNOWN_ROLE, f"role 0x{h.role:02X}", None) from None
+                found = self._keys.get(role)
+                if found is None or role != tls_role:
+                    why = "no keys for role" if found is None else "role differs from TLS identity"
+                    raise _Reject(ErrorCode.UNKNOWN_ROLE, f"{role.name}: {why}", None)
+                keys = found
+                slot = role
+                if h.key_id != keys.key_id:
+                    raise _Reject(
+                        ErrorCode.UNKNOWN_KEY, f"key id {h.key_id}, current {keys.key_id}", keys
+                    )
             try:
                 wan.verify_mac(frame, keys.command_key)
             except BadMac:
-                raise _Reject(ErrorCode.BAD_MAC, "MAC does not verify", keys) from None
-            last = self._counters_in.get(role, -1)
+                # A wrong Master Key cannot read an error sealed under the right one: say it
+                # unauthenticated.
+                raise _Reject(ErrorCode.BAD_MAC, "MAC does not verify",
+                              None if master else keys) from None
+            last = self._counters_in.get(slot, -1)
             if h.counter <= last:
                 raise _Reject(
                     ErrorCode.REPLAYED_COUNTER, f"counter {h.counter} <= last {last}", keys
                 )
-            self._counters_in[role] = h.counter
+            self._counters_in[slot] = h.counter
             self.last_wan_contact = now
+            try:
+                mt_known = MessageType(h.msg_type)
+            except ValueError:
+                mt_known = None
+            if master and mt_known not in _MASTER_COMMANDS:
+                raise _Reject(ErrorCode.UNSUPPORTED_COMMAND,
+                              "only key, certificate and rollback commands use the Master Key",
+                              keys)
+            if not master and mt_known in _MASTER_COMMANDS - {MessageType.READ_SECURITY_STATE}:
+                raise _Reject(ErrorCode.UNKNOWN_KEY, f"{mt_known.name} needs the Master Key",
+                              keys)
             body = self._dispatch(h, frame.payload, keys, now)
             if isinstance(body, Deferred):
-                self._defer(body, session, role, keys, msg_type, txn, target)
+                self._defer(body, session, slot, keys, msg_type, txn, target)
                 return None
-            return self._seal(role, keys, msg_type | RESPONSE_BIT, txn, target, body)
+            if isinstance(body, _Restarted):
+                return None  # the CHF restarted mid-step: no reply, sessions dropped
+            return self._seal(slot, keys, msg_type | RESPONSE_BIT, txn, target, body)
         except _Reject as rej:
             return self._reject(rej, txn, msg_type, target, tls_role, now)
 
@@ -335,7 +413,7 @@ class Chf:
 
     def _dispatch(
         self, h: wan.Header, payload: bytes, keys: OperationalKeys, now: int
-    ) -> bytes | Deferred:
+    ) -> bytes | Deferred | _Restarted:
         try:
             mt = MessageType(h.msg_type)
         except ValueError:
@@ -368,11 +446,60 @@ class Chf:
             result = handler(self, device_type, core, request, now, keys)
         self._emit(now, self.eui, "WanRequestServed",
                    {"msg": mt.name, "target": target, "txn": h.txn_id})
-        if isinstance(result, Deferred):
+        if isinstance(result, Deferred | _Restarted):
             return result
         if device_type is not DeviceType.CHF and self.han is None:
             self.heard(target, now)  # the direct link: the CHF just talked to the device
         return wan.encode_response(mt, result)
+
+    # ---- security lifecycle (migration) -----------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        (owner, keys), = self._keys.items()
+        return Snapshot(owner, keys, self.anchor, self.anchor_der, self.sim.apn,
+                        self.sim.service_profile)
+
+    def _commit(self, new: Snapshot, now: int, step: str) -> None:
+        """Install ``new`` in one assignment per field group; traced."""
+        old = self.snapshot()
+        self._keys = {new.owner: new.keys}
+        if new.owner != old.owner or new.keys != old.keys:
+            self._counters_in.pop(new.owner, None)
+            self._counters_out.pop(new.owner, None)
+        self.anchor, self.anchor_der = new.anchor, new.anchor_der
+        self.sim.apn, self.sim.service_profile = new.apn, new.service_profile
+        self._emit(now, self.eui, "SecurityStepCommitted", {
+            "step": step, "owner": new.owner.name, "key_id": new.keys.key_id,
+            "anchor": new.anchor.name, "apn": new.apn})
+
+    def security_state(self) -> wan.SecurityState:
+        snap = self.snapshot()
+        return wan.SecurityState(
+            owner=snap.owner, key_id=snap.keys.key_id, anchor=snap.anchor, apn=snap.apn,
+            service_profile=snap.service_profile,
+            previous_apn=self.previous.apn if self.previous is not None else "",
+            can_roll_back=self.previous is not None)
+
+    def _step(self, step: str, new: Snapshot, now: int) -> wan.SecurityState | _Restarted:
+        """Run one migration step under the configured faults."""
+        fail = self.faults["fail"]
+        restart = self.faults["restart"]
+        assert isinstance(fail, set) and isinstance(restart, set)
+        if step in fail:
+            self._emit(now, self.eui, "SecurityStepFailed", {"step": step})
+            raise _Reject(ErrorCode.OPERATION_FAILED, f"{step} failed on the device", None)
+        if step in restart:
+            restart.discard(step)
+            rng = self.faults["rng"]
+            assert isinstance(rng, SplitMix64)
+            committed = rng.random() < 0.5
+            if committed:
+                self._commit(new, now, step)
+            self.drop_sessions = True
+            self._emit(now, self.eui, "ChfRestarted", {"during": step, "committed": committed})
+            return _Restarted()
+        self._commit(new, now, step)
+        return self.security_state()
 
     def _queue_for_gsme(self, mt: MessageType, payload: bytes, now: int) -> Deferred:
         """Commands for the sleepy GSME wait at the CHF until it polls (behaviour 20)."""
@@ -646,6 +773,96 @@ def _update_device_log(
     return wan.DeviceLogUpdated(status=status, entries=len(chf.log))
 
 
+def _chf_only(device_type: DeviceType, what: str, keys: OperationalKeys) -> None:
+    if device_type is not DeviceType.CHF:
+        raise _not_for(device_type, what, keys)
+
+
+def _rotate_keys(
+    chf: Chf, device_type: DeviceType, core: object, request: object, now: int,
+    keys: OperationalKeys,
+) -> object:
+    assert isinstance(request, wan.RotateKeys) and chf.master_key is not None
+    _chf_only(device_type, "ROTATE_KEYS", keys)
+    try:
+        plain = aes_key_unwrap(chf.master_key, request.wrapped_keys)
+    except (InvalidUnwrap, ValueError):
+        raise _Reject(ErrorCode.OPERATION_FAILED, "new keys do not unwrap under the Master Key",
+                      keys) from None
+    if not 1 <= request.key_id < wan.MASTER_KEY_ID or len(plain) != 32:
+        raise _Reject(ErrorCode.INVALID_ARGUMENT, "bad key id or key length", keys)
+    old = chf.snapshot()
+    new = Snapshot(request.new_owner, OperationalKeys(request.key_id, plain[:16], plain[16:]),
+                   old.anchor, old.anchor_der, old.apn, old.service_profile)
+    if chf.previous is None and "rotate" not in chf.faults["fail"]:  # type: ignore[operator]
+        chf.previous = old  # the pre-migration state that a rollback reinstates
+    return chf._step("rotate", new, now)
+
+
+def _swap_certificate(
+    chf: Chf, device_type: DeviceType, core: object, request: object, now: int,
+    keys: OperationalKeys,
+) -> object:
+    assert isinstance(request, wan.SwapCertificate)
+    _chf_only(device_type, "SWAP_CERTIFICATE", keys)
+    if not request.ca_certificate:
+        raise _Reject(ErrorCode.INVALID_ARGUMENT, "empty certificate", keys)
+    old = chf.snapshot()
+    new = Snapshot(old.owner, old.keys, request.role, request.ca_certificate, old.apn,
+                   old.service_profile)
+    return chf._step("swap", new, now)
+
+
+def _rollback(
+    chf: Chf, device_type: DeviceType, core: object, request: object, now: int,
+    keys: OperationalKeys,
+) -> object:
+    assert isinstance(request, wan.Rollback)
+    _chf_only(device_type, "ROLLBACK", keys)
+    if chf.previous is None:
+        raise _Reject(ErrorCode.INVALID_ARGUMENT, "nothing to roll back", keys)
+    prev = chf.previous
+    restored = Snapshot(prev.owner, prev.keys, prev.anchor, prev.anchor_der,
+                        request.apn or prev.apn, request.service_profile or prev.service_profile)
+    moved_sim = restored.apn != chf.sim.apn
+    result = chf._step("rollback", restored, now)
+    if not isinstance(result, _Restarted):
+        chf.previous = None
+        result = chf.security_state()
+        if moved_sim:
+            chf.wan_down_until = now + chf.reconnect_delay_us
+            chf.drop_sessions = True
+    return result
+
+
+def _read_security_state(
+    chf: Chf, device_type: DeviceType, core: object, request: object, now: int,
+    keys: OperationalKeys,
+) -> object:
+    _chf_only(device_type, "READ_SECURITY_STATE", keys)
+    return chf.security_state()
+
+
+def _move_sim(
+    chf: Chf, device_type: DeviceType, core: object, request: object, now: int,
+    keys: OperationalKeys,
+) -> object:
+    """The SIM moves to another APN: the CHF answers, then loses the WAN until it reattaches
+    (the profile's reconnect delay: up to 7 days for FOC)."""
+    assert isinstance(request, wan.MoveSim)
+    _chf_only(device_type, "MOVE_SIM", keys)
+    old = chf.snapshot()
+    new = Snapshot(old.owner, old.keys, old.anchor, old.anchor_der, request.apn,
+                   request.service_profile)
+    result = chf._step("sim", new, now)
+    if not isinstance(result, _Restarted):
+        chf.wan_down_until = now + chf.reconnect_delay_us
+        chf.drop_sessions = True
+        chf._emit(now, chf.eui, "SimMoved", {"apn": request.apn,
+                                             "reattach_at_us": chf.wan_down_until})
+    return result
+
+
 _QUEUED_FOR_GSME = frozenset({
     MessageType.READ_PAYMENT_MODE, MessageType.SET_PAYMENT_MODE, MessageType.TOP_UP,
     MessageType.SET_SUPPLY, MessageType.READ_TIME, MessageType.SET_TIME,
@@ -664,4 +881,9 @@ _HANDLERS = {
     MessageType.SET_TIME: _set_time,
     MessageType.SET_SUPPLY: _set_supply,
     MessageType.UPDATE_HAN_DEVICE_LOG: _update_device_log,
+    MessageType.ROTATE_KEYS: _rotate_keys,
+    MessageType.ROLLBACK: _rollback,
+    MessageType.READ_SECURITY_STATE: _read_security_state,
+    MessageType.SWAP_CERTIFICATE: _swap_certificate,
+    MessageType.MOVE_SIM: _move_sim,
 }

@@ -99,8 +99,13 @@ class MessageType(IntEnum):
     SET_TIME = 0x09
     SET_SUPPLY = 0x0A
     UPDATE_HAN_DEVICE_LOG = 0x0B  # DUIS SRV 8.11: add/remove a device on the CHF whitelist
-    # 0x20-0x2F key management (rotation under the Master Key), 0x30-0x3F certificates,
-    # 0x40-0x4F SIM/APN: reserved for the migration issue.
+    # 0x20-0x2F key management (under the CHF Master Key), 0x30-0x3F certificates,
+    # 0x40-0x4F SIM/APN.
+    ROTATE_KEYS = 0x20  # Master-Key authorised: new operational keys, AES-key-wrapped
+    ROLLBACK = 0x21  # Master-Key authorised: back to the previous keys, anchor and APN
+    READ_SECURITY_STATE = 0x22
+    SWAP_CERTIFICATE = 0x30  # Master-Key authorised: a new head-end trust anchor
+    MOVE_SIM = 0x40
     ERROR = 0x7F
 
 
@@ -120,6 +125,7 @@ class ErrorCode(IntEnum):
     UNSUPPORTED_COMMAND = 0x08
     INVALID_ARGUMENT = 0x09
     DEVICE_UNREACHABLE = 0x0A
+    OPERATION_FAILED = 0x0B  # the device tried and failed (a migration step)
 
 
 class DeviceLogAction(IntEnum):

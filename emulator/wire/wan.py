@@ -59,6 +59,7 @@ from emulator.wire.vocabulary import (
     EventCode,
     MessageType,
     PaymentMode,
+    Role,
     SupplyAction,
     SupplyState,
     TopUpStatus,
@@ -99,6 +100,13 @@ __all__ = [
     "TopUpRequest",
     "TopUpResult",
     "UpdateDeviceLog",
+    "RotateKeys",
+    "Rollback",
+    "SwapCertificate",
+    "MoveSim",
+    "SecurityState",
+    "MASTER_KEY_ID",
+    "WRAPPED_KEYS_SIZE",
     "decode_request",
     "decode_response",
     "encode_request",
@@ -243,6 +251,33 @@ class _Prefixed(_Base):
     def _emitbuild(self, code: Any) -> str:
         _helpers(code)
         return "s1lab_write_prefixed(io, obj)"
+
+
+class _Blob16(_Base):
+    """Bytes after a u16 (big-endian) byte count: certificates."""
+
+    def _parse(self, stream: Any, context: Any, path: str) -> bytes:
+        head = _read(stream, 2, path)
+        return _read(stream, int.from_bytes(head, "big"), path)
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
+        if not isinstance(obj, bytes) or len(obj) > MAX_PAYLOAD - 8:
+            raise StreamError(f"expected at most {MAX_PAYLOAD - 8} bytes", path=path)
+        stream.write(len(obj).to_bytes(2, "big") + obj)
+        return obj
+
+    def _sizeof(self, context: Any, path: str) -> int:
+        raise SizeofError("variable size", path=path)
+
+    def _emitparse(self, code: Any) -> str:
+        _helpers(code)
+        return "s1lab_read(io, int.from_bytes(s1lab_read(io, 2), 'big'))"
+
+    def _emitbuild(self, code: Any) -> str:
+        _helpers(code)
+        return ("(io.write(len(obj).to_bytes(2, 'big')), s1lab_write(io, obj, len(obj)))[1] "
+                f"if isinstance(obj, bytes) and len(obj) <= {MAX_PAYLOAD - 8} "
+                "else s1lab_write(io, obj, -1)")
 
 
 class _Utf8(_Base):
@@ -661,6 +696,56 @@ class DeviceLogUpdated:
     entries: int  # size of the device log after the update
 
 
+#: Key id of frames authenticated by the CHF's Master Key rather than a role's operational key.
+MASTER_KEY_ID = 0xFF
+WRAPPED_KEYS_SIZE = 40  # AES key wrap (RFC 3394) of command key || response key
+
+
+@dataclass(frozen=True, slots=True)
+class RotateKeys:
+    """Master-Key authorised: make ``new_owner`` the CHF's head-end role with new keys."""
+
+    new_owner: Role
+    key_id: int  # 1..254: the new keys' id
+    wrapped_keys: bytes  # AES-KW under the Master Key of command_key || response_key (40 bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class Rollback:
+    """Master-Key authorised: reinstate the previous owner's keys and trust anchor, and put the
+    SIM back on ``apn`` / ``service_profile`` (the MGF's PreviousAPN)."""
+
+    apn: str
+    service_profile: str
+
+
+@dataclass(frozen=True, slots=True)
+class SwapCertificate:
+    """Master-Key authorised: trust head-ends certified by this CA (DER) for ``role``."""
+
+    role: Role
+    ca_certificate: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class MoveSim:
+    apn: str
+    service_profile: str
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityState:
+    """Who owns the CHF now: its operational key holder, trusted anchor and SIM."""
+
+    owner: Role
+    key_id: int
+    anchor: Role
+    apn: str
+    service_profile: str
+    previous_apn: str  # what a rollback would restore ("" before any SIM move)
+    can_roll_back: bool
+
+
 @dataclass(frozen=True, slots=True)
 class ErrorPayload:
     error_code: ErrorCode
@@ -950,6 +1035,28 @@ _DEVICE_LOG_UPDATED = _Codec(
     "status" / Int8ub,
     "entries" / Int8ub,
 )
+_ROLE = _strict_enum(Role)
+_ROTATE_KEYS = _Codec(
+    _Shape(RotateKeys, new_owner=_ROLE),
+    "new_owner" / Int8ub,
+    "key_id" / Int8ub,
+    "wrapped_keys" / _Exact(WRAPPED_KEYS_SIZE),
+)
+_ROLLBACK = _Codec(_Shape(Rollback), "apn" / _UTF8, "service_profile" / _UTF8)
+_SWAP_CERTIFICATE = _Codec(
+    _Shape(SwapCertificate, role=_ROLE), "role" / Int8ub, "ca_certificate" / _Blob16()
+)
+_MOVE_SIM = _Codec(_Shape(MoveSim), "apn" / _UTF8, "service_profile" / _UTF8)
+_SECURITY_STATE = _Codec(
+    _Shape(SecurityState, owner=_ROLE, anchor=_ROLE, can_roll_back=_BOOL),
+    "owner" / Int8ub,
+    "key_id" / Int8ub,
+    "anchor" / Int8ub,
+    "apn" / _UTF8,
+    "service_profile" / _UTF8,
+    "previous_apn" / _UTF8,
+    "can_roll_back" / Int8ub,
+)
 _ERROR = _Codec(
     _Shape(
         ErrorPayload,
@@ -975,6 +1082,11 @@ _REQUESTS: Final[dict[int, _Codec | None]] = {
     MessageType.SET_TIME: _SET_TIME,
     MessageType.SET_SUPPLY: _SET_SUPPLY,
     MessageType.UPDATE_HAN_DEVICE_LOG: _UPDATE_DEVICE_LOG,
+    MessageType.ROTATE_KEYS: _ROTATE_KEYS,
+    MessageType.ROLLBACK: _ROLLBACK,
+    MessageType.READ_SECURITY_STATE: None,
+    MessageType.SWAP_CERTIFICATE: _SWAP_CERTIFICATE,
+    MessageType.MOVE_SIM: _MOVE_SIM,
 }
 _RESPONSES: Final[dict[int, tuple[_Codec, ...]]] = {
     MessageType.READ_INSTANTANEOUS: (_ESME, _GSME),
@@ -988,6 +1100,11 @@ _RESPONSES: Final[dict[int, tuple[_Codec, ...]]] = {
     MessageType.SET_TIME: (_SET_TIME_RESULT,),
     MessageType.SET_SUPPLY: (_SUPPLY_RESULT,),
     MessageType.UPDATE_HAN_DEVICE_LOG: (_DEVICE_LOG_UPDATED,),
+    MessageType.ROTATE_KEYS: (_SECURITY_STATE,),
+    MessageType.ROLLBACK: (_SECURITY_STATE,),
+    MessageType.READ_SECURITY_STATE: (_SECURITY_STATE,),
+    MessageType.SWAP_CERTIFICATE: (_SECURITY_STATE,),
+    MessageType.MOVE_SIM: (_SECURITY_STATE,),
     MessageType.ERROR: (_ERROR,),
 }
 _INSTANTANEOUS_BY_TYPE: Final = {int(DeviceType.ESME): _ESME, int(DeviceType.GSME): _GSME}

@@ -1,0 +1,321 @@
+"""The S1SP's Device Installation: the steps that move one SMETS1 installation to the DCC.
+
+Over the WAN protocol, on the run's clock (domain.md §3.3 steps 7-11):
+
+1. pre-flight through the SMSO (still the owner): MA112 (WAN contact in the last 7 days) and
+   GT01 (the CHF heard the GSME in the last 72 hours);
+2. secret release by the DCO (the Master Key; TMAD 5.16) starts the GroupID timeout
+   (48 h, or 192 h for EA/EB/EC);
+3. a TLS session with the migration credential from the S1SP group information, pinned to the
+   MGF's DeviceCertificate;
+4. key rotation authorised by the Master Key: the SMSO's keys stop working;
+5. certificate swap: the CHF now trusts the S1SP CA, so the SMSO can no longer complete TLS;
+6. a session as the S1SP with its own certificate and keys;
+7. SIM move to the DCC APN, then waiting for the CHF to reattach (up to 7 days for FOC);
+8. a HAN check (device log, an ESME read).
+
+A failure after the keys moved rolls back: keys, anchor and SIM (to the MGF's PreviousAPN) are
+reinstated under the Master Key, so the SMSO regains the installation (TMAD 15.10.3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.keywrap import aes_key_wrap
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from emulator.core.timebase import DAY, HOUR, MINUTE, isoformat
+from emulator.core.trace_sink import Emit
+from emulator.drivers.clock import current_clock, sleep_until
+from emulator.drivers.tls import client_context
+from emulator.errors import RemoteProtocolError, TransportError
+from emulator.fleet import Fleet
+from emulator.installation import Installation
+from emulator.keystore import ChfKeys, derive_role_keys
+from emulator.pki import mint_leaf
+from emulator.wire import wan
+from emulator.wire.vocabulary import DeviceLogState, ErrorCode, MessageType, Role
+from harness.headend import HeadEnd, HeadEndSession, connect
+
+DCC_APN = "dcc.smets1.example"
+DCC_SERVICE_PROFILE = "DCC-SMETS1-CSP"
+FOC_GROUPS = frozenset({"EA", "EB", "EC"})
+MA112_WINDOW = 7 * DAY
+GT01_WINDOW = 72 * HOUR
+RECONNECT_POLL = HOUR  # how often the S1SP tries a CHF that has not reattached
+S1SP_KEY_ID = 2
+
+
+def timeout_for(group_id: str) -> int:
+    """S1SP Device Installation timeout (from secret release): 192 h for FOC, else 48 h."""
+    return (192 if group_id in FOC_GROUPS else 48) * HOUR
+
+
+@dataclass
+class Outcome:
+    """What happened to one installation's attempt (SCF material)."""
+
+    installation_id: str
+    chf_eui: str
+    status: str  # migrated, failed, rolled-back, not-attempted
+    step: str = ""
+    reason: str = ""  # MEHRS-style code: MA112, GT01, MASTER_KEY_WRONG, S1SP_TIMEOUT, ...
+    detail: str = ""
+    started_us: int = 0
+    ended_us: int = 0
+    events: list[tuple[int, str]] = field(default_factory=list)
+
+
+class _Fail(Exception):
+    def __init__(self, step: str, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.step, self.reason, self.detail = step, reason, detail
+
+
+class S1sp:
+    """The DCC's SMETS1 Service Provider for one fleet."""
+
+    def __init__(self, fleet: Fleet, emit: Emit, seed: int) -> None:
+        self.fleet = fleet
+        self._emit = emit
+        self.seed = seed
+        self.keys: dict[str, ChfKeys] = {}
+        auth = fleet.pki.authorities
+        folder = fleet.pki.folder
+        clock_now = fleet.scheduler.clock.now_us()
+        # The migration credential: issued under the SMSO CA and handed over inside the
+        # (encrypted) S1SP group information, so the S1SP can reach a CHF that still trusts
+        # only the SMSO.
+        migration = mint_leaf(auth.smso_ca, "s1sp-migration.s1lab.test", "s1lab test S1SP (DCC)",
+                              "client", clock_now - HOUR, 3650, seed + 77)
+        (folder / "migration.pem").write_bytes(migration.cert_pem())
+        (folder / "migration.key").write_bytes(migration.key_pem())
+        device_ca = auth.device_ca.cert_pem()
+        self._migration = HeadEnd(Role.SMSO, client_context(
+            folder / "migration.pem", folder / "migration.key", device_ca), self._no_keys,
+            emit=emit)
+        self._s1sp = HeadEnd(Role.S1SP, fleet.headend_context(Role.S1SP),  # type: ignore[arg-type]
+                             self._own_keys, emit=emit)
+        self._smso = HeadEnd(Role.SMSO, fleet.headend_context(Role.SMSO),  # type: ignore[arg-type]
+                             fleet.keys_for, emit=emit)
+        self.s1sp_ca_der = auth.s1sp_ca.cert.public_bytes(Encoding.DER)
+
+    def _no_keys(self, eui: str) -> ChfKeys:
+        return ChfKeys(eui, b"\0" * 16, b"\0" * 16, {})
+
+    def _own_keys(self, eui: str) -> ChfKeys:
+        return self.keys.get(eui) or self._no_keys(eui)
+
+    @property
+    def smso(self) -> HeadEnd:
+        return self._smso
+
+    @property
+    def s1sp_headend(self) -> HeadEnd:
+        return self._s1sp
+
+    # ---- connections ------------------------------------------------------------------------
+
+    async def _open(self, inst: Installation, headend: HeadEnd, apn: str) -> HeadEndSession:
+        link = self.fleet.link_to(inst, via_apn=apn)
+        return await connect(link.a, headend, self.fleet.scheduler.clock, timeout_s=60,
+                             request_timeout_s=120)
+
+    async def _open_until(self, inst: Installation, headend: HeadEnd, apn: str,
+                          deadline: int, step: str) -> HeadEndSession:
+        """Keep trying (every hour) until the CHF answers on ``apn`` or ``deadline`` passes."""
+        clock = current_clock()
+        while True:
+            try:
+                return await self._open(inst, headend, apn)
+            except TransportError as exc:
+                if clock.now_us() + RECONNECT_POLL > deadline:
+                    raise _Fail(step, "S1SP_TIMEOUT",
+                                f"no WAN session by the deadline: {exc}") from None
+            await sleep_until(clock.now_us() + RECONNECT_POLL)
+
+    # ---- pre-flight -------------------------------------------------------------------------
+
+    async def preflight(self, inst: Installation, now: int) -> tuple[str, str] | None:
+        """MA112 and GT01, read through the SMSO (the owner). None when both pass."""
+        last = inst.chf.last_wan_contact  # what the SMETS1 CSP saw of the SIM
+        try:
+            session = await self._open(inst, self._smso, inst.chf.sim.apn)
+        except TransportError as exc:
+            if last is None or now - last > MA112_WINDOW:
+                return "MA112", f"no WAN contact in the previous 7 days ({exc})"
+            return "MA112", f"CHF unreachable now: {exc}"
+        try:
+            inventory = await session.read_inventory()
+        finally:
+            await session.close()
+        if inst.gsme is not None:
+            entry = next((e for e in inventory.entries
+                          if e.eui == bytes.fromhex(inst.gsme.eui.replace("-", ""))), None)
+            heard = entry.last_heard if entry is not None else 0
+            from emulator.core.timebase import zigbee_utc
+
+            if not heard or zigbee_utc(now) - heard > GT01_WINDOW // 1_000_000:
+                return "GT01", "the CHF has not heard the GSME in the previous 72 hours"
+        return None
+
+    # ---- device installation ------------------------------------------------------------------
+
+    async def install(
+        self, inst: Installation, *, group_id: str, device_certificate: x509.Certificate,
+        master_key: bytes, previous_apn: str, released_at: int,
+    ) -> Outcome:
+        clock = current_clock()
+        out = Outcome(inst.id, inst.chf.eui, "failed", started_us=released_at)
+        deadline = released_at + timeout_for(group_id)
+        smso_apn = inst.chf.sim.apn
+        keys_moved = False
+
+        def log(what: str) -> None:
+            out.events.append((clock.now_us(), what))
+            self._emit(clock.now_us(), "s1sp", "DeviceInstallationStep",
+                       {"installation": inst.id, "step": what})
+
+        try:
+            log("secret-released")
+            session = await self._open_until(inst, self._migration, smso_apn, deadline, "connect")
+            pin = device_certificate.fingerprint(hashes.SHA256())
+            if session.peer_fingerprint != pin:
+                await session.close()
+                raise _Fail("connect", "CERT_MISMATCH",
+                            "the CHF's TLS certificate is not the MGF's DeviceCertificate")
+            session.master_key = master_key
+            log("connected")
+
+            # Key rotation under the Master Key.
+            new = derive_role_keys(self.seed, inst.chf.eui, "s1sp", S1SP_KEY_ID)
+            wrapped = aes_key_wrap(master_key, new.command_key + new.response_key)
+            session = await self._master_step(
+                inst, session, "rotate", MessageType.ROTATE_KEYS,
+                wan.RotateKeys(Role.S1SP, S1SP_KEY_ID, wrapped), master_key, smso_apn, deadline,
+                done=lambda s: s.owner is Role.S1SP)
+            keys_moved = True
+            self.keys[inst.chf.eui] = ChfKeys(inst.chf.eui, master_key, b"\0" * 16,
+                                              {"s1sp": new})
+            log("keys-rotated")
+
+            # Certificate swap: the CHF trusts the S1SP CA from now on.
+            session = await self._master_step(
+                inst, session, "swap", MessageType.SWAP_CERTIFICATE,
+                wan.SwapCertificate(Role.S1SP, self.s1sp_ca_der), master_key, smso_apn,
+                deadline, done=lambda s: s.anchor is Role.S1SP)
+            log("certificate-swapped")
+            await session.close()
+
+            # As the S1SP now: its own certificate and keys.
+            s1sp = await self._open_until(inst, self._s1sp, smso_apn, deadline, "verify")
+            check = await s1sp.request(MessageType.READ_SECURITY_STATE)
+            assert isinstance(check, wan.SecurityState)
+            log("s1sp-session")
+
+            # SIM move, then wait for the CHF to reattach on the DCC APN.
+            try:
+                await s1sp.request(MessageType.MOVE_SIM, None,
+                                   wan.MoveSim(DCC_APN, DCC_SERVICE_PROFILE))
+            except RemoteProtocolError as exc:
+                raise _Fail("sim", "SIM_MOVE_FAILED", str(exc)) from None
+            except TransportError:
+                pass  # the WAN drops as the SIM moves
+            log("sim-moved")
+            s1sp = await self._open_until(inst, self._s1sp, DCC_APN, deadline, "reconnect")
+            log("reattached")
+
+            # HAN check.
+            inventory = await s1sp.read_inventory()
+            if any(e.state is not DeviceLogState.JOINED for e in inventory.entries):
+                raise _Fail("han-check", "HAN_CHECK_FAILED", "a device is not joined")
+            try:
+                await s1sp.read_instantaneous(inst.esme.eui)
+            except (RemoteProtocolError, TransportError) as exc:
+                raise _Fail("han-check", "HAN_CHECK_FAILED", str(exc)) from None
+            await s1sp.close()
+            if clock.now_us() > deadline:
+                raise _Fail("han-check", "S1SP_TIMEOUT", "finished after the GroupID timeout")
+            out.status = "migrated"
+            log("migrated")
+        except _Fail as fail:
+            out.step, out.reason, out.detail = fail.step, fail.reason, fail.detail
+            log(f"failed:{fail.step}:{fail.reason}")
+            if keys_moved:
+                await self._rollback(inst, master_key, previous_apn, out)
+        out.ended_us = clock.now_us()
+        self._emit(out.ended_us, "s1sp", "DeviceInstallationEnded", {
+            "installation": inst.id, "status": out.status, "step": out.step,
+            "reason": out.reason, "hours": round((out.ended_us - released_at) / HOUR, 2)})
+        return out
+
+    async def _master_step(
+        self, inst: Installation, session: HeadEndSession, step: str, msg: MessageType,
+        body: object, master_key: bytes, apn: str, deadline: int, done: object,
+    ) -> HeadEndSession:
+        """A Master-Key step; on a dropped session (a CHF restart), reconnect and read the
+        security state to learn whether the step took (atomic on the device)."""
+        reason = {"rotate": "KEY_ROTATION_FAILED", "swap": "CERT_SWAP_FAILED"}[step]
+        try:
+            await session.master_request(msg, body)
+            return session
+        except RemoteProtocolError as exc:
+            if step == "rotate" and exc.code == ErrorCode.BAD_MAC:
+                reason = "MASTER_KEY_WRONG"
+            elif step == "rotate" and exc.code == ErrorCode.UNKNOWN_KEY:
+                reason = "MASTER_KEY_MISSING"
+            raise _Fail(step, reason, str(exc)) from None
+        except TransportError:
+            pass
+        # The session dropped mid-step: reconnect with whatever the CHF trusts now.
+        await sleep_until(current_clock().now_us() + MINUTE)
+        for headend in (self._migration, self._s1sp):
+            try:
+                again = await self._open(inst, headend, apn)
+            except TransportError:
+                continue
+            again.master_key = master_key
+            state = await again.master_request(MessageType.READ_SECURITY_STATE)
+            assert isinstance(state, wan.SecurityState)
+            if callable(done) and done(state):
+                return again
+            try:  # not taken: once more
+                await again.master_request(msg, body)
+                return again
+            except (RemoteProtocolError, TransportError) as exc:
+                raise _Fail(step, reason, f"after a restart: {exc}") from None
+        raise _Fail(step, reason, "CHF unreachable after restarting mid-step")
+
+    async def _rollback(self, inst: Installation, master_key: bytes, previous_apn: str,
+                        out: Outcome) -> None:
+        """Reinstate the SMSO: keys, trust anchor and SIM (PreviousAPN), under the Master Key."""
+        clock = current_clock()
+        apn = inst.chf.sim.apn  # the S1SP knows where it moved the SIM
+        give_up = clock.now_us() + DAY
+        while clock.now_us() < give_up:
+            for headend in (self._s1sp, self._migration):
+                try:
+                    session = await self._open(inst, headend, apn)
+                except TransportError:
+                    continue
+                session.master_key = master_key
+                try:
+                    await session.master_request(MessageType.ROLLBACK,
+                                                 wan.Rollback(previous_apn, ""))
+                except TransportError:
+                    pass  # the WAN drops as the SIM moves back
+                except RemoteProtocolError as exc:
+                    out.detail += f"; rollback refused: {exc}"
+                    return
+                self.keys.pop(inst.chf.eui, None)
+                out.status = "rolled-back"
+                out.events.append((clock.now_us(), "rolled-back"))
+                self._emit(clock.now_us(), "s1sp", "RolledBack",
+                           {"installation": inst.id, "apn": previous_apn,
+                            "at": isoformat(clock.now_us())})
+                return
+            await sleep_until(clock.now_us() + RECONNECT_POLL)
+        out.detail += "; rollback not completed within a day (CHF unreachable)"

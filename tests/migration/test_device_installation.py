@@ -1,0 +1,213 @@
+"""The S1SP's Device Installation against emulated CHFs, on the virtual clock:
+domain.md §8 behaviours 1, 2, 4, 5, 7 (pre-flight) and 8."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import pytest
+
+from emulator.core.timebase import DAY, HOUR
+from emulator.drivers.clock import current_clock, run_virtual, sleep_us
+from emulator.drivers.scheduler import Scheduler
+from emulator.errors import RemoteProtocolError, TransportError
+from emulator.fleet import Fleet
+from emulator.installation import Installation
+from emulator.profiles import default_dmc
+from emulator.wire import wan
+from emulator.wire.vocabulary import ErrorCode, Role
+from harness.headend import HeadEndSession, connect
+from harness.migration.s1sp import DCC_APN, S1sp
+from tests.e2e.conftest import ListTrace
+
+
+@dataclass
+class Lab:
+    fleet: Fleet
+    s1sp: S1sp
+    trace: ListTrace
+
+    @property
+    def inst(self) -> Installation:
+        return self.fleet.installations[0]
+
+    async def smso(self, apn: str | None = None) -> HeadEndSession:
+        inst = self.inst
+        link = self.fleet.link_to(inst, via_apn=apn or self.smso_apn)
+        return await connect(link.a, self.s1sp.smso, current_clock(), timeout_s=30)
+
+    async def as_s1sp(self) -> HeadEndSession:
+        link = self.fleet.link_to(self.inst, via_apn=DCC_APN)
+        return await connect(link.a, self.s1sp.s1sp_headend, current_clock(), timeout_s=30)
+
+    smso_apn: str = ""
+
+    async def install(self, group: str = "EA", master_key: bytes | None = None):  # type: ignore[no-untyped-def]
+        inst = self.inst
+        keys = self.fleet.keys_for(inst.chf.eui)
+        cert = self.fleet.chf_certificate(inst)
+        return await self.s1sp.install(
+            inst, group_id=group, device_certificate=cert,
+            master_key=master_key or keys.master_key, previous_apn=self.smso_apn,
+            released_at=current_clock().now_us())
+
+
+@asynccontextmanager
+async def lab(seed: int = 5) -> AsyncIterator[Lab]:
+    clock = current_clock()
+    scheduler = Scheduler(clock)
+    trace = ListTrace()
+    fleet = Fleet(default_dmc(), 1, seed, scheduler, trace)
+    try:
+        s1sp = S1sp(fleet, trace.emitter("dcc"), seed)
+        result = Lab(fleet, s1sp, trace)
+        result.smso_apn = fleet.installations[0].chf.sim.apn
+        yield result
+    finally:
+        fleet.close()
+        scheduler.close()
+
+
+async def _refused(coro: object) -> str:
+    try:
+        session = await coro  # type: ignore[misc]
+    except TransportError as exc:
+        return str(exc)
+    await session.close()
+    raise AssertionError("expected the connection to be refused")
+
+
+def test_behaviour_1_migration_locks_out_the_smso_and_admits_the_s1sp() -> None:
+    async def main() -> None:
+        async with lab() as b:
+            early = await b.smso()  # an SMSO session opened before migration
+            await early.read_inventory()
+            outcome = await b.install("EA")
+            assert outcome.status == "migrated", outcome
+            # The SMSO's keys no longer work on its old session...
+            with pytest.raises((RemoteProtocolError, TransportError)):
+                await early.read_inventory()
+            # ...it cannot complete TLS any more (trust anchor gone), on either APN...
+            assert "TLS" in await _refused(b.smso(apn=DCC_APN))
+            # ...and the S1SP, on the DCC APN, with its certificate and keys, is served.
+            s1sp = await b.as_s1sp()
+            state = await s1sp.request(wan.MessageType.READ_SECURITY_STATE) \
+                if hasattr(wan, "MessageType") else None
+            inv = await s1sp.read_inventory()
+            assert inv.apn == DCC_APN
+            reading = await s1sp.read_instantaneous(b.inst.esme.eui)
+            assert isinstance(reading, wan.EsmeInstantaneous)
+            assert b.inst.chf.snapshot().owner is Role.S1SP
+            assert state is None or isinstance(state, wan.SecurityState)
+            await s1sp.close()
+
+    run_virtual(main())
+
+
+def test_behaviour_2_rollback_restores_the_smso_and_the_previous_apn() -> None:
+    async def main() -> None:
+        async with lab() as b:
+            b.inst.fail_step("sim")  # the SIM move fails on the device: roll back
+            outcome = await b.install("EA")
+            assert outcome.status == "rolled-back" and outcome.reason == "SIM_MOVE_FAILED"
+            await sleep_us(b.inst.chf.reconnect_delay_us + HOUR)
+            assert b.inst.chf.sim.apn == b.smso_apn
+            smso = await b.smso()
+            inv = await smso.read_inventory()  # SMSO TLS and keys work again
+            assert inv.apn == b.smso_apn
+            await smso.close()
+            assert "TLS" in await _refused(b.smso(apn=b.smso_apn) if False else
+                                           _s1sp_on(b, b.smso_apn))
+            assert b.inst.chf.snapshot().owner is Role.SMSO
+
+    run_virtual(main())
+
+
+async def _s1sp_on(b: Lab, apn: str) -> HeadEndSession:
+    link = b.fleet.link_to(b.inst, via_apn=apn)
+    return await connect(link.a, b.s1sp.s1sp_headend, current_clock(), timeout_s=30)
+
+
+@pytest.mark.parametrize("fault, reason", [("wrong", "MASTER_KEY_WRONG"),
+                                           ("missing", "MASTER_KEY_MISSING")])
+def test_behaviour_4_master_key_errors_leave_the_installation_with_the_smso(
+        fault: str, reason: str) -> None:
+    async def main() -> None:
+        async with lab() as b:
+            if fault == "missing":
+                b.inst.lose_master_key()
+                outcome = await b.install("CA")
+            else:
+                outcome = await b.install("CA", master_key=b"\x13" * 16)
+            assert outcome.status == "failed" and outcome.reason == reason
+            assert outcome.step == "rotate"
+            smso = await b.smso()
+            await smso.read_inventory()  # still the SMSO's
+            await smso.close()
+            assert b.inst.chf.snapshot().owner is Role.SMSO
+
+    run_virtual(main())
+
+
+def test_behaviour_5_gt01_preflight() -> None:
+    async def main() -> None:
+        async with lab() as b:
+            now = current_clock().now_us()
+            assert await b.s1sp.preflight(b.inst, now) is None
+            b.inst.link_down("gsme", now, now + 80 * HOUR)
+            await sleep_us(73 * HOUR)
+            result = await b.s1sp.preflight(b.inst, current_clock().now_us())
+            assert result is not None and result[0] == "GT01"
+
+    run_virtual(main())
+
+
+def test_behaviour_7_ma112_preflight() -> None:
+    async def main() -> None:
+        async with lab() as b:
+            smso = await b.smso()
+            await smso.read_inventory()
+            await smso.close()
+            b.inst.wan_outage(current_clock().now_us() + 10 * DAY)
+            await sleep_us(8 * DAY)
+            result = await b.s1sp.preflight(b.inst, current_clock().now_us())
+            assert result is not None and result[0] == "MA112"
+
+    run_virtual(main())
+
+
+@pytest.mark.parametrize("group, reconnect_h, expected", [
+    ("CA", 50, "rolled-back"),  # IOC: 48 h timeout, a 50 h reconnect fails
+    ("EA", 7 * 24, "migrated"),  # FOC: 192 h, reconnecting 7 days after the SIM move is fine
+    ("EA", 8.5 * 24, "rolled-back"),  # FOC: 8.5 days is too long
+])
+def test_behaviour_8_s1sp_timeout_by_group(group: str, reconnect_h: float, expected: str) -> None:
+    async def main() -> None:
+        async with lab() as b:
+            b.inst.chf.reconnect_delay_us = int(reconnect_h * HOUR)
+            outcome = await b.install(group)
+            assert outcome.status == expected, outcome
+            if expected != "migrated":
+                assert outcome.reason == "S1SP_TIMEOUT"
+            hours = (outcome.ended_us - outcome.started_us) / HOUR
+            assert hours < 48 + 25 if group == "CA" else hours < 192 + 25
+
+    run_virtual(main())
+
+
+def test_restart_mid_rotation_is_atomic() -> None:
+    async def main() -> None:
+        async with lab() as b:
+            b.inst.restart_during("rotate")
+            outcome = await b.install("EA")
+            assert outcome.status == "migrated", outcome
+            restarts = [f for e, _, f in b.trace.events if e == "ChfRestarted"]
+            assert restarts and restarts[0]["during"] == "rotate"
+
+    run_virtual(main())
+
+
+def test_error_codes_are_wan_errors() -> None:
+    assert ErrorCode.OPERATION_FAILED.value == 0x0B
