@@ -254,7 +254,10 @@ class Installation:
 
     def link_down(self, device: str, start: int, end: int) -> None:
         """``device``'s HAN link is down in [start, end) (run-clock µs)."""
-        self.han_node(device).link.outages.append((start, end))
+        if self.han is None:  # the direct link: the device's reports do not reach the CHF
+            self.core.direct_outages.setdefault(self._device_eui(device), []).append((start, end))
+        else:
+            self.han_node(device).link.outages.append((start, end))
         self._emit(self._clock.now_us(), self.chf.eui, "FaultScheduled",
                    {"fault": "link-down", "device": self._device_eui(device),
                     "start": start, "end": end})

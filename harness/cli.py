@@ -109,6 +109,76 @@ def demo(installations: int, days: float, seed: int, out: Path, profile: str | N
                   f"summary: {out / 'summary.json'}")
 
 
+# ---- migrate ------------------------------------------------------------------------------
+
+
+def _migrate_help() -> str:
+    from harness.migration import run as migration_run
+
+    doc = migration_run.__doc__ or ""
+    faults = doc[doc.index("Faults"):] if "Faults" in doc else ""
+    return ("Migrate N emulated installations of GROUPID to the DCC on the virtual clock, week "
+            "by week as the TMAD says (MGF, DCO validation, pre-flight MA112/GT01, key rotation, "
+            "certificate swap, SIM move, rollback, exclusions). Writes the weekly MGFs and "
+            "SCFs, exclusions/ per supplier, history.json, trace.jsonl and summary.json.\n\n\b\n"
+            + faults)
+
+
+@cli.command(help=_migrate_help())
+@click.option("--group", "group_id", required=True, metavar="GROUPID",
+              help="AA, BA, CA (IOC), CB (MOC MDS), DA (MOC Secure), EA, EB, EC (FOC).")
+@click.option("--installations", "-n", type=click.IntRange(1, 100_000), default=20,
+              show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--fault", "faults", multiple=True, metavar="SPEC",
+              help="KIND[=VALUE]:SHARE, repeatable; SHARE is 10% or #3,#7 (see above).")
+@click.option("--weeks", type=click.IntRange(1, 104), default=4, show_default=True,
+              help="Weekly migration attempts.")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False),
+              default=Path("out/migrate"), show_default=True)
+@click.option("--tmad", default=None,
+              help="TMAD version for clause numbers (various1-2021-11, various2-2022-03).")
+@click.option("--han", type=click.Choice(["zigbee", "direct"]), default="direct",
+              show_default=True, help="HAN inside each installation (zigbee costs ~20x).")
+def migrate(group_id: str, installations: int, seed: int, faults: tuple[str, ...], weeks: int,
+            out: Path, tmad: str | None, han: str) -> None:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from harness.migration.run import MigrateConfig, parse_migration_fault, run_migration
+
+    cfg = MigrateConfig(group_id=group_id.upper(), installations=installations, seed=seed,
+                        weeks=weeks, faults=[parse_migration_fault(f) for f in faults],
+                        out=out, tmad=tmad, han="zigbee" if han == "zigbee" else "direct")
+    console = Console(width=None if sys.stdout.isatty() else 140)
+    with Progress(TextColumn("[bold]migrating[/] {task.description}"), BarColumn(),
+                  TextColumn("week {task.completed:.0f}/{task.total:.0f}"), TimeElapsedColumn(),
+                  console=console) as bar:
+        task = bar.add_task(f"{installations} installations of group {cfg.group_id}",
+                            total=weeks)
+        summary = run_virtual(run_migration(
+            cfg, lambda done, total: bar.update(task, completed=done)), start=DEFAULT_START)
+    table = Table(title=f"s1lab migrate: group {summary.group_id} ({summary.cohort}), "
+                        f"{summary.installations} installations, {summary.weeks} weeks, "
+                        f"TMAD {summary.tmad}, seed {summary.seed}")
+    table.add_column("outcome")
+    table.add_column("category")
+    table.add_column("installations", justify="right")
+    per: dict[tuple[str, str], int] = {}
+    for row in summary.per_installation:
+        key = (row.status, f"{row.category} ({row.clause})" if row.clause else row.category)
+        per[key] = per.get(key, 0) + 1
+    for (status, category), n in sorted(per.items()):
+        table.add_row(status, category, str(n))
+    console.print(table)
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(summary.failures_by_reason.items()))
+    console.print(f"failed attempts by reason: {reasons or 'none'}; rollbacks: "
+                  f"{summary.rollbacks}")
+    console.print(f"files: {out}/ (mgf-week*.xml, scf-week*.xml, exclusions/, history.json, "
+                  "trace.jsonl, summary.json)")
+
+
 # ---- pki ----------------------------------------------------------------------------------
 
 

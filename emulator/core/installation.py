@@ -52,7 +52,8 @@ def install_code(rng: SplitMix64) -> bytes:
 
 
 class InstallationCore:
-    __slots__ = ("_consumer_press_at", "_rng", "app", "devices", "id", "install_codes")
+    __slots__ = ("_consumer_press_at", "_rng", "app", "devices", "direct_outages", "id",
+                 "install_codes")
 
     def __init__(self, installation_id: str, devices: Devices, rng: SplitMix64, now: int,
                  han: Han | None = None, link: LinkParams | None = None) -> None:
@@ -62,6 +63,8 @@ class InstallationCore:
         self._consumer_press_at: int | None = None
         self.app: SmartEnergyApp | None = None
         self.install_codes: dict[str, bytes] = {}
+        #: Direct-link mode only: [start, end) windows when a device cannot reach the CHF.
+        self.direct_outages: dict[str, list[tuple[int, int]]] = {}
         chf = devices.chf
         chf.attach_device(devices.esme.eui, DeviceType.ESME, devices.esme, now)
         if devices.gsme is not None:
@@ -119,7 +122,8 @@ class InstallationCore:
                 reading = d.gsme.handle_timer(now)
                 if reading is not None:
                     if app is None:
-                        d.chf.mirror_report(d.gsme.eui, reading, now)
+                        if not self._cut_off(d.gsme.eui, now):
+                            d.chf.mirror_report(d.gsme.eui, reading, now)
                     else:
                         app.gsme_wake(reading, now)
         for consumer in (d.ppmid, d.ihd):
@@ -140,6 +144,9 @@ class InstallationCore:
             self._consumer_press_at = None
             self.press_enable_supply(now)
         self._watch_supply(now)
+
+    def _cut_off(self, eui: str, now: int) -> bool:
+        return any(s <= now < e for s, e in self.direct_outages.get(eui, ()))
 
     def after_command(self, now: int) -> None:
         """Call after any WAN command: state may have changed what the consumer does next."""

@@ -151,6 +151,8 @@ ADD_GSME = wan.UpdateDeviceLog(
 )
 REMOVE_GSME = replace(ADD_GSME, action=DeviceLogAction.REMOVE, install_code=b"", join_window_s=0)
 
+SECURITY_STATE = wan.SecurityState(Role.S1SP, 2, Role.S1SP, "dcc", "P", "smso", True)
+
 RESPONSES = [
     (
         MessageType.READ_INSTANTANEOUS,
@@ -188,6 +190,11 @@ RESPONSES = [
         wan._ERROR,
     ),
     (MessageType.ERROR, wan.ErrorPayload(ErrorCode.MALFORMED, 0), 3, wan._ERROR),
+    *[
+        (m, SECURITY_STATE, 15, wan._SECURITY_STATE)
+        for m in (MessageType.ROTATE_KEYS, MessageType.ROLLBACK, MessageType.READ_SECURITY_STATE,
+                  MessageType.SWAP_CERTIFICATE, MessageType.MOVE_SIM)
+    ],
 ]
 
 REQUESTS = [
@@ -221,6 +228,13 @@ REQUESTS = [
         14 + 14 + 32,
         wan._UPDATE_DEVICE_LOG,
     ),
+    (MessageType.ROTATE_KEYS, wan.RotateKeys(Role.S1SP, 2, bytes(range(40))), 42,
+     wan._ROTATE_KEYS),
+    (MessageType.ROLLBACK, wan.Rollback("smso.apn", "SP1"), 13, wan._ROLLBACK),
+    (MessageType.READ_SECURITY_STATE, None, 0, None),
+    (MessageType.SWAP_CERTIFICATE, wan.SwapCertificate(Role.S1SP, b"x" * 500), 503,
+     wan._SWAP_CERTIFICATE),
+    (MessageType.MOVE_SIM, wan.MoveSim("dcc.apn", "P"), 10, wan._MOVE_SIM),
 ]
 
 
@@ -399,14 +413,14 @@ def test_bad_request_payload(msg_type: int, payload: bytes, path: str) -> None:
     assert exc.value.path == path
 
 
-@pytest.mark.parametrize("msg_type", [0x00, 0x0C, 0x20, 0x81, 0x7F, 0xFF])
+@pytest.mark.parametrize("msg_type", [0x00, 0x0C, 0x23, 0x81, 0x7F, 0xFF])
 def test_unknown_request_type_is_unsupported_command(msg_type: int) -> None:
     with pytest.raises(RemoteProtocolError) as exc:
         wan.decode_request(msg_type, b"")
     assert exc.value.code == ErrorCode.UNSUPPORTED_COMMAND
 
 
-@pytest.mark.parametrize("msg_type", [0x01, 0x8C, 0xA0, 0xFF])
+@pytest.mark.parametrize("msg_type", [0x01, 0x8C, 0xA3, 0xFF])
 def test_unknown_response_type_is_unsupported_command(msg_type: int) -> None:
     with pytest.raises(RemoteProtocolError) as exc:
         wan.decode_response(msg_type, b"")

@@ -1,0 +1,456 @@
+"""``s1lab migrate``: migrate a group of emulated installations, week by week, as the TMAD says.
+
+Every week (Monday 09:00 on the virtual clock) the DCC side takes the installations that are
+neither done nor in flight: the rules decide (exclusion categories, EPCL gate, unblocking), the
+data checks run (Table 5.10), the Requesting Party builds that week's Migration Group File, the
+DCO validates it and releases key material, and the S1SP runs pre-flight (MA112, GT01) and
+Device Installation on each installation in parallel, rolling back on failure. Each week's SCF
+goes back to the RP; at the end come the exclusion report per supplier, the attempt history, the
+trace and a summary.
+
+Faults (``--fault KIND[=VALUE]:SHARE``, SHARE = ``10%`` of the installations or ``#3,#7``):
+  wan-outage          no WAN for the whole run (MA112 every week)
+  gsme-silent         the GSME's HAN link is down for the whole run (GT01 every week)
+  master-key-wrong    the SMSO put a wrong Master Key in the MGF
+  master-key-missing  the CHF holds no Master Key
+  no-previous-apn     the MGF has no PreviousAPN (TMAD 5.25: refused by the DCO)
+  slow-reconnect=H    the CHF reattaches H hours after the SIM move
+  fail-rotate, fail-swap, fail-sim        that device step fails
+  restart-rotate, restart-swap            the CHF restarts in the middle of that step
+  cos-recent          a change of supply 3 days before the run (FOC 14-day window)
+  duplicate-mpxn      shares its MPAN with the previous installation
+  ceased-supplier     its supplier ceased trading (TMAD 4.1A: no notification)
+  not-on-epcl         its DMC is not on the EPCL
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from emulator.core.rng import SplitMix64
+from emulator.core.timebase import DAY, HOUR, WEEK, isoformat
+from emulator.drivers.clock import current_clock, sleep_until
+from emulator.drivers.scheduler import Scheduler
+from emulator.errors import S1labError
+from emulator.fleet import Fleet
+from emulator.installation import HanMode, Installation
+from emulator.keystore import ChfKeys
+from emulator.pki import derive_key
+from emulator.profiles import load_dmc
+from emulator.trace import Trace
+from emulator.wire.vocabulary import DeviceType
+from harness.migration.dco import Dco
+from harness.migration.history import History
+from harness.migration.inventory import (
+    COHORTS,
+    DeviceRecord,
+    InstallationRecord,
+    MeterState,
+    SupplierStatus,
+)
+from harness.migration.mgf import build_mgf, parse_mgf
+from harness.migration.reasons import Reason
+from harness.migration.report import exclusion_report, write_csv, write_json
+from harness.migration.rules import (
+    Action,
+    Decision,
+    evaluate,
+    load_epcl,
+    load_tmad,
+    resolve_duplicate_mpxn,
+    validate_record,
+)
+from harness.migration.s1sp import S1sp
+from harness.migration.scf import ScfEntry, build_scf
+
+SUPPLIERS = ("Supplier A", "Supplier B", "Supplier C")
+FAULT_KINDS = (
+    "wan-outage", "gsme-silent", "master-key-wrong", "master-key-missing", "no-previous-apn",
+    "slow-reconnect", "fail-rotate", "fail-swap", "fail-sim", "restart-rotate",
+    "restart-swap", "cos-recent", "duplicate-mpxn", "ceased-supplier", "not-on-epcl",
+)
+_FAULT = re.compile(r"^(?P<kind>[a-z-]+)(?:=(?P<value>[\d.]+))?:(?P<share>[\d.]+%|#\d+(?:,#\d+)*)$")
+TERMINAL = {"migrated", "partial", "excluded", "not-eligible"}
+
+
+class MigrationSpecError(S1labError):
+    """A bad ``--fault`` or ``--group`` for a migration run."""
+
+
+@dataclass(frozen=True)
+class MigrationFault:
+    kind: str
+    value: float
+    share: float | None  # fraction of installations, or
+    targets: tuple[int, ...]  # 1-based installation numbers
+
+
+def parse_migration_fault(spec: str) -> MigrationFault:
+    m = _FAULT.match(spec.strip())
+    if m is None or m["kind"] not in FAULT_KINDS:
+        raise MigrationSpecError(
+            f"bad fault {spec!r}: expected KIND[=VALUE]:SHARE with KIND one of "
+            f"{', '.join(FAULT_KINDS)} and SHARE like 10% or #3,#7")
+    if m["kind"] == "slow-reconnect" and m["value"] is None:
+        raise MigrationSpecError(f"bad fault {spec!r}: slow-reconnect needs =HOURS")
+    share = m["share"]
+    if share.endswith("%"):
+        fraction = float(share[:-1]) / 100
+        if not 0 <= fraction <= 1:
+            raise MigrationSpecError(f"bad fault {spec!r}: a share is 0% to 100%")
+        return MigrationFault(m["kind"], float(m["value"] or 0), fraction, ())
+    return MigrationFault(m["kind"], float(m["value"] or 0), None,
+                          tuple(int(t[1:]) for t in share.split(",")))
+
+
+@dataclass
+class MigrateConfig:
+    group_id: str = "EA"
+    installations: int = 20
+    seed: int = 1
+    weeks: int = 4
+    faults: list[MigrationFault] = field(default_factory=list)
+    out: Path | None = Path("out/migrate")
+    tmad: str | None = None
+    han: HanMode = "direct"  # a migration run cares about WAN steps; ZigBee frames are costly
+
+
+@dataclass
+class InstallationReport:
+    installation: str
+    chf: str
+    supplier: str
+    status: str = "pending"  # migrated, partial, excluded, not-eligible, pending
+    category: str = ""
+    clause: str = ""
+    attempts: int = 0
+    last_reason: str = ""
+    last_step: str = ""
+    notified: bool = False
+    faults: list[str] = field(default_factory=list)
+
+
+@dataclass
+class MigrationSummary:
+    group_id: str
+    cohort: str
+    installations: int
+    weeks: int
+    seed: int
+    tmad: str
+    start: str
+    end: str
+    outcomes: dict[str, int] = field(default_factory=dict)
+    categories: dict[str, int] = field(default_factory=dict)
+    failures_by_reason: dict[str, int] = field(default_factory=dict)
+    rollbacks: int = 0
+    per_installation: list[InstallationReport] = field(default_factory=list)
+
+
+def _dmc_for(group_id: str) -> str:
+    return "ioc-credit" if COHORTS.get(group_id) == "IOC" else "default"
+
+
+def _record(inst: Installation, group_id: str, dmc: str, rng: SplitMix64, index: int,
+            installed_at: int) -> InstallationRecord:
+    devices = [DeviceRecord(inst.chf.eui, DeviceType.CHF, inst.chf.firmware_version)]
+    state = MeterState.DORMANT if rng.random() < 0.7 else MeterState.ACTIVE
+    supplier = SUPPLIERS[rng.randrange(len(SUPPLIERS))]
+    esme = inst.esme
+    devices.append(DeviceRecord(esme.eui, DeviceType.ESME, esme.firmware_version,
+                                mpxn=f"19{index:011d}", state=state,
+                                payment_mode=esme.payment_mode, supplier=supplier))
+    if inst.gsme is not None:
+        devices.append(DeviceRecord(inst.gsme.eui, DeviceType.GSME, inst.gsme.firmware_version,
+                                    mpxn=f"{9_000_000 + index:010d}", state=state,
+                                    payment_mode=inst.gsme.payment_mode, supplier=supplier))
+    for d in (inst.core.devices.ppmid, inst.core.devices.ihd):
+        if d is not None:
+            kind = DeviceType.PPMID if d is inst.core.devices.ppmid else DeviceType.IHD
+            devices.append(DeviceRecord(d.eui, kind, d.model.firmware_version))
+    return InstallationRecord(
+        installation_id=inst.id, group_id=group_id, dmc=dmc, chf_eui=inst.chf.eui,
+        devices=tuple(devices), supplier=supplier, previous_apn=inst.chf.sim.apn,
+        installed_at_us=installed_at)
+
+
+def _targets(fault: MigrationFault, count: int, rng: SplitMix64) -> list[int]:
+    if fault.share is None:
+        bad = [t for t in fault.targets if not 1 <= t <= count]
+        if bad:
+            raise MigrationSpecError(f"fault {fault.kind} aims at installation {bad[0]}, "
+                                     f"but the run has {count}")
+        return [t - 1 for t in fault.targets]
+    n = round(fault.share * count)
+    order = list(range(count))
+    for i in range(count - 1, 0, -1):  # seeded shuffle
+        j = rng.randrange(i + 1)
+        order[i], order[j] = order[j], order[i]
+    return sorted(order[:n])
+
+
+async def run_migration(
+    cfg: MigrateConfig, progress: Callable[[int, int], None] | None = None
+) -> MigrationSummary:
+    """Run on the current loop's clock (use ``run_virtual``)."""
+    if cfg.group_id not in COHORTS:
+        raise MigrationSpecError(
+            f"unknown GroupID {cfg.group_id!r}: use one of {', '.join(COHORTS)}")
+    clock = current_clock()
+    t0 = clock.now_us()
+    tmad = load_tmad(cfg.tmad) if cfg.tmad else load_tmad()
+    epcl = load_epcl()
+    dmc_name = _dmc_for(cfg.group_id)
+    out = cfg.out
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    sink = (out / "trace.jsonl").open("w", encoding="utf-8") if out is not None else None
+    trace = Trace(sink)
+    scheduler = Scheduler(clock)
+    fleet = Fleet(load_dmc(dmc_name), cfg.installations, cfg.seed, scheduler, trace,
+                  han=cfg.han)
+    try:
+        return await _run(cfg, fleet, trace, tmad, epcl, dmc_name, t0, progress)
+    finally:
+        fleet.close()
+        scheduler.close()
+        if sink is not None:
+            sink.close()
+
+
+async def _run(cfg: MigrateConfig, fleet: Fleet, trace: Trace, tmad: object, epcl: object,
+               dmc_name: str, t0: int, progress: Callable[[int, int], None] | None,
+               ) -> MigrationSummary:
+    clock = current_clock()
+    emit = trace.emitter("dcc")
+    rng = SplitMix64.derive(cfg.seed, "migration")
+    installs = fleet.installations
+    records = {
+        inst.id: _record(inst, cfg.group_id, dmc_name, rng, i, t0 - (400 - i) * DAY)
+        for i, inst in enumerate(installs)
+    }
+    reports = {inst.id: InstallationReport(inst.id, inst.chf.eui, records[inst.id].supplier)
+               for inst in installs}
+    mgf_keys: dict[str, ChfKeys] = {eui: fleet.keys_for(eui) for eui in fleet.keys}
+    end_of_run = t0 + (cfg.weeks + 1) * WEEK + 10 * DAY
+    for fault in cfg.faults:
+        for i in _targets(fault, len(installs), rng):
+            inst, rec = installs[i], records[installs[i].id]
+            reports[inst.id].faults.append(fault.kind)
+            _apply(fault, inst, rec, records, installs, i, mgf_keys, t0, end_of_run)
+    # The fleet runs a settle week under its SMSO before the first migration week, so
+    # pre-flight sees real history (a GSME silent for days fails GT01).
+    first_week = t0 + WEEK
+
+    s1sp = S1sp(fleet, emit, cfg.seed)
+    dco_key = derive_key(cfg.seed, "dco")
+    assert isinstance(dco_key, ec.EllipticCurvePrivateKey)
+    dco = Dco(dco_key, fleet.pki.authorities.device_ca.cert)
+    histories = {inst.id: History(inst.id) for inst in installs}
+    decisions: dict[str, Decision] = {}
+    in_flight: dict[str, asyncio.Task[None]] = {}
+    duplicates = resolve_duplicate_mpxn(records.values())
+    by_id = {inst.id: inst for inst in installs}
+    certs = {inst.chf.eui: fleet.chf_certificate(inst) for inst in installs}
+
+    for week in range(cfg.weeks):
+        week_start = first_week + week * WEEK + 9 * HOUR
+        await sleep_until(week_start)
+        now = clock.now_us()
+        batch: list[InstallationRecord] = []
+        for inst in installs:
+            rep = reports[inst.id]
+            if rep.status in TERMINAL or inst.id in in_flight:
+                continue
+            record = records[inst.id]
+            decision = duplicates.get(inst.id) or evaluate(record, histories[inst.id], epcl)  # type: ignore[arg-type]
+            decisions[inst.id] = decision
+            if decision.action is Action.EXCLUDE:
+                _exclude(rep, decision, tmad)
+                emit(now, inst.chf.eui, "InstallationExcluded",
+                     {"category": rep.category, "clause": rep.clause})
+                continue
+            if decision.action is Action.NOT_ELIGIBLE:
+                rep.status, rep.last_reason = "not-eligible", Reason.NOT_ON_EPCL.value
+                continue
+            issues = [r for r in validate_record(record, list(records.values()), now)
+                      if not (r is Reason.DUPLICATE_MPXN and inst.id in duplicates)]
+            if issues:
+                histories[inst.id].record(now, "failed", issues[0], "5.10")
+                rep.attempts += 1
+                rep.last_reason, rep.last_step = issues[0].value, "Table 5.10"
+                continue
+            batch.append(record)
+        scf: list[ScfEntry] = []
+        if batch:
+            mgf_bytes = build_mgf(
+                cfg.group_id, batch, {r.chf_eui: certs[r.chf_eui] for r in batch},
+                {r.chf_eui: mgf_keys[r.chf_eui] for r in batch}, dco.public_key, now,
+                rng=SplitMix64.derive(cfg.seed, week, "mgf").randbytes)
+            if cfg.out is not None:
+                (cfg.out / f"mgf-week{week + 1}.xml").write_bytes(mgf_bytes)
+            mgf = parse_mgf(mgf_bytes, f"mgf-week{week + 1}.xml")
+            result = dco.validate(mgf, now)
+            for entry in result.scf_entries():
+                rep = reports[entry.installation_id]
+                rep.attempts += 1
+                reason = _reason(str(entry.reason_code))
+                histories[entry.installation_id].record(now, "failed", reason, entry.step)
+                rep.last_reason, rep.last_step = entry.reason_code, entry.step
+                scf.append(entry)
+            for passed in result.passed:
+                inst = by_id[passed.installation_id]
+                in_flight[inst.id] = asyncio.ensure_future(_attempt(
+                    inst, records[inst.id], decisions[inst.id], s1sp, dco, histories[inst.id],
+                    reports[inst.id], scf, cfg.group_id, emit))
+        if progress is not None:
+            progress(week + 1, cfg.weeks)
+        await sleep_until(week_start + WEEK - 10 * HOUR)
+        for key in [k for k, t in in_flight.items() if t.done()]:
+            in_flight.pop(key).result()
+        if cfg.out is not None:
+            (cfg.out / f"scf-week{week + 1}.xml").write_bytes(
+                build_scf(cfg.group_id, scf, clock.now_us()))
+    for task in in_flight.values():
+        await task
+
+    # Whatever still waits for another attempt is decided once more for the report.
+    for inst in installs:
+        rep = reports[inst.id]
+        if rep.status not in TERMINAL:
+            decision = (duplicates.get(inst.id)
+                        or evaluate(records[inst.id], histories[inst.id], epcl))  # type: ignore[arg-type]
+            decisions[inst.id] = decision
+            if decision.action is Action.EXCLUDE:
+                _exclude(rep, decision, tmad)
+    summary = MigrationSummary(
+        group_id=cfg.group_id, cohort=COHORTS[cfg.group_id], installations=len(installs),
+        weeks=cfg.weeks, seed=cfg.seed, tmad=getattr(tmad, "name", str(cfg.tmad)),
+        start=isoformat(t0), end=isoformat(clock.now_us()),
+        per_installation=list(reports.values()))
+    summary.outcomes = dict(Counter(r.status for r in reports.values()))
+    summary.categories = dict(Counter(r.category for r in reports.values() if r.category))
+    summary.failures_by_reason = dict(Counter(
+        a.reason.value for h in histories.values() for a in h.failures() if a.reason))
+    summary.rollbacks = sum(1 for h in histories.values() for a in h.attempts
+                            if a.outcome == "rolled_back")
+    if cfg.out is not None:
+        excluded = {k: d for k, d in decisions.items()
+                    if d.action in (Action.EXCLUDE, Action.PARTIAL_ESME_ONLY)}
+        report = exclusion_report(excluded, records.values(), tmad,  # type: ignore[arg-type]
+                                  missing_clause="not numbered in this TMAD version")
+        write_csv(report, cfg.out / "exclusions")
+        write_json(report, tmad, cfg.out / "exclusions.json")  # type: ignore[arg-type]
+        (cfg.out / "history.json").write_text(json.dumps({
+            k: [{"at": isoformat(a.at_us), "outcome": a.outcome, "step": a.step,
+                 "reason": a.reason.value if a.reason else None} for a in h.attempts]
+            for k, h in histories.items()}, indent=1) + "\n", encoding="utf-8")
+        (cfg.out / "summary.json").write_text(
+            json.dumps(asdict(summary), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return summary
+
+
+def _reason(code: str) -> Reason | None:
+    try:
+        return Reason(code)
+    except ValueError:
+        return Reason.__members__.get(code)
+
+
+def _exclude(rep: InstallationReport, decision: Decision, tmad: object) -> None:
+    assert decision.category is not None
+    rep.status = "excluded"
+    rep.category = decision.category.name
+    try:
+        rep.clause = tmad.clause(decision.category)  # type: ignore[attr-defined]
+    except S1labError:
+        rep.clause = "n/a in this TMAD version"
+
+
+async def _attempt(inst: Installation, record: InstallationRecord, decision: Decision,
+                   s1sp: S1sp, dco: Dco, history: History, rep: InstallationReport,
+                   scf: list[ScfEntry], group_id: str, emit: object) -> None:
+    clock = current_clock()
+    now = clock.now_us()
+    rep.attempts += 1
+    partial = decision.action is Action.PARTIAL_ESME_ONLY
+    check = await s1sp.preflight(inst, now)
+    if check is not None and not (partial and check[0] == "GT01"):
+        code, detail = check
+        history.record(now, "failed", _reason(code), "pre-flight")
+        rep.last_reason, rep.last_step = code, "pre-flight"
+        scf.append(ScfEntry(inst.id, inst.chf.eui, "failed", "pre-flight", code, detail, now))
+        return
+    master_key, _group_info = dco.release(inst.id, now)
+    cert = s1sp.fleet.chf_certificate(inst)
+    outcome = await s1sp.install(inst, group_id=group_id, device_certificate=cert,
+                                 master_key=master_key, previous_apn=record.previous_apn or "",
+                                 released_at=now)
+    end = clock.now_us()
+    if outcome.status == "migrated":
+        history.record(end, "partial" if partial else "migrated", None, "device-installation")
+        rep.status = "partial" if partial else "migrated"
+        if partial:
+            rep.category = "CONSISTENT_GT01_FAILURE"
+        notify = decision.action is not Action.MIGRATE_WITHOUT_NOTIFICATION
+        rep.notified = notify
+        if notify:  # TMAD 4.1A/4.1B: no notification for a ceased / non-live supplier
+            emit(end, inst.chf.eui, "SupplierNotified", {"supplier": record.supplier})  # type: ignore[operator]
+        scf.append(ScfEntry(inst.id, inst.chf.eui, "partial" if partial else "migrated", "", "",
+                            "", end))
+        return
+    reason = _reason(outcome.reason)
+    history.record(end, "rolled_back" if outcome.status == "rolled-back" else "failed", reason,
+                   outcome.step)
+    rep.last_reason, rep.last_step = outcome.reason, outcome.step
+    scf.append(ScfEntry(inst.id, inst.chf.eui,
+                        "rolled-back" if outcome.status == "rolled-back" else "failed",
+                        outcome.step, reason.value if reason else outcome.reason,
+                        outcome.detail[:200], end))
+
+
+def _apply(fault: MigrationFault, inst: Installation, rec: InstallationRecord,
+           records: dict[str, InstallationRecord], installs: list[Installation], index: int,
+           mgf_keys: dict[str, ChfKeys], t0: int, end: int) -> None:
+    kind = fault.kind
+    if kind == "wan-outage":
+        inst.wan_outage(end)
+    elif kind == "gsme-silent":
+        if inst.gsme is not None:
+            inst.link_down("gsme", t0, end)
+    elif kind == "master-key-wrong":
+        keys = mgf_keys[inst.chf.eui]
+        mgf_keys[inst.chf.eui] = replace(keys, master_key=bytes(b ^ 0x5A for b in keys.master_key))
+    elif kind == "master-key-missing":
+        inst.lose_master_key()
+    elif kind == "no-previous-apn":
+        records[inst.id] = replace(rec, previous_apn=None)
+    elif kind == "slow-reconnect":
+        inst.chf.reconnect_delay_us = int(fault.value * HOUR)
+    elif kind.startswith("fail-"):
+        inst.fail_step(kind.removeprefix("fail-"))
+    elif kind.startswith("restart-"):
+        inst.restart_during(kind.removeprefix("restart-"))
+    elif kind == "cos-recent":
+        records[inst.id] = replace(rec, last_change_of_supply_us=t0 - 3 * DAY)
+    elif kind == "duplicate-mpxn" and index > 0:
+        other = records[installs[index - 1].id]
+        esme = other.esme
+        if esme is not None:
+            devices = tuple(replace(d, mpxn=esme.mpxn) if d.device_type is DeviceType.ESME else d
+                            for d in rec.devices)
+            records[inst.id] = replace(rec, devices=devices)
+    elif kind == "ceased-supplier":
+        records[inst.id] = replace(rec, supplier_status=SupplierStatus.CEASED_TRADING)
+    elif kind == "not-on-epcl":
+        records[inst.id] = replace(rec, dmc="unlisted-dmc")
+
+
