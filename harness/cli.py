@@ -288,6 +288,53 @@ def headend_read(connect: str | None, listen: str | None, pki_dir: Path,
     click.echo(json.dumps(result, indent=2))
 
 
+@headend.command("migrate")
+@click.option("--connect", "connect", metavar="HOST:PORT", required=True, help="The CHF.")
+@click.option("--pki", "pki_dir", required=True,
+              type=click.Path(path_type=Path, file_okay=False), help="Folder from `pki init`.")
+@click.option("--steps", default="rotate,swap", show_default=True,
+              help="Comma-separated: rotate (keys, under the Master Key), swap (trust anchor "
+                   "to the S1SP CA), sim (move the SIM to --apn).")
+@click.option("--apn", default="dcc.smets1.example", show_default=True)
+@click.option("--service-profile", default="DCC-SMETS1-CSP", show_default=True)
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds.")
+def headend_migrate(connect: str, pki_dir: Path, steps: str, apn: str, service_profile: str,
+                    timeout: float) -> None:
+    """As the S1SP: rotate the CHF's keys and swap its trust anchor (and move its SIM); the new
+    S1SP keys go into the PKI folder's keystore. Prints the CHF's security state as JSON."""
+    from harness.remote_migration import migrate_remote
+
+    chosen = tuple(s.strip() for s in steps.split(",") if s.strip())
+    bad = [s for s in chosen if s not in ("rotate", "swap", "sim")]
+    if bad:
+        raise click.BadParameter(f"unknown step {bad[0]!r} (rotate, swap, sim)",
+                                 param_hint="--steps")
+    host, port = parse_hostport(connect)
+    result = asyncio.run(migrate_remote(pki_dir=pki_dir, host=host, port=port,
+                                        steps=chosen, apn=apn,  # type: ignore[arg-type]
+                                        service_profile=service_profile, timeout_s=timeout))
+    click.echo(json.dumps(result, indent=2))
+
+
+@headend.command("rollback")
+@click.option("--connect", "connect", metavar="HOST:PORT", required=True, help="The CHF.")
+@click.option("--pki", "pki_dir", required=True,
+              type=click.Path(path_type=Path, file_okay=False), help="Folder from `pki init`.")
+@click.option("--previous-apn", default="", help="PreviousAPN to restore (default: as before).")
+@click.option("--service-profile", default="", help="ServiceProfile to restore.")
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds.")
+def headend_rollback(connect: str, pki_dir: Path, previous_apn: str, service_profile: str,
+                     timeout: float) -> None:
+    """Roll a CHF back to the SMSO: its keys, trust anchor and SIM (under the Master Key)."""
+    from harness.remote_migration import rollback_remote
+
+    host, port = parse_hostport(connect)
+    result = asyncio.run(rollback_remote(pki_dir=pki_dir, host=host, port=port,
+                                         apn=previous_apn, service_profile=service_profile,
+                                         timeout_s=timeout))
+    click.echo(json.dumps(result, indent=2))
+
+
 # ---- profiles -----------------------------------------------------------------------------
 
 

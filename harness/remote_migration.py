@@ -1,0 +1,107 @@
+"""Migrate (or roll back) a CHF reached over TCP: the S1SP's key rotation and certificate swap
+against ``s1lab serve`` or a real CHF, with the keys kept in the PKI folder's keystore.
+
+On a bench the S1SP's session before the swap rides on a credential the CHF already trusts
+(the SMSO head-end's, standing in for the migration credential of the S1SP group
+information); the steps themselves are authorised by the CHF's Master Key from the keystore.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from cryptography.hazmat.primitives.keywrap import aes_key_wrap
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from emulator.drivers.clock import current_clock
+from emulator.drivers.tcp import tcp_connect
+from emulator.drivers.tls import client_context
+from emulator.errors import S1labError, TransportError
+from emulator.keystore import RoleKeys
+from emulator.pki import PkiFolder
+from emulator.wire import wan
+from emulator.wire.vocabulary import MessageType, Role
+from harness.headend import HeadEnd, HeadEndSession, connect
+from harness.jsonable import jsonable
+
+S1SP_KEY_ID = 2
+Step = Literal["rotate", "swap", "sim"]
+
+
+async def _session(pki: PkiFolder, role: Literal["smso", "s1sp"], host: str, port: int,
+                   timeout_s: float) -> HeadEndSession:
+    cert, key = pki.headend_paths(role)
+    headend = HeadEnd(Role[role.upper()], client_context(cert, key, pki.device_ca.cert_pem()),
+                      pki.keystore.get)
+    link = await tcp_connect(host, port)
+    return await connect(link, headend, current_clock(), timeout_s, timeout_s)
+
+
+async def _any_session(pki: PkiFolder, host: str, port: int,
+                       timeout_s: float) -> HeadEndSession:
+    """Whichever head-end certificate the CHF trusts now."""
+    errors = []
+    for role in ("s1sp", "smso"):
+        try:
+            return await _session(pki, role, host, port, timeout_s)
+        except TransportError as exc:
+            errors.append(f"{role}: {exc}")
+    raise TransportError("no head-end certificate is accepted: " + "; ".join(errors))
+
+
+async def migrate_remote(*, pki_dir: Path, host: str, port: int, steps: tuple[Step, ...],
+                         apn: str, service_profile: str,
+                         timeout_s: float = 30.0) -> dict[str, object]:
+    pki = PkiFolder.load(pki_dir)
+    session = await _any_session(pki, host, port, timeout_s)
+    eui = session.chf_eui
+    keys = pki.keystore.get(eui)
+    session.master_key = keys.master_key
+    done: list[str] = []
+    try:
+        if "rotate" in steps:
+            new = RoleKeys(S1SP_KEY_ID, os.urandom(16), os.urandom(16))
+            wrapped = aes_key_wrap(keys.master_key, new.command_key + new.response_key)
+            await session.master_request(MessageType.ROTATE_KEYS,
+                                         wan.RotateKeys(Role.S1SP, new.key_id, wrapped))
+            pki.keystore.add(keys.with_role("s1sp", new))
+            pki.keystore.save(pki.directory / "keystore.json")
+            done.append("rotate")
+        if "swap" in steps:
+            ca = pki.s1sp_ca.cert.public_bytes(Encoding.DER)
+            await session.master_request(MessageType.SWAP_CERTIFICATE,
+                                         wan.SwapCertificate(Role.S1SP, ca))
+            done.append("swap")
+        state = await session.master_request(MessageType.READ_SECURITY_STATE)
+        if "sim" in steps:
+            await session.close()
+            s1sp = await _session(pki, "s1sp", host, port, timeout_s)
+            try:
+                state = await s1sp.request(MessageType.MOVE_SIM, None,
+                                           wan.MoveSim(apn, service_profile))
+            finally:
+                await s1sp.close()
+            done.append("sim")
+    finally:
+        await session.close()
+    return {"chf": eui, "steps": done, "security_state": jsonable(state)}
+
+
+async def rollback_remote(*, pki_dir: Path, host: str, port: int, apn: str,
+                          service_profile: str, timeout_s: float = 30.0) -> dict[str, object]:
+    pki = PkiFolder.load(pki_dir)
+    session = await _any_session(pki, host, port, timeout_s)
+    try:
+        session.master_key = pki.keystore.get(session.chf_eui).master_key
+        try:
+            state = await session.master_request(MessageType.ROLLBACK,
+                                                 wan.Rollback(apn, service_profile))
+        except TransportError:
+            state = None  # the WAN drops as the SIM moves back
+    finally:
+        await session.close()
+    if state is None:
+        raise S1labError("rollback sent; the CHF dropped the session as its SIM moved back")
+    return {"chf": session.chf_eui, "security_state": jsonable(state)}
