@@ -1,0 +1,82 @@
+"""`s1lab migrate` end to end on the virtual clock: weeks of attempts, files, outcomes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from emulator.drivers.clock import run_virtual
+from harness.migration.mgf import parse_mgf
+from harness.migration.run import (
+    MigrateConfig,
+    MigrationSpecError,
+    parse_migration_fault,
+    run_migration,
+)
+from harness.migration.scf import parse_scf
+
+
+def test_foc_group_with_faults_writes_the_files_and_decides_each_installation(
+        tmp_path: Path) -> None:
+    faults = [parse_migration_fault(s) for s in (
+        "gsme-silent:#1", "no-previous-apn:#2", "fail-sim:#3", "ceased-supplier:#4",
+        "not-on-epcl:#5", "slow-reconnect=200:#6")]
+    summary = run_virtual(run_migration(MigrateConfig(
+        group_id="EA", installations=8, seed=2, weeks=3, faults=faults, out=tmp_path)))
+    rows = {r.installation: r for r in summary.per_installation}
+    assert rows["i00001"].status != "migrated" and rows["i00001"].last_reason == "GT01"
+    assert rows["i00002"].status != "migrated" and rows["i00002"].last_reason == "V525"
+    assert rows["i00003"].last_reason == "SIM_MOVE_FAILED"
+    assert rows["i00004"].status == "migrated" and not rows["i00004"].notified  # TMAD 4.1A
+    assert rows["i00005"].status == "not-eligible"  # the EPCL gate: never scheduled
+    assert rows["i00007"].status == rows["i00008"].status == "migrated"
+    assert rows["i00007"].notified
+    assert summary.rollbacks >= 2  # the failed SIM move and the timeout roll back
+    for week in (1, 2, 3):
+        mgf = parse_mgf((tmp_path / f"mgf-week{week}.xml").read_bytes(), "mgf")
+        assert mgf.group_id == "EA"
+        scf = parse_scf((tmp_path / f"scf-week{week}.xml").read_bytes(), "scf")
+        assert scf is not None
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert len(history["i00003"]) == 3  # one attempt a week, each rolled back
+    # 200 h to reattach > 192 h for EA: timeout and rollback, then MA112 while it reattaches
+    assert [a["reason"] for a in history["i00006"]][:2] == ["S1TO02", "MA112"]
+    assert json.loads((tmp_path / "summary.json").read_text())["outcomes"]["migrated"] >= 3
+
+
+def test_ioc_exclusions_carry_the_clause_of_the_tmad_version(tmp_path: Path) -> None:
+    faults = [parse_migration_fault("fail-sim:#1,#2,#3")]
+    summary = run_virtual(run_migration(MigrateConfig(
+        group_id="CA", installations=4, seed=3, weeks=6, faults=faults, out=tmp_path)))
+    excluded = [r for r in summary.per_installation if r.status == "excluded"]
+    assert excluded, [(r.installation, r.status, r.attempts) for r in summary.per_installation]
+    assert all(r.category == "FIVE_RETRIES" and r.clause == "18.9" for r in excluded)
+    report = json.loads((tmp_path / "exclusions.json").read_text())
+    assert "Five Retries" in json.dumps(report)
+    assert list((tmp_path / "exclusions").glob("*.csv"))
+
+
+def test_bad_specs_are_refused() -> None:
+    for bad in ["nope:3%", "gsme-silent", "slow-reconnect:#1", "wan-outage:150%"]:
+        with pytest.raises(MigrationSpecError):
+            parse_migration_fault(bad)
+    with pytest.raises(MigrationSpecError, match="GroupID"):
+        run_virtual(run_migration(MigrateConfig(group_id="ZZ", out=None)))
+
+
+@pytest.mark.io
+def test_migrate_command(tmp_path: Path) -> None:
+    run = [sys.executable, "-m", "harness", "migrate"]
+    ok = subprocess.run([*run, "--group", "EA", "-n", "3", "--weeks", "1", "--out",
+                         str(tmp_path)], capture_output=True, text=True, timeout=120,
+                        check=False)
+    assert ok.returncode == 0, ok.stderr
+    assert "s1lab migrate: group EA (FOC)" in ok.stdout and "migrated" in ok.stdout
+    bad = subprocess.run([*run, "--group", "EA", "--fault", "bogus:1%"], capture_output=True,
+                         text=True, timeout=60, check=False)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in bad.stderr
