@@ -17,7 +17,7 @@ from emulator.fleet import Fleet
 from emulator.installation import Installation
 from emulator.profiles import default_dmc
 from emulator.wire import wan
-from emulator.wire.vocabulary import ErrorCode, Role
+from emulator.wire.vocabulary import ErrorCode, MessageType, Role
 from harness.headend import HeadEndSession, connect
 from harness.migration.s1sp import DCC_APN, S1sp
 from tests.e2e.conftest import ListTrace
@@ -93,14 +93,13 @@ def test_behaviour_1_migration_locks_out_the_smso_and_admits_the_s1sp() -> None:
             assert "TLS" in await _refused(b.smso(apn=DCC_APN))
             # ...and the S1SP, on the DCC APN, with its certificate and keys, is served.
             s1sp = await b.as_s1sp()
-            state = await s1sp.request(wan.MessageType.READ_SECURITY_STATE) \
-                if hasattr(wan, "MessageType") else None
+            state = await s1sp.request(MessageType.READ_SECURITY_STATE)
+            assert isinstance(state, wan.SecurityState) and state.owner is Role.S1SP
             inv = await s1sp.read_inventory()
             assert inv.apn == DCC_APN
             reading = await s1sp.read_instantaneous(b.inst.esme.eui)
             assert isinstance(reading, wan.EsmeInstantaneous)
             assert b.inst.chf.snapshot().owner is Role.S1SP
-            assert state is None or isinstance(state, wan.SecurityState)
             await s1sp.close()
 
     run_virtual(main())
@@ -118,8 +117,7 @@ def test_behaviour_2_rollback_restores_the_smso_and_the_previous_apn() -> None:
             inv = await smso.read_inventory()  # SMSO TLS and keys work again
             assert inv.apn == b.smso_apn
             await smso.close()
-            assert "TLS" in await _refused(b.smso(apn=b.smso_apn) if False else
-                                           _s1sp_on(b, b.smso_apn))
+            assert "TLS" in await _refused(_s1sp_on(b, b.smso_apn))  # S1SP refused again
             assert b.inst.chf.snapshot().owner is Role.SMSO
 
     run_virtual(main())
