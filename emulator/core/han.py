@@ -49,6 +49,7 @@ from emulator.wire.ieee802154 import (
 )
 from emulator.wire.zigbee_aps import (
     ApsFrameType,
+    ApsHeader,
     KeyType,
     SwitchKey,
     TransportKey,
@@ -61,6 +62,11 @@ from emulator.wire.zigbee_aps import (
 from emulator.wire.zigbee_nwk import KeyId, NwkFrameType, NwkHeader, SecurityHeader
 
 CaptureFn = Callable[[bytes, int], None]
+
+#: APS acknowledged delivery (ZigBee apsAckWaitDuration / apscMaxFrameRetries, simplified).
+APS_ACK_WAIT_US = 1_500 * MS
+APS_MAX_RETRIES = 3
+APS_DUPLICATE_WINDOW = 8
 
 #: The CHF's endpoint for its own clusters, and the endpoint hosting the GSME's mirror.
 CHF_ENDPOINT = 1
@@ -99,6 +105,7 @@ class HanNode:
     joined: bool = False
     last_heard: int | None = None  # set on the CHF's node table: when the CHF last heard it
     frame_counter_reset: bool = False
+    aps_seen: dict[str, list[int]] = field(default_factory=dict)  # duplicate rejection
 
     @property
     def name(self) -> str:
@@ -133,6 +140,24 @@ class _Tx:
     attempts: int
     on_failed: Callable[[int], None] | None = None
     command: bool = False  # MAC command (poll) rather than data
+    aps_key: tuple[str, str, int] | None = None  # set when the frame waits for an APS ack
+
+
+@dataclass(slots=True)
+class _ApsPending:
+    """A unicast APS data frame waiting for its APS ack: enough to send it again."""
+
+    src: HanNode
+    dst: HanNode
+    cluster: int
+    zcl: bytes
+    src_endpoint: int
+    dst_endpoint: int
+    counter: int
+    retries_left: int
+    on_failed: Callable[[int], None] | None
+    attempt: int = 0
+    timer_armed_for: int = -1
 
 
 class Han:
@@ -170,6 +195,8 @@ class Han:
         #: Called whenever the CHF hears a device (any frame or poll that reaches it).
         self.on_heard: Callable[[str, int], None] | None = None
         self.delivered: list[Delivery] = []
+        self._aps_pending: dict[tuple[str, str, int], _ApsPending] = {}
+        self.aps_retransmissions = 0
         self.frames_sent = 0
         self.frames_dropped = 0
 
@@ -234,10 +261,39 @@ class Han:
         dst_endpoint: int = 1,
         on_failed: Callable[[int], None] | None = None,
     ) -> None:
-        """Send a ZCL frame from ``src`` to ``dst`` (NWK-secured, APS data, MAC acked)."""
+        """Send a ZCL frame from ``src`` to ``dst``: NWK-secured, MAC acked, and APS acked with
+        retries (a frame whose APS ack never comes is sent again, up to APS_MAX_RETRIES)."""
         frame = self._data_frame(src, dst, cluster, zcl, src_endpoint, dst_endpoint)
+        key = (src.name, dst.name, src.aps_counter)
+        self._aps_pending[key] = _ApsPending(src, dst, cluster, zcl, src_endpoint, dst_endpoint,
+                                             src.aps_counter, APS_MAX_RETRIES, on_failed)
         self._launch(_Tx(frame, src, dst, src.mac_seq, 1 + self._link(src, dst).mac_retries,
-                         on_failed), now)
+                         lambda at: self._aps_timeout(key, -1, at), aps_key=key), now)
+        if src.sleepy:  # a sleepy sender polls shortly for the ack (and any answer)
+            self._at(now + APS_ACK_WAIT_US // 3, lambda at: self.poll(src, at))
+
+    def _aps_timeout(self, key: tuple[str, str, int], attempt: int, now: int) -> None:
+        """No APS ack (or no MAC ack at all): send again, or give up."""
+        pending = self._aps_pending.get(key)
+        if pending is None or (attempt >= 0 and attempt != pending.attempt):
+            return  # acked meanwhile, or a stale timer of an earlier attempt
+        if pending.retries_left <= 0:
+            del self._aps_pending[key]
+            self.frames_dropped += 1
+            self._emit(now, pending.src.name, "HanTransmissionFailed",
+                       {"to": pending.dst.name, "reason": "no APS ack"})
+            if pending.on_failed is not None:
+                pending.on_failed(now)
+            return
+        pending.retries_left -= 1
+        pending.attempt += 1
+        self.aps_retransmissions += 1
+        frame = self._data_frame(pending.src, pending.dst, pending.cluster, pending.zcl,
+                                 pending.src_endpoint, pending.dst_endpoint,
+                                 aps_counter=pending.counter)
+        src, dst = pending.src, pending.dst
+        self._launch(_Tx(frame, src, dst, src.mac_seq, 1 + self._link(src, dst).mac_retries,
+                         lambda at: self._aps_timeout(key, -1, at), aps_key=key), now)
 
     def _link(self, src: HanNode, dst: HanNode) -> LinkParams:
         return dst.link if src is self.chf else src.link
@@ -249,9 +305,12 @@ class Han:
                               key_seq=ring.current_seq)
 
     def _data_frame(self, src: HanNode, dst: HanNode, cluster: int, zcl: bytes,
-                    src_endpoint: int, dst_endpoint: int) -> bytes:
+                    src_endpoint: int, dst_endpoint: int, aps_counter: int | None = None,
+                    ) -> bytes:
         src.mac_seq = (src.mac_seq + 1) & 0xFF
-        src.aps_counter = (src.aps_counter + 1) & 0xFF
+        if aps_counter is None:
+            src.aps_counter = (src.aps_counter + 1) & 0xFF
+            aps_counter = src.aps_counter
         # SE application traffic with the Trust Centre is also APS-secured under the device's
         # link key; device-to-device traffic (IHD reading the ESME) is NWK-secured only, as
         # there is no application link key between them without CBKE.
@@ -263,8 +322,8 @@ class Han:
             aps_aux = SecurityHeader(KeyId.DATA, src.nwk_counter, source=src.eui)
         nwk = NwkHeader(NwkFrameType.DATA, dst.short, src.short, src.nwk_counter & 0xFF,
                         aux=self._nwk_aux(src))
-        aps = aps_data(src.aps_counter, cluster, dst_endpoint=dst_endpoint,
-                       src_endpoint=src_endpoint, ack_request=False, aux=aps_aux)
+        aps = aps_data(aps_counter, cluster, dst_endpoint=dst_endpoint,
+                       src_endpoint=src_endpoint, ack_request=True, aux=aps_aux)
         mac = mac_data(src.mac_seq, self.pan_id, dst.short, src.short, b"")
         ring = src.keys or self.keys
         return build_secured_frame(mac, nwk, aps, zcl, network_key=ring.current_key,
@@ -295,6 +354,15 @@ class Han:
         self._transmit(tx, now)
 
     def _transmit(self, tx: _Tx, now: int) -> None:
+        if tx.aps_key is not None:
+            pending = self._aps_pending.get(tx.aps_key)
+            if pending is not None and pending.timer_armed_for != pending.attempt:
+                # The APS ack clock starts when the frame first goes on air (for a sleepy
+                # device, when it polls, not when the CHF queued the frame).
+                pending.timer_armed_for = pending.attempt
+                attempt = pending.attempt
+                key = tx.aps_key
+                self._at(now + APS_ACK_WAIT_US, lambda at: self._aps_timeout(key, attempt, at))
         self.frames_sent += 1
         if self.capture is not None:
             self.capture(tx.frame, now)
@@ -307,8 +375,9 @@ class Han:
             self._at(now + link.ack_wait_us, lambda at: self._transmit(tx, at))
         else:
             self.frames_dropped += 1
-            self._emit(now, tx.src.name, "HanTransmissionFailed",
-                       {"to": tx.dst.name, "reason": "no MAC ack"})
+            if tx.aps_key is None:  # APS-acked frames are the APS layer's to retry or report
+                self._emit(now, tx.src.name, "HanTransmissionFailed",
+                           {"to": tx.dst.name, "reason": "no MAC ack"})
             if tx.on_failed is not None:
                 tx.on_failed(now)
 
@@ -358,6 +427,16 @@ class Han:
         if parsed.aps.frame_type == ApsFrameType.COMMAND:
             self._aps_command(src, node, parsed.payload, now)
             return True
+        if parsed.aps.frame_type == ApsFrameType.ACK:
+            self._aps_pending.pop((node.name, src.name, parsed.aps.counter), None)
+            return True
+        if parsed.aps.ack_request:
+            self._send_aps_ack(node, src, parsed.aps, now)
+            seen = node.aps_seen.setdefault(src.name, [])
+            if parsed.aps.counter in seen:
+                return True  # a retransmission of what we already have: acked, not delivered
+            seen.append(parsed.aps.counter)
+            del seen[:-APS_DUPLICATE_WINDOW]
         self.delivered.append(Delivery(
             src=src.name, dst=node.name, cluster=parsed.aps.cluster or 0,
             src_endpoint=parsed.aps.src_endpoint or 0, dst_endpoint=parsed.aps.dst_endpoint or 0,
@@ -436,6 +515,19 @@ class Han:
         if self.on_joined is not None:
             self.on_joined(src, now)
 
+    def _send_aps_ack(self, node: HanNode, to: HanNode, acked: ApsHeader, now: int) -> None:
+        node.mac_seq = (node.mac_seq + 1) & 0xFF
+        aps = ApsHeader(ApsFrameType.ACK, acked.counter, dst_endpoint=acked.src_endpoint,
+                        cluster=acked.cluster, profile=acked.profile,
+                        src_endpoint=acked.dst_endpoint)
+        nwk = NwkHeader(NwkFrameType.DATA, to.short, node.short, node.nwk_counter & 0xFF,
+                        aux=self._nwk_aux(node))
+        mac = mac_data(node.mac_seq, self.pan_id, to.short, node.short, b"")
+        ring = node.keys or self.keys
+        frame = build_secured_frame(mac, nwk, aps, b"", network_key=ring.current_key)
+        self._launch(_Tx(frame, node, to, node.mac_seq, 1 + self._link(node, to).mac_retries),
+                     now)
+
     # ---- sleepy devices -----------------------------------------------------------------------
 
     def poll(self, node: HanNode, now: int) -> None:
@@ -453,7 +545,12 @@ class Han:
         live = [tx for expires, tx in held if expires > now]
         for expired in (tx for expires, tx in held if expires <= now):
             self._emit(now, self.chf.name, "HanIndirectExpired", {"to": node.name})
-            if expired.on_failed is not None:
+            if expired.aps_key is not None:
+                pending = self._aps_pending.get(expired.aps_key)
+                if pending is not None:
+                    pending.retries_left = 0  # the device never collected it: give up
+                self._aps_timeout(expired.aps_key, -1, now)
+            elif expired.on_failed is not None:
                 expired.on_failed(now)
         for i, tx in enumerate(live):
             tx.attempts = 1 + node.link.mac_retries

@@ -46,7 +46,11 @@ def test_unicast_read_arrives_after_latency_with_mac_ack_and_last_heard() -> Non
     assert run(han, T0 + 19 * MS) == []
     (d,) = run(han, T0 + 20 * MS)
     assert d.src == CHF and d.dst == ESME and d.cluster == ClusterId.METERING  # type: ignore[attr-defined]
-    assert len(sent) == 2 and len(sent[1]) == 5  # the data frame and its MAC ack
+    # the data frame, its MAC ack, and the APS ack going back
+    assert len(sent) == 3 and len(sent[1]) == 5
+    run(han, T0 + 100 * MS)
+    assert len(sent) == 4 and len(sent[3]) == 5  # ...and the MAC ack of the APS ack
+    assert not han._aps_pending
     han.send_zcl(esme, han.chf, ClusterId.METERING, read_frame(2), T0 + SECOND)
     run(han, T0 + 2 * SECOND)
     assert han.chf.last_heard is None  # the CHF's view of itself is irrelevant
@@ -62,7 +66,8 @@ def test_behaviour_20_sleepy_gsme_gets_frames_only_when_it_polls() -> None:
     delivered = run(han, T0 + 31 * MINUTE)
     assert [d.dst for d in delivered] == [GSME]  # type: ignore[attr-defined]
     assert han.held_for(GSME) == 0
-    assert gsme.last_heard == T0 + 30 * MINUTE + 20 * MS  # the CHF heard the poll
+    assert gsme.last_heard is not None  # the CHF heard the poll (and then the APS ack)
+    assert T0 + 30 * MINUTE + 20 * MS <= gsme.last_heard < T0 + 31 * MINUTE
 
 
 def test_held_frames_expire() -> None:
@@ -167,3 +172,30 @@ def test_behaviour_19_join_refused_outside_window_or_with_wrong_code() -> None:
     run(han, T0 + 60 * SECOND)
     assert not wrong.joined and wrong.keys is None  # could not decrypt the network key
     assert "HanJoinFailed" in rec.names() and NEW not in han.nodes
+
+
+def test_aps_ack_lost_means_retransmission_but_one_delivery() -> None:
+    rec = Recorder()
+    han, esme, _, _ = make(rec)
+    delivered: list[object] = []
+    for i in range(30):  # a lossy link: some data frames or their APS acks get lost
+        esme.link = LinkParams(loss=0.4, mac_retries=0)
+        han.send_zcl(han.chf, esme, ClusterId.METERING, read_frame(i + 1), T0 + i * MINUTE)
+        delivered += run(han, T0 + i * MINUTE + 30 * SECOND)
+    assert han.aps_retransmissions > 0
+    tsns = [d.zcl[1] for d in delivered]  # type: ignore[attr-defined]
+    assert len(tsns) == len(set(tsns))  # retransmissions are acked but not delivered twice
+    # With four APS tries through 40% loss nearly everything arrives (a sender may still report
+    # a failure for a frame that arrived when every APS ack back was lost).
+    assert len(tsns) >= 25
+
+
+def test_aps_gives_up_after_its_retries() -> None:
+    rec = Recorder()
+    han, esme, _, sent = make(rec)
+    esme.link = LinkParams(outages=[(T0, T0 + HOUR)])
+    failed: list[int] = []
+    han.send_zcl(han.chf, esme, ClusterId.METERING, read_frame(), T0, on_failed=failed.append)
+    run(han, T0 + MINUTE)
+    assert failed and han.aps_retransmissions == 3
+    assert len(sent) == 4 * (1 + esme.link.mac_retries)  # every APS try, every MAC retry

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.keywrap import aes_key_wrap
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -42,10 +43,15 @@ DOC = ROOT / "docs" / "wan-protocol.md"
 # The fixed test keys stated in docs/wan-protocol.md (never real device keys).
 SMSO_COMMAND_KEY = bytes(range(0x10))
 CHF_RESPONSE_KEY = bytes(range(0x10, 0x20))
+MASTER_KEY = bytes(range(0x20, 0x30))
+S1SP_NEW_KEYS = bytes(range(0x30, 0x50))  # command key || response key, key id 2
 KEYS: dict[tuple[int, int], bytes | None] = {
     (Role.SMSO, 1): SMSO_COMMAND_KEY,
     (Role.CHF, 1): CHF_RESPONSE_KEY,
     (Role.CHF, 0): None,
+    (Role.SMSO, wan.MASTER_KEY_ID): MASTER_KEY,  # any role: key id 0xFF is the Master Key
+    (Role.S1SP, wan.MASTER_KEY_ID): MASTER_KEY,
+    (Role.CHF, wan.MASTER_KEY_ID): MASTER_KEY,
 }
 
 CHF = bytes.fromhex("001bc50c00000001")
@@ -797,6 +803,10 @@ EXPECTED: dict[str, tuple[wan.Header, object]] = {
         wan.Header(1, 0x0B, 5, CHF, Role.SMSO, 1, 3),
         ADD_GSME,
     ),
+    "rotate_keys_command": (
+        wan.Header(1, 0x20, 6, CHF, Role.SMSO, wan.MASTER_KEY_ID, 1),
+        wan.RotateKeys(Role.S1SP, 2, aes_key_wrap(MASTER_KEY, S1SP_NEW_KEYS)),
+    ),
 }
 
 
@@ -843,3 +853,6 @@ def test_doc_states_the_test_keys() -> None:
     text = DOC.read_text(encoding="utf-8").replace(" ", "").lower()
     assert SMSO_COMMAND_KEY.hex() in text
     assert CHF_RESPONSE_KEY.hex() in text
+    assert MASTER_KEY.hex() in text
+    assert S1SP_NEW_KEYS[:16].hex() in text
+    assert S1SP_NEW_KEYS[16:].hex() in text
