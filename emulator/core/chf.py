@@ -389,7 +389,8 @@ class Chf:
                              detail=rej.detail),
         )
         if rej.role_keys is not None and tls_role is not None:
-            return self._seal(tls_role, rej.role_keys, MessageType.ERROR, txn, target, body)
+            slot = (_MASTER_SLOT if rej.role_keys.key_id == wan.MASTER_KEY_ID else tls_role)
+            return self._seal(slot, rej.role_keys, MessageType.ERROR, txn, target, body)
         header = wan.Header(
             version=wan.FRAME_VERSION, msg_type=MessageType.ERROR, txn_id=txn,
             target=target if len(target) == 8 else self.eui_bytes, role=Role.CHF, key_id=0,
@@ -461,11 +462,8 @@ class Chf:
 
     def _commit(self, new: Snapshot, now: int, step: str) -> None:
         """Install ``new`` in one assignment per field group; traced."""
-        old = self.snapshot()
+        # Counters are kept across owners: after a rollback the SMSO's old frames stay replays.
         self._keys = {new.owner: new.keys}
-        if new.owner != old.owner or new.keys != old.keys:
-            self._counters_in.pop(new.owner, None)
-            self._counters_out.pop(new.owner, None)
         self.anchor, self.anchor_der = new.anchor, new.anchor_der
         self.sim.apn, self.sim.service_profile = new.apn, new.service_profile
         self._emit(now, self.eui, "SecurityStepCommitted", {
@@ -480,14 +478,16 @@ class Chf:
             previous_apn=self.previous.apn if self.previous is not None else "",
             can_roll_back=self.previous is not None)
 
-    def _step(self, step: str, new: Snapshot, now: int) -> wan.SecurityState | _Restarted:
+    def _step(
+        self, step: str, new: Snapshot, now: int, keys: OperationalKeys | None = None
+    ) -> wan.SecurityState | _Restarted:
         """Run one migration step under the configured faults."""
         fail = self.faults["fail"]
         restart = self.faults["restart"]
         assert isinstance(fail, set) and isinstance(restart, set)
         if step in fail:
             self._emit(now, self.eui, "SecurityStepFailed", {"step": step})
-            raise _Reject(ErrorCode.OPERATION_FAILED, f"{step} failed on the device", None)
+            raise _Reject(ErrorCode.OPERATION_FAILED, f"{step} failed on the device", keys)
         if step in restart:
             restart.discard(step)
             rng = self.faults["rng"]
@@ -796,7 +796,7 @@ def _rotate_keys(
                    old.anchor, old.anchor_der, old.apn, old.service_profile)
     if chf.previous is None and "rotate" not in chf.faults["fail"]:  # type: ignore[operator]
         chf.previous = old  # the pre-migration state that a rollback reinstates
-    return chf._step("rotate", new, now)
+    return chf._step("rotate", new, now, keys)
 
 
 def _swap_certificate(
@@ -810,7 +810,7 @@ def _swap_certificate(
     old = chf.snapshot()
     new = Snapshot(old.owner, old.keys, request.role, request.ca_certificate, old.apn,
                    old.service_profile)
-    return chf._step("swap", new, now)
+    return chf._step("swap", new, now, keys)
 
 
 def _rollback(
@@ -825,7 +825,7 @@ def _rollback(
     restored = Snapshot(prev.owner, prev.keys, prev.anchor, prev.anchor_der,
                         request.apn or prev.apn, request.service_profile or prev.service_profile)
     moved_sim = restored.apn != chf.sim.apn
-    result = chf._step("rollback", restored, now)
+    result = chf._step("rollback", restored, now, keys)
     if not isinstance(result, _Restarted):
         chf.previous = None
         result = chf.security_state()
@@ -854,7 +854,7 @@ def _move_sim(
     old = chf.snapshot()
     new = Snapshot(old.owner, old.keys, old.anchor, old.anchor_der, request.apn,
                    request.service_profile)
-    result = chf._step("sim", new, now)
+    result = chf._step("sim", new, now, keys)
     if not isinstance(result, _Restarted):
         chf.wan_down_until = now + chf.reconnect_delay_us
         chf.drop_sessions = True

@@ -116,6 +116,11 @@ def test_behaviour_2_rollback_restores_the_smso_and_the_previous_apn() -> None:
             smso = await b.smso()
             inv = await smso.read_inventory()  # SMSO TLS and keys work again
             assert inv.apn == b.smso_apn
+            # ...and frames it sent before the migration are still replays (counters kept).
+            txn, old = smso.build_frame(MessageType.READ_TIME, b.inst.chf.eui, counter=1)
+            _, body = await smso.send_raw(old, txn)
+            assert isinstance(body, wan.ErrorPayload)
+            assert body.error_code is ErrorCode.REPLAYED_COUNTER
             await smso.close()
             assert "TLS" in await _refused(_s1sp_on(b, b.smso_apn))  # S1SP refused again
             assert b.inst.chf.snapshot().owner is Role.SMSO
