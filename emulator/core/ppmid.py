@@ -23,7 +23,7 @@ from emulator.core.esme import EsmeReading
 from emulator.core.gsme import GsmeReading
 from emulator.core.prepayment import PaymentSnapshot
 from emulator.core.rng import SplitMix64, derive_seed
-from emulator.core.timebase import HOUR, SECOND
+from emulator.core.timebase import DAY, SECOND
 from emulator.core.trace_sink import Emit
 from emulator.errors import LocalProtocolError
 from emulator.wire.vocabulary import DeviceType, PaymentMode, SupplyState
@@ -31,7 +31,7 @@ from emulator.wire.vocabulary import DeviceType, PaymentMode, SupplyState
 #: A PPMID redraws at once when the balance moves by this much.
 SIGNIFICANT_BALANCE_PENCE = 100
 #: Smaller changes are traced at most this often (per device and fuel).
-REDRAW_INTERVAL_US = HOUR
+REDRAW_INTERVAL_US = DAY  # a routine redraw is not news: keep fleet traces small
 
 
 class ConsumerModelSpec(Protocol):
