@@ -310,7 +310,8 @@ def _check_name(name: str, file: str) -> None:
         raise ProfileError(file, "", f"not a profile name: {name!r}")
 
 
-def _parse(text: str, file: str) -> dict[str, Any]:
+def parse_yaml(text: str, file: str) -> dict[str, Any]:
+    """A profile-style YAML mapping with the right ``schema_version``; one ProfileError."""
     try:
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
@@ -342,7 +343,8 @@ def _dotted(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _validate(cls: type[_Model], data: dict[str, Any], file: str) -> _Model:
+def validate_model(cls: type[_Model], data: dict[str, Any], file: str) -> _Model:
+    """``data`` as a ``cls``; the first problem as a ProfileError naming the field."""
     try:
         return cls.model_validate(data)
     except ValidationError as exc:
@@ -358,7 +360,7 @@ def _device(data: dict[str, Any], file: str) -> DeviceModel:
         raise ProfileError(
             file, "kind", f"unknown device kind {kind!r} (expected one of {', '.join(_KINDS)})"
         )
-    return _validate(cls, data, file)
+    return validate_model(cls, data, file)
 
 
 def _read_builtin(folder: str, name: str) -> tuple[str, str]:
@@ -371,7 +373,8 @@ def _read_builtin(folder: str, name: str) -> tuple[str, str]:
     return resource.read_text(encoding="utf-8"), file
 
 
-def _read_path(path: Path, file: str) -> str:
+def read_path(path: Path, file: str) -> str:
+    """A user file's text; ProfileError when it cannot be read."""
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -383,12 +386,12 @@ def _read_path(path: Path, file: str) -> str:
 @cache
 def _builtin_device(name: str) -> DeviceModel:
     text, file = _read_builtin("devices", name)
-    return _device(_parse(text, file), file)
+    return _device(parse_yaml(text, file), file)
 
 
 @lru_cache(maxsize=1024)
 def _path_device(path: str, file: str, stamp: tuple[int, int]) -> DeviceModel:
-    return _device(_parse(_read_path(Path(path), file), file), file)
+    return _device(parse_yaml(read_path(Path(path), file), file), file)
 
 
 def _stamp(path: Path) -> tuple[int, int]:
@@ -424,7 +427,7 @@ def list_dmcs() -> list[str]:
 @lru_cache(maxsize=1)
 def _cohorts() -> dict[str, Cohort]:
     text, file = _read_builtin("", "cohorts")
-    table = _validate(_CohortsFile, _parse(text, file), file).cohorts
+    table = validate_model(_CohortsFile, parse_yaml(text, file), file).cohorts
     return {str(key): cohort for key, cohort in table.items()}
 
 
@@ -488,13 +491,13 @@ def _find_device(name: str, file: str, field: str, folder: Path | None) -> Devic
 @cache
 def _builtin_dmc(name: str) -> ResolvedDmc:
     text, file = _read_builtin("dmcs", name)
-    return _resolve(_validate(Dmc, _parse(text, file), file), file, None)
+    return _resolve(validate_model(Dmc, parse_yaml(text, file), file), file, None)
 
 
 @lru_cache(maxsize=256)
 def _path_dmc(path: str, file: str, stamp: tuple[int, int]) -> ResolvedDmc:
-    data = _parse(_read_path(Path(path), file), file)
-    return _resolve(_validate(Dmc, data, file), file, Path(path).parent)
+    data = parse_yaml(read_path(Path(path), file), file)
+    return _resolve(validate_model(Dmc, data, file), file, Path(path).parent)
 
 
 def load_dmc(name_or_path: str) -> ResolvedDmc:

@@ -36,14 +36,13 @@ from enum import Enum
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
-import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from emulator.core.timebase import DAY, HOUR
 from emulator.errors import ProfileError, S1labError
-from emulator.profiles import load_cohorts
+from emulator.profiles import load_cohorts, parse_yaml, read_path, validate_model
 from emulator.wire.vocabulary import DeviceType, PaymentMode
 from harness.migration.history import Attempt, History, has_reason
 from harness.migration.inventory import InstallationRecord, MeterState, SupplierStatus
@@ -241,56 +240,14 @@ class _EpclFile(_Schema):
         return self
 
 
-def _parse(text: str, file: str) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark is not None else 0
-        raise ProfileError(file, "", f"YAML error at line {line}: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        raise ProfileError(file, "", f"YAML error: {exc}") from None
-    if not isinstance(data, dict):
-        raise ProfileError(file, "", f"expected a mapping, got {type(data).__name__}")
-    if data.get("schema_version") != SCHEMA_VERSION:
-        found = data.get("schema_version")
-        reason = "missing" if found is None else f"unknown schema_version {found!r}"
-        raise ProfileError(file, "schema_version", f"{reason} (this s1lab reads {SCHEMA_VERSION})")
-    return data
-
-
-def _dotted(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _validate(cls: type[_Model], data: dict[str, Any], file: str) -> _Model:
-    try:
-        return cls.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        reason = str(first["msg"]).removeprefix("Value error, ")
-        raise ProfileError(file, _dotted(tuple(first["loc"])), reason) from None
-
-
 def _is_path(name_or_path: str | Path) -> bool:
     text = str(name_or_path)
     return isinstance(name_or_path, Path) or text.endswith((".yaml", ".yml")) or "/" in text
 
 
-def _read_path(path: Path, file: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ProfileError(file, "", "no such file") from None
-    except OSError as exc:
-        raise ProfileError(file, "", f"cannot read: {exc.strerror}") from None
-
-
 def parse_tmad(text: str, file: str) -> TmadVersion:
     """A TMAD version from YAML text; ``file`` names it in errors."""
-    model = _validate(_TmadFile, _parse(text, file), file)
+    model = validate_model(_TmadFile, parse_yaml(text, file), file)
     clauses = {ExclusionCategory(k): v for k, v in model.clauses.model_dump().items()}
     return TmadVersion(model.name, model.label, model.date, model.source, file, clauses)
 
@@ -316,7 +273,7 @@ def load_tmad(name_or_path: str | Path = DEFAULT_TMAD_VERSION) -> TmadVersion:
     Raises :class:`~emulator.errors.ProfileError` naming the file and the bad field."""
     if _is_path(name_or_path):
         path = Path(name_or_path)
-        return parse_tmad(_read_path(path, str(name_or_path)), str(name_or_path))
+        return parse_tmad(read_path(path, str(name_or_path)), str(name_or_path))
     return _builtin_tmad(str(name_or_path))
 
 
@@ -347,7 +304,7 @@ class Epcl:
 
 
 def parse_epcl(text: str, file: str) -> Epcl:
-    model = _validate(_EpclFile, _parse(text, file), file)
+    model = validate_model(_EpclFile, parse_yaml(text, file), file)
     return Epcl(frozenset(model.eligible), frozenset(model.uneconomic_to_test), model.source, file)
 
 
@@ -360,7 +317,7 @@ def load_epcl(path: str | Path | None = None) -> Epcl:
     """The built-in ``profiles/epcl.yaml``, or an EPCL file by path."""
     if path is None:
         return _builtin_epcl()
-    return parse_epcl(_read_path(Path(path), str(path)), str(path))
+    return parse_epcl(read_path(Path(path), str(path)), str(path))
 
 
 # -- decisions --------------------------------------------------------------------------------
