@@ -21,6 +21,7 @@ import heapq
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from emulator.core.han_crypto import (
     NetworkKeyRing,
@@ -62,6 +63,10 @@ from emulator.wire.zigbee_aps import (
 from emulator.wire.zigbee_nwk import KeyId, NwkFrameType, NwkHeader, SecurityHeader
 
 CaptureFn = Callable[[bytes, int], None]
+
+
+def _CANCELLED(at: int) -> None:  # noqa: N802 - a sentinel action
+    """Marks a cancelled queue entry."""
 
 #: APS acknowledged delivery (ZigBee apsAckWaitDuration / apscMaxFrameRetries, simplified).
 APS_ACK_WAIT_US = 1_500 * MS
@@ -158,6 +163,7 @@ class _ApsPending:
     on_failed: Callable[[int], None] | None
     attempt: int = 0
     timer_armed_for: int = -1
+    timer: list[Any] | None = None  # the pending ack timer's queue entry
 
 
 class Han:
@@ -182,7 +188,7 @@ class Han:
         self.chf.keys = self.keys
         self.nodes: dict[str, HanNode] = {}
         self._by_short: dict[int, HanNode] = {0: self.chf}
-        self._queue: list[tuple[int, int, Callable[[int], None]]] = []
+        self._queue: list[list[Any]] = []  # [at, seq, action]; action _CANCELLED when cancelled
         self._seq = itertools.count()
         self._indirect: dict[str, list[tuple[int, _Tx]]] = {}
         self.indirect_expiry_us = indirect_expiry_us
@@ -229,23 +235,34 @@ class Han:
     # ---- the event queue ----------------------------------------------------------------------
 
     def get_timer(self) -> int | None:
-        return self._queue[0][0] if self._queue else None
+        q = self._queue
+        while q and q[0][2] is _CANCELLED:  # an APS ack timer whose ack came: never wake
+            heapq.heappop(q)
+        return q[0][0] if q else None
 
     def handle_timer(self, now: int) -> list[Delivery]:
         """Run everything due; returns the data frames delivered (to hand to the application)."""
         q = self._queue
         while q and q[0][0] <= now:
             at, _, action = heapq.heappop(q)
-            action(at)
+            if action is not _CANCELLED:
+                action(at)
         out, self.delivered = self.delivered, []
         return out
 
-    def _at(self, at: int, action: Callable[[int], None]) -> None:
-        heapq.heappush(self._queue, (at, next(self._seq), action))
+    def _at(self, at: int, action: Callable[[int], None]) -> list[Any]:
+        entry: list[Any] = [at, next(self._seq), action]
+        heapq.heappush(self._queue, entry)
+        return entry  # set entry[2] = _CANCELLED to cancel
 
-    def schedule(self, at: int, action: Callable[[int], None]) -> None:
-        """Run ``action(at)`` at ``at`` on the HAN's own queue (device behaviour in sequence)."""
-        self._at(at, action)
+    def schedule(self, at: int, action: Callable[[int], None]) -> list[Any]:
+        """Run ``action(at)`` at ``at`` on the HAN's own queue (device behaviour in sequence);
+        the returned entry can be passed to :meth:`cancel`."""
+        return self._at(at, action)
+
+    @staticmethod
+    def cancel(entry: list[Any]) -> None:
+        entry[2] = _CANCELLED
 
     # ---- sending ----------------------------------------------------------------------------
 
@@ -362,7 +379,8 @@ class Han:
                 pending.timer_armed_for = pending.attempt
                 attempt = pending.attempt
                 key = tx.aps_key
-                self._at(now + APS_ACK_WAIT_US, lambda at: self._aps_timeout(key, attempt, at))
+                pending.timer = self._at(now + APS_ACK_WAIT_US,
+                                         lambda at: self._aps_timeout(key, attempt, at))
         self.frames_sent += 1
         if self.capture is not None:
             self.capture(tx.frame, now)
@@ -428,7 +446,9 @@ class Han:
             self._aps_command(src, node, parsed.payload, now)
             return True
         if parsed.aps.frame_type == ApsFrameType.ACK:
-            self._aps_pending.pop((node.name, src.name, parsed.aps.counter), None)
+            acked = self._aps_pending.pop((node.name, src.name, parsed.aps.counter), None)
+            if acked is not None and acked.timer is not None:
+                acked.timer[2] = _CANCELLED
             return True
         if parsed.aps.ack_request:
             self._send_aps_ack(node, src, parsed.aps, now)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from emulator.core.chf import Chf
 from emulator.core.esme import Esme
@@ -67,6 +68,7 @@ Failed = Callable[[str, int], None]  # (why, now)
 class _Pending:
     done: Callable[[tuple[ReadAttributeRecord, ...], object], None]
     failed: Failed | None
+    timeout: list[Any] | None = None  # the answer timeout's queue entry
 
 
 class SmartEnergyApp:
@@ -268,7 +270,8 @@ class SmartEnergyApp:
                 failed(f"{dst_eui} is not on the HAN", now)
             return
         tsn = src.next_tsn()
-        self._pending[(src.name, dst.name, tsn)] = _Pending(done, failed)
+        pending = _Pending(done, failed)
+        self._pending[(src.name, dst.name, tsn)] = pending
 
         def lost(at: int) -> None:
             p = self._pending.pop((src.name, dst.name, tsn), None)
@@ -278,7 +281,7 @@ class SmartEnergyApp:
         frame = zcl_foundation_frame(ReadAttributes(attrs), tsn)
         self.han.send_zcl(src, dst, cluster, frame, now, dst_endpoint=dst_endpoint,
                           on_failed=lost)
-        self.han.schedule(now + ANSWER_TIMEOUT, lost)  # no-op once answered
+        pending.timeout = self.han.schedule(now + ANSWER_TIMEOUT, lost)
 
     def _dispatch(self, d: Delivery) -> None:
         self._now = d.at
@@ -346,6 +349,8 @@ class SmartEnergyApp:
         pending = self._pending.pop((d.dst, d.src, tsn), None)
         snapshot = self._snapshots.pop((d.src, d.dst, tsn), None)
         if pending is not None:
+            if pending.timeout is not None:
+                Han.cancel(pending.timeout)
             pending.done(cmd.records, snapshot)
 
     def _got_report(self, d: Delivery, tsn: int) -> None:
