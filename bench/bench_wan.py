@@ -117,7 +117,7 @@ async def emulated(
     build_s = time.perf_counter() - t0
     gc.collect()
     rss_built = current_rss_kib()
-    headend = HeadEnd(Role.SMSO, fleet.headend_context(Role.SMSO), fleet.keys_for)  # type: ignore[arg-type]
+    headend = HeadEnd(Role.SMSO, fleet.headend_context(Role.SMSO), fleet.keys_for)
 
     # The head-end paces its ramp (as a real one must: design.md §10): at most `ramp`
     # handshakes in flight, so the peak holds only that many handshake buffers.

@@ -8,6 +8,7 @@ only; the folder goes away with the fleet.
 
 from __future__ import annotations
 
+import ssl
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,7 +114,7 @@ class Fleet:
     def keys_for(self, eui: str) -> ChfKeys:
         return self.keys[eui]
 
-    def headend_context(self, role: Role) -> object:
+    def headend_context(self, role: Role) -> ssl.SSLContext:
         cert, key = self.pki.headend_paths(role)
         return client_context(cert, key, self.pki.device_ca.cert_pem(),
                               self.dmc.chf.tls_min_version, self.dmc.chf.tls_max_version)

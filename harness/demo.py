@@ -123,7 +123,7 @@ async def _drive(
                 or reading.supply_state is not SupplyState.ENABLED
             ):
                 amount = cfg.top_up_pence + 100 * rng.randrange(10)
-                last_utrn = session._headend.make_utrn(session.chf_eui, esme, amount)
+                last_utrn = session.headend.make_utrn(session.chf_eui, esme, amount)
                 result = await session.top_up(esme, last_utrn)
                 _count_top_up(row, result)
             elif last_utrn is not None and not replayed and index % 7 == 3:
@@ -182,7 +182,7 @@ async def run_demo(cfg: DemoConfig, progress: ProgressFn | None = None) -> DemoS
         fleet = Fleet(dmc, cfg.installations, cfg.seed, scheduler, trace, han=cfg.han,
                       capture=capture)
         apply_faults(cfg.faults, fleet.installations, scheduler)
-        headend = HeadEnd(Role.SMSO, fleet.headend_context(Role.SMSO), fleet.keys_for,  # type: ignore[arg-type]
+        headend = HeadEnd(Role.SMSO, fleet.headend_context(Role.SMSO), fleet.keys_for,
                           emit=trace.emitter("headend"))
         rows = [InstallationSummary(inst.id, inst.chf.eui, inst.esme.eui)
                 for inst in fleet.installations]

@@ -155,6 +155,11 @@ class HeadEndSession:
         self._pending.clear()
 
     @property
+    def headend(self) -> HeadEnd:
+        """The role this session speaks for (its keys, counters and UTRN counters)."""
+        return self._headend
+
+    @property
     def is_open(self) -> bool:
         return self._channel.established
 

@@ -97,9 +97,9 @@ class S1sp:
         self._migration = HeadEnd(Role.SMSO, client_context(
             folder / "migration.pem", folder / "migration.key", device_ca), self._no_keys,
             emit=emit)
-        self._s1sp = HeadEnd(Role.S1SP, fleet.headend_context(Role.S1SP),  # type: ignore[arg-type]
+        self._s1sp = HeadEnd(Role.S1SP, fleet.headend_context(Role.S1SP),
                              self._own_keys, emit=emit)
-        self._smso = HeadEnd(Role.SMSO, fleet.headend_context(Role.SMSO),  # type: ignore[arg-type]
+        self._smso = HeadEnd(Role.SMSO, fleet.headend_context(Role.SMSO),
                              fleet.keys_for, emit=emit)
         self.s1sp_ca_der = auth.s1sp_ca.cert.public_bytes(Encoding.DER)
 

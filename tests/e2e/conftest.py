@@ -48,7 +48,7 @@ async def smso_bench(count: int = 1, seed: int = 3, dmc: ResolvedDmc | None = No
     scheduler = Scheduler(clock)
     trace = ListTrace()
     fleet = Fleet(dmc or default_dmc(), count, seed, scheduler, trace)
-    headend = HeadEnd(role, fleet.headend_context(role), fleet.keys_for,  # type: ignore[arg-type]
+    headend = HeadEnd(role, fleet.headend_context(role), fleet.keys_for,
                       emit=trace.emitter("headend"))
     try:
         session = await connect(fleet.link_to(fleet.installations[0]).a, headend, clock)
