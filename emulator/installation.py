@@ -109,6 +109,13 @@ class Installation:
             self.han = Han(chf_eui, han_rng.randbytes(16), han_rng, emit)
             if capture is not None:
                 self.han.capture = capture.frame
+        model_faults = dmc.chf.faults  # device faults set by the CHF's profile
+        for step in model_faults.fail_steps:
+            chf.faults["fail"].add(step)  # type: ignore[attr-defined]
+        for step in model_faults.restart_during:
+            chf.faults["restart"].add(step)  # type: ignore[attr-defined]
+        if model_faults.master_key_missing:
+            chf.master_key = None
         self.core = InstallationCore(
             installation_id, Devices(chf, esme, gsme, ppmid, ihd), sub("consumer"), now,
             han=self.han,

@@ -99,8 +99,20 @@ class _DeviceBase(_Schema):
     firmware_version: Text
 
 
+MigrationStep = Literal["rotate", "swap", "sim", "rollback"]
+
+
+class ChfFaults(_Schema):
+    """Device faults a CHF model carries (a model known to misbehave in the field)."""
+
+    fail_steps: tuple[MigrationStep, ...] = ()  # these migration steps fail on the device
+    restart_during: tuple[MigrationStep, ...] = ()  # the CHF restarts mid-step (once each)
+    master_key_missing: bool = False  # the CHF holds no Master Key
+
+
 class ChfModel(_DeviceBase):
     kind: Literal["chf"]
+    faults: ChfFaults = ChfFaults()
     wan_mode: Literal["listen", "dial"] = "listen"
     tls_min_version: TlsVersion = "1.2"
     tls_max_version: TlsVersion = "1.3"

@@ -214,3 +214,39 @@ def test_restart_mid_rotation_is_atomic() -> None:
 
 def test_error_codes_are_wan_errors() -> None:
     assert ErrorCode.OPERATION_FAILED.value == 0x0B
+
+
+def test_device_faults_set_by_the_chf_profile(tmp_path: pytest.TempPathFactory) -> None:
+    """A CHF model whose profile says its SIM move fails: the S1SP rolls back."""
+    from pathlib import Path
+
+    from emulator.profiles import load_dmc
+
+    folder = Path(str(tmp_path))
+    devices = folder / "devices"
+    devices.mkdir()
+    (devices / "flaky-chf.yaml").write_text(
+        "schema_version: 1\nkind: chf\nmanufacturer: Flaky (fictional)\nmodel: F1\n"
+        "firmware_version: '0.9'\nfaults:\n  fail_steps: [sim]\n")
+    dmc_file = folder / "flaky.yaml"
+    dmc_file.write_text(
+        "schema_version: 1\nname: flaky\ndescription: a CHF whose SIM move fails\n"
+        "group_id: EA\ncsp: north\nchf: flaky-chf\nesme: zenith-esme-prepay\n")
+    dmc = load_dmc(str(dmc_file))
+    assert dmc.chf.faults.fail_steps == ("sim",)
+
+    async def main() -> None:
+        clock = current_clock()
+        scheduler = Scheduler(clock)
+        trace = ListTrace()
+        fleet = Fleet(dmc, 1, 5, scheduler, trace)
+        try:
+            b = Lab(fleet, S1sp(fleet, trace.emitter("dcc"), 5), trace)
+            b.smso_apn = fleet.installations[0].chf.sim.apn
+            outcome = await b.install("EA")
+            assert outcome.status == "rolled-back" and outcome.reason == "SIM_MOVE_FAILED"
+        finally:
+            fleet.close()
+            scheduler.close()
+
+    run_virtual(main())
