@@ -373,6 +373,9 @@ def main(argv: list[str] | None = None) -> None:
         _fail(command.strip(), exc.format_message() + " (see --help)")
     except S1labError as exc:
         _fail(command.strip(), str(exc))
+    except OSError as exc:  # a folder or file the user named cannot be made or written
+        where = exc.filename if exc.filename is not None else ""
+        _fail(command.strip(), f"{where}: {exc.strerror or exc}" if where else str(exc))
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:

@@ -75,3 +75,10 @@ def test_pki_init_then_demo_command(tmp_path: Path) -> None:
     summary = json.loads((out / "summary.json").read_text())
     assert summary["installations"] == 3 and summary["seed"] == 9
     assert (out / "trace.jsonl").stat().st_size > 0
+
+
+@pytest.mark.io
+def test_unwritable_output_folder_is_bad_input() -> None:
+    line = _one_line_error(run("demo", "-n", "1", "--days", "0.01", "--capture", "/proc/nope",
+                               "--out", "/proc/nope2"))
+    assert "/proc/nope" in line and "internal error" not in line
