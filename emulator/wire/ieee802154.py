@@ -24,7 +24,6 @@ from enum import IntEnum
 from typing import Any
 
 from construct import (
-    ConstructError,
     GreedyBytes,
     If,
     Int8ul,
@@ -36,9 +35,7 @@ from construct import (
 )
 
 from emulator.errors import MalformedFrame
-
-# Compiled construct raises struct.error (and friends) on short input, not only ConstructError.
-_ERRORS = (ConstructError, struct.error, ValueError, TypeError, KeyError, IndexError, OverflowError)
+from emulator.wire.codec_errors import CODEC_ERRORS
 
 __all__ = [
     "BROADCAST_PAN",
@@ -269,7 +266,7 @@ def _encode(frame: MacFrame, payload: bytes, with_fcs: bool, fast: bool) -> byte
                     "payload": payload,
                 }
             )
-        except _ERRORS as exc:
+        except CODEC_ERRORS as exc:
             raise MalformedFrame(f"cannot build MAC frame: {exc}", "mac") from exc
     if with_fcs:
         data += crc16_kermit(data).to_bytes(2, "little")
@@ -315,7 +312,7 @@ def _decode(data: bytes, with_fcs: bool, fast: bool, keep: bool) -> tuple[MacFra
     else:
         try:
             c: Any = _HEADER.parse(data[:end])
-        except _ERRORS as exc:
+        except CODEC_ERRORS as exc:
             raise MalformedFrame(f"truncated MAC header: {exc}", "mac") from exc
         fcf, seq = c.fcf, c.seq
         dst_pan, dst_addr, src_pan, src_addr = c.dst_pan, c.dst_addr, c.src_pan, c.src_addr

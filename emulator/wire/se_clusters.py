@@ -16,7 +16,6 @@ Wireshark 4.0's ``packet-zbee-zcl-se.c`` dissector (see tests/wire/test_se_clust
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -26,7 +25,6 @@ from construct import (
     Array,
     Bytes,
     Construct,
-    ConstructError,
     Container,
     GreedyBytes,
     If,
@@ -47,6 +45,7 @@ from construct import (
 from construct.core import stream_read, stream_write
 
 from emulator.errors import MalformedFrame
+from emulator.wire.codec_errors import CODEC_ERRORS
 from emulator.wire.zcl import DataType, Direction, ZclFrameType, ZclHeader, build_zcl
 
 __all__ = [
@@ -739,17 +738,6 @@ CLUSTERS: dict[int, ClusterDef] = {
 
 _EMPTY = _s()
 
-_ERRORS = (
-    ConstructError,
-    struct.error,
-    UnicodeDecodeError,
-    ValueError,
-    KeyError,
-    IndexError,
-    TypeError,
-    OverflowError,
-)
-
 
 class _Fields(dict[str, Any]):
     """Fields of a payload; an absent optional field reads as None."""
@@ -780,7 +768,7 @@ def encode_command(
     cmd = _cluster(cluster_id).command(command_id, direction)
     try:
         out: bytes = (cmd.schema or _EMPTY).build(_Fields(fields))
-    except _ERRORS as exc:
+    except CODEC_ERRORS as exc:
         raise MalformedFrame(f"cannot build {cmd.name}: {exc}", cmd.name) from exc
     return out
 
@@ -792,7 +780,7 @@ def decode_command(
     cmd = _cluster(cluster_id).command(command_id, direction)
     try:
         parsed = (cmd.schema or _EMPTY).parse(payload)
-    except _ERRORS as exc:
+    except CODEC_ERRORS as exc:
         raise MalformedFrame(f"cannot parse {cmd.name}: {exc}", cmd.name) from exc
     out: dict[str, Any] = _plain(parsed)
     return out

@@ -23,7 +23,6 @@ from typing import Any, ClassVar
 
 from construct import (
     BytesInteger,
-    ConstructError,
     Error,
     Float16l,
     Float32l,
@@ -48,6 +47,7 @@ from construct import (
 )
 
 from emulator.errors import MalformedFrame
+from emulator.wire.codec_errors import CODEC_ERRORS
 
 __all__ = [
     "Attribute",
@@ -264,29 +264,18 @@ def _from_wire(data_type: int | None, value: Any) -> Any:
     return value
 
 
-_PARSE_ERRORS = (
-    ConstructError,
-    struct.error,
-    UnicodeDecodeError,
-    ValueError,
-    KeyError,
-    IndexError,
-    TypeError,
-    OverflowError,
-)
-
 
 def _run_parse(fmt: Any, data: bytes, path: str) -> Any:
     try:
         return fmt.parse(data)
-    except _PARSE_ERRORS as exc:
+    except CODEC_ERRORS as exc:
         raise MalformedFrame(f"cannot parse {path}: {exc}", path) from exc
 
 
 def _run_build(fmt: Any, obj: Any, path: str) -> bytes:
     try:
         out: bytes = fmt.build(obj)
-    except _PARSE_ERRORS as exc:
+    except CODEC_ERRORS as exc:
         raise MalformedFrame(f"cannot build {path}: {exc}", path) from exc
     return out
 

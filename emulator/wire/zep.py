@@ -16,14 +16,12 @@ Version 2 ack: "EX" | 2 | type 2 | sequence (4).
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 from typing import Any
 
 from construct import (
     Bytes,
     Const,
-    ConstructError,
     GreedyBytes,
     Int8ub,
     Int16ub,
@@ -32,9 +30,7 @@ from construct import (
 )
 
 from emulator.errors import MalformedFrame
-
-# Compiled construct raises struct.error (and friends) on short input, not only ConstructError.
-_ERRORS = (ConstructError, struct.error, ValueError, TypeError, KeyError, IndexError, OverflowError)
+from emulator.wire.codec_errors import CODEC_ERRORS
 
 __all__ = ["ZEP_PORT", "ZepAck", "ZepPacket", "parse_zep", "zep_v2", "zep_v2_ack"]
 
@@ -96,7 +92,7 @@ def zep_v2(
                 "frame": frame,
             }
         )
-    except _ERRORS as exc:
+    except CODEC_ERRORS as exc:
         raise MalformedFrame(f"cannot build ZEP packet: {exc}", "zep") from exc
     return out
 
@@ -131,7 +127,7 @@ def parse_zep(data: bytes) -> ZepPacket | ZepAck:
                 raise MalformedFrame("trailing bytes after ZEP ack", "zep")
             return ZepAck(a.seq)
         c: Any = _V2.parse(data)
-    except _ERRORS as exc:
+    except CODEC_ERRORS as exc:
         raise MalformedFrame(f"not a ZEP v2 packet: {exc}", "zep") from exc
     if c.version != 2 or c.type != 1:
         raise MalformedFrame(f"unsupported ZEP version {c.version} type {c.type}", "zep.version")

@@ -25,7 +25,6 @@ from construct import (
     Bytes,
     Computed,
     Construct,
-    ConstructError,
     GreedyBytes,
     If,
     Int8ul,
@@ -37,6 +36,7 @@ from construct import (
 )
 
 from emulator.errors import MalformedFrame
+from emulator.wire.codec_errors import CODEC_ERRORS
 from emulator.wire.zigbee_nwk import (
     AUX_HEADER,
     SecurityHeader,
@@ -47,9 +47,6 @@ from emulator.wire.zigbee_nwk import (
     eui_from_air,
     eui_to_air,
 )
-
-# Compiled construct raises struct.error (and friends) on short input, not only ConstructError.
-_ERRORS = (ConstructError, struct.error, ValueError, TypeError, KeyError, IndexError, OverflowError)
 
 __all__ = [
     "SE_PROFILE",
@@ -282,7 +279,7 @@ def _encode(header: ApsHeader, payload: bytes, fast: bool) -> bytes:
                 "payload": payload,
             }
         )
-    except _ERRORS as exc:
+    except CODEC_ERRORS as exc:
         raise MalformedFrame(f"cannot build APS frame: {exc}", "aps") from exc
     return out
 
@@ -351,7 +348,7 @@ def _split(data: bytes, level: int | None = None) -> tuple[ApsHeader, int]:
     """The construct path of :func:`parse_aps_split`."""
     try:
         c: Any = _HDR.parse(data)
-    except _ERRORS as exc:
+    except CODEC_ERRORS as exc:
         raise MalformedFrame(f"truncated APS header: {exc}", "aps") from exc
     fcf: int = c.fcf
     ext = c.ext
@@ -525,7 +522,7 @@ def encode_aps_command(cmd: ApsCommand) -> bytes:
             body = {"status": cmd.status, "key_type": cmd.key_type, "dst": eui_to_air(cmd.dst)}
     try:
         out: bytes = _CMD.build({"command_id": cid, "body": body, "rest": b""})
-    except _ERRORS as exc:
+    except CODEC_ERRORS as exc:
         raise MalformedFrame(f"cannot build APS command: {exc}", f"aps.{cid.name.lower()}") from exc
     return out
 
@@ -533,7 +530,7 @@ def encode_aps_command(cmd: ApsCommand) -> bytes:
 def decode_aps_command(payload: bytes) -> ApsCommand:
     try:
         c: Any = _CMD.parse(payload)
-    except _ERRORS as exc:
+    except CODEC_ERRORS as exc:
         raise MalformedFrame(f"truncated APS command: {exc}", "aps.command") from exc
     b = c.body
     if b is None:

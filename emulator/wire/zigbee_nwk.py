@@ -30,7 +30,6 @@ from typing import Any
 
 from construct import (
     Array,
-    ConstructError,
     GreedyBytes,
     If,
     Int8ul,
@@ -42,9 +41,7 @@ from construct import (
 )
 
 from emulator.errors import MalformedFrame
-
-# Compiled construct raises struct.error (and friends) on short input, not only ConstructError.
-_ERRORS = (ConstructError, struct.error, ValueError, TypeError, KeyError, IndexError, OverflowError)
+from emulator.wire.codec_errors import CODEC_ERRORS
 
 __all__ = [
     "AUX_HEADER",
@@ -176,7 +173,7 @@ def aux_from_container(c: Any) -> SecurityHeader:
 def build_aux(aux: SecurityHeader) -> bytes:
     try:
         out: bytes = _AUX.build(aux_to_container(aux))
-    except _ERRORS as exc:
+    except CODEC_ERRORS as exc:
         raise MalformedFrame(f"cannot build security header: {exc}", "aux") from exc
     return out
 
@@ -185,7 +182,7 @@ def parse_aux(data: bytes) -> SecurityHeader:
     """Parse an auxiliary security header at the start of ``data`` (extra bytes ignored)."""
     try:
         return aux_from_container(_AUX.parse(data))
-    except _ERRORS as exc:
+    except CODEC_ERRORS as exc:
         raise MalformedFrame(f"truncated security header: {exc}", "aux") from exc
 
 
@@ -366,7 +363,7 @@ def _encode(header: NwkHeader, payload: bytes, fast: bool) -> bytes:
                 "payload": payload,
             }
         )
-    except _ERRORS as exc:
+    except CODEC_ERRORS as exc:
         raise MalformedFrame(f"cannot build NWK frame: {exc}", "nwk") from exc
     return built
 
@@ -433,7 +430,7 @@ def _split(data: bytes, level: int | None = None) -> tuple[NwkHeader, int]:
     """The construct path of :func:`parse_nwk_split`."""
     try:
         c: Any = _NWK.parse(data)
-    except _ERRORS as exc:
+    except CODEC_ERRORS as exc:
         raise MalformedFrame(f"truncated NWK header: {exc}", "nwk") from exc
     fcf: int = c.fcf
     frame_type = fcf & 3
