@@ -29,6 +29,7 @@ from emulator.wire.zcl import (
 from emulator.wire.zep import ZepPacket, parse_zep
 from emulator.wire.zigbee_aps import ApsHeader, aps_data
 from emulator.wire.zigbee_nwk import KeyId, NwkFrameType, NwkHeader, SecurityHeader
+from tests.wire.samples import PUBLISH_PRICE
 
 H = bytes.fromhex
 CHF = H("001BC50C00000001")
@@ -41,27 +42,6 @@ PAN = 0x1A62
 NOW = 1_767_225_600_123_456  # 2026-01-01T00:00:00.123456Z
 TIMES = [NOW, NOW + 1, NOW + 999_999, NOW + 86_400_000_007]
 
-PUBLISH_PRICE = {
-    "provider_id": 0x00000001,
-    "rate_label": b"Standard",
-    "issuer_event_id": 0x10,
-    "current_time": 820_454_400,
-    "unit_of_measure": 0,
-    "currency": 826,
-    "trailing_digit_and_price_tier": 0x21,
-    "number_of_price_tiers_and_register_tier": 0x11,
-    "start_time": 0,
-    "duration_in_minutes": 0xFFFF,
-    "price": 2873,
-    "price_ratio": 0xFF,
-    "generation_price": 0xFFFFFFFF,
-    "generation_price_ratio": 0xFF,
-    "alternate_cost_delivered": 0xFFFFFFFF,
-    "alternate_cost_unit": 0xFF,
-    "alternate_cost_trailing_digit": 0xFF,
-    "number_of_block_thresholds": 0,
-    "price_control": 0,
-}
 
 
 def _counters() -> Iterator[int]:

@@ -27,30 +27,16 @@ from emulator.wire.se_clusters import (
 from emulator.wire.zcl import DataType, Direction, parse_zcl
 from emulator.wire.zigbee_aps import aps_data, build_aps
 from emulator.wire.zigbee_nwk import NwkFrameType, NwkHeader, build_nwk
+from tests.wire.samples import PUBLISH_PRICE as SHARED_PUBLISH_PRICE
 
 C2S, S2C = Direction.CLIENT_TO_SERVER, Direction.SERVER_TO_CLIENT
 IMAGE = {"manufacturer_code": 0x121D, "image_type": 0, "file_version": 0xACDCACDC}
 
 PUBLISH_PRICE = {
+    **SHARED_PUBLISH_PRICE,
     "provider_id": 0x01020304,
-    "rate_label": b"Standard",
     "issuer_event_id": 77,
     "current_time": 820_000_000,
-    "unit_of_measure": 0,
-    "currency": 826,
-    "trailing_digit_and_price_tier": 0x21,
-    "number_of_price_tiers_and_register_tier": 0x11,
-    "start_time": 0,
-    "duration_in_minutes": 0xFFFF,
-    "price": 2873,
-    "price_ratio": 0xFF,
-    "generation_price": 0xFFFFFFFF,
-    "generation_price_ratio": 0xFF,
-    "alternate_cost_delivered": 0xFFFFFFFF,
-    "alternate_cost_unit": 0xFF,
-    "alternate_cost_trailing_digit": 0xFF,
-    "number_of_block_thresholds": 0,
-    "price_control": 0,
 }
 
 SAMPLES: dict[tuple[int, str], dict[str, Any]] = {
