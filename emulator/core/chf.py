@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
 
 from emulator.core.han_crypto import InstallCodeError, install_code_link_key
 from emulator.core.rng import SplitMix64
-from emulator.core.timebase import SECOND, zigbee_utc
+from emulator.core.timebase import SECOND, from_zigbee_utc, zigbee_utc
 from emulator.core.trace_sink import Emit
 from emulator.errors import BadMac, MalformedFrame
 from emulator.wire import wan
@@ -709,8 +709,6 @@ def _set_time(
     keys: OperationalKeys,
 ) -> object:
     assert isinstance(request, wan.SetTime)
-    from emulator.core.timebase import from_zigbee_utc
-
     target_us = from_zigbee_utc(request.utc)
     if device_type is DeviceType.CHF:
         previous = chf.clock(now)

@@ -211,7 +211,7 @@ class Han:
     def add_node(self, eui: str, *, sleepy: bool = False, link_key: bytes | None = None,
                  link: LinkParams | None = None) -> HanNode:
         """Put a device on the network already joined (installation time)."""
-        short = 0x0001 + len(self.nodes)
+        short = self._free_short()
         node = HanNode(eui_from_str(eui), short, sleepy=sleepy, link_key=link_key,
                        link=link or LinkParams(), joined=True)
         node.keys = NetworkKeyRing(self.keys.current_key, self.keys.current_seq)
@@ -220,6 +220,13 @@ class Han:
         self.nodes[eui] = node
         self._by_short[short] = node
         return node
+
+    def _free_short(self) -> int:
+        """The lowest short address not in use (0x0000 is the coordinator)."""
+        short = 0x0001
+        while short in self._by_short:
+            short += 1
+        return short
 
     def remove_node(self, eui: str) -> None:
         node = self.nodes.pop(eui, None)
@@ -494,10 +501,7 @@ class Han:
         if key is None:
             resp = AssociationResponse(0xFFFF, 0x02)  # PAN access denied
         else:
-            short = 0x0001 + len(self.nodes) + len(self._by_short)
-            while short in self._by_short:
-                short += 1
-            resp = AssociationResponse(short, 0x00)
+            resp = AssociationResponse(self._free_short(), 0x00)
         if self.capture is not None:
             self.capture(build_mac(MacFrame(
                 MacFrameType.COMMAND, self.chf.mac_seq, dst_pan=self.pan_id, dst_addr=node.eui,
@@ -652,6 +656,4 @@ __all__ = [
     "Han",
     "HanNode",
     "LinkParams",
-    "MacCommand",
-    "MacFrameType",
 ]

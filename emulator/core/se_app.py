@@ -19,11 +19,11 @@ core said at that instant), so a capture shows the readings the trace records.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from emulator.core.chf import Chf
-from emulator.core.esme import Esme
+from emulator.core.esme import Esme, EsmeReading
 from emulator.core.gsme import Gsme
 from emulator.core.han import MIRROR_ENDPOINT, Delivery, Han, HanNode
 from emulator.core.ihd import Ihd
@@ -143,11 +143,17 @@ class SmartEnergyApp:
                  MeteringAttr.STATUS)
 
         def got(records: tuple[ReadAttributeRecord, ...], snapshot: object) -> None:
+            # The registers come from the decoded frame; what Metering does not carry (TOU,
+            # payment state) from the ESME's snapshot of the same instant.
+            assert isinstance(snapshot, EsmeReading)
             values = {r.attribute_id: r.value for r in records}
-            reading = snapshot
-            # The CHF takes the register values from the decoded frame, not from the core.
-            assert values.get(MeteringAttr.CURRENT_SUMMATION_DELIVERED) == reading.import_wh  # type: ignore[attr-defined]
-            done(reading, self._now)
+            summation = values.get(MeteringAttr.CURRENT_SUMMATION_DELIVERED)
+            demand = values.get(MeteringAttr.INSTANTANEOUS_DEMAND)
+            done(replace(
+                snapshot,
+                import_wh=summation if isinstance(summation, int) else snapshot.import_wh,
+                demand_w=demand if isinstance(demand, int) else snapshot.demand_w,
+            ), self._now)
 
         self._read(self.chf_node, self.esme.eui, ClusterId.METERING, attrs, now, got, failed)
 

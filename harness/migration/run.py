@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from emulator.core.rng import SplitMix64
 from emulator.core.timebase import DAY, HOUR, WEEK, isoformat
+from emulator.core.trace_sink import Emit
 from emulator.drivers.clock import current_clock, sleep_until
 from emulator.drivers.scheduler import Scheduler
 from emulator.errors import S1labError
@@ -62,6 +63,8 @@ from harness.migration.report import exclusion_report, write_csv, write_json
 from harness.migration.rules import (
     Action,
     Decision,
+    Epcl,
+    TmadVersion,
     evaluate,
     load_epcl,
     load_tmad,
@@ -226,7 +229,7 @@ async def run_migration(
             sink.close()
 
 
-async def _run(cfg: MigrateConfig, fleet: Fleet, trace: Trace, tmad: object, epcl: object,
+async def _run(cfg: MigrateConfig, fleet: Fleet, trace: Trace, tmad: TmadVersion, epcl: Epcl,
                dmc_name: str, t0: int, progress: Callable[[int, int], None] | None,
                ) -> MigrationSummary:
     clock = current_clock()
@@ -271,7 +274,7 @@ async def _run(cfg: MigrateConfig, fleet: Fleet, trace: Trace, tmad: object, epc
             if rep.status in TERMINAL or inst.id in in_flight:
                 continue
             record = records[inst.id]
-            decision = duplicates.get(inst.id) or evaluate(record, histories[inst.id], epcl)  # type: ignore[arg-type]
+            decision = duplicates.get(inst.id) or evaluate(record, histories[inst.id], epcl)
             decisions[inst.id] = decision
             if decision.action is Action.EXCLUDE:
                 _exclude(rep, decision, tmad)
@@ -327,13 +330,13 @@ async def _run(cfg: MigrateConfig, fleet: Fleet, trace: Trace, tmad: object, epc
         rep = reports[inst.id]
         if rep.status not in TERMINAL:
             decision = (duplicates.get(inst.id)
-                        or evaluate(records[inst.id], histories[inst.id], epcl))  # type: ignore[arg-type]
+                        or evaluate(records[inst.id], histories[inst.id], epcl))
             decisions[inst.id] = decision
             if decision.action is Action.EXCLUDE:
                 _exclude(rep, decision, tmad)
     summary = MigrationSummary(
         group_id=cfg.group_id, cohort=COHORTS[cfg.group_id], installations=len(installs),
-        weeks=cfg.weeks, seed=cfg.seed, tmad=getattr(tmad, "name", str(cfg.tmad)),
+        weeks=cfg.weeks, seed=cfg.seed, tmad=tmad.name,
         start=isoformat(t0), end=isoformat(clock.now_us()),
         per_installation=list(reports.values()))
     summary.outcomes = dict(Counter(r.status for r in reports.values()))
@@ -345,10 +348,10 @@ async def _run(cfg: MigrateConfig, fleet: Fleet, trace: Trace, tmad: object, epc
     if cfg.out is not None:
         excluded = {k: d for k, d in decisions.items()
                     if d.action in (Action.EXCLUDE, Action.PARTIAL_ESME_ONLY)}
-        report = exclusion_report(excluded, records.values(), tmad,  # type: ignore[arg-type]
+        report = exclusion_report(excluded, records.values(), tmad,
                                   missing_clause="not numbered in this TMAD version")
         write_csv(report, cfg.out / "exclusions")
-        write_json(report, tmad, cfg.out / "exclusions.json")  # type: ignore[arg-type]
+        write_json(report, tmad, cfg.out / "exclusions.json")
         (cfg.out / "history.json").write_text(json.dumps({
             k: [{"at": isoformat(a.at_us), "outcome": a.outcome, "step": a.step,
                  "reason": a.reason.value if a.reason else None} for a in h.attempts]
@@ -365,19 +368,19 @@ def _reason(code: str) -> Reason | None:
         return Reason.__members__.get(code)
 
 
-def _exclude(rep: InstallationReport, decision: Decision, tmad: object) -> None:
+def _exclude(rep: InstallationReport, decision: Decision, tmad: TmadVersion) -> None:
     assert decision.category is not None
     rep.status = "excluded"
     rep.category = decision.category.name
     try:
-        rep.clause = tmad.clause(decision.category)  # type: ignore[attr-defined]
+        rep.clause = tmad.clause(decision.category)
     except S1labError:
         rep.clause = "n/a in this TMAD version"
 
 
 async def _attempt(inst: Installation, record: InstallationRecord, decision: Decision,
                    s1sp: S1sp, dco: Dco, history: History, rep: InstallationReport,
-                   scf: list[ScfEntry], group_id: str, emit: object) -> None:
+                   scf: list[ScfEntry], group_id: str, emit: Emit) -> None:
     clock = current_clock()
     now = clock.now_us()
     rep.attempts += 1
@@ -403,7 +406,7 @@ async def _attempt(inst: Installation, record: InstallationRecord, decision: Dec
         notify = decision.action is not Action.MIGRATE_WITHOUT_NOTIFICATION
         rep.notified = notify
         if notify:  # TMAD 4.1A/4.1B: no notification for a ceased / non-live supplier
-            emit(end, inst.chf.eui, "SupplierNotified", {"supplier": record.supplier})  # type: ignore[operator]
+            emit(end, inst.chf.eui, "SupplierNotified", {"supplier": record.supplier})
         scf.append(ScfEntry(inst.id, inst.chf.eui, "partial" if partial else "migrated", "", "",
                             "", end))
         return

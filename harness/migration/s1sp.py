@@ -20,6 +20,7 @@ reinstated under the Master Key, so the SMSO regains the installation (TMAD 15.1
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cryptography import x509
@@ -27,7 +28,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from emulator.core.timebase import DAY, HOUR, MINUTE, isoformat
+from emulator.core.timebase import DAY, HOUR, MINUTE, SECOND, isoformat, zigbee_utc
 from emulator.core.trace_sink import Emit
 from emulator.drivers.clock import current_clock, sleep_until
 from emulator.drivers.tls import client_context
@@ -37,6 +38,7 @@ from emulator.installation import Installation
 from emulator.keystore import ChfKeys, derive_role_keys
 from emulator.pki import mint_leaf
 from emulator.wire import wan
+from emulator.wire.eui import eui_from_str
 from emulator.wire.vocabulary import DeviceLogState, ErrorCode, MessageType, Role
 from harness.headend import HeadEnd, HeadEndSession, connect
 
@@ -153,12 +155,10 @@ class S1sp:
         finally:
             await session.close()
         if inst.gsme is not None:
-            entry = next((e for e in inventory.entries
-                          if e.eui == bytes.fromhex(inst.gsme.eui.replace("-", ""))), None)
+            gsme = eui_from_str(inst.gsme.eui)
+            entry = next((e for e in inventory.entries if e.eui == gsme), None)
             heard = entry.last_heard if entry is not None else 0
-            from emulator.core.timebase import zigbee_utc
-
-            if not heard or zigbee_utc(now) - heard > GT01_WINDOW // 1_000_000:
+            if not heard or zigbee_utc(now) - heard > GT01_WINDOW // SECOND:
                 return "GT01", "the CHF has not heard the GSME in the previous 72 hours"
         return None
 
@@ -254,7 +254,8 @@ class S1sp:
 
     async def _master_step(
         self, inst: Installation, session: HeadEndSession, step: str, msg: MessageType,
-        body: object, master_key: bytes, apn: str, deadline: int, done: object,
+        body: object, master_key: bytes, apn: str, deadline: int,
+        done: Callable[[wan.SecurityState], bool],
     ) -> HeadEndSession:
         """A Master-Key step; on a dropped session (a CHF restart), reconnect and read the
         security state to learn whether the step took (atomic on the device)."""
@@ -280,7 +281,7 @@ class S1sp:
             again.master_key = master_key
             state = await again.master_request(MessageType.READ_SECURITY_STATE)
             assert isinstance(state, wan.SecurityState)
-            if callable(done) and done(state):
+            if done(state):
                 return again
             try:  # not taken: once more
                 await again.master_request(msg, body)
