@@ -14,6 +14,7 @@ import itertools
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -22,6 +23,7 @@ from emulator.core.trace_sink import Emit, discard
 from emulator.core.utrn import generate_utrn
 from emulator.drivers.clock import Clock
 from emulator.drivers.link import LinkEnd
+from emulator.drivers.tls import client_context
 from emulator.drivers.wan_channel import WanChannel
 from emulator.errors import (
     BadMac,
@@ -32,7 +34,7 @@ from emulator.errors import (
     TransportError,
 )
 from emulator.keystore import ChfKeys, RoleKeys
-from emulator.pki import eui_of_chf_cert
+from emulator.pki import PkiFolder, eui_of_chf_cert
 from emulator.wire import wan
 from emulator.wire.eui import eui_from_str, normalise
 from emulator.wire.vocabulary import (
@@ -79,6 +81,14 @@ class HeadEnd:
         counter = self.utrn_counters.get(meter_eui, 0) + 1
         self.utrn_counters[meter_eui] = counter
         return generate_utrn(self.keys(chf_eui).prepayment_key, meter_eui, counter, amount_pence)
+
+
+def headend_from_pki(pki: PkiFolder, role: Literal["smso", "s1sp"]) -> HeadEnd:
+    """The head-end ``role`` of a ``s1lab pki init`` folder: its client certificate, trusting
+    the CHF device CA, with the CHF keys from the folder's keystore."""
+    cert, key = pki.headend_paths(role)
+    return HeadEnd(Role[role.upper()], client_context(cert, key, pki.device_ca.cert_pem()),
+                   pki.keystore.get)
 
 
 async def connect(

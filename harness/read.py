@@ -10,12 +10,11 @@ from emulator.core.timebase import isoformat
 from emulator.drivers.clock import current_clock
 from emulator.drivers.link import LinkEnd
 from emulator.drivers.tcp import TcpLinkEnd, tcp_connect, tcp_listen
-from emulator.drivers.tls import client_context
 from emulator.errors import RemoteProtocolError, TransportError
 from emulator.pki import PkiFolder
 from emulator.wire.eui import eui_to_str
-from emulator.wire.vocabulary import DeviceType, ErrorCode, Role
-from harness.headend import HeadEnd, HeadEndSession, connect
+from emulator.wire.vocabulary import DeviceType, ErrorCode
+from harness.headend import HeadEndSession, connect, headend_from_pki
 from harness.jsonable import jsonable
 
 
@@ -47,9 +46,7 @@ async def read_chf(
     if (connect_to is None) == (listen_on is None):
         raise TransportError("give exactly one of --connect HOST:PORT or --listen HOST:PORT")
     pki = PkiFolder.load(pki_dir)
-    cert, key = pki.headend_paths(role)
-    ctx = client_context(cert, key, pki.device_ca.cert_pem())
-    headend = HeadEnd(Role[role.upper()], ctx, pki.keystore.get)
+    headend = headend_from_pki(pki, role)
     clock = current_clock()
     if connect_to is not None:
         link: LinkEnd = await tcp_connect(*connect_to)

@@ -17,13 +17,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from emulator.drivers.clock import current_clock
 from emulator.drivers.tcp import tcp_connect
-from emulator.drivers.tls import client_context
 from emulator.errors import S1labError, TransportError
 from emulator.keystore import RoleKeys
 from emulator.pki import PkiFolder
 from emulator.wire import wan
 from emulator.wire.vocabulary import MessageType, Role
-from harness.headend import HeadEnd, HeadEndSession, connect
+from harness.headend import HeadEndSession, connect, headend_from_pki
 from harness.jsonable import jsonable
 
 S1SP_KEY_ID = 2
@@ -32,9 +31,7 @@ Step = Literal["rotate", "swap", "sim"]
 
 async def _session(pki: PkiFolder, role: Literal["smso", "s1sp"], host: str, port: int,
                    timeout_s: float) -> HeadEndSession:
-    cert, key = pki.headend_paths(role)
-    headend = HeadEnd(Role[role.upper()], client_context(cert, key, pki.device_ca.cert_pem()),
-                      pki.keystore.get)
+    headend = headend_from_pki(pki, role)
     link = await tcp_connect(host, port)
     return await connect(link, headend, current_clock(), timeout_s, timeout_s)
 
