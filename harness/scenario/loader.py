@@ -128,6 +128,8 @@ def parse_scenario(text: str, file: str) -> Scenario:
         reason = str(first["msg"]).removeprefix("Value error, ").replace("\n", " ")
         if first["type"] == "missing":
             reason = "missing (required)"
+            key = str(first["loc"][-1]).rstrip("_") if first["loc"] else ""
+            path = f"{path}.{key}" if path else key
         elif first["type"] == "extra_forbidden":
             reason = "unknown key"
         raise ScenarioError(file, line, reason, path) from None

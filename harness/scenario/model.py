@@ -14,6 +14,7 @@ is generated from these models (``python -m harness.scenario.schema``).
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -35,20 +36,30 @@ _UNITS = {"s": SECOND, "m": MINUTE, "h": HOUR, "d": DAY, "w": WEEK}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 
 
+MAX_DURATION = 366 * DAY  # longer is a mistake (e.g. microseconds given as seconds)
+
+
 def _duration(value: object) -> object:
-    """``90s``/``30m``/``73h``/``2d``/``1w`` or a number of seconds -> int microseconds."""
+    """``90s``/``30m``/``73h``/``2d``/``1w``, a number of seconds, or a ``timedelta`` ->
+    int microseconds."""
     if isinstance(value, bool):
         raise ValueError("expected a duration like 90s, 30m, 73h, 2d or 1w")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("a duration is not negative")
-        return round(value * SECOND)
-    if isinstance(value, str):
+    if isinstance(value, timedelta):
+        us = (value.days * 86_400 + value.seconds) * SECOND + value.microseconds
+    elif isinstance(value, int | float):
+        us = round(value * SECOND)
+    elif isinstance(value, str):
         m = _DURATION.match(value)
         if m is None:
             raise ValueError(f"not a duration: {value!r} (use 90s, 30m, 73h, 2d or 1w)")
-        return round(float(m[1]) * _UNITS[m[2] or "s"])
-    raise ValueError("expected a duration like 90s, 30m, 73h, 2d or 1w")
+        us = round(float(m[1]) * _UNITS[m[2] or "s"])
+    else:
+        raise ValueError("expected a duration like 90s, 30m, 73h, 2d or 1w")
+    if us < 0:
+        raise ValueError("a duration is not negative")
+    if us > MAX_DURATION:
+        raise ValueError(f"{value!r} is more than 366 days (a bare number is seconds)")
+    return us
 
 
 Duration = Annotated[

@@ -13,6 +13,7 @@ import os
 import shlex
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -118,8 +119,12 @@ async def _perform(lab: Lab, action: model._Action) -> list[ExpectationResult]:
 
 
 async def run_case(scenario: model.Scenario, dmc: ResolvedDmc, seed: int,
-                   out_dir: Path | None = None) -> tuple[list[ExpectationResult], Lab]:
-    """Run ``scenario`` on the running virtual loop; the expectation results and the lab."""
+                   out_dir: Path | None = None, also: Sequence[model.Expectation] = (),
+                   ) -> tuple[list[ExpectationResult], Lab]:
+    """Run ``scenario`` on the running virtual loop; the expectation results and the lab.
+
+    ``also``: more expectations checked at the end after the case's own (tests use it to show
+    that each expectation of a case can fail)."""
     sink: TextIO | None = None
     capture: HanCapture | None = None
     if out_dir is not None:
@@ -137,7 +142,7 @@ async def run_case(scenario: model.Scenario, dmc: ResolvedDmc, seed: int,
                 if action.at is not None:
                     await lab.wait_until(action.at)
                 results.extend(await _perform(lab, action))
-            for exp in scenario.expect:
+            for exp in (*scenario.expect, *also):
                 results.append(await check(exp, lab))
             return results, lab
     finally:
