@@ -37,9 +37,7 @@ _REPRO_KEY = pytest.StashKey[str]()
 
 def _us(duration: int | float | str) -> int:
     """A duration as scenario files write it (``73h``; a number is seconds) in µs."""
-    value = model._duration(duration)
-    assert isinstance(value, int)
-    return value
+    return model.duration_us(duration)
 
 
 class SyncLab:

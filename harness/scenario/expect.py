@@ -142,7 +142,7 @@ def _bound(lab: Lab, ref: str | None, end: bool) -> int | None:
     r = lab.results.get(ref)
     if r is not None:
         return r.ended_us if end else r.started_us
-    return lab.t0 + int(model._duration(ref))  # type: ignore[arg-type]
+    return lab.t0 + model.duration_us(ref)
 
 
 def _event(a: model.EventArgs, lab: Lab) -> tuple[str, bool, str]:

@@ -32,7 +32,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from emulator.core.han import HanNode
 from emulator.core.han_crypto import install_code_crc, install_code_link_key
-from emulator.core.installation import device_eui
 from emulator.core.rng import SplitMix64
 from emulator.core.timebase import DAY, HOUR, MINUTE, SECOND, WEEK, to_datetime
 from emulator.drivers.capture import HanCapture
@@ -141,8 +140,7 @@ class Lab:
     """One test bench: installations of a DMC on the running virtual clock."""
 
     def __init__(self, dmc: ResolvedDmc, *, seed: int = 1, start: model.Start | None = None,
-                 installations: int = 1, out_dir: Path | None = None,
-                 capture: HanCapture | None = None, tmad: str | None = None,
+                 installations: int = 1, capture: HanCapture | None = None, tmad: str | None = None,
                  trace_sink: Any = None) -> None:
         self.dmc = dmc
         self.seed = seed
@@ -154,7 +152,6 @@ class Lab:
         self.events: list[LabEvent] = []
         self.trace.subscribe(self._record_event)
         self.capture = capture
-        self.out_dir = out_dir
         self.fleet = Fleet(dmc, installations, seed, self.scheduler, self.trace,
                            han=self.start.han, capture=capture)
         self.t0 = self.clock.now_us()

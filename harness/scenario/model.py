@@ -62,6 +62,14 @@ def _duration(value: object) -> object:
     return us
 
 
+def duration_us(value: object) -> int:
+    """A duration as scenario files write it (``73h``, seconds, a timedelta) in µs;
+    ValueError when it is not one."""
+    us = _duration(value)
+    assert isinstance(us, int)
+    return us
+
+
 Duration = Annotated[
     int,
     BeforeValidator(_duration),

@@ -14,6 +14,7 @@ import shlex
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
@@ -118,38 +119,27 @@ async def _perform(lab: Lab, action: model._Action) -> list[ExpectationResult]:
     return []
 
 
-async def run_case(scenario: model.Scenario, dmc: ResolvedDmc, seed: int,
-                   out_dir: Path | None = None, also: Sequence[model.Expectation] = (),
+async def run_case(scenario: model.Scenario, dmc: ResolvedDmc, seed: int, *,
+                   sink: TextIO | None = None, capture: HanCapture | None = None,
+                   also: Sequence[model.Expectation] = (),
                    ) -> tuple[list[ExpectationResult], Lab]:
-    """Run ``scenario`` on the running virtual loop; the expectation results and the lab.
+    """Run ``scenario`` on the running virtual loop; the expectation results and the lab
+    (closed). ``sink`` takes the trace lines, ``capture`` the HAN frames.
 
     ``also``: more expectations checked at the end after the case's own (tests use it to show
     that each expectation of a case can fail)."""
-    sink: TextIO | None = None
-    capture: HanCapture | None = None
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        sink = (out_dir / TRACE_NAME).open("w", encoding="utf-8", newline="\n")
-        if scenario.start.han == "zigbee":
-            capture = HanCapture(out_dir)
     results: list[ExpectationResult] = []
-    try:
-        async with Lab.open(dmc, seed=seed, start=scenario.start, capture=capture,
-                            trace_sink=sink, out_dir=out_dir) as lab:
-            for fault in scenario.faults:
-                lab.inject(fault)
-            for action in scenario.actions:
-                if action.at is not None:
-                    await lab.wait_until(action.at)
-                results.extend(await _perform(lab, action))
-            for exp in (*scenario.expect, *also):
-                results.append(await check(exp, lab))
-            return results, lab
-    finally:
-        if capture is not None:
-            capture.close()
-        if sink is not None:
-            sink.close()
+    async with Lab.open(dmc, seed=seed, start=scenario.start, capture=capture,
+                        trace_sink=sink) as lab:
+        for fault in scenario.faults:
+            lab.inject(fault)
+        for action in scenario.actions:
+            if action.at is not None:
+                await lab.wait_until(action.at)
+            results.extend(await _perform(lab, action))
+        for exp in (*scenario.expect, *also):
+            results.append(await check(exp, lab))
+        return results, lab
 
 
 def run_scenario(scenario: model.Scenario, dmc: str, seed: int, out_dir: Path | None = None,
@@ -157,24 +147,29 @@ def run_scenario(scenario: model.Scenario, dmc: str, seed: int, out_dir: Path | 
     """One cell; never raises for a failing case or a broken run (Verdict FAIL / ERROR)."""
     t_wall = time.perf_counter()
     repro = repro_command(case_ref or scenario.id, dmc, seed)
-    base = dict(case_id=scenario.id, title=scenario.title, dmc=dmc, seed=seed,
-                behaviours=tuple(scenario.behaviours), clauses=tuple(scenario.clauses),
-                repro=repro)
+    base = CaseResult(case_id=scenario.id, title=scenario.title, dmc=dmc, seed=seed,
+                      verdict=Verdict.ERROR, behaviours=tuple(scenario.behaviours),
+                      clauses=tuple(scenario.clauses), expectations=(), timeline=(),
+                      started_us=0, ended_us=0, wall_s=0.0, repro=repro)
     try:
         resolved = load_dmc(dmc)
     except S1labError as exc:
-        return _write(CaseResult(**base, verdict=Verdict.ERROR, expectations=(), timeline=(),
-                                 started_us=0, ended_us=0, wall_s=_since(t_wall),
-                                 error=_one_line(exc)), out_dir)
+        return _write(replace(base, wall_s=_since(t_wall), error=_one_line(exc)), out_dir)
     why_not = scenario.not_applicable(resolved)
-    if why_not is not None:
-        return _write(CaseResult(**base, verdict=Verdict.SKIP, expectations=(), timeline=(),
-                                 started_us=0, ended_us=0, wall_s=_since(t_wall),
-                                 error=f"skipped: {why_not}"), out_dir)
+    if why_not is not None:  # SKIP carries its reason in ``error``
+        return _write(replace(base, verdict=Verdict.SKIP, wall_s=_since(t_wall),
+                              error=f"skipped: {why_not}"), out_dir)
     holder: list[Lab] = []
+    sink: TextIO | None = None
+    capture: HanCapture | None = None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        sink = (out_dir / TRACE_NAME).open("w", encoding="utf-8", newline="\n")
+        if scenario.start.han == "zigbee":
+            capture = HanCapture(out_dir)
 
     async def main() -> list[ExpectationResult]:
-        results, lab = await run_case(scenario, resolved, seed, out_dir)
+        results, lab = await run_case(scenario, resolved, seed, sink=sink, capture=capture)
         holder.append(lab)
         return results
 
@@ -184,6 +179,11 @@ def run_scenario(scenario: model.Scenario, dmc: str, seed: int, out_dir: Path | 
         results = run_virtual(main())
     except Exception as exc:  # a broken run is a verdict (ERROR), not a crash of the campaign
         error = _one_line(exc)
+    finally:
+        if capture is not None:
+            capture.close()
+        if sink is not None:
+            sink.close()
     lab = holder[0] if holder else None
     if error is not None:
         verdict = Verdict.ERROR
@@ -199,8 +199,8 @@ def run_scenario(scenario: model.Scenario, dmc: str, seed: int, out_dir: Path | 
                 evidence[kind] = name
         evidence["result"] = RESULT_NAME
         # Hook: the WAN TLS key log (NSS format) goes here once the TLS driver can write one.
-    result = CaseResult(
-        **base, verdict=verdict, expectations=tuple(results),
+    result = replace(
+        base, verdict=verdict, expectations=tuple(results),
         timeline=_timeline(lab.events) if lab is not None else (),
         started_us=lab.t0 if lab is not None else 0,
         ended_us=lab.now if lab is not None else 0,
@@ -232,7 +232,7 @@ def _write(result: CaseResult, out_dir: Path | None) -> CaseResult:
         fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".CaseResult.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(result.to_json() + "\n")
-        os.replace(tmp, out_dir / RESULT_NAME)
+        Path(tmp).replace(out_dir / RESULT_NAME)
     return result
 
 

@@ -142,7 +142,7 @@ def test_catalogue_case_passes_and_each_expectation_can_fail(case_id: str) -> No
     negated = [_negate(e) for e in case.expect]
 
     async def main() -> list[Any]:
-        results, _lab = await run_case(case, load_dmc(dmc), 1, None, also=negated)
+        results, _lab = await run_case(case, load_dmc(dmc), 1, also=negated)
         return results
 
     results = run_virtual(main())
