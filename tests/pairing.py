@@ -90,6 +90,10 @@ class Paired:
     def gsme(self) -> Gsme | None:
         return self.core.devices.gsme
 
+    @property
+    def han(self) -> Han | None:
+        return self.core.app.han if self.core.app is not None else None
+
     def named(self, event: str) -> list[dict[str, object]]:
         return [f for _, _, e, f in self.trace.events if e == event]
 
