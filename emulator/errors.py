@@ -18,6 +18,7 @@ turn any of them into one line and a non-zero exit::
      +-- ClockError              misuse of a clock
      |    +-- WaitingOnNothing   a virtual-time run has nothing ready, no timer and no I/O
      +-- TransportError          a link or TLS session failed or closed
+     +-- DeclarationError        s1lab's own tables disagree (a message without a handler...)
 """
 
 from __future__ import annotations
@@ -102,3 +103,8 @@ class WaitingOnNothing(ClockError):
 
 class TransportError(S1labError):
     """A link or TLS session failed, or closed while a caller was waiting on it."""
+
+
+class DeclarationError(S1labError):
+    """s1lab's own declarations disagree (a WAN message type without exactly one handler, a
+    transition table that names an unknown state): a programming error, raised at import."""

@@ -607,6 +607,9 @@ class _Slow(WireError):
     """The fast path does not handle this input: use construct (never leaves this module)."""
 
 
+_FAST_FAILURES: tuple[type[Exception], ...] = (_Slow, *FAST_PATH_ERRORS)
+
+
 def _value_fast(data_type: int, value: Any) -> bytes:
     codec = _INT_CODECS.get(data_type)
     if codec is not None and type(value) is int:
@@ -735,7 +738,7 @@ def encode_foundation(cmd: FoundationCommand) -> bytes:
     """The payload of a profile-wide command (the header is :func:`build_zcl`'s job)."""
     try:
         return _encode_fast(cmd)
-    except (_Slow, *FAST_PATH_ERRORS):  # construct below decides, and words the error
+    except _FAST_FAILURES:  # construct below decides, and words the error
         return _encode_foundation(cmd)
 
 
