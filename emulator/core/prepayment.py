@@ -128,9 +128,9 @@ class MeterModelSpec(Protocol):
 class PaymentSnapshot:
     payment_mode: PaymentMode
     balance_pence: int
-    ec_limit_pence: int
-    ec_available_pence: int
-    ec_in_use: bool
+    emergency_credit_limit_pence: int
+    emergency_credit_available_pence: int
+    emergency_credit_in_use: bool
     debt_pence: int
     supply_state: SupplyState
 
@@ -312,7 +312,8 @@ class PrepaymentMeter:
         limit = self._prepay.emergency_credit_limit_pence
         self._record(now, EventCode.EMERGENCY_CREDIT_ACTIVATED, limit)
         self._tell(
-            now, "EmergencyCreditActivated", ec_limit_pence=limit, balance_pence=self._balance
+            now, "EmergencyCreditActivated", emergency_credit_limit_pence=limit,
+            balance_pence=self._balance,
         )
         if self._supply is SupplyState.DISABLED and self._credit_cut:
             self._supply_event(SupplyEvent.CREDIT_RESTORED, now, "emergency_credit")
@@ -387,9 +388,9 @@ class PrepaymentMeter:
         return PaymentSnapshot(
             payment_mode=self._mode,
             balance_pence=self._balance,
-            ec_limit_pence=limit,
-            ec_available_pence=available,
-            ec_in_use=self._ec is EmergencyCredit.IN_USE,
+            emergency_credit_limit_pence=limit,
+            emergency_credit_available_pence=available,
+            emergency_credit_in_use=self._ec is EmergencyCredit.IN_USE,
             debt_pence=self._debt,
             supply_state=self._supply,
         )
@@ -435,7 +436,8 @@ class PrepaymentMeter:
                 and balance < prepay.emergency_credit_threshold_pence):
             self._ec = EMERGENCY_CREDIT.next(self._ec, EmergencyCreditEvent.OFFERED)
             self._record(at, EventCode.EMERGENCY_CREDIT_AVAILABLE, limit)
-            self._tell(at, "EmergencyCreditAvailable", ec_limit_pence=limit, balance_pence=balance)
+            self._tell(at, "EmergencyCreditAvailable", emergency_credit_limit_pence=limit,
+                       balance_pence=balance)
         if self._supply is not SupplyState.ENABLED:
             return
         if self._ec is EmergencyCredit.IN_USE:

@@ -324,7 +324,7 @@ class SmartEnergyApp:
             snapshot = p
             values = {PrepaymentAttr.CREDIT_REMAINING: (DataType.INT32, p.balance_pence),
                       PrepaymentAttr.EMERGENCY_CREDIT_REMAINING: (DataType.INT32,
-                                                                  p.ec_available_pence),
+                                                                  p.emergency_credit_available_pence),
                       PrepaymentAttr.CREDIT_STATUS: (DataType.BITMAP8, int(p.supply_state))}
         elif d.dst == self.chf.eui and d.cluster == ClusterId.TIME:
             snapshot = None

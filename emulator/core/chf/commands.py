@@ -12,7 +12,7 @@ HAN) or :class:`Restarted`; it raises :class:`~emulator.core.chf.auth.Reject` to
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
 
@@ -28,7 +28,9 @@ from emulator.core.chf.records import (
     Restarted,
     Snapshot,
 )
+from emulator.core.esme import EsmeReading
 from emulator.core.han_crypto import InstallCodeError, install_code_link_key
+from emulator.core.prepayment import PaymentSnapshot
 from emulator.core.timebase import SECOND, from_zigbee_utc, zigbee_utc
 from emulator.errors import DeclarationError
 from emulator.wire import wan
@@ -94,7 +96,8 @@ def _read_instantaneous(
         han = chf.han
 
         def start(complete: Complete, fail: Fail) -> None:
-            han.read_esme(now, lambda r, at: complete(_esme_body(r), at),
+            # the HAN's ESME read answers with the ESME's EsmeReading
+            han.read_esme(now, lambda r, at: complete(_esme_body(cast(EsmeReading, r)), at),
                           lambda why, at: fail(ErrorCode.DEVICE_UNREACHABLE, why, at))
 
         return Deferred(start)
@@ -117,14 +120,13 @@ def _read_instantaneous(
     raise _not_for(device_type, "READ_INSTANTANEOUS", keys)
 
 
-def _esme_body(r: object) -> wan.EsmeInstantaneous:
+def _esme_body(r: EsmeReading) -> wan.EsmeInstantaneous:
     return wan.EsmeInstantaneous(
-        meter_time=zigbee_utc(r.meter_time_us), import_wh=r.import_wh,  # type: ignore[attr-defined]
-        tou_wh=tuple(r.tou_wh), demand_w=r.demand_w,  # type: ignore[attr-defined]
-        payment_mode=r.payment_mode, balance_pence=r.balance_pence,  # type: ignore[attr-defined]
-        emergency_credit_limit_pence=r.ec_limit_pence,  # type: ignore[attr-defined]
-        emergency_credit_available_pence=r.ec_available_pence,  # type: ignore[attr-defined]
-        emergency_credit_in_use=r.ec_in_use, supply_state=r.supply_state,  # type: ignore[attr-defined]
+        meter_time=zigbee_utc(r.meter_time_us), import_wh=r.import_wh, tou_wh=tuple(r.tou_wh),
+        demand_w=r.demand_w, payment_mode=r.payment_mode, balance_pence=r.balance_pence,
+        emergency_credit_limit_pence=r.emergency_credit_limit_pence,
+        emergency_credit_available_pence=r.emergency_credit_available_pence,
+        emergency_credit_in_use=r.emergency_credit_in_use, supply_state=r.supply_state,
     )
 
 
@@ -185,13 +187,13 @@ def _read_event_log(
         wan.EventLogEntry(time=zigbee_utc(t), code=c, value=v) for t, c, v in raw))
 
 
-def _payment_body(p: object) -> wan.PaymentState:
+def _payment_body(p: PaymentSnapshot) -> wan.PaymentState:
     return wan.PaymentState(
-        payment_mode=p.payment_mode, balance_pence=p.balance_pence,  # type: ignore[attr-defined]
-        emergency_credit_limit_pence=p.ec_limit_pence,  # type: ignore[attr-defined]
-        emergency_credit_available_pence=p.ec_available_pence,  # type: ignore[attr-defined]
-        emergency_credit_in_use=p.ec_in_use,  # type: ignore[attr-defined]
-        debt_pence=p.debt_pence, supply_state=p.supply_state,  # type: ignore[attr-defined]
+        payment_mode=p.payment_mode, balance_pence=p.balance_pence,
+        emergency_credit_limit_pence=p.emergency_credit_limit_pence,
+        emergency_credit_available_pence=p.emergency_credit_available_pence,
+        emergency_credit_in_use=p.emergency_credit_in_use,
+        debt_pence=p.debt_pence, supply_state=p.supply_state,
     )
 
 
@@ -223,8 +225,8 @@ def _top_up(
         return wan.TopUpResult(status=TopUpStatus.DEVICE_NOT_SUPPORTED, amount_pence=0,
                                balance_pence=0)
     outcome = _meter(device_type, core, "TOP_UP", keys).top_up(request.utrn, now)
-    return wan.TopUpResult(status=outcome.status, amount_pence=outcome.amount_pence,  # type: ignore[attr-defined]
-                           balance_pence=outcome.balance_pence)  # type: ignore[attr-defined]
+    return wan.TopUpResult(status=outcome.status, amount_pence=outcome.amount_pence,
+                           balance_pence=outcome.balance_pence)
 
 
 @handles(MessageType.READ_TIME)
@@ -262,7 +264,7 @@ def _set_supply(
 ) -> object:
     assert isinstance(request, wan.SetSupply)
     state = _meter(device_type, core, "SET_SUPPLY", keys).set_supply(request.action, now)
-    return wan.SupplyResult(supply_state=state)  # type: ignore[arg-type]
+    return wan.SupplyResult(supply_state=state)
 
 
 @handles(MessageType.UPDATE_HAN_DEVICE_LOG)
