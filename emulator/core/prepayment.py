@@ -32,7 +32,8 @@ while cut off also arms the supply. Debt (optional) is recovered at each UTC mid
 
 **Supply**: ENABLED -> DISABLED (credit, or remote DISABLE) -> ARMED (top-up above zero,
 emergency credit, or remote ARM) -> ENABLED (consumer button, or remote ENABLE, which works from
-any state). No consumption accrues while the supply is not ENABLED.
+any state). No consumption accrues while the supply is not ENABLED. The emergency-credit and
+supply states move only by the tables of :mod:`emulator.core.meter_states`.
 
 **Top-ups** (SRV 2.2) use :mod:`emulator.core.utrn`. Order of checks: LOCKED_OUT (an hour-long
 lockout after 5 INVALID in a row; MALFORMED neither counts nor breaks the run, any UTRN with a
