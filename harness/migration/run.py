@@ -49,7 +49,7 @@ from emulator.profiles import load_dmc
 from emulator.trace import Trace
 from emulator.wire.vocabulary import DeviceType
 from harness.migration.dco import Dco
-from harness.migration.history import History
+from harness.migration.history import FailedOutcome, History, OtherOutcome
 from harness.migration.inventory import (
     COHORTS,
     DeviceRecord,
@@ -58,6 +58,7 @@ from harness.migration.inventory import (
     SupplierStatus,
 )
 from harness.migration.mgf import build_mgf, parse_mgf
+from harness.migration.outcome import Outcome
 from harness.migration.reasons import Reason
 from harness.migration.report import exclusion_report, write_csv, write_json
 from harness.migration.rules import (
@@ -287,7 +288,7 @@ async def _run(cfg: MigrateConfig, fleet: Fleet, trace: Trace, tmad: TmadVersion
             issues = [r for r in validate_record(record, list(records.values()), now)
                       if not (r is Reason.DUPLICATE_MPXN and inst.id in duplicates)]
             if issues:
-                histories[inst.id].record(now, "failed", issues[0], "5.10")
+                histories[inst.id].record(now, Outcome.FAILED, issues[0], "5.10")
                 rep.attempts += 1
                 rep.last_reason, rep.last_step = issues[0].value, "Table 5.10"
                 continue
@@ -302,13 +303,15 @@ async def _run(cfg: MigrateConfig, fleet: Fleet, trace: Trace, tmad: TmadVersion
                 (cfg.out / f"mgf-week{week + 1}.xml").write_bytes(mgf_bytes)
             mgf = parse_mgf(mgf_bytes, f"mgf-week{week + 1}.xml")
             result = dco.validate(mgf, now)
-            for entry in result.scf_entries():
-                rep = reports[entry.installation_id]
+            for failed in result.failed:
+                failure = failed.failure
+                assert failure is not None
+                rep = reports[failed.installation_id]
                 rep.attempts += 1
-                reason = _reason(str(entry.reason_code))
-                histories[entry.installation_id].record(now, "failed", reason, entry.step)
-                rep.last_reason, rep.last_step = entry.reason_code, entry.step
-                scf.append(entry)
+                histories[failed.installation_id].record(
+                    now, Outcome.FAILED, failure.reason, failure.step)
+                rep.last_reason, rep.last_step = failure.reason.scf_code, failure.step
+            scf.extend(result.scf_entries())
             for passed in result.passed:
                 inst = by_id[passed.installation_id]
                 in_flight[inst.id] = asyncio.ensure_future(_attempt(
@@ -344,7 +347,7 @@ async def _run(cfg: MigrateConfig, fleet: Fleet, trace: Trace, tmad: TmadVersion
     summary.failures_by_reason = dict(Counter(
         a.reason.value for h in histories.values() for a in h.failures() if a.reason))
     summary.rollbacks = sum(1 for h in histories.values() for a in h.attempts
-                            if a.outcome == "rolled_back")
+                            if a.outcome is Outcome.ROLLED_BACK)
     if cfg.out is not None:
         excluded = {k: d for k, d in decisions.items()
                     if d.action in (Action.EXCLUDE, Action.PARTIAL_ESME_ONLY)}
@@ -353,19 +356,12 @@ async def _run(cfg: MigrateConfig, fleet: Fleet, trace: Trace, tmad: TmadVersion
         write_csv(report, cfg.out / "exclusions")
         write_json(report, tmad, cfg.out / "exclusions.json")
         (cfg.out / "history.json").write_text(json.dumps({
-            k: [{"at": isoformat(a.at_us), "outcome": a.outcome, "step": a.step,
+            k: [{"at": isoformat(a.at_us), "outcome": a.outcome.history, "step": a.step,
                  "reason": a.reason.value if a.reason else None} for a in h.attempts]
             for k, h in histories.items()}, indent=1) + "\n", encoding="utf-8")
         (cfg.out / "summary.json").write_text(
             json.dumps(asdict(summary), indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return summary
-
-
-def _reason(code: str) -> Reason | None:
-    try:
-        return Reason(code)
-    except ValueError:
-        return Reason.__members__.get(code)
 
 
 def _exclude(rep: InstallationReport, decision: Decision, tmad: TmadVersion) -> None:
@@ -386,11 +382,12 @@ async def _attempt(inst: Installation, record: InstallationRecord, decision: Dec
     rep.attempts += 1
     partial = decision.action is Action.PARTIAL_ESME_ONLY
     check = await s1sp.preflight(inst, now)
-    if check is not None and not (partial and check[0] == "GT01"):
-        code, detail = check
-        history.record(now, "failed", _reason(code), "pre-flight")
-        rep.last_reason, rep.last_step = code, "pre-flight"
-        scf.append(ScfEntry(inst.id, inst.chf.eui, "failed", "pre-flight", code, detail, now))
+    if check is not None and not (partial and check[0] is Reason.GT01):
+        reason, detail = check
+        history.record(now, Outcome.FAILED, reason, "pre-flight")
+        rep.last_reason, rep.last_step = reason.code, "pre-flight"
+        scf.append(ScfEntry.failure(inst.id, inst.chf.eui, Outcome.FAILED, "pre-flight", reason,
+                                    detail, now))
         return
     master_key, _group_info = dco.release(inst.id, now)
     cert = s1sp.fleet.chf_certificate(inst)
@@ -398,26 +395,25 @@ async def _attempt(inst: Installation, record: InstallationRecord, decision: Dec
                                  master_key=master_key, previous_apn=record.previous_apn or "",
                                  released_at=now)
     end = clock.now_us()
-    if outcome.status == "migrated":
-        history.record(end, "partial" if partial else "migrated", None, "device-installation")
-        rep.status = "partial" if partial else "migrated"
+    if outcome.reason is None:
+        done: OtherOutcome = Outcome.PARTIAL if partial else Outcome.MIGRATED
+        history.record(end, done, None, "device-installation")
+        rep.status = done.value
         if partial:
             rep.category = "CONSISTENT_GT01_FAILURE"
         notify = decision.action is not Action.MIGRATE_WITHOUT_NOTIFICATION
         rep.notified = notify
         if notify:  # TMAD 4.1A/4.1B: no notification for a ceased / non-live supplier
             emit(end, inst.chf.eui, "SupplierNotified", {"supplier": record.supplier})
-        scf.append(ScfEntry(inst.id, inst.chf.eui, "partial" if partial else "migrated", "", "",
-                            "", end))
+        scf.append(ScfEntry(inst.id, inst.chf.eui, done, "", "", "", end))
         return
-    reason = _reason(outcome.reason)
-    history.record(end, "rolled_back" if outcome.status == "rolled-back" else "failed", reason,
-                   outcome.step)
-    rep.last_reason, rep.last_step = outcome.reason, outcome.step
-    scf.append(ScfEntry(inst.id, inst.chf.eui,
-                        "rolled-back" if outcome.status == "rolled-back" else "failed",
-                        outcome.step, reason.value if reason else outcome.reason,
-                        outcome.detail[:200], end))
+    failed: FailedOutcome = (
+        Outcome.ROLLED_BACK if outcome.status is Outcome.ROLLED_BACK else Outcome.FAILED)
+    history.record(end, failed, outcome.reason, outcome.step)
+    # summary.json names a Device Installation reason by its member name, as it always has
+    rep.last_reason, rep.last_step = outcome.reason.name, outcome.step
+    scf.append(ScfEntry.failure(inst.id, inst.chf.eui, failed, outcome.step, outcome.reason,
+                                outcome.detail[:200], end))
 
 
 def _apply(fault: MigrationFault, inst: Installation, rec: InstallationRecord,
