@@ -49,8 +49,8 @@ from emulator.wire.vocabulary import PaymentMode
 SCHEMA_VERSION = 1
 PROFILES_PACKAGE = "profiles"
 
-GroupId = Literal["AA", "BA", "CA", "CB", "DA", "EA", "EB", "EC"]
-GROUP_IDS: tuple[str, ...] = ("AA", "BA", "CA", "CB", "DA", "EA", "EB", "EC")
+#: A GroupID's shape; which GroupIDs exist is ``profiles/cohorts.yaml``'s to say (one place).
+GroupId = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
 CohortName = Literal["IOC", "MOC (MDS)", "MOC (Secure)", "FOC"]
 
 

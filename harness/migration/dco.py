@@ -23,7 +23,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from emulator.errors import CertificateError, PkiError, S1labError, SecurityError
 from emulator.keystore import KEY_BYTES
 from emulator.pki import check_validity, eui_of_chf_cert
-from harness.migration.inventory import COHORTS
+from harness.migration.inventory import cohort_name, group_ids
 from harness.migration.mgf import (
     FIELD_GROUP_INFO,
     FIELD_MASTER_KEY,
@@ -36,9 +36,6 @@ from harness.migration.mgf import (
 from harness.migration.outcome import Outcome
 from harness.migration.reasons import Reason
 from harness.migration.scf import ScfEntry
-
-#: GroupIDs the DCC knows (domain.md §3.1).
-KNOWN_GROUP_IDS: frozenset[str] = frozenset(COHORTS)
 
 #: The validation steps, in the order they run: number -> what is checked.
 STEPS: dict[str, str] = {
@@ -172,7 +169,7 @@ class Dco:
 
     def validate_bytes(
         self, data: bytes, source: str, now_us: int,
-        known: Collection[str] = KNOWN_GROUP_IDS,
+        known: Collection[str] | None = None,
     ) -> ValidationResult:
         """Step 15.6.1 (parse), then :meth:`validate`. A file that does not parse fails as a
         whole (no installation can be named)."""
@@ -186,11 +183,13 @@ class Dco:
         return self.validate(mgf, now_us, known)
 
     def validate(
-        self, mgf: MigrationGroupFile, now_us: int, known: Collection[str] = KNOWN_GROUP_IDS
+        self, mgf: MigrationGroupFile, now_us: int, known: Collection[str] | None = None
     ) -> ValidationResult:
         """Run steps 15.6.2 to 15.7.2 (15.6.1 is :func:`parse_mgf`). ``known``: the GroupIDs
-        the DCC knows. Secrets of the installations that pass are held for :meth:`release`;
-        anything held from an earlier file for the same installation IDs is dropped first."""
+        the DCC knows (None: those of ``profiles/cohorts.yaml``). Secrets of the installations
+        that pass are held for :meth:`release`; anything held from an earlier file for the same
+        installation IDs is dropped first."""
+        known = group_ids() if known is None else known
         for inst in mgf.installations:
             self._held.pop(inst.installation_id, None)
         group_failure = None
@@ -253,11 +252,11 @@ class Dco:
     ) -> list[Failure]:
         if inst.group_id == mgf.group_id:
             return []
-        cohort = COHORTS.get(inst.group_id, "unknown cohort")
+        cohort = cohort_name(inst.group_id) or "unknown cohort"
         return [Failure.of(
             Reason.GROUP_MISMATCH,
             f"{inst.path}/GroupID: {inst.group_id} ({cohort}) in a file for {mgf.group_id} "
-            f"({COHORTS.get(mgf.group_id, 'unknown cohort')})"
+            f"({cohort_name(mgf.group_id) or 'unknown cohort'})"
             + ("" if inst.group_id in known else "; and it is not a known GroupID"),
         )]
 

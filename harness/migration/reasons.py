@@ -28,8 +28,6 @@ from __future__ import annotations
 from enum import Enum
 from typing import NamedTuple
 
-from emulator.profiles import load_cohorts
-
 
 class _Info(NamedTuple):
     description: str
@@ -160,7 +158,7 @@ _INFO: dict[Reason, _Info] = {
         "the CHF did not reconnect after the SIM move within the Device Installation timeout"
     ),
     Reason.S1SP_TIMEOUT: _Info(
-        "Device Installation took longer than the GroupID timeout (48 h; 192 h for EA/EB/EC)"
+        "Device Installation took longer than the GroupID's timeout (profiles/cohorts.yaml)"
     ),
     Reason.HAN_CHECK_FAILED: _Info("establishing or verifying the HAN devices failed"),
     Reason.FIRMWARE_FAILED: _Info(
@@ -216,15 +214,3 @@ _INFO: dict[Reason, _Info] = {
     ),
 }
 
-
-def timeout_hours(group_id: str) -> int:
-    """The S1SP Device Installation timeout for a GroupID, in hours.
-
-    48 h for AA/BA/CA/CB/DA (mostly a wake-up allowance); 192 h for EA/EB/EC (up to 7 days
-    for the CHF to reconnect after the SIM move plus a 24 h margin) [S1]. Read from
-    ``profiles/cohorts.yaml`` so that the figure lives in one place.
-    """
-    cohorts = load_cohorts()
-    if group_id not in cohorts:
-        raise ValueError(f"unknown GroupID {group_id!r} (expected one of {', '.join(cohorts)})")
-    return cohorts[group_id].device_installation_timeout_h

@@ -42,10 +42,16 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 from emulator.core.timebase import DAY, HOUR
 from emulator.errors import ProfileError, S1labError
-from emulator.profiles import load_cohorts, parse_yaml, read_path, validate_model
+from emulator.profiles import parse_yaml, read_path, validate_model
 from emulator.wire.vocabulary import DeviceType, PaymentMode
 from harness.migration.history import Attempt, History, has_reason
-from harness.migration.inventory import InstallationRecord, MeterState, SupplierStatus
+from harness.migration.inventory import (
+    InstallationRecord,
+    MeterState,
+    SupplierStatus,
+    cohort_name,
+    cohort_of,
+)
 from harness.migration.reasons import Reason
 
 # -- Excluded Categories ----------------------------------------------------------------------
@@ -422,9 +428,10 @@ MASTER_KEY_WEEKS = 3
 #: read that as the data issue still failing validation in three separate weeks.
 UNRESOLVED_DATA_WEEKS = 3
 
-_IOC = frozenset({"AA", "BA", "CA"})
-_MOC_MDS = frozenset({"CB"})
-_MOC_SECURE = frozenset({"DA"})
+# Rule scopes by cohort (TMAD clause 18); which GroupIDs are in a cohort is profiles/cohorts.yaml's.
+_IOC = frozenset({"IOC"})
+_MOC_MDS = frozenset({"MOC (MDS)"})
+_MOC_SECURE = frozenset({"MOC (Secure)"})
 _MASTER_KEY_SCOPE = _IOC | _MOC_MDS
 _NO_WAN_ATTEMPTING_SCOPE = _IOC | _MOC_MDS
 _GT01_SCOPE = _IOC | _MOC_SECURE
@@ -438,6 +445,10 @@ _UNRESOLVED_DATA_REASONS = (
     Reason.SUPPLIER_UNKNOWN,
 )
 _NO_NOTIFICATION = (SupplierStatus.CEASED_TRADING, SupplierStatus.NOT_LIVE_USER)
+
+
+def _cohort(record: InstallationRecord) -> str | None:
+    return cohort_name(record.group_id)
 
 
 def _counts_for_five_retries(attempt: Attempt) -> bool:
@@ -531,7 +542,7 @@ def validate_record(
     if record.previous_apn is None or not record.previous_apn.strip():
         reasons.append(Reason.PREVIOUS_APN_MISSING)
     cos = record.last_change_of_supply_us
-    window_days = load_cohorts()[record.group_id].cos_window_days
+    window_days = cohort_of(record.group_id).cos_window_days
     if cos is not None and window_days is not None and now_us - cos < window_days * DAY:
         reasons.append(Reason.COS_IN_WINDOW)
 
@@ -574,9 +585,9 @@ def _go(record: InstallationRecord, rule: str) -> Decision:
 
 def _firmware_failure(record: InstallationRecord, rule: str) -> Decision:
     """Persistent 4.26 firmware/configuration failure for the whole installation [S2]."""
-    if record.dormant and record.group_id in _MOC_MDS:
+    if record.dormant and _cohort(record) in _MOC_MDS:
         return Decision.exclude(ExclusionCategory.FIRMWARE_CONFIG_FAILURE_MOC_MDS, rule)
-    if record.dormant and record.group_id in _IOC:
+    if record.dormant and _cohort(record) in _IOC:
         return Decision.exclude(ExclusionCategory.FIRMWARE_CONFIG_FAILURE_IOC, rule)
     return Decision.retry(Reason.FIRMWARE_FAILED, rule + "; no Excluded Category for this cohort")
 
@@ -591,7 +602,7 @@ def _unable_to_attempt_firmware(record: InstallationRecord, history: History) ->
     """Unable to Attempt Firmware Upgrade (Various 2: 18.9): IOC, dormant; DCC cannot even
     attempt the upgrade [S2]. One recorded FIRMWARE_NOT_ATTEMPTABLE is enough: DCC's fallback
     (an image applied to a meter in an unknown state) is itself the last resort."""
-    if record.group_id in _IOC and history.failures(has_reason(Reason.FIRMWARE_NOT_ATTEMPTABLE)):
+    if _cohort(record) in _IOC and history.failures(has_reason(Reason.FIRMWARE_NOT_ATTEMPTABLE)):
         return Decision.exclude(
             ExclusionCategory.UNABLE_TO_ATTEMPT_FIRMWARE_UPGRADE,
             "IOC, dormant: unable to attempt firmware upgrade (Various 2)",
@@ -603,7 +614,7 @@ def _no_wan_before_migration(record: InstallationRecord, history: History) -> De
     """No WAN Before Migration Attempted (Various 1: 18.7): IOC, dormant; the 4.26 steps failed
     at least three times (three separate DCC instructions) for lack of WAN [S3]."""
     failed = history.failures(has_reason(Reason.PRE_WORK_NO_WAN))
-    if record.group_id in _IOC and len(failed) >= PRE_WORK_INSTRUCTIONS:
+    if _cohort(record) in _IOC and len(failed) >= PRE_WORK_INSTRUCTIONS:
         return Decision.exclude(
             ExclusionCategory.NO_WAN_BEFORE_MIGRATION,
             f"IOC, dormant: {len(failed)} 4.26 instructions failed for lack of WAN",
@@ -617,7 +628,7 @@ def _firmware_config_failure(record: InstallationRecord, history: History) -> De
     instructions (each 36 firmware attempts over 6 days or 23 configuration attempts over 3
     days) [S2]. Other cohorts keep the failures in their history (not migration attempts)."""
     failed = history.failures(has_reason(*_FW_CONFIG_REASONS))
-    if record.group_id in _IOC | _MOC_MDS and len(failed) >= PRE_WORK_INSTRUCTIONS:
+    if _cohort(record) in _IOC | _MOC_MDS and len(failed) >= PRE_WORK_INSTRUCTIONS:
         return _firmware_failure(
             record, f"dormant: {len(failed)} firmware/configuration instructions failed (4.26)"
         )
@@ -629,7 +640,7 @@ def _master_key_errors(record: InstallationRecord, history: History) -> Decision
     meters; DCC has taken all reasonable steps to obtain the CHF Master Key [S3], read as a
     wrong or missing key in :data:`MASTER_KEY_WEEKS` separate weeks (our threshold)."""
     weeks = history.weeks(has_reason(*_MASTER_KEY_REASONS))
-    if record.group_id in _MASTER_KEY_SCOPE and weeks >= MASTER_KEY_WEEKS:
+    if _cohort(record) in _MASTER_KEY_SCOPE and weeks >= MASTER_KEY_WEEKS:
         return Decision.exclude(
             ExclusionCategory.MASTER_KEY_ERRORS,
             f"IOC/MOC (MDS), dormant: Master Key wrong or missing in {weeks} separate weeks",
@@ -641,7 +652,7 @@ def _no_wan_attempting(record: InstallationRecord, history: History) -> Decision
     """No WAN Attempting Migration (Various 1: 18.8): IOC and MOC (MDS), dormant; migration
     failed with MA112 (5.12(c)) at least three times in separate weeks [S3]."""
     weeks = history.weeks(has_reason(Reason.MA112))
-    if record.group_id in _NO_WAN_ATTEMPTING_SCOPE and weeks >= NO_WAN_WEEKS:
+    if _cohort(record) in _NO_WAN_ATTEMPTING_SCOPE and weeks >= NO_WAN_WEEKS:
         return Decision.exclude(
             ExclusionCategory.NO_WAN_ATTEMPTING_MIGRATION,
             f"IOC/MOC (MDS), dormant: MA112 in {weeks} separate weeks",
@@ -654,13 +665,13 @@ def _consistent_gt01(record: InstallationRecord, history: History) -> Decision |
     [AA, BA, CA, DA], dormant, GT01 in three attempts in separate weeks -> migrate the ESME and
     exclude the GSME. For IOC only when the ESME is in credit mode; otherwise the rule does not
     fire and the installation keeps retrying (and may reach Five Retries) [S3]."""
-    if record.group_id not in _GT01_SCOPE or record.gsme is None:
+    if _cohort(record) not in _GT01_SCOPE or record.gsme is None:
         return None
     weeks = history.weeks(has_reason(Reason.GT01))
     if weeks < GT01_WEEKS:
         return None
     esme = record.esme
-    if record.group_id in _IOC and (esme is None or esme.payment_mode is not PaymentMode.CREDIT):
+    if _cohort(record) in _IOC and (esme is None or esme.payment_mode is not PaymentMode.CREDIT):
         return None
     return Decision.partial_esme_only(
         ExclusionCategory.CONSISTENT_GT01_FAILURE,
@@ -686,7 +697,7 @@ def _five_retries(record: InstallationRecord, history: History) -> Decision | No
     dormant; migration failed at least five times in separate weeks, Table 5.10 data errors
     not counted [S3]. Four weeks -> still RETRY."""
     weeks = history.weeks(_counts_for_five_retries)
-    if record.group_id in _FIVE_RETRIES_SCOPE and weeks >= FIVE_RETRIES_WEEKS:
+    if _cohort(record) in _FIVE_RETRIES_SCOPE and weeks >= FIVE_RETRIES_WEEKS:
         return Decision.exclude(
             ExclusionCategory.FIVE_RETRIES,
             f"dormant: {weeks} non-data failures in separate weeks",
@@ -827,7 +838,7 @@ def partial_on_gsme_firmware_failure(
     """
     if esme_ok and (gsme_ok or record.gsme is None):
         return _go(record, "4.26 firmware/configuration succeeded")
-    if esme_ok and record.group_id in _MOC_MDS and record.dormant:
+    if esme_ok and _cohort(record) in _MOC_MDS and record.dormant:
         return Decision.partial_esme_only(
             ExclusionCategory.FIRMWARE_CONFIG_FAILURE_MOC_MDS,
             "TMAD 4.26A-4.26C: GSME firmware/configuration failed; GSME deregistered, "

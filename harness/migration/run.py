@@ -51,11 +51,12 @@ from emulator.wire.vocabulary import DeviceType
 from harness.migration.dco import Dco
 from harness.migration.history import FailedOutcome, History, OtherOutcome
 from harness.migration.inventory import (
-    COHORTS,
     DeviceRecord,
     InstallationRecord,
     MeterState,
     SupplierStatus,
+    cohort_name,
+    group_ids,
 )
 from harness.migration.mgf import build_mgf, parse_mgf
 from harness.migration.outcome import Outcome
@@ -160,7 +161,7 @@ class MigrationSummary:
 
 
 def _dmc_for(group_id: str) -> str:
-    return "ioc-credit" if COHORTS.get(group_id) == "IOC" else "default"
+    return "ioc-credit" if cohort_name(group_id) == "IOC" else "default"
 
 
 def _record(inst: Installation, group_id: str, dmc: str, rng: SplitMix64, index: int,
@@ -205,9 +206,9 @@ async def run_migration(
     cfg: MigrateConfig, progress: Callable[[int, int], None] | None = None
 ) -> MigrationSummary:
     """Run on the current loop's clock (use ``run_virtual``)."""
-    if cfg.group_id not in COHORTS:
+    if cfg.group_id not in group_ids():
         raise MigrationSpecError(
-            f"unknown GroupID {cfg.group_id!r}: use one of {', '.join(COHORTS)}")
+            f"unknown GroupID {cfg.group_id!r}: use one of {', '.join(group_ids())}")
     clock = current_clock()
     t0 = clock.now_us()
     tmad = load_tmad(cfg.tmad) if cfg.tmad else load_tmad()
@@ -338,7 +339,7 @@ async def _run(cfg: MigrateConfig, fleet: Fleet, trace: Trace, tmad: TmadVersion
             if decision.action is Action.EXCLUDE:
                 _exclude(rep, decision, tmad)
     summary = MigrationSummary(
-        group_id=cfg.group_id, cohort=COHORTS[cfg.group_id], installations=len(installs),
+        group_id=cfg.group_id, cohort=cohort_name(cfg.group_id) or "", installations=len(installs),
         weeks=cfg.weeks, seed=cfg.seed, tmad=tmad.name,
         start=isoformat(t0), end=isoformat(clock.now_us()),
         per_installation=list(reports.values()))

@@ -5,7 +5,7 @@ Over the WAN protocol, on the run's clock (domain.md §3.3 steps 7-11):
 1. pre-flight through the SMSO (still the owner): MA112 (WAN contact in the last 7 days) and
    GT01 (the CHF heard the GSME in the last 72 hours);
 2. secret release by the DCO (the Master Key; TMAD 5.16) starts the GroupID timeout
-   (48 h, or 192 h for EA/EB/EC);
+   (``device_installation_timeout_h`` in ``profiles/cohorts.yaml``);
 3. a TLS session with the migration credential from the S1SP group information, pinned to the
    MGF's DeviceCertificate;
 4. key rotation authorised by the Master Key: the SMSO's keys stop working;
@@ -41,12 +41,12 @@ from emulator.wire import wan
 from emulator.wire.eui import eui_from_str
 from emulator.wire.vocabulary import DeviceLogState, ErrorCode, MessageType, Role
 from harness.headend import HeadEnd, HeadEndSession, connect
+from harness.migration.inventory import timeout_hours
 from harness.migration.outcome import Outcome
 from harness.migration.reasons import Reason
 
 DCC_APN = "dcc.smets1.example"
 DCC_SERVICE_PROFILE = "DCC-SMETS1-CSP"
-FOC_GROUPS = frozenset({"EA", "EB", "EC"})
 MA112_WINDOW = 7 * DAY
 GT01_WINDOW = 72 * HOUR
 RECONNECT_POLL = HOUR  # how often the S1SP tries a CHF that has not reattached
@@ -54,8 +54,8 @@ S1SP_KEY_ID = 2
 
 
 def timeout_for(group_id: str) -> int:
-    """S1SP Device Installation timeout (from secret release): 192 h for FOC, else 48 h."""
-    return (192 if group_id in FOC_GROUPS else 48) * HOUR
+    """S1SP Device Installation timeout in µs (from secret release), from the cohort table."""
+    return timeout_hours(group_id) * HOUR
 
 
 @dataclass

@@ -22,9 +22,10 @@ from harness.migration.inventory import (
     InstallationRecord,
     MeterState,
     SupplierStatus,
+    timeout_hours,
 )
 from harness.migration.outcome import Outcome
-from harness.migration.reasons import Reason, timeout_hours
+from harness.migration.reasons import Reason
 from harness.migration.report import (
     CSV_COLUMNS,
     ExclusionRow,
