@@ -65,16 +65,13 @@ from harness.migration.report import exclusion_report, write_csv, write_json
 from harness.migration.rules import (
     Action,
     Decision,
-    Epcl,
-    TmadVersion,
     evaluate,
-    load_epcl,
-    load_tmad,
     resolve_duplicate_mpxn,
     validate_record,
 )
 from harness.migration.s1sp import S1sp
 from harness.migration.scf import ScfEntry, build_scf
+from harness.migration.tmad import Epcl, TmadVersion, load_epcl, load_tmad
 
 SUPPLIERS = ("Supplier A", "Supplier B", "Supplier C")
 FAULT_KINDS = (

@@ -36,23 +36,25 @@ from harness.migration.report import (
     write_json,
 )
 from harness.migration.rules import (
-    DEFAULT_TMAD_VERSION,
     Action,
-    ClauseNotInVersion,
     Decision,
-    Epcl,
-    ExclusionCategory,
     evaluate,
-    list_tmad_versions,
-    load_epcl,
-    load_tmad,
-    parse_tmad,
     partial_on_gsme_firmware_failure,
     preflight,
     resolve_duplicate_mpxn,
     validate_record,
 )
 from harness.migration.rules import eligible as epcl_gate
+from harness.migration.tmad import (
+    DEFAULT_TMAD_VERSION,
+    ClauseNotInVersion,
+    Epcl,
+    ExclusionCategory,
+    list_tmad_versions,
+    load_epcl,
+    load_tmad,
+    parse_tmad,
+)
 
 T0 = from_datetime(datetime(2022, 1, 3, 9, tzinfo=UTC))
 V1 = "various1-2021-11"
