@@ -19,6 +19,8 @@ from emulator.profiles import default_dmc
 from emulator.wire import wan
 from emulator.wire.vocabulary import ErrorCode, MessageType, Role
 from harness.headend import HeadEndSession, connect
+from harness.migration.history import History
+from harness.migration.outcome import Outcome
 from harness.migration.reasons import Reason
 from harness.migration.s1sp import DCC_APN, S1sp
 from tests.e2e.conftest import ListTrace
@@ -249,5 +251,28 @@ def test_device_faults_set_by_the_chf_profile(tmp_path: pytest.TempPathFactory) 
         finally:
             fleet.close()
             scheduler.close()
+
+    run_virtual(main())
+
+
+def test_certificate_mismatch_fails_with_a_reason_from_the_table() -> None:
+    # Issue 7: CERT_MISMATCH used to be a bare string outside the reason table, so its history
+    # entry had no reason. A certificate that is not the CHF's stops the attempt at "connect".
+    async def main() -> None:
+        async with lab() as b:
+            keys = b.fleet.keys_for(b.inst.chf.eui)
+            result = await b.s1sp.install(
+                b.inst, group_id="EA", device_certificate=b.fleet.pki.authorities.device_ca.cert,
+                master_key=keys.master_key, previous_apn=b.smso_apn,
+                released_at=current_clock().now_us())
+            assert result.status is Outcome.FAILED and result.step == "connect"
+            assert result.reason is Reason.CERT_MISMATCH
+            history = History(b.inst.id)
+            attempt = history.record(result.ended_us, Outcome.FAILED, result.reason, result.step)
+            assert attempt.reason is Reason.CERT_MISMATCH and history.weeks() == 1
+            # the SMSO still owns the installation: nothing moved
+            smso = await b.smso()
+            await smso.read_inventory()
+            await smso.close()
 
     run_virtual(main())

@@ -95,3 +95,24 @@ def test_attempt_is_frozen_and_checks_outcome() -> None:
         attempt.at_us = 0  # type: ignore[misc]
     with pytest.raises(ValueError, match="unknown outcome"):
         Attempt(T0, "lost", None, "x")  # type: ignore[arg-type]
+
+
+def test_one_outcome_enum_spelled_per_file_format() -> None:
+    # The SCF (scf.xsd) spells a rollback "rolled-back", history.json "rolled_back".
+    assert Outcome.ROLLED_BACK.scf == "rolled-back"
+    assert Outcome.ROLLED_BACK.history == "rolled_back"
+    assert {o for o in Outcome if o.failed} == {Outcome.FAILED, Outcome.ROLLED_BACK}
+    assert {o for o in Outcome if o.migrated} == {Outcome.MIGRATED, Outcome.PARTIAL}
+    with pytest.raises(ValueError, match="needs a reason"):
+        Attempt(T0, Outcome.ROLLED_BACK, None, "device-installation")
+    with pytest.raises(ValueError, match="unknown outcome"):
+        Attempt(T0, Outcome.NOT_ATTEMPTED, None, "capacity")  # the SCF's only
+
+
+def test_reason_scf_spelling() -> None:
+    # DCO validation reasons are named in the SCF (docs/migration-files.md §2), others coded.
+    assert Reason.PREVIOUS_APN_MISSING.scf_code == "PREVIOUS_APN_MISSING"
+    assert Reason.PREVIOUS_APN_MISSING.code == "V525"
+    assert Reason.KEY_ROTATION_FAILED.scf_code == "S1KR01"
+    assert Reason.MA112.scf_code == "MA112"
+    assert len({r.code for r in Reason}) == len(Reason)  # codes are unique
