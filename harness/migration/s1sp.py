@@ -44,11 +44,10 @@ from harness.headend import HeadEnd, HeadEndSession, connect
 from harness.migration.inventory import timeout_hours
 from harness.migration.outcome import Outcome
 from harness.migration.reasons import Reason
+from harness.migration.rules import GT01_LOOKBACK_US, MA112_LOOKBACK_US
 
 DCC_APN = "dcc.smets1.example"
 DCC_SERVICE_PROFILE = "DCC-SMETS1-CSP"
-MA112_WINDOW = 7 * DAY
-GT01_WINDOW = 72 * HOUR
 RECONNECT_POLL = HOUR  # how often the S1SP tries a CHF that has not reattached
 S1SP_KEY_ID = 2
 
@@ -150,7 +149,7 @@ class S1sp:
         try:
             session = await self._open(inst, self._smso, inst.chf.sim.apn)
         except TransportError as exc:
-            if last is None or now - last > MA112_WINDOW:
+            if last is None or now - last > MA112_LOOKBACK_US:
                 return Reason.MA112, f"no WAN contact in the previous 7 days ({exc})"
             return Reason.MA112, f"CHF unreachable now: {exc}"
         try:
@@ -161,7 +160,7 @@ class S1sp:
             gsme = eui_from_str(inst.gsme.eui)
             entry = next((e for e in inventory.entries if e.eui == gsme), None)
             heard = entry.last_heard if entry is not None else 0
-            if not heard or zigbee_utc(now) - heard > GT01_WINDOW // SECOND:
+            if not heard or zigbee_utc(now) - heard > GT01_LOOKBACK_US // SECOND:
                 return Reason.GT01, "the CHF has not heard the GSME in the previous 72 hours"
         return None
 
