@@ -18,6 +18,7 @@ turn any of them into one line and a non-zero exit::
      +-- ClockError              misuse of a clock
      |    +-- WaitingOnNothing   a virtual-time run has nothing ready, no timer and no I/O
      +-- TransportError          a link or TLS session failed or closed
+ +-- ReportError             results that cannot make a report, or a report that cannot be written
 """
 
 from __future__ import annotations
@@ -102,3 +103,8 @@ class WaitingOnNothing(ClockError):
 
 class TransportError(S1labError):
     """A link or TLS session failed, or closed while a caller was waiting on it."""
+
+
+class ReportError(S1labError):
+    """Results that cannot make a report (e.g. two results for one cell), or a report file that
+    cannot be written."""
