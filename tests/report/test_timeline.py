@@ -14,7 +14,7 @@ from harness.report.timeline import (
     picture,
 )
 from harness.scenario.result import Verdict
-from tests.report.samples import H, T0, result
+from tests.report.samples import T0, H, result
 
 
 def test_lanes_axis_and_markers_of_a_two_day_run() -> None:
