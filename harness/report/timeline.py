@@ -24,7 +24,7 @@ RIGHT = 18
 TOP = 8
 LANE_H = 24
 AXIS_H = 26
-MAX_MARKS = 200  # per lane; beyond this a lane becomes a density strip
+MAX_MARKS = 120  # per lane; beyond this a lane becomes a density strip
 BINS = 150
 CHAR_W = 5.6  # average advance of the 10 px label font, to keep labels from overlapping
 
