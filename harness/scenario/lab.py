@@ -63,7 +63,7 @@ from emulator.wire.vocabulary import (
 )
 from harness.headend import HeadEnd, HeadEndSession, connect
 from harness.migration.dco import Dco, ReleaseRefused
-from harness.migration.history import History
+from harness.migration.history import FailedOutcome, History, OtherOutcome
 from harness.migration.inventory import (
     DeviceRecord,
     InstallationRecord,
@@ -71,17 +71,11 @@ from harness.migration.inventory import (
     SupplierStatus,
 )
 from harness.migration.mgf import build_mgf, parse_mgf
+from harness.migration.outcome import Outcome
 from harness.migration.reasons import Reason
-from harness.migration.rules import (
-    Action,
-    Epcl,
-    TmadVersion,
-    evaluate,
-    load_epcl,
-    load_tmad,
-    validate_record,
-)
+from harness.migration.rules import Action, evaluate, validate_record
 from harness.migration.s1sp import DCC_APN, S1sp
+from harness.migration.tmad import Epcl, TmadVersion, load_epcl, load_tmad
 from harness.scenario import model
 
 ROLES = {"smso": Role.SMSO, "s1sp": Role.S1SP}
@@ -303,7 +297,7 @@ class Lab:
             out[f"{name}.balance_pence"] = pay.balance_pence
             out[f"{name}.supply"] = pay.supply_state.name.lower()
             out[f"{name}.debt_pence"] = pay.debt_pence
-            out[f"{name}.emergency_credit_pence"] = pay.ec_available_pence
+            out[f"{name}.emergency_credit_pence"] = pay.emergency_credit_available_pence
         out["esme.import_wh"] = inst.esme.registers(now).import_wh
         if inst.gsme is not None:
             out["gsme.volume_dm3"] = inst.gsme.registers(now).volume_dm3
@@ -703,7 +697,7 @@ class Lab:
             return
         issues = validate_record(record, list(self.records.values()), now)
         if issues:
-            history.record(now, "failed", issues[0], "5.10")
+            history.record(now, Outcome.FAILED, issues[0], "5.10")
             r.status, r.reason, r.step = "failed", issues[0].code, "Table 5.10"
             r.detail = issues[0].description
             self._attempt_ended(r)
@@ -713,22 +707,20 @@ class Lab:
             {inst.chf.eui: self.mgf_keys[inst.chf.eui]}, self.dco.public_key, now,
             rng=SplitMix64.derive(self.seed, now, "mgf").randbytes), "mgf.xml")
         result = self.dco.validate(mgf, now)
-        failed = result.scf_entries()
-        if failed:
-            entry = failed[0]
-            reason = _reason(str(entry.reason_code))
-            history.record(now, "failed", reason, entry.step)
-            r.status, r.step = "failed", entry.step
-            r.reason = reason.code if reason else str(entry.reason_code)
-            r.detail = entry.message
+        for failed in result.failed:
+            failure = failed.failure
+            assert failure is not None
+            history.record(now, Outcome.FAILED, failure.reason, failure.step)
+            r.status, r.step = "failed", failure.step
+            r.reason, r.detail = failure.reason.code, failure.message
             self._attempt_ended(r)
             return
         partial = decision.action is Action.PARTIAL_ESME_ONLY
         check = await self.s1sp.preflight(inst, now)
-        if check is not None and not (partial and check[0] == "GT01"):
-            code, detail = check
-            history.record(now, "failed", _reason(code), "pre-flight")
-            r.status, r.reason, r.step, r.detail = "failed", code, "pre-flight", detail
+        if check is not None and not (partial and check[0] is Reason.GT01):
+            reason, detail = check
+            history.record(now, Outcome.FAILED, reason, "pre-flight")
+            r.status, r.reason, r.step, r.detail = "failed", reason.code, "pre-flight", detail
             self._attempt_ended(r)
             return
         try:
@@ -742,10 +734,10 @@ class Lab:
             master_key=master_key, previous_apn=record.previous_apn or "", released_at=now)
         end = self.now
         self._sessions.clear()  # the WAN dropped or the owner changed
-        if outcome.status == "migrated":
-            history.record(end, "partial" if partial else "migrated", None,
-                           "device-installation")
-            r.status = "partial" if partial else "migrated"
+        if outcome.reason is None:
+            done: OtherOutcome = Outcome.PARTIAL if partial else Outcome.MIGRATED
+            history.record(end, done, None, "device-installation")
+            r.status = done.value
             if partial and decision.category is not None:
                 r.category = decision.category.name
                 r.clause = self._clause(decision.category)
@@ -753,12 +745,12 @@ class Lab:
                 self.emit(end, "dcc", "SupplierNotified", {"supplier": record.supplier})
             self._migrated_key = master_key
         else:
-            reason = _reason(outcome.reason)
-            history.record(end, "rolled_back" if outcome.status == "rolled-back" else "failed",
-                           reason, outcome.step)
-            r.status = "rolled-back" if outcome.status == "rolled-back" else "failed"
-            r.reason = reason.code if reason else outcome.reason
-            r.step, r.detail = outcome.step, outcome.detail[:300]
+            failed_as: FailedOutcome = (Outcome.ROLLED_BACK
+                                        if outcome.status is Outcome.ROLLED_BACK
+                                        else Outcome.FAILED)
+            history.record(end, failed_as, outcome.reason, outcome.step)
+            r.status = failed_as.value
+            r.reason, r.step, r.detail = outcome.reason.code, outcome.step, outcome.detail[:300]
         r.fields = {"hours": round((end - now) / HOUR, 2)}
         self._attempt_ended(r)
 
@@ -811,13 +803,6 @@ def _next_monday_9(now: int) -> int:
     day_start = now - (d.hour * HOUR + d.minute * MINUTE + d.second * SECOND + d.microsecond)
     monday = day_start - d.weekday() * DAY
     return monday + WEEK + 9 * HOUR
-
-
-def _reason(code: str) -> Reason | None:
-    try:
-        return Reason(code)
-    except ValueError:
-        return Reason.__members__.get(code)
 
 
 def _fields(obj: object) -> dict[str, object]:

@@ -30,7 +30,7 @@ from pydantic import (
 )
 
 from emulator.core.timebase import DAY, HOUR, MINUTE, SECOND, WEEK
-from emulator.profiles import GROUP_IDS, ResolvedDmc, load_dmc
+from emulator.profiles import ResolvedDmc, load_cohorts, load_dmc
 
 _UNITS = {"s": SECOND, "m": MINUTE, "h": HOUR, "d": DAY, "w": WEEK}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
@@ -83,6 +83,7 @@ Meter = Literal["esme", "gsme"]
 RoleName = Literal["smso", "s1sp"]
 PaymentModeName = Literal["credit", "prepayment"]
 #: What a DMC may be required to have (``applies_to.needs``).
+GroupId = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
 Need = Literal["gsme", "ppmid", "ihd", "prepayment", "credit", "ioc", "moc", "foc", "zigbee"]
 
 
@@ -107,9 +108,17 @@ class Start(_Schema):
     payment_mode: dict[Meter, PaymentModeName] = Field(default_factory=dict)
     supplier: str = "Supplier A"
     supplier_status: Literal["live", "ceased-trading", "not-live-user", "unknown"] = "live"
-    group_id: Literal[GROUP_IDS] | None = None  # type: ignore[valid-type]  # default: the DMC's
+    group_id: GroupId | None = None  # default: the DMC's (must be in profiles/cohorts.yaml)
     han: Literal["zigbee", "direct"] = "zigbee"
     settle: Duration = 0  # run under the SMSO this long before t=0 (history for pre-flight)
+
+    @field_validator("group_id")
+    @classmethod
+    def _known_group(cls, value: str | None) -> str | None:
+        known = load_cohorts()
+        if value is not None and value not in known:
+            raise ValueError(f"unknown GroupID {value!r} (one of {', '.join(known)})")
+        return value
 
 
 # -- faults --------------------------------------------------------------------------------------
