@@ -50,7 +50,7 @@ async def check(exp: model.OutcomeExpect | model.RegisterExpect | model.Connects
     else:
         name, ok, msg = _state(exp.state, lab)
     return ExpectationResult(name=name, passed=ok,
-                             message=("PASS: " if ok else "FAIL: ") + msg, at_us=at - lab.t0)
+                             message=("PASS: " if ok else "FAIL: ") + msg, at_us=at)
 
 
 def _outcome(a: model.OutcomeArgs, lab: Lab) -> tuple[str, bool, str]:

@@ -36,7 +36,7 @@ _NOISY = frozenset({"HanFrameSent", "HanFrameReceived", "MirrorUpdated", "Consum
 _LANES = (("Wan", "wan"), ("Tls", "wan"), ("Han", "han"), ("Migration", "migration"),
           ("DeviceInstallation", "migration"), ("RolledBack", "migration"),
           ("Installation", "migration"), ("Supplier", "migration"), ("Security", "migration"))
-TIMELINE_LIMIT = 2000
+TIMELINE_LIMIT = 1000  # events per cell; beyond it the device lanes are thinned evenly
 
 
 def repro_command(case: str, dmc: str, seed: int) -> str:
@@ -68,7 +68,8 @@ def _timeline(events: list[LabEvent]) -> tuple[TimelineEvent, ...]:
     if len(kept) > TIMELINE_LIMIT:  # keep the harness lanes whole, thin the device lanes
         own = [e for e in kept if e.installation in ("harness", "dcc")]
         rest = [e for e in kept if e.installation not in ("harness", "dcc")]
-        step = max(1, len(rest) // max(1, TIMELINE_LIMIT - len(own)))
+        room = max(1, TIMELINE_LIMIT - len(own))
+        step = -(-len(rest) // room)  # ceiling: at most `room` device events stay
         kept = sorted(own + rest[::step], key=lambda e: e.us)
     return tuple(TimelineEvent(us=e.us, device=e.device, event=e.event, lane=_lane(e),
                                detail=_detail(e)) for e in kept)
