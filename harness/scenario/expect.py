@@ -11,9 +11,14 @@ network key).
 
 from __future__ import annotations
 
+from typing import Any
+
+import yaml
+
 from emulator.core.timebase import HOUR
 from harness.scenario import model
 from harness.scenario.lab import Lab, LabEvent
+from harness.scenario.loader import parse_scenario
 from harness.scenario.result import ExpectationResult
 
 
@@ -51,6 +56,22 @@ async def check(exp: model.OutcomeExpect | model.RegisterExpect | model.Connects
         name, ok, msg = _state(exp.state, lab)
     return ExpectationResult(name=name, passed=ok,
                              message=("PASS: " if ok else "FAIL: ") + msg, at_us=at)
+
+
+def parse_expectation(spec: dict[str, Any]) -> model.Expectation:
+    """One expectation written as in a scenario file, e.g.
+    ``{"outcome": {"of": "m1", "is": "migrated"}}`` (ScenarioError when it is not one)."""
+    text = yaml.safe_dump({"id": "inline", "title": "inline", "expect": [spec]})
+    return parse_scenario(text, "<expectation>").expect[0]
+
+
+async def expect(lab: Lab, spec: dict[str, Any]) -> ExpectationResult:
+    """Check ``spec`` (see :func:`parse_expectation`) now; AssertionError with its message
+    when it fails, else its result."""
+    result = await check(parse_expectation(spec), lab)
+    if not result.passed:
+        raise AssertionError(result.message)
+    return result
 
 
 def _outcome(a: model.OutcomeArgs, lab: Lab) -> tuple[str, bool, str]:

@@ -135,7 +135,7 @@ class Lab:
 
     def __init__(self, dmc: ResolvedDmc, *, seed: int = 1, start: model.Start | None = None,
                  installations: int = 1, capture: HanCapture | None = None, tmad: str | None = None,
-                 trace_sink: Any = None) -> None:
+                 trace_sink: Any = None, fleet_options: dict[str, Any] | None = None) -> None:
         self.dmc = dmc
         self.seed = seed
         self.start = start or model.Start()
@@ -147,7 +147,7 @@ class Lab:
         self.trace.subscribe(self._record_event)
         self.capture = capture
         self.fleet = Fleet(dmc, installations, seed, self.scheduler, self.trace,
-                           han=self.start.han, capture=capture)
+                           han=self.start.han, capture=capture, **(fleet_options or {}))
         self.t0 = self.clock.now_us()
         self.emit = self.trace.emitter("harness")
         self.tmad: TmadVersion = load_tmad(tmad) if tmad else load_tmad()

@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from emulator.drivers.capture import KEYS_NAME, PCAP_NAME, HanCapture
 from emulator.drivers.clock import run_virtual
@@ -30,6 +30,11 @@ from harness.scenario.result import CaseResult, ExpectationResult, TimelineEvent
 
 TRACE_NAME = "trace.jsonl"
 RESULT_NAME = "CaseResult.json"
+WAN_KEYLOG_NAME = "wan-keys.log"  # NSS key log of the WAN TLS sessions (Wireshark)
+WAN_CAPTURE_NAME = "wan.pcap"
+#: Evidence kinds and their file names, listed in CaseResult.evidence when written.
+EVIDENCE = (("trace", TRACE_NAME), ("han_capture", PCAP_NAME), ("han_keys", KEYS_NAME),
+            ("wan_capture", WAN_CAPTURE_NAME), ("wan_keylog", WAN_KEYLOG_NAME))
 #: Per-device trace events too frequent to draw on a timeline (they stay in trace.jsonl).
 _NOISY = frozenset({"HanFrameSent", "HanFrameReceived", "MirrorUpdated", "ConsumptionSample",
                     "DisplayRefreshed", "HanPoll", "HanAck", "GsmeWoke", "ClockSynchronised"})
@@ -120,9 +125,21 @@ async def _perform(lab: Lab, action: model._Action) -> list[ExpectationResult]:
     return []
 
 
+def wan_evidence_options(out_dir: Path) -> dict[str, Any]:
+    """Fleet options that record the WAN into ``out_dir`` (TLS key log, WAN capture).
+
+    HOOK: the TLS key log and WAN capture are being added to the drivers (branch
+    s11-capture: ``Fleet(keylog=Path, wan_capture=WanCapture(path))``). Until that is on main
+    this returns nothing; then it returns ``{"keylog": out_dir / WAN_KEYLOG_NAME,
+    "wan_capture": WanCapture(out_dir / WAN_CAPTURE_NAME)}`` and the files show up in
+    ``CaseResult.evidence`` by themselves (see EVIDENCE)."""
+    return {}
+
+
 async def run_case(scenario: model.Scenario, dmc: ResolvedDmc, seed: int, *,
                    sink: TextIO | None = None, capture: HanCapture | None = None,
                    also: Sequence[model.Expectation] = (),
+                   fleet_options: dict[str, Any] | None = None,
                    ) -> tuple[list[ExpectationResult], Lab]:
     """Run ``scenario`` on the running virtual loop; the expectation results and the lab
     (closed). ``sink`` takes the trace lines, ``capture`` the HAN frames.
@@ -131,7 +148,7 @@ async def run_case(scenario: model.Scenario, dmc: ResolvedDmc, seed: int, *,
     that each expectation of a case can fail)."""
     results: list[ExpectationResult] = []
     async with Lab.open(dmc, seed=seed, start=scenario.start, capture=capture,
-                        trace_sink=sink) as lab:
+                        trace_sink=sink, fleet_options=fleet_options) as lab:
         for fault in scenario.faults:
             lab.inject(fault)
         for action in scenario.actions:
@@ -163,14 +180,17 @@ def run_scenario(scenario: model.Scenario, dmc: str, seed: int, out_dir: Path | 
     holder: list[Lab] = []
     sink: TextIO | None = None
     capture: HanCapture | None = None
+    options: dict[str, Any] = {}
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         sink = (out_dir / TRACE_NAME).open("w", encoding="utf-8", newline="\n")
         if scenario.start.han == "zigbee":
             capture = HanCapture(out_dir)
+        options = wan_evidence_options(out_dir)
 
     async def main() -> list[ExpectationResult]:
-        results, lab = await run_case(scenario, resolved, seed, sink=sink, capture=capture)
+        results, lab = await run_case(scenario, resolved, seed, sink=sink, capture=capture,
+                                      fleet_options=options)
         holder.append(lab)
         return results
 
@@ -181,10 +201,9 @@ def run_scenario(scenario: model.Scenario, dmc: str, seed: int, out_dir: Path | 
     except Exception as exc:  # a broken run is a verdict (ERROR), not a crash of the campaign
         error = _one_line(exc)
     finally:
-        if capture is not None:
-            capture.close()
-        if sink is not None:
-            sink.close()
+        for closeable in (capture, sink, options.get("wan_capture")):
+            if closeable is not None:
+                closeable.close()
     lab = holder[0] if holder else None
     if error is not None:
         verdict = Verdict.ERROR
@@ -194,12 +213,10 @@ def run_scenario(scenario: model.Scenario, dmc: str, seed: int, out_dir: Path | 
         verdict = Verdict.FAIL
     evidence: dict[str, str] = {}
     if out_dir is not None:
-        for kind, name in (("trace", TRACE_NAME), ("han_capture", PCAP_NAME),
-                           ("han_keys", KEYS_NAME)):
+        for kind, name in EVIDENCE:
             if (out_dir / name).exists():
                 evidence[kind] = name
         evidence["result"] = RESULT_NAME
-        # Hook: the WAN TLS key log (NSS format) goes here once the TLS driver can write one.
     result = replace(
         base, verdict=verdict, expectations=tuple(results),
         timeline=_timeline(lab.events) if lab is not None else (),

@@ -112,3 +112,22 @@ def test_an_injected_fault_changes_the_outcome() -> None:
             assert not r.passed and "status is failed, expected migrated" in r.message
 
     run_virtual(main())
+
+
+def test_expect_helper_asserts_and_refuses_bad_specs() -> None:
+    import pytest
+
+    from harness.scenario import ScenarioError
+    from harness.scenario.expect import expect
+
+    async def main() -> None:
+        async with Lab.open("default", seed=2) as lab:
+            await lab.read("esme", name="r1")
+            ok = await expect(lab, {"outcome": {"of": "r1", "is": "ok"}})
+            assert ok.passed
+            with pytest.raises(AssertionError, match="status is ok, expected error"):
+                await expect(lab, {"outcome": {"of": "r1", "is": "error"}})
+            with pytest.raises(ScenarioError, match="expect\\[0\\].outcome.iz: unknown key"):
+                await expect(lab, {"outcome": {"of": "r1", "iz": "ok"}})
+
+    run_virtual(main())
