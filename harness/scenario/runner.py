@@ -13,7 +13,7 @@ import os
 import shlex
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
@@ -140,15 +140,19 @@ async def run_case(scenario: model.Scenario, dmc: ResolvedDmc, seed: int, *,
                    sink: TextIO | None = None, capture: HanCapture | None = None,
                    also: Sequence[model.Expectation] = (),
                    fleet_options: dict[str, Any] | None = None,
+                   on_open: Callable[[Lab], None] | None = None,
                    ) -> tuple[list[ExpectationResult], Lab]:
     """Run ``scenario`` on the running virtual loop; the expectation results and the lab
-    (closed). ``sink`` takes the trace lines, ``capture`` the HAN frames.
+    (closed). ``sink`` takes the trace lines, ``capture`` the HAN frames; ``on_open`` gets
+    the lab as soon as it exists (so a run that breaks still has its timeline).
 
     ``also``: more expectations checked at the end after the case's own (tests use it to show
     that each expectation of a case can fail)."""
     results: list[ExpectationResult] = []
     async with Lab.open(dmc, seed=seed, start=scenario.start, capture=capture,
                         trace_sink=sink, fleet_options=fleet_options) as lab:
+        if on_open is not None:
+            on_open(lab)
         for fault in scenario.faults:
             lab.inject(fault)
         for action in scenario.actions:
@@ -189,9 +193,8 @@ def run_scenario(scenario: model.Scenario, dmc: str, seed: int, out_dir: Path | 
         options = wan_evidence_options(out_dir)
 
     async def main() -> list[ExpectationResult]:
-        results, lab = await run_case(scenario, resolved, seed, sink=sink, capture=capture,
-                                      fleet_options=options)
-        holder.append(lab)
+        results, _lab = await run_case(scenario, resolved, seed, sink=sink, capture=capture,
+                                       fleet_options=options, on_open=holder.append)
         return results
 
     error: str | None = None

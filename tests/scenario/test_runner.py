@@ -79,6 +79,7 @@ def test_skip_error_and_fail_verdicts(tmp_path: Path) -> None:
     error = run_cell(str(path), "ioc-credit", 1, None)
     assert error.verdict is Verdict.ERROR and error.error is not None
     assert "gsme" in error.error and "\n" not in error.error
+    assert error.timeline and error.ended_us >= error.started_us > 0  # up to the break
     unknown = run_cell(str(path), "no-such-dmc", 1, None)
     assert unknown.verdict is Verdict.ERROR and "no-such-dmc" in (unknown.error or "")
 
