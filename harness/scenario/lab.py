@@ -40,6 +40,7 @@ from emulator.drivers.scheduler import Scheduler
 from emulator.drivers.tls import client_context
 from emulator.errors import (
     LocalProtocolError,
+    MalformedFrame,
     RemoteProtocolError,
     S1labError,
     SecurityError,
@@ -52,6 +53,7 @@ from emulator.pki import derive_key, mint_ca, mint_leaf
 from emulator.profiles import ResolvedDmc, load_dmc
 from emulator.trace import Trace
 from emulator.wire import wan
+from emulator.wire.ieee802154 import parse_mac
 from emulator.wire.eui import eui_from_str, eui_to_str, normalise
 from emulator.wire.vocabulary import (
     DeviceLogAction,
@@ -227,15 +229,21 @@ class Lab:
         inst.sync_timer()
 
     def _tap(self, inst: Installation) -> None:
-        """Keep the latest secured HAN frames (for replay and old-key injection)."""
+        """Keep the latest secured HAN frames sent to the CHF (for replay and old-key
+        injection at the CHF)."""
         han = inst.han
         assert han is not None
         prev = han.capture
 
         def tap(frame: bytes, now: int) -> None:
             if len(frame) > 40:
-                self._secured_frames.append(frame)
-                del self._secured_frames[:-8]
+                try:
+                    to_chf = parse_mac(frame).dst_addr == han.chf.short
+                except MalformedFrame:
+                    to_chf = False
+                if to_chf:
+                    self._secured_frames.append(frame)
+                    del self._secured_frames[:-8]
             if prev is not None:
                 prev(frame, now)
 
@@ -519,8 +527,9 @@ class Lab:
         return self._end(r)
 
     async def han_replay(self, name: str | None = None) -> ActionResult:
-        """Inject the latest secured HAN frame again at the CHF (a replay; after a key switch,
-        a frame under the old network key). ``status`` is ``dropped`` or ``accepted``."""
+        """Inject the latest secured HAN frame a device sent to the CHF again (a replay; after
+        a key switch, a frame under the old network key). ``status`` is ``dropped`` or
+        ``accepted``."""
         r = self._begin("han_replay", name)
         han = self.installation.han
         if han is None or not self._secured_frames:
