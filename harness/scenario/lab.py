@@ -53,8 +53,8 @@ from emulator.pki import derive_key, mint_ca, mint_leaf
 from emulator.profiles import ResolvedDmc, load_dmc
 from emulator.trace import Trace
 from emulator.wire import wan
-from emulator.wire.ieee802154 import parse_mac
 from emulator.wire.eui import eui_from_str, eui_to_str, normalise
+from emulator.wire.ieee802154 import parse_mac
 from emulator.wire.vocabulary import (
     DeviceLogAction,
     DeviceType,
