@@ -102,3 +102,7 @@ class WaitingOnNothing(ClockError):
 
 class TransportError(S1labError):
     """A link or TLS session failed, or closed while a caller was waiting on it."""
+
+
+class CaptureError(S1labError):
+    """A capture or key-log file cannot be written, or a capture tool failed."""

@@ -63,8 +63,10 @@ class Installation:
         server_ctx: ssl.SSLContext | None = None,
         han: HanMode = "zigbee",
         capture: HanCapture | None = None,
+        keylog: Path | None = None,
     ) -> None:
         self.id = installation_id
+        self._keylog = keylog  # the CHF's TLS secrets (serve; fleets log at the head-end)
         self.dmc = dmc
         self._scheduler = scheduler
         self._clock = scheduler.clock
@@ -143,6 +145,7 @@ class Installation:
             [c.public_bytes(Encoding.PEM) for c in self.trust.values()],
             self.dmc.chf.tls_min_version,
             self.dmc.chf.tls_max_version,
+            keylog=self._keylog,
         )
 
     def _after_security_change(self) -> None:

@@ -17,6 +17,8 @@ from typing import Literal, NoReturn
 
 import click
 
+from emulator.capture.evidence import CaptureDir
+from emulator.capture.keylog import keylog_path
 from emulator.drivers.capture import HanCapture
 from emulator.drivers.clock import DEFAULT_START, current_clock, run_virtual
 from emulator.drivers.tcp import parse_hostport
@@ -51,7 +53,12 @@ HAN_OPTION = click.option(
     help="HAN between CHF and meters: real ZigBee SE frames, or a direct link (cheaper).")
 CAPTURE_OPTION = click.option(
     "--capture", type=click.Path(path_type=Path, file_okay=False), default=None,
-    help="Write the HAN as DIR/han.pcap (802.15.4, DLT 195) with its keys for Wireshark.")
+    help="Write DIR/capture.pcapng (WAN with its TLS secrets, and HAN) and DIR/han.pcap "
+         "(802.15.4, DLT 195) with the ZigBee keys, for Wireshark (see DIR/README.txt).")
+KEYLOG_OPTION = click.option(
+    "--keylog", type=click.Path(path_type=Path, dir_okay=False), default=None,
+    help="Append the TLS session secrets to FILE (NSS key-log format, mode 0600); "
+         "default: $SSLKEYLOGFILE when set.")
 ZEP_OPTION = click.option("--zep", metavar="HOST:PORT", default=None,
                           help="Also stream the HAN as ZEP v2 over UDP to HOST:PORT.")
 FAULT_OPTION = click.option(
@@ -80,8 +87,10 @@ FAULT_OPTION = click.option(
 @CAPTURE_OPTION
 @ZEP_OPTION
 @FAULT_OPTION
+@KEYLOG_OPTION
 def demo(installations: int, days: float, seed: int, out: Path, profile: str | None,
-         han: str, capture: Path | None, zep: str | None, faults: tuple[str, ...]) -> None:
+         han: str, capture: Path | None, zep: str | None, faults: tuple[str, ...],
+         keylog: Path | None) -> None:
     """Run N installations of a DMC on the virtual clock, read by the SMSO head-end."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -93,7 +102,7 @@ def demo(installations: int, days: float, seed: int, out: Path, profile: str | N
     cfg = DemoConfig(installations=installations, days=days, seed=seed, out=out, dmc=dmc,
                      han="direct" if han == "direct" else "zigbee", capture=capture,
                      zep_to=parse_hostport(zep) if zep else None,
-                     faults=[parse_fault(f) for f in faults])
+                     faults=[parse_fault(f) for f in faults], keylog=keylog)
     console = Console(stderr=False, width=None if sys.stdout.isatty() else 160)
     with Progress(TextColumn("[bold]simulating[/] {task.description}"), BarColumn(),
                   TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
@@ -223,9 +232,11 @@ def pki_init(directory: Path, chfs: int, seed: int, days: int) -> None:
 @CAPTURE_OPTION
 @ZEP_OPTION
 @FAULT_OPTION
+@KEYLOG_OPTION
 def serve(listen: str | None, connect: str | None, pki_dir: Path, profile: str | None,
           seed: int, chf_eui: str | None, trace_path: Path | None, han: str,
-          capture: Path | None, zep: str | None, faults: tuple[str, ...]) -> None:
+          capture: Path | None, zep: str | None, faults: tuple[str, ...],
+          keylog: Path | None) -> None:
     """Run one emulated installation in real time; its CHF speaks mutual TLS over TCP."""
     from emulator.serve import serve as run_serve
 
@@ -241,16 +252,23 @@ def serve(listen: str | None, connect: str | None, pki_dir: Path, profile: str |
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         sink = trace_path.open("w", encoding="utf-8") if trace_path else None
-        cap = HanCapture(capture, zep_to) if capture is not None or zep_to else None
+        evidence = (CaptureDir(capture, zep_to=zep_to, keylog=keylog)
+                    if capture is not None else None)
+        cap = (evidence.han if evidence is not None
+               else HanCapture(None, zep_to) if zep_to else None)
         try:
             await run_serve(pki_dir=pki_dir, dmc=dmc, seed=seed, stop=stop, listen=listen_at,
                             connect=connect_to, chf_eui=chf_eui, trace_sink=sink,
                             announce=lambda line: click.echo(line),
                             han="direct" if han == "direct" else "zigbee", capture=cap,
-                            setup=lambda inst, sched: apply_faults(fault_list, [inst], sched))
+                            setup=lambda inst, sched: apply_faults(fault_list, [inst], sched),
+                            wan_capture=evidence.wan if evidence else None,
+                            keylog=evidence.keylog if evidence else keylog_path(keylog))
         finally:
             if sink is not None:
                 sink.close()
+            if evidence is not None:
+                evidence.close()
             if cap is not None:
                 cap.close()
 
