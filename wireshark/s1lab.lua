@@ -274,7 +274,9 @@ local function walk(tvb, pos, stop, tree, prefix, items)
       if pos + width > stop then return nil end
       local n = tvb(pos, width):uint()
       if pos + width + n > stop then return nil end
-      if n > 0 then
+      if n > 0 and kind == "str8" then
+        tree:add_packet_field(F[abbr], tvb(pos + width, n), ENC_UTF_8)
+      elseif n > 0 then
         tree:add(F[abbr], tvb(pos + width, n))
       else
         tree:add(F[abbr], tvb(pos, width), kind == "str8" and "" or ByteArray.new())
