@@ -68,10 +68,8 @@ async def serve(
     def tapped(link: TcpLinkEnd, dialled: bool) -> LinkEnd:
         if wan_capture is None:
             return link
-        sock, peer = link.addresses
-        return wan_capture.tap_socket(link, clock, local_is_client=dialled, sockname=sock,
-                                      peername=peer,
-                                      fallback=(chf_address(eui), headend_address("headend")))
+        return wan_capture.tap_tcp(link, clock, dialled=dialled,
+                                   fallback=(chf_address(eui), headend_address("headend")))
 
     if setup is not None:
         setup(inst, scheduler)  # faults

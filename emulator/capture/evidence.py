@@ -6,6 +6,8 @@
   with FCS, two interfaces, records in time order, and the TLS secrets in a Decryption Secrets
   Block. Mode 0600 (it holds secrets).
 * ``tls-keys.txt``: the NSS key log itself (0600), unless the run names its own (``keylog``).
+* ``wan.pcap``: the WAN alone, without secrets (Wireshark 4.0's editcap and mergecap cannot
+  rewrite a pcapng that holds a Decryption Secrets Block, so the parts are kept).
 * with a HAN: ``han.pcap`` and ``han-keys.txt`` as before (this tshark does not read ZigBee keys
   from a Decryption Secrets Block, so they stay beside it), and ``README.txt`` with the tshark
   command that decodes both.
@@ -32,11 +34,11 @@ from emulator.capture.keylog import prepare_secret_file
 from emulator.capture.pcapng import merge_with_secrets
 from emulator.drivers.capture import KEYS_NAME, PCAP_NAME, README_NAME, HanCapture, WanCapture
 
-__all__ = ["CAPTURE_NAME", "TLS_KEYS_NAME", "CaptureDir", "tshark_command"]
+__all__ = ["CAPTURE_NAME", "TLS_KEYS_NAME", "WAN_NAME", "CaptureDir", "tshark_command"]
 
 CAPTURE_NAME = "capture.pcapng"
 TLS_KEYS_NAME = "tls-keys.txt"
-_WAN_PART = ".wan.pcap"
+WAN_NAME = "wan.pcap"
 
 
 def _dissector() -> str:
@@ -63,7 +65,7 @@ class CaptureDir:
         prepare_secret_file(self.keylog)
         self.han: HanCapture | None = HanCapture(directory, zep_to, channel) if han else None
         try:
-            self.wan = WanCapture(directory / _WAN_PART)
+            self.wan = WanCapture(directory / WAN_NAME)
         except BaseException:
             if self.han is not None:
                 self.han.close()
@@ -77,14 +79,13 @@ class CaptureDir:
             return self.path
         self._closed = True
         self.wan.close()
-        inputs = [self.wan.path]  # first: it wins ties (a WAN request, then the HAN it causes)
+        # mergecap puts the record of the later input first on equal timestamps: the WAN goes
+        # last, so a WAN request comes before the HAN frame it causes in the same microsecond.
+        inputs = [self.wan.path]
         if self.han is not None:
             self.han.close()
-            inputs.append(self.directory / PCAP_NAME)
-        try:
-            merge_with_secrets(self.path, inputs, self.keylog)
-        finally:
-            self.wan.path.unlink(missing_ok=True)
+            inputs.insert(0, self.directory / PCAP_NAME)
+        merge_with_secrets(self.path, inputs, self.keylog)
         _write_atomically(self.directory / README_NAME, self._readme())
         return self.path
 
@@ -111,6 +112,7 @@ class CaptureDir:
             "s1lab WAN protocol v1, decoded by s1lab's dissector: run `s1lab wireshark install`",
             "once, or give it in place as below. Timestamps are the run's clock.",
             f"{keys}: the same TLS secrets, NSS key-log format (mode 0600).",
+            f"{WAN_NAME}: the WAN alone, without the secrets.",
             "",
             "Decrypt and decode everything (in this directory):",
             "",

@@ -37,6 +37,7 @@ from emulator.capture.addresses import CHF_PORT, chf_address, headend_address
 from emulator.capture.tcp_stream import Endpoint, TcpFlow
 from emulator.drivers.clock import Clock
 from emulator.drivers.link import LinkEnd, OnClosed, OnData
+from emulator.drivers.tcp import TcpLinkEnd
 from emulator.errors import MalformedFrame
 from emulator.wire.pcap import (
     LINKTYPE_IEEE802_15_4_WITHFCS,
@@ -279,17 +280,18 @@ class WanCapture:
                         remote=Endpoint(peer, self._client_port(peer, chf)),
                         local_is_client=False)
 
-    def tap_socket(self, link: LinkEnd, clock: Clock, *, local_is_client: bool,
-                   sockname: object, peername: object, fallback: tuple[bytes, bytes]) -> TappedLink:
-        """A real TCP connection, between the socket's addresses when they are IPv4 (else the
-        ``fallback`` local and remote addresses with port ``CHF_PORT`` for the server)."""
+    def tap_tcp(self, link: TcpLinkEnd, clock: Clock, *, dialled: bool,
+                fallback: tuple[bytes, bytes]) -> TappedLink:
+        """A real TCP connection (``dialled``: this side connected), between the socket's
+        addresses when they are IPv4, else the ``fallback`` (local, remote) addresses with
+        ``CHF_PORT`` for the listening side."""
+        sockname, peername = link.addresses
         local, remote = _ipv4_endpoint(sockname), _ipv4_endpoint(peername)
         if local is None or remote is None:
             here, there = fallback
-            server = CHF_PORT
-            local = Endpoint(here, _EPHEMERAL if local_is_client else server)
-            remote = Endpoint(there, server if local_is_client else _EPHEMERAL)
-        return self.tap(link, clock, local=local, remote=remote, local_is_client=local_is_client)
+            local = Endpoint(here, _EPHEMERAL if dialled else CHF_PORT)
+            remote = Endpoint(there, CHF_PORT if dialled else _EPHEMERAL)
+        return self.tap(link, clock, local=local, remote=remote, local_is_client=dialled)
 
     def close(self) -> None:
         if self._closed:
