@@ -33,7 +33,8 @@ def keylog_path(explicit: Path | None = None) -> Path | None:
 def prepare_secret_file(path: Path) -> None:
     """Create ``path`` (mode 0600) if it is missing; refuse anything but a regular file, and a
     link. An existing file of ours is set to 0600: it is about to hold secrets."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+    # O_NONBLOCK: a FIFO with no reader fails at once instead of blocking.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
     try:
         fd = os.open(path, flags, 0o600)
     except OSError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -74,6 +75,16 @@ def test_demo_capture_shows_every_esme_read_end_to_end(demo_capture: tuple[Path,
     assert _count(pcapng, "_ws.malformed", *keys) == 0
     assert _count(pcapng, "_ws.expert.severity >= error", *keys) == 0
     assert _count(pcapng, "tcp.analysis.flags and not tcp.analysis.window_update") == 0
+
+
+def test_the_readme_command_decodes_in_place(demo_capture: tuple[Path, Path]) -> None:
+    _, cap = demo_capture
+    readme = (cap / "README.txt").read_text().splitlines()
+    commands = [line.strip() for line in readme if line.strip().startswith("tshark -X")]
+    assert len(commands) == 2 and all("capture.pcapng" in c for c in commands)
+    done = subprocess.run(shlex.split(commands[1]), cwd=cap, capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout.count("READ_INSTANTANEOUS_RESPONSE") >= 20
 
 
 def test_without_the_secrets_block_the_wan_stays_encrypted(
