@@ -13,6 +13,7 @@ author needs)::
     run_virtual(main())
 """
 
+from emulator.capture.evidence import CaptureDir
 from emulator.drivers.clock import (
     Clock,
     RealClock,
@@ -31,6 +32,7 @@ from emulator.profiles import default_dmc, load_dmc
 from emulator.trace import Trace
 
 __all__ = [
+    "CaptureDir",
     "Clock",
     "Fleet",
     "Installation",

@@ -53,3 +53,16 @@ def test_bad_keylog_is_one_line_of_bad_input(tmp_path: Path) -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("s1lab demo: error: ") and "keys.txt" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_installed_dissector_is_loaded_by_tshark_from_the_personal_folder(
+        tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")}
+    result = run("wireshark", "install", env=env)
+    assert result.returncode == 0, result.stderr
+    assert (home / ".local" / "lib" / "wireshark" / "plugins" / "s1lab.lua").is_file()
+    protocols = subprocess.run(["tshark", "-G", "protocols"], capture_output=True, text=True,
+                               env=env, timeout=120, check=True).stdout
+    assert "s1lab WAN protocol v1\tS1LAB\ts1lab" in protocols.splitlines()
