@@ -83,9 +83,11 @@ EXCHANGES: list[tuple[MessageType, object | None, object]] = [
     (M.READ_FIRMWARE_VERSIONS, None, wan.FirmwareVersions((
         wan.FirmwareEntry(ESME, DeviceType.ESME, "3.1.0"),
         wan.FirmwareEntry(GSME, DeviceType.GSME, "1.2.5-β")))),
-    (M.READ_EVENT_LOG, wan.EventLogRequest(20), wan.EventLog((
+    # 200 entries: a 2032-byte frame, two TCP segments (TLS and TCP reassembly).
+    (M.READ_EVENT_LOG, wan.EventLogRequest(0), wan.EventLog((
         wan.EventLogEntry(820880000, EventCode.TOP_UP_ACCEPTED, 1500),
-        wan.EventLogEntry(820880001, 0x7777, -3)))),
+        wan.EventLogEntry(820880001, 0x7777, -3),
+        *(wan.EventLogEntry(820880002 + i, EventCode.LOW_CREDIT, i) for i in range(198))))),
     (M.READ_PAYMENT_MODE, None, _PAYMENT),
     (M.SET_PAYMENT_MODE, wan.SetPaymentMode(PaymentMode.CREDIT), _PAYMENT),
     (M.TOP_UP, wan.TopUpRequest("55120038467291035846"),
@@ -239,3 +241,5 @@ def test_tshark_decodes_every_message_type_as_encoded(tmp_path: Path, version: s
         assert [p.number for p in pdml(out, display_filter)] == [packets[-1].number]
     assert pdml(out, "s1lab and tls.handshake.extensions_alpn_str") == []  # app data only
     assert len(pdml(out, 'tls.handshake.extensions_alpn_str == "s1lab/1"', prefixes=())) == 2
+    assert pdml(out, "s1lab.event_log.entry_count == 200 and tcp.reassembled.length > 1460",
+                prefixes=())
