@@ -236,6 +236,10 @@ def test_tshark_decodes_every_message_type_as_encoded(tmp_path: Path, version: s
         want = _header_fields(frame) + (expected_fields(body) if body is not None else [])
         got = [(n, v) for n, v in packet.fields if n not in _FRAMING]
         assert [_normal(f) for f in got] == [_normal(f) for f in want], packet.number
+    # Message types by name, as in a display filter.
+    assert len(pdml(out, 's1lab.type == "READ_INSTANTANEOUS_RESPONSE"')) == 2
+    assert len(pdml(out, 's1lab.type == "ERROR"')) == 1
+    assert len(pdml(out, 's1lab.type == "TOP_UP"')) == 2  # with the damaged one
     # Only the damaged frame is malformed, and it is the only error.
     for display_filter in ("_ws.expert.severity == error", "_ws.malformed", "s1lab.malformed"):
         assert [p.number for p in pdml(out, display_filter)] == [packets[-1].number]
