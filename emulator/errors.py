@@ -18,6 +18,7 @@ turn any of them into one line and a non-zero exit::
      +-- ClockError              misuse of a clock
      |    +-- WaitingOnNothing   a virtual-time run has nothing ready, no timer and no I/O
      +-- TransportError          a link or TLS session failed or closed
+     +-- FaultSpecError          a fault spec (``--fault``, a scenario) that does not parse
 """
 
 from __future__ import annotations
@@ -102,3 +103,7 @@ class WaitingOnNothing(ClockError):
 
 class TransportError(S1labError):
     """A link or TLS session failed, or closed while a caller was waiting on it."""
+
+
+class FaultSpecError(S1labError):
+    """A fault spec (a ``--fault`` value, a scenario's fault) that does not parse."""

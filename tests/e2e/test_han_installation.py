@@ -8,6 +8,7 @@ from emulator.core.han import HanNode
 from emulator.core.han_crypto import install_code_crc, install_code_link_key
 from emulator.core.timebase import DAY, HOUR, MINUTE, SECOND, zigbee_utc
 from emulator.drivers.clock import current_clock, run_virtual, sleep_us
+from emulator.errors import RemoteProtocolError
 from emulator.wire import wan
 from emulator.wire.eui import eui_from_str, eui_to_str
 from emulator.wire.vocabulary import (
@@ -15,6 +16,7 @@ from emulator.wire.vocabulary import (
     DeviceLogState,
     DeviceLogStatus,
     DeviceType,
+    ErrorCode,
     PaymentMode,
 )
 from tests.e2e.conftest import smso_bench
@@ -189,8 +191,8 @@ def test_meter_that_resets_its_frame_counter_goes_unheard() -> None:
             reading = None
             try:
                 reading = await b.session.read_instantaneous(inst.esme.eui)
-            except Exception as exc:  # the CHF drops the replies as replays
-                assert "DEVICE_UNREACHABLE" in str(exc)
+            except RemoteProtocolError as exc:  # the CHF drops the replies as replays
+                assert exc.code == ErrorCode.DEVICE_UNREACHABLE
             assert reading is None
             assert "HanFrameDropped" in b.trace.counts
 
