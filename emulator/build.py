@@ -95,9 +95,9 @@ def build_cores(
         han_core.capture = han_capture
     model_faults = dmc.chf.faults  # device faults set by the CHF's profile
     for step in model_faults.fail_steps:
-        chf.faults["fail"].add(step)  # type: ignore[attr-defined]
+        chf.faults.fail_step(step)
     for step in model_faults.restart_during:
-        chf.faults["restart"].add(step)  # type: ignore[attr-defined]
+        chf.faults.restart_during(step)
     if model_faults.master_key_missing:
         chf.master_key = None
     core = InstallationCore(

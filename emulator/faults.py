@@ -97,11 +97,11 @@ class FaultApi:
 
     def fail_step(self, step: str) -> None:
         """Device fault: the migration step ``rotate``, ``swap``, ``sim`` or ``rollback`` fails."""
-        self.core.devices.chf.faults["fail"].add(step)  # type: ignore[attr-defined]
+        self.core.devices.chf.faults.fail_step(step)
 
     def restart_during(self, step: str) -> None:
         """Device fault: the CHF restarts in the middle of ``step`` (old or new state after)."""
-        self.core.devices.chf.faults["restart"].add(step)  # type: ignore[attr-defined]
+        self.core.devices.chf.faults.restart_during(step)
 
     def wan_outage(self, until: int) -> None:
         """The CHF has no WAN (no cellular coverage, SIM fault) until ``until``."""
