@@ -26,7 +26,7 @@ ELSEWHERE = {
     "emulator.core.utrn.UtrnRejected",
     "harness.migration.dco.ReleaseRefused",
     "harness.migration.mgf.MigrationFileError",
-    "harness.migration.rules.ClauseNotInVersion",
+    "harness.migration.tmad.ClauseNotInVersion",
     "harness.migration.run.MigrationSpecError",
 }
 
