@@ -21,6 +21,7 @@ turn any of them into one line and a non-zero exit::
      +-- TransportError          a link or TLS session failed or closed
      +-- DeclarationError        s1lab's own tables disagree (a message without a handler...)
      +-- FaultSpecError          a fault spec (``--fault``, a scenario) that does not parse
+     +-- ReportError             results that cannot make a report, or a report not written
 """
 
 from __future__ import annotations
@@ -130,3 +131,8 @@ def _name(member: object) -> str:
 
 class FaultSpecError(S1labError):
     """A fault spec (a ``--fault`` value, a scenario's fault) that does not parse."""
+
+
+class ReportError(S1labError):
+    """Results that cannot make a report (e.g. two results for one cell), or a report file that
+    cannot be written."""
