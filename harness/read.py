@@ -6,10 +6,10 @@ import asyncio
 from pathlib import Path
 from typing import Literal
 
+from emulator import current_clock
 from emulator.capture.addresses import headend_address
 from emulator.core.timebase import isoformat
 from emulator.drivers.capture import WanCapture
-from emulator.drivers.clock import current_clock
 from emulator.drivers.link import LinkEnd
 from emulator.drivers.tcp import TcpLinkEnd, tcp_connect, tcp_listen
 from emulator.errors import RemoteProtocolError, TransportError
