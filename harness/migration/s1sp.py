@@ -32,7 +32,7 @@ from emulator.core.timebase import DAY, HOUR, MINUTE, SECOND, isoformat, zigbee_
 from emulator.core.trace_sink import Emit
 from emulator.drivers.clock import current_clock, sleep_until
 from emulator.drivers.tls import client_context
-from emulator.errors import RemoteProtocolError, TransportError
+from emulator.errors import RemoteProtocolError, S1labError, TransportError
 from emulator.fleet import Fleet
 from emulator.installation import Installation
 from emulator.keystore import ChfKeys, derive_role_keys
@@ -73,7 +73,7 @@ class InstallResult:
     events: list[tuple[int, str]] = field(default_factory=list)
 
 
-class _Fail(Exception):
+class _Fail(S1labError):
     def __init__(self, step: str, reason: Reason, detail: str) -> None:
         super().__init__(detail)
         self.step, self.reason, self.detail = step, reason, detail
@@ -99,7 +99,8 @@ class S1sp:
         (folder / "migration.key").write_bytes(migration.key_pem())
         device_ca = auth.device_ca.cert_pem()
         self._migration = HeadEnd(Role.SMSO, client_context(
-            folder / "migration.pem", folder / "migration.key", device_ca), self._no_keys,
+            folder / "migration.pem", folder / "migration.key", device_ca,
+            keylog=fleet.keylog), self._no_keys,
             emit=emit)
         self._s1sp = HeadEnd(Role.S1SP, fleet.headend_context(Role.S1SP),
                              self._own_keys, emit=emit)
