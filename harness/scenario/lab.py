@@ -542,12 +542,31 @@ class Lab:
     async def connect(self, role: str = "smso", credential: str = "valid",
                       name: str | None = None) -> ActionResult:
         """Try a head-end connection with a ``valid``, ``wrong-ca`` or ``expired`` client
-        certificate; ``status`` ok or refused."""
+        certificate, or ``old-keys`` (the role's valid certificate with the operational keys
+        the CHF held before any rotation); ``status`` ok or refused."""
         r = self._begin("connect", name)
-        headend = self.headend(role) if credential == "valid" else self._forged(role, credential)
+        if credential == "valid":
+            headend = self.headend(role)
+        elif credential == "old-keys":
+            headend = self._old_keys(role)
+        else:
+            headend = self._forged(role, credential)
         ok, detail = await self._try(headend)
         r.status, r.detail = ("ok" if ok else "refused"), detail
         return self._end(r)
+
+    def _old_keys(self, role: str) -> HeadEnd:
+        """``role``'s head-end (its valid TLS certificate) signing with the SMSO's
+        pre-rotation operational keys, as handed over in the MGF: after key rotation the CHF
+        must reject its commands."""
+        base = self.headend(role)
+        name = role if role in ROLES else "smso"
+
+        def keys(eui: str) -> ChfKeys:
+            old = self.fleet.keys[normalise(eui)]
+            return old.with_role(name, old.role("smso"))
+
+        return HeadEnd(base.role, base.ctx, keys, emit=self.trace.emitter("headend"))
 
     async def _try(self, headend: HeadEnd) -> tuple[bool, str]:
         try:

@@ -278,7 +278,7 @@ class Rollback(_Action):
 
 
 class ConnectArgs(_Schema):
-    credential: Literal["valid", "wrong-ca", "expired"] = "valid"
+    credential: Literal["valid", "wrong-ca", "expired", "old-keys"] = "valid"
 
 
 class Connect(_Action):
