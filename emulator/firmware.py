@@ -27,10 +27,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, load_pem_private_key
 from pydantic import BaseModel, ConfigDict, Field
 
+from emulator.core.ota import OtaPolicy
 from emulator.core.ota_verify import ImageIdentity, public_point, sign_image, verify
 from emulator.errors import MalformedImage, ProfileError
-from emulator.profiles import load_device_model, parse_yaml, validate_model
+from emulator.profiles import ResolvedDmc, load_device_model, parse_yaml, validate_model
 from emulator.wire.ota_image import OtaHeader, OtaImage, parse_image, version_code, version_text
+from emulator.wire.vocabulary import DeviceType
 
 __all__ = [
     "KEY_FILE",
@@ -42,6 +44,7 @@ __all__ = [
     "image_bytes",
     "inspect_image",
     "manifest",
+    "ota_policies",
     "shipped_image",
     "signer_eui",
     "test_signer",
@@ -92,6 +95,16 @@ def trusted_signers() -> tuple[bytes, ...]:
     """The signer keys emulated devices trust (SEC1 points): the test manufacturer's."""
     key, _ = test_signer()
     return (public_point(key.public_key()),)
+
+
+def ota_policies(dmc: ResolvedDmc) -> dict[DeviceType, OtaPolicy | None]:
+    """Each device kind of a DMC -> its model's ``ota:`` section (None: takes no images)."""
+    return {
+        DeviceType.CHF: dmc.chf.ota, DeviceType.ESME: dmc.esme.ota,
+        DeviceType.GSME: dmc.gsme.ota if dmc.gsme is not None else None,
+        DeviceType.PPMID: dmc.ppmid.ota if dmc.ppmid is not None else None,
+        DeviceType.IHD: dmc.ihd.ota if dmc.ihd is not None else None,
+    }
 
 
 def signer_eui() -> int:

@@ -22,6 +22,7 @@ from emulator.core.gsme import Gsme
 from emulator.core.han import Han, HanNode
 from emulator.core.ihd import Ihd
 from emulator.core.installation import Devices, InstallationCore, device_eui
+from emulator.core.ota_han import OtaHan, attach_ota
 from emulator.core.ppmid import Ppmid
 from emulator.core.rng import SplitMix64
 from emulator.core.trace_sink import Emit
@@ -31,6 +32,7 @@ from emulator.drivers.scheduler import Scheduler
 from emulator.drivers.tls import server_context
 from emulator.drivers.wan_channel import WanChannel
 from emulator.errors import LocalProtocolError
+from emulator.firmware import ota_policies, trusted_signers
 from emulator.keystore import ChfKeys
 from emulator.profiles import ResolvedDmc
 from emulator.wire.eui import normalise
@@ -120,6 +122,7 @@ class Installation:
             installation_id, Devices(chf, esme, gsme, ppmid, ihd), sub("consumer"), now,
             han=self.han,
         )
+        self.ota: OtaHan | None = attach_ota(self.core, ota_policies(dmc), trusted_signers())
         if capture is not None and self.han is not None:
             capture.add_network_key(self.han.keys.current_key, f"{installation_id} network key")
             for eui, node in self.han.nodes.items():

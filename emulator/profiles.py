@@ -103,7 +103,9 @@ class OtaSpec(_Schema):
     image_type: U16
     hardware_version: U16
     accept_downgrade: bool = False
-    block_size: Annotated[int, Field(ge=1, le=64)] = 48  # the Image Block Request's max size
+    # The Image Block Request's max data size: 48 bytes is what fits one 127-byte 802.15.4
+    # frame under NWK and APS security with the Image Block Response header.
+    block_size: Annotated[int, Field(ge=1, le=48)] = 48
     block_period_ms: NonNegInt = 0  # MinimumBlockPeriod: the wait between block requests
     blocks_per_wake: NonNegInt = 0  # a sleepy device: blocks per wake (0: stays awake)
     retry_after_s: Annotated[int, Field(ge=1)] = 60  # resume after a lost block exchange
