@@ -47,7 +47,7 @@ __all__ = [
     "ota_policies",
     "shipped_image",
     "signer_eui",
-    "test_signer",
+    "manufacturer_signer",
     "trusted_signers",
 ]
 
@@ -82,7 +82,7 @@ def _read(name: str) -> bytes:
 
 
 @lru_cache(maxsize=1)
-def test_signer() -> tuple[ec.EllipticCurvePrivateKey, bytes]:
+def manufacturer_signer() -> tuple[ec.EllipticCurvePrivateKey, bytes]:
     """The fictional test manufacturer's signing key and its certificate (DER)."""
     key = load_pem_private_key(_read(KEY_FILE), password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey):
@@ -93,7 +93,7 @@ def test_signer() -> tuple[ec.EllipticCurvePrivateKey, bytes]:
 
 def trusted_signers() -> tuple[bytes, ...]:
     """The signer keys emulated devices trust (SEC1 points): the test manufacturer's."""
-    key, _ = test_signer()
+    key, _ = manufacturer_signer()
     return (public_point(key.public_key()),)
 
 
@@ -170,7 +170,7 @@ def image_bytes(entry: CatalogueEntry, *, key: ec.EllipticCurvePrivateKey | None
         max_hardware_version=(entry.hardware_max if entry.hardware_max is not None
                               else model.ota.hardware_version),
     )
-    default_key, default_cert = test_signer()
+    default_key, default_cert = manufacturer_signer()
     return sign_image(header, _payload(entry.model, entry.version, entry.size),
                       key or default_key, certificate_der or default_cert, SIGNER_EUI)
 
