@@ -16,11 +16,11 @@ from emulator.errors import MalformedImage
 from emulator.firmware import (
     CatalogueEntry,
     build_catalogue,
-    image_bytes,
     catalogue,
+    image_bytes,
     manifest,
-    shipped_image,
     manufacturer_signer,
+    shipped_image,
     trusted_signers,
 )
 from emulator.profiles import list_device_models, load_device_model
