@@ -293,6 +293,6 @@ def attach_ota(core: InstallationCore, policies: Mapping[DeviceType, OtaPolicy |
         if device is not None and policy is not None:
             devices.append((device, policy, device is d.gsme))
     ota = OtaHan(app.han, d.chf, d.chf.clock, devices, policies.get(DeviceType.CHF), trusted,
-                 d.chf._emit)
+                 d.chf.emit)
     app.ota = ota
     return ota
