@@ -13,6 +13,7 @@ holds what each device last said in a Query Next Image Request.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -36,7 +37,8 @@ from emulator.wire.zcl import (
 
 __all__ = ["FirmwareHolder", "OtaHan", "TransferStatus", "attach_ota"]
 
-_C2S = {"QueryNextImageRequest", "ImageBlockRequest", "UpgradeEndRequest"}
+#: The largest image the CHF buffers for one device (a HAN device's flash is smaller).
+MAX_IMAGE = 4 * 1024 * 1024
 _NAMES = {0x00: "ImageNotify", 0x01: "QueryNextImageRequest", 0x02: "QueryNextImageResponse",
           0x03: "ImageBlockRequest", 0x05: "ImageBlockResponse", 0x06: "UpgradeEndRequest",
           0x07: "UpgradeEndResponse"}
@@ -89,6 +91,8 @@ class OtaHan:
         self.own = (ChfFirmware(chf.eui, chf_policy, _code(chf.firmware_version), trusted, emit)
                     if chf_policy is not None else None)
         self._own_timer: list[Any] | None = None
+        self._incoming: dict[str, bytearray] = {}
+        self._refusals: dict[str, str] = {}  # images arriving over the WAN, in pieces
 
     # ---- what the head-end asks (through the CHF) ------------------------------------------
 
@@ -104,10 +108,37 @@ class OtaHan:
             raise LocalProtocolError(f"{eui} takes no OTA images on this HAN")
         try:
             self.server.distribute(eui, raw, now, activate_at)
-        except MalformedImage:
+        except MalformedImage as exc:
+            self._refusals[eui] = str(exc)
             return OtaStatus.INVALID_IMAGE
+        self._refusals.pop(eui, None)
         self._send_server(eui, self.server.image_notify(eui), now, None)
         return OtaStatus.SUCCESS
+
+    def takes_images(self, eui: str) -> bool:
+        return eui in self.clients or (eui == self._chf.eui and self.own is not None)
+
+    def segment(self, eui: str, offset: int, total: int, data: bytes) -> int:
+        """A piece of an image arriving over the WAN for ``eui``; returns the bytes held."""
+        if offset == 0:
+            self._incoming[eui] = bytearray()
+        buf = self._incoming.get(eui)
+        if buf is None or offset != len(buf):
+            held = 0 if buf is None else len(buf)
+            raise LocalProtocolError(f"segment at offset {offset}, the CHF holds {held} bytes")
+        if offset + len(data) > total or total > MAX_IMAGE:
+            raise LocalProtocolError(f"segment passes the total size {total}")
+        buf += data
+        return len(buf)
+
+    def assembled(self, eui: str, sha256: bytes) -> bytes:
+        """The buffered image for ``eui`` if its SHA-256 is ``sha256``; the buffer is freed."""
+        raw = bytes(self._incoming.pop(eui, b""))
+        if not raw:
+            raise LocalProtocolError("no image segments received for this device")
+        if hashlib.sha256(raw).digest() != sha256:
+            raise LocalProtocolError("the segments received do not have the SHA-256 given")
+        return raw
 
     def activate(self, eui: str, at: int, now: int) -> None:
         """Activate the verified image on ``eui`` at ``at`` (ZigBee UTC; 0: now)."""
@@ -129,6 +160,9 @@ class OtaHan:
                                   OtaStatus.SUCCESS, own.reason, version_text(own.version))
         t = self.server.transfers.get(eui)
         running = self._holders[eui].firmware_version if eui in self._holders else ""
+        if eui in self._refusals:  # the CHF could not even read the file
+            return TransferStatus(eui, "refused", "", 0, 0, OtaStatus.INVALID_IMAGE,
+                                  self._refusals[eui], running)
         if t is None:
             return TransferStatus(eui, "none", "", 0, 0, OtaStatus.SUCCESS, "", running)
         return TransferStatus(eui, t.state, version_text(t.version), t.offset, t.size,
