@@ -23,7 +23,7 @@ from emulator.drivers.tcp import parse_hostport
 from emulator.errors import S1labError
 from emulator.pki import init_folder
 from emulator.profiles import ResolvedDmc, default_dmc, load_dmc
-from harness.cli_firmware import firmware
+from harness.cli_firmware import firmware, headend_firmware
 from harness.faults import apply_faults, parse_fault
 
 EXIT_BAD_INPUT = 2
@@ -364,6 +364,7 @@ def profiles_check(paths: tuple[str, ...]) -> None:
 
 
 cli.add_command(firmware)
+headend.add_command(headend_firmware)
 
 
 def main(argv: list[str] | None = None) -> None:
