@@ -26,10 +26,13 @@ class Rig:
 
     def eui(self, kind: DeviceType) -> str:
         d = self.core.devices
-        device = {DeviceType.CHF: d.chf, DeviceType.ESME: d.esme, DeviceType.GSME: d.gsme,
-                  DeviceType.PPMID: d.ppmid, DeviceType.IHD: d.ihd}[kind]
-        assert device is not None
-        return device.eui
+        euis = {DeviceType.CHF: d.chf.eui, DeviceType.ESME: d.esme.eui,
+                DeviceType.GSME: d.gsme.eui if d.gsme else None,
+                DeviceType.PPMID: d.ppmid.eui if d.ppmid else None,
+                DeviceType.IHD: d.ihd.eui if d.ihd else None}
+        eui = euis[kind]
+        assert eui is not None
+        return eui
 
     def run_until(self, done: Callable[[], bool], limit_us: int = 30 * DAY) -> int:
         """Step the cores' timers until ``done()``; returns the virtual time it took."""

@@ -89,7 +89,8 @@ def test_interrupted_transfer_resumes_from_its_offset() -> None:
     r.run_until(lambda: r.ota.status(esme).state == "activated", 2 * HOUR)
     client = r.ota.clients[esme]
     assert client.resumes >= 1
-    assert [e["offset"] for e in r.events("OtaTransferResumed")][0] >= cut_at - 64
+    resumed_at = [e["offset"] for e in r.events("OtaTransferResumed")][0]
+    assert isinstance(resumed_at, int) and resumed_at >= cut_at - 48
     t = r.ota.transfer(esme)
     assert t is not None
     assert t.bytes_served < len(raw) + 10 * 64  # resumed, not restarted from zero

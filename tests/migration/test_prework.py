@@ -3,6 +3,8 @@ and the exclusion that follows) and behaviour 12 (MOC (MDS) partial migration)."
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from emulator.core.timebase import DAY, HOUR
@@ -10,20 +12,15 @@ from emulator.wire.vocabulary import DeviceType
 from harness.migration.history import History
 from harness.migration.prework import Answer, Work, record_prework, run_prework
 from harness.migration.reasons import Reason
-from harness.migration.rules import (
-    Action,
-    ExclusionCategory,
-    evaluate,
-    partial_on_gsme_firmware_failure,
-)
-from harness.migration.tmad import load_epcl
+from harness.migration.rules import Action, evaluate, partial_on_gsme_firmware_failure
+from harness.migration.tmad import ExclusionCategory, load_epcl
 from tests.migration.test_rules import T0, make
 
 E, G = DeviceType.ESME, DeviceType.GSME
 EPCL = load_epcl()
 
 
-def always(answer: Answer):  # type: ignore[no-untyped-def]
+def always(answer: Answer) -> Callable[[Work, DeviceType, int], Answer]:
     return lambda work, device, at: answer
 
 
