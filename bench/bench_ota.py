@@ -35,8 +35,11 @@ def main() -> None:
     t = r.ota.transfer(gsme)
     assert t is not None
     print(f"image {len(raw)} bytes, {t.blocks_served} blocks, {han.frames_sent - frames0} frames")
-    print(f"virtual time {took / SECOND:.1f} s ({took / SECOND / 60:.1f} min), "
-          f"wall time {wall:.2f} s")
+    started = next(at for at, _, name, _ in r.trace.events if name == "OtaDownloadStarted")
+    waited = started - (r.now - took)
+    print(f"virtual time {took / SECOND:.1f} s ({took / SECOND / 60:.1f} min): "
+          f"{waited / SECOND:.1f} s until the GSME woke and asked, "
+          f"{(took - waited) / SECOND:.1f} s of transfer and activation; wall time {wall:.2f} s")
 
 
 if __name__ == "__main__":
