@@ -43,6 +43,7 @@ from emulator.wire.ota_image import OtaImage, parse_image, version_text
 
 __all__ = [
     "UPGRADE_WAIT",
+    "MAX_BLOCK",
     "ChfFirmware",
     "ClientState",
     "OtaClient",
@@ -59,6 +60,9 @@ UNKNOWN_VERSION = 0xFFFFFFFF
 #: How long a client waits for an Image Block Response before it counts the exchange lost.
 RESPONSE_TIMEOUT = 30 * SECOND
 QUERY_JITTER = 100
+#: The largest Image Block the server sends: what fits one 127-byte 802.15.4 frame under NWK and
+#: APS security with the Image Block Response header (a client may ask for more).
+MAX_BLOCK = 48
 
 
 class OtaStatus(IntEnum):
@@ -446,7 +450,7 @@ class OtaServer:
                 != (h.manufacturer_code, h.image_type, h.file_version)):
             return Out("ImageBlockResponse", {"status": OtaStatus.NO_IMAGE_AVAILABLE})
         offset = fields["file_offset"]
-        data = t.image.raw[offset:offset + fields["max_data_size"]]
+        data = t.image.raw[offset:offset + min(fields["max_data_size"], MAX_BLOCK)]
         if t.state == "offered":
             t.move("downloading", now)
         t.offset = offset + len(data)

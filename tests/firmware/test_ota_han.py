@@ -201,3 +201,13 @@ def test_chf_own_firmware() -> None:
     bad = bytearray(shipped_image("acme-chf-1.5.0.ota"))
     bad[200] ^= 1
     assert r.ota.distribute(chf, bytes(bad), r.now, 0) == OtaStatus.INVALID_IMAGE
+
+
+def test_the_server_never_sends_a_block_bigger_than_a_frame_holds() -> None:
+    r = rig()
+    esme = r.eui(ESME)
+    r.ota.distribute(esme, shipped_image("zenith-esme-prepay-3.2.0.ota"), r.now, 0)
+    out = r.ota.server.on_block_request(esme, {
+        "manufacturer_code": 0x1B5A, "image_type": 0x0202, "file_version": 0x03020000,
+        "file_offset": 0, "max_data_size": 200}, r.now)
+    assert len(out.fields["data"]) == 48
