@@ -10,6 +10,7 @@ from typing import cast
 import click
 
 from emulator.drivers.tcp import parse_hostport
+from emulator.errors import MalformedImage
 from emulator.firmware import build_catalogue, catalogue, inspect_image
 from emulator.wire.ota_image import parse_image
 from harness.headend_firmware import ON_COMMAND, Action, Role, firmware_remote
@@ -40,21 +41,30 @@ def firmware_build(out: Path, catalogue_path: Path | None) -> None:
               help="Also check the image is for this device model (profiles/devices name).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def firmware_inspect(file: Path, model: str | None, as_json: bool) -> None:
-    """Every header field, the sub-elements, and whether the signature verifies."""
+    """Every header field, the sub-elements, and whether the signature verifies.
+
+    A file that does not parse, or whose verification fails, ends with one line naming what is
+    wrong and exit status 2 (the fields of a file that parses are shown first)."""
     raw = file.read_bytes()
-    parse_image(raw)  # a malformed file is one line naming what is wrong (MalformedImage)
+    try:
+        parse_image(raw)
+    except MalformedImage as exc:
+        raise MalformedImage(f"{file}: {exc}") from None
     info = inspect_image(raw, model)
     if as_json:
         click.echo(json.dumps(info, indent=2))
-        return
-    for key, value in info.items():
-        if key == "sub_elements":
-            click.echo("sub_elements:")
-            for e in value:
-                click.echo(f"  {e['tag']} {e['name']:<24} offset {e['offset']:>7}  "
-                           f"length {e['length']:>7}  sha256 {e['sha256']}")
-        else:
-            click.echo(f"{key}: {'-' if value is None else value}")
+    else:
+        for key, value in info.items():
+            if key == "sub_elements":
+                click.echo("sub_elements:")
+                for e in value:
+                    click.echo(f"  {e['tag']} {e['name']:<24} offset {e['offset']:>7}  "
+                               f"length {e['length']:>7}  sha256 {e['sha256']}")
+            else:
+                click.echo(f"{key}: {'-' if value is None else value}")
+    verdict = str(info["verification"])
+    if verdict != "ok":
+        raise MalformedImage(f"{file}: verification failed: {verdict.removeprefix('FAILED: ')}")
 
 
 # ---- s1lab headend firmware ------------------------------------------------------------------

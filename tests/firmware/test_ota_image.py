@@ -151,8 +151,23 @@ def test_cli_inspect_of_a_truncated_file_is_one_line(tmp_path: Path,
         main(["firmware", "inspect", str(bad)])
     assert done.value.code == 2
     err = capsys.readouterr().err
-    assert err == ("s1lab firmware: error: truncated: total image size says "
+    assert err == (f"s1lab firmware: error: {bad}: truncated: total image size says "
                    f"{len(GOOD)} bytes, the file has 1000\n")
+
+
+def test_cli_inspect_of_a_corrupted_file_shows_it_and_names_the_fault(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "flipped.ota"
+    flipped = bytearray(GOOD)
+    flipped[500] ^= 0x40
+    bad.write_bytes(bytes(flipped))
+    with pytest.raises(SystemExit) as done:
+        main(["firmware", "inspect", str(bad)])
+    assert done.value.code == 2
+    out, err = capsys.readouterr()
+    assert "header_string: s1lab Volta E1 ESME 2.1.0" in out
+    assert err == (f"s1lab firmware: error: {bad}: verification failed: image integrity code "
+                   "does not match\n")
 
 
 def test_cli_build_writes_the_catalogue(tmp_path: Path,
