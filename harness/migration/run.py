@@ -358,6 +358,10 @@ class _WeeklyRun:
                                      else self._prework_answer(inst, work, device, at))
             p.answer(answer)
             last = p.attempts[-1]
+            if answer not in (Answer.NO_WAN, False):  # the SMSO reached the CHF: the WAN
+                # contact MA112 looks back on, so the check after pre-work sees it
+                seen = inst.chf.last_wan_contact
+                inst.chf.last_wan_contact = at if seen is None else max(seen, at)
             self.emit(at, inst.chf.eui, "PreWorkAttempt", {
                 "work": work.value, "device": device.name, "instruction": last.instruction,
                 "attempt": last.number, "confirmation": confirming, "answer": last.answer})
