@@ -475,9 +475,10 @@ class OtaServer:
                         else "the device refused the image")
             t.finished_at = now
             t.move("refused", now)
+            known = status in set(OtaStatus)
             self._emit(now, self.eui, "OtaImageRefused", {
-                "device": eui, "status": OtaStatus(status).name if status in
-                OtaStatus._value2member_map_ else status, "reason": t.reason})
+                "device": eui, "status": OtaStatus(status).name if known else status,
+                "reason": t.reason})
             return None
         t.move("downloaded", now)
         self._emit(now, self.eui, "OtaTransferComplete", {
