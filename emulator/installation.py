@@ -20,12 +20,14 @@ from emulator.core.chf import Chf
 from emulator.core.esme import Esme
 from emulator.core.gsme import Gsme
 from emulator.core.han import Han
+from emulator.core.ota_han import OtaHan, attach_ota
 from emulator.core.trace_sink import Emit
 from emulator.drivers.capture import HanCapture
 from emulator.drivers.link import LinkEnd
 from emulator.drivers.scheduler import Scheduler
 from emulator.drivers.wan_channel import WanChannel
 from emulator.faults import FaultApi
+from emulator.firmware import ota_policies, trusted_signers
 from emulator.keystore import ChfKeys
 from emulator.profiles import ResolvedDmc
 from emulator.wan_service import WanService
@@ -70,6 +72,8 @@ class Installation(FaultApi):
         self.core = built.core
         self.han: Han | None = built.han
         self._capture = capture
+        # the OTA cluster's server (CHF) and clients (meters), with the test manufacturer trusted
+        self.ota: OtaHan | None = attach_ota(self.core, ota_policies(dmc), trusted_signers())
         if capture is not None and self.han is not None:
             capture.add_network_key(self.han.keys.current_key, f"{installation_id} network key")
             for eui, node in self.han.nodes.items():

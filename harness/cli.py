@@ -31,6 +31,7 @@ from emulator.capture.keylog import keylog_path
 from emulator.drivers.capture import HanCapture
 from emulator.drivers.tcp import parse_hostport
 from emulator.pki import init_folder
+from harness.cli_firmware import firmware, headend_firmware
 from harness.faults import apply_faults, parse_fault
 
 if TYPE_CHECKING:
@@ -443,6 +444,10 @@ def profiles_check(paths: tuple[str, ...]) -> None:
     for path in paths:
         dmc = load_dmc(path)
         click.echo(f"{path}: ok ({dmc.name}, group {dmc.group_id})")
+
+
+cli.add_command(firmware)
+headend.add_command(headend_firmware)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator.core.chf import Chf
 from emulator.core.esme import Esme, EsmeReading
@@ -61,6 +61,9 @@ CLOCK_TOLERANCE_S = 2
 ANSWER_TIMEOUT = 10 * SECOND
 UNIT_KWH, UNIT_M3 = 0x00, 0x01
 
+if TYPE_CHECKING:
+    from emulator.core.ota_han import OtaHan
+
 ReadDone = Callable[[object, int], None]  # (snapshot, now)
 Failed = Callable[[str, int], None]  # (why, now)
 
@@ -87,6 +90,7 @@ class SmartEnergyApp:
         "han",
         "ihd",
         "nodes",
+        "ota",
         "ppmid",
     )
 
@@ -111,6 +115,7 @@ class SmartEnergyApp:
         self._gsme_commands: dict[int, tuple[Callable[[bytes, int], None], Failed]] = {}
         self._next_sync: dict[str, int] = {}
         self._now = now  # the time of the delivery being dispatched
+        self.ota: OtaHan | None = None  # the OTA cluster, when attached (emulator.core.ota_han)
         han.on_heard = chf.heard
         for device in (esme, ppmid, ihd):
             if device is None:
@@ -190,6 +195,8 @@ class SmartEnergyApp:
         assert gsme is not None
         node = self.han.node(gsme.eui)
         self.han.poll(node, now)
+        if self.ota is not None:
+            self.ota.wake(gsme.eui, now)
         if self._gsme_sync_at <= now:
             self._gsme_sync_at = now + TIME_SYNC_INTERVAL
             self.han.schedule(now + 200 * MS, lambda at: self._sync_time(gsme.eui, at))
@@ -292,6 +299,9 @@ class SmartEnergyApp:
 
     def _dispatch(self, d: Delivery) -> None:
         self._now = d.at
+        if d.cluster == ClusterId.OTA and self.ota is not None:
+            self.ota.dispatch(d)
+            return
         try:
             header, payload = parse_zcl(d.zcl)
             if header.frame_type is ZclFrameType.GLOBAL:

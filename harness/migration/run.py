@@ -8,6 +8,11 @@ Device Installation on each installation in parallel, rolling back on failure. E
 goes back to the RP; at the end come the exclusion report per supplier, the attempt history, the
 trace and a summary.
 
+Dormant installations in IOC and MOC (MDS) first get the 4.26 pre-work on the DCC's one
+instruction at the start of the run (:mod:`harness.migration.prework`: firmware 36 attempts over
+6 days, configuration 23 over 3 days, confirmation 10 over 10 days, up to three instructions);
+they are scheduled for migration only when it has ended, so MA112 is checked after it.
+
 Faults (``--fault KIND[=VALUE]:SHARE``, SHARE = ``10%`` of the installations or ``#3,#7``):
   wan-outage          no WAN for the whole run (MA112 every week)
   gsme-silent         the GSME's HAN link is down for the whole run (GT01 every week)
@@ -17,6 +22,10 @@ Faults (``--fault KIND[=VALUE]:SHARE``, SHARE = ``10%`` of the installations or 
   slow-reconnect=H    the CHF reattaches H hours after the SIM move
   fail-rotate, fail-swap, fail-sim        that device step fails
   restart-rotate, restart-swap            the CHF restarts in the middle of that step
+  firmware-fails      4.26 pre-work: firmware upgrades fail on every meter (dormant IOC/CB)
+  gsme-firmware-fails 4.26 pre-work: firmware upgrades fail on the GSME only
+  configuration-fails 4.26 pre-work: reconfiguration fails
+  no-confirmation     4.26 pre-work: the work is applied but its success never confirmed
   cos-recent          a change of supply 3 days before the run (FOC 14-day window)
   duplicate-mpxn      shares its MPAN with the previous installation
   ceased-supplier     its supplier ceased trading (TMAD 4.1A: no notification)
@@ -61,12 +70,14 @@ from harness.migration.inventory import (
 )
 from harness.migration.mgf import build_mgf, parse_mgf
 from harness.migration.outcome import Outcome
+from harness.migration.prework import Answer, Prework, Work, record_prework
 from harness.migration.reasons import Reason
 from harness.migration.report import exclusion_report, write_csv, write_json
 from harness.migration.rules import (
     Action,
     Decision,
     evaluate,
+    partial_on_gsme_firmware_failure,
     resolve_duplicate_mpxn,
     validate_record,
 )
@@ -79,7 +90,10 @@ FAULT_KINDS = (
     "wan-outage", "gsme-silent", "master-key-wrong", "master-key-missing", "no-previous-apn",
     "slow-reconnect", "fail-rotate", "fail-swap", "fail-sim", "restart-rotate",
     "restart-swap", "cos-recent", "duplicate-mpxn", "ceased-supplier", "not-on-epcl",
+    "firmware-fails", "gsme-firmware-fails", "configuration-fails", "no-confirmation",
 )
+#: The cohorts whose dormant installations get the 4.26 pre-work [S2][S3].
+PRE_WORK_COHORTS = frozenset({"IOC", "MOC (MDS)"})
 _FAULT = re.compile(r"^(?P<kind>[a-z-]+)(?:=(?P<value>[\d.]+))?:(?P<share>[\d.]+%|#\d+(?:,#\d+)*)$")
 TERMINAL = {"migrated", "partial", "excluded", "not-eligible"}
 
@@ -239,6 +253,7 @@ async def _run(cfg: MigrateConfig, fleet: Fleet, trace: Trace, tmad: TmadVersion
     # The fleet runs a settle week under its SMSO before the first migration week, so
     # pre-flight sees real history (a GSME silent for days fails GT01).
     first_week = t0 + WEEK
+    prework = asyncio.ensure_future(run.run_prework())
     for week in range(cfg.weeks):
         week_start = first_week + week * WEEK + 9 * HOUR
         await sleep_until(week_start)
@@ -252,6 +267,8 @@ async def _run(cfg: MigrateConfig, fleet: Fleet, trace: Trace, tmad: TmadVersion
         await sleep_until(week_start + WEEK - 10 * HOUR)
         run.collect()
         run.write_scf(week, scf, clock.now_us())
+    prework.cancel()  # pre-work still going at the end of the run is reported as pending
+    await asyncio.gather(prework, return_exceptions=True)
     await run.drain()
     run.decide_remaining()
     summary = run.summary(t0, clock.now_us())
@@ -279,6 +296,8 @@ class _WeeklyRun:
     certs: dict[str, x509.Certificate]
     decisions: dict[str, Decision] = field(default_factory=dict)
     in_flight: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    prework: dict[str, Prework] = field(default_factory=dict)
+    prework_decisions: dict[str, Decision] = field(default_factory=dict)
 
     @classmethod
     def prepare(cls, cfg: MigrateConfig, fleet: Fleet, emit: Emit, tmad: TmadVersion,
@@ -309,7 +328,76 @@ class _WeeklyRun:
             histories={inst.id: History(inst.id) for inst in installs},
             duplicates=resolve_duplicate_mpxn(records.values()),
             certs={inst.chf.eui: fleet.chf_certificate(inst) for inst in installs},
+            prework={
+                inst.id: Prework([d.device_type for d in records[inst.id].devices
+                                  if d.device_type in (DeviceType.ESME, DeviceType.GSME)], t0)
+                for inst in installs
+                if records[inst.id].dormant
+                and cohort_name(records[inst.id].group_id) in PRE_WORK_COHORTS
+            },
         )
+
+    # ---- phase 0: the 4.26 pre-work --------------------------------------------------------
+
+    async def run_prework(self) -> None:
+        """Every pending attempt of every installation's pre-work, in time order, on the
+        clock; each attempt is traced, each failed instruction goes into the history."""
+        installs = {inst.id: inst for inst in self.fleet.installations}
+        live = dict(self.prework)
+        while live:
+            key, due = min(((k, p.due()) for k, p in live.items()),
+                           key=lambda kd: (kd[1][0] if kd[1] else 0, kd[0]))
+            if due is None:
+                self._prework_done(installs[key], live.pop(key))
+                continue
+            at, work, device, confirming = due
+            await sleep_until(at)
+            inst = installs[key]
+            p = live[key]
+            answer: Answer | bool = (self._confirmation(inst) if confirming
+                                     else self._prework_answer(inst, work, device, at))
+            p.answer(answer)
+            last = p.attempts[-1]
+            if answer not in (Answer.NO_WAN, False):  # the SMSO reached the CHF: the WAN
+                # contact MA112 looks back on, so the check after pre-work sees it
+                seen = inst.chf.last_wan_contact
+                inst.chf.last_wan_contact = at if seen is None else max(seen, at)
+            self.emit(at, inst.chf.eui, "PreWorkAttempt", {
+                "work": work.value, "device": device.name, "instruction": last.instruction,
+                "attempt": last.number, "confirmation": confirming, "answer": last.answer})
+
+    def _prework_answer(self, inst: Installation, work: Work, device: DeviceType,
+                        at: int) -> Answer:
+        faults = self.reports[inst.id].faults
+        down = inst.chf.wan_down_until
+        if down is not None and at < down:
+            return Answer.NO_WAN
+        if work is Work.FIRMWARE and ("firmware-fails" in faults or (
+                "gsme-firmware-fails" in faults and device is DeviceType.GSME)):
+            return Answer.FAILED
+        if work is Work.CONFIGURATION and "configuration-fails" in faults:
+            return Answer.FAILED
+        if "no-confirmation" in faults:
+            return Answer.UNCONFIRMED
+        return Answer.DONE
+
+    def _confirmation(self, inst: Installation) -> bool:
+        return "no-confirmation" not in self.reports[inst.id].faults
+
+    def _prework_done(self, inst: Installation, p: Prework) -> None:
+        record = self.records[inst.id]
+        failed = record_prework(p, self.histories[inst.id])
+        esme_ok = p.ok(DeviceType.ESME)
+        gsme_ok = record.gsme is None or p.ok(DeviceType.GSME)
+        self.emit(p.ended_us, inst.chf.eui, "PreWorkFinished", {
+            "esme_ok": esme_ok, "gsme_ok": gsme_ok, "failed_instructions": failed,
+            "attempts": len(p.attempts)})
+        decision = partial_on_gsme_firmware_failure(record, esme_ok, gsme_ok)
+        if decision.action is Action.PARTIAL_ESME_ONLY:  # TMAD 4.26A-4.26C
+            self.prework_decisions[inst.id] = decision
+            if inst.gsme is not None:
+                self.emit(p.ended_us, inst.chf.eui, "GsmeDeregistered",
+                          {"gsme": inst.gsme.eui, "rule": "TMAD 4.26A-4.26C"})
 
     # ---- phase 1: select -------------------------------------------------------------------
 
@@ -321,6 +409,9 @@ class _WeeklyRun:
             rep = self.reports[inst.id]
             if rep.status in TERMINAL or inst.id in self.in_flight:
                 continue
+            pre = self.prework.get(inst.id)
+            if pre is not None and not pre.finished:
+                continue  # the 4.26 pre-work comes first (MA112 is checked after it)
             record = self.records[inst.id]
             decision = self._decide(inst.id)
             if decision.action is Action.EXCLUDE:
@@ -343,6 +434,7 @@ class _WeeklyRun:
 
     def _decide(self, installation_id: str) -> Decision:
         decision = (self.duplicates.get(installation_id)
+                    or self.prework_decisions.get(installation_id)
                     or evaluate(self.records[installation_id], self.histories[installation_id],
                                 self.epcl))
         self.decisions[installation_id] = decision
@@ -477,7 +569,8 @@ async def _attempt(inst: Installation, record: InstallationRecord, decision: Dec
         history.record(end, done, None, "device-installation")
         rep.status = done.value
         if partial:
-            rep.category = "CONSISTENT_GT01_FAILURE"
+            rep.category = (decision.category.name if decision.category is not None
+                            else "CONSISTENT_GT01_FAILURE")
         notify = decision.action is not Action.MIGRATE_WITHOUT_NOTIFICATION
         rep.notified = notify
         if notify:  # TMAD 4.1A/4.1B: no notification for a ceased / non-live supplier

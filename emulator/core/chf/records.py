@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from emulator.core.prepayment import PaymentSnapshot, TopUpOutcome
+
+if TYPE_CHECKING:
+    from emulator.core.ota_han import OtaHan
 from emulator.wire.vocabulary import (
     DeviceLogState,
     DeviceType,
@@ -103,3 +106,6 @@ class HanPort(Protocol):
                      failed: Callable[[str, int], None]) -> None: ...
 
     def forget_device(self, eui: str) -> None: ...
+
+    @property
+    def ota(self) -> OtaHan | None: ...  # the OTA cluster (emulator.core.ota_han), if attached
