@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -119,6 +118,10 @@ def _check_signature(image: OtaImage, trusted: frozenset[bytes]) -> Verdict:
         return Verdict(False, "no signer certificate or no signature", image)
     if image.elements[-1] is not sig_el:
         return Verdict(False, "the signature is not the last sub-element", image)
+    # Imported here, not at the top: cryptography.x509 pulls in email.utils and with it the
+    # socket module, which a core must not load at import (tests/test_layers.py). No I/O runs.
+    from cryptography import x509
+
     try:
         key = x509.load_der_x509_certificate(cert_el.data).public_key()
     except ValueError:
