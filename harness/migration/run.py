@@ -58,6 +58,7 @@ from harness.migration.inventory import (
     SupplierStatus,
     cohort_name,
     group_ids,
+    previous_apn,
 )
 from harness.migration.mgf import build_mgf, parse_mgf
 from harness.migration.outcome import Outcome
@@ -181,7 +182,8 @@ def _record(inst: Installation, group_id: str, dmc: str, rng: SplitMix64, index:
             devices.append(DeviceRecord(d.eui, kind, d.model.firmware_version))
     return InstallationRecord(
         installation_id=inst.id, group_id=group_id, dmc=dmc, chf_eui=inst.chf.eui,
-        devices=tuple(devices), supplier=supplier, previous_apn=inst.chf.sim.apn,
+        devices=tuple(devices), supplier=supplier,
+        previous_apn=previous_apn(inst.chf.sim.apn, inst.chf.sim.service_profile),
         installed_at_us=installed_at)
 
 

@@ -41,7 +41,7 @@ from emulator.wire import wan
 from emulator.wire.eui import eui_from_str
 from emulator.wire.vocabulary import DeviceLogState, ErrorCode, MessageType, Role
 from harness.headend import HeadEnd, HeadEndSession, connect
-from harness.migration.inventory import timeout_hours
+from harness.migration.inventory import split_previous_apn, timeout_hours
 from harness.migration.outcome import Outcome
 from harness.migration.reasons import Reason
 from harness.migration.rules import GT01_LOOKBACK_US, MA112_LOOKBACK_US
@@ -295,7 +295,8 @@ class S1sp:
 
     async def _rollback(self, inst: Installation, master_key: bytes, previous_apn: str,
                         out: InstallResult) -> None:
-        """Reinstate the SMSO: keys, trust anchor and SIM (PreviousAPN), under the Master Key."""
+        """Reinstate the SMSO: keys, trust anchor and SIM (the APN and the ServiceProfile recorded
+        in PreviousAPN), under the Master Key."""
         clock = current_clock()
         apn = inst.chf.sim.apn  # the S1SP knows where it moved the SIM
         give_up = clock.now_us() + DAY
@@ -308,7 +309,7 @@ class S1sp:
                 session.master_key = master_key
                 try:
                     await session.master_request(MessageType.ROLLBACK,
-                                                 wan.Rollback(previous_apn, ""))
+                                                 wan.Rollback(*split_previous_apn(previous_apn)))
                 except TransportError:
                     pass  # the WAN drops as the SIM moves back
                 except RemoteProtocolError as exc:

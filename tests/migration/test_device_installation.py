@@ -20,6 +20,7 @@ from emulator.wire import wan
 from emulator.wire.vocabulary import ErrorCode, MessageType, Role
 from harness.headend import HeadEndSession, connect
 from harness.migration.history import History
+from harness.migration.inventory import previous_apn
 from harness.migration.outcome import Outcome
 from harness.migration.reasons import Reason
 from harness.migration.s1sp import DCC_APN, S1sp
@@ -47,13 +48,15 @@ class Lab:
 
     smso_apn: str = ""
 
-    async def install(self, group: str = "EA", master_key: bytes | None = None):  # type: ignore[no-untyped-def]
+    async def install(self, group: str = "EA", master_key: bytes | None = None,  # type: ignore[no-untyped-def]
+                      previous_apn: str | None = None):
         inst = self.inst
         keys = self.fleet.keys_for(inst.chf.eui)
         cert = self.fleet.chf_certificate(inst)
         return await self.s1sp.install(
             inst, group_id=group, device_certificate=cert,
-            master_key=master_key or keys.master_key, previous_apn=self.smso_apn,
+            master_key=master_key or keys.master_key,
+            previous_apn=self.smso_apn if previous_apn is None else previous_apn,
             released_at=current_clock().now_us())
 
 
@@ -127,6 +130,25 @@ def test_behaviour_2_rollback_restores_the_smso_and_the_previous_apn() -> None:
             await smso.close()
             assert "TLS" in await _refused(_s1sp_on(b, b.smso_apn))  # S1SP refused again
             assert b.inst.chf.snapshot().owner is Role.SMSO
+
+    run_virtual(main())
+
+
+def test_rollback_restores_the_service_profile_recorded_in_previous_apn() -> None:
+    """PreviousAPN carries the SIM's ServiceProfile [S1]: rollback puts back that profile, not
+    the one the CHF happened to save."""
+    async def main() -> None:
+        async with lab() as b:
+            saved = b.inst.chf.sim.service_profile
+            b.inst.fail_step("sim")
+            outcome = await b.install(
+                "EA", previous_apn=previous_apn(b.smso_apn, "smso-restored-profile"))
+            assert outcome.status == "rolled-back"
+            assert saved != "smso-restored-profile"
+            assert b.inst.chf.sim.apn == b.smso_apn
+            assert b.inst.chf.sim.service_profile == "smso-restored-profile"
+            rolled = b.trace.named("RolledBack")
+            assert rolled and str(rolled[-1]["apn"]).startswith(b.smso_apn)
 
     run_virtual(main())
 

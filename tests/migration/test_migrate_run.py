@@ -29,7 +29,11 @@ def test_foc_group_with_faults_writes_the_files_and_decides_each_installation(
         group_id="EA", installations=8, seed=2, weeks=3, faults=faults, out=tmp_path)))
     rows = {r.installation: r for r in summary.per_installation}
     assert rows["i00001"].status != "migrated" and rows["i00001"].last_reason == "GT01"
-    assert rows["i00002"].status != "migrated" and rows["i00002"].last_reason == "V525"
+    # TMAD 5.25: the DCO's validation finds the missing PreviousAPN (step 15.6.4), not a
+    # Table 5.10 data check before the MGF
+    assert rows["i00002"].status != "migrated"
+    assert (rows["i00002"].last_step, rows["i00002"].last_reason) == (
+        "15.6.4", "PREVIOUS_APN_MISSING")
     assert rows["i00003"].last_reason == "SIM_MOVE_FAILED"
     assert rows["i00004"].status == "migrated" and not rows["i00004"].notified  # TMAD 4.1A
     assert rows["i00005"].status == "not-eligible"  # the EPCL gate: never scheduled
@@ -40,8 +44,12 @@ def test_foc_group_with_faults_writes_the_files_and_decides_each_installation(
         mgf = parse_mgf((tmp_path / f"mgf-week{week}.xml").read_bytes(), "mgf")
         assert mgf.group_id == "EA"
         scf = parse_scf((tmp_path / f"scf-week{week}.xml").read_bytes(), "scf")
-        assert scf is not None
+        no_apn = scf.entry("i00002")  # to the Requesting Party, with the step and the reason
+        assert (no_apn.outcome, no_apn.step, no_apn.reason_code) == (
+            "failed", "15.6.4", "PREVIOUS_APN_MISSING")
+        assert "5.25" in no_apn.message
     history = json.loads((tmp_path / "history.json").read_text())
+    assert [a["step"] for a in history["i00002"]] == ["15.6.4"] * 3  # not "5.10"
     assert len(history["i00003"]) == 3  # one attempt a week, each rolled back
     # 200 h to reattach > 192 h for EA: timeout and rollback, then MA112 while it reattaches
     assert [a["reason"] for a in history["i00006"]][:2] == ["S1TO02", "MA112"]
