@@ -16,7 +16,7 @@ from typing import Literal
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from emulator.core.chf import Chf, OperationalKeys, Sim
+from emulator.core.chf import Chf, OperationalKeys, Sim, WanSchedule
 from emulator.core.esme import Esme
 from emulator.core.gsme import Gsme
 from emulator.core.han import Han, HanNode
@@ -24,6 +24,7 @@ from emulator.core.ihd import Ihd
 from emulator.core.installation import Devices, InstallationCore, device_eui
 from emulator.core.ppmid import Ppmid
 from emulator.core.rng import SplitMix64
+from emulator.core.timebase import SECOND
 from emulator.core.trace_sink import Emit
 from emulator.drivers.capture import HanCapture
 from emulator.drivers.link import LinkEnd
@@ -109,6 +110,9 @@ class Installation:
             self.han = Han(chf_eui, han_rng.randbytes(16), han_rng, emit)
             if capture is not None:
                 self.han.capture = capture.frame
+        if dmc.chf.wan_wake_interval_s:
+            chf.wan_schedule = WanSchedule(dmc.chf.wan_wake_interval_s * SECOND,
+                                           dmc.chf.wan_awake_s * SECOND, now)
         model_faults = dmc.chf.faults  # device faults set by the CHF's profile
         for step in model_faults.fail_steps:
             chf.faults.fail_step(step)
@@ -158,8 +162,14 @@ class Installation:
                 channel.close("CHF lost its WAN session (SIM move or restart)")
 
     def wan_available(self, now: int) -> bool:
-        until = self.chf.wan_down_until
-        return until is None or now >= until
+        return self.chf.wan_up(now)
+
+    def next_attach(self, apn: str) -> int | None:
+        """When the SMETS1 CSP will report the CHF's SIM attached on ``apn`` (now if it is):
+        None while the SIM is on another APN. Head-ends wait for this instead of polling."""
+        if self.chf.sim.apn != apn:
+            return None
+        return self.chf.next_wan_up(self._clock.now_us())
 
     def reachable_via(self, apn: str) -> bool:
         """Can a head-end on ``apn`` reach this CHF now (its SIM's APN, attached)?"""
@@ -307,8 +317,7 @@ class Installation:
 
     def wan_outage(self, until: int) -> None:
         """The CHF has no WAN (no cellular coverage, SIM fault) until ``until``."""
-        self.chf.wan_down_until = until
-        self.chf.drop_sessions = True
+        self.chf.lose_wan(self._clock.now_us(), until)
         self._after_security_change()
 
     def lose_master_key(self) -> None:

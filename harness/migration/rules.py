@@ -17,9 +17,9 @@ been tried [S2]). Firmware/configuration failure counts failed *instructions*
 (:data:`PRE_WORK_INSTRUCTIONS`), each one a full retry schedule (36 firmware attempts over 6
 days, 23 configuration attempts over 3 days) [S2].
 
-Public API: :class:`Action`, :class:`Decision`, :func:`preflight`, :func:`communicating`,
-:func:`split_supply_window_us`, :func:`validate_record`, :func:`eligible`, :func:`evaluate`,
-:func:`resolve_duplicate_mpxn`, :func:`partial_on_gsme_firmware_failure`.
+Public API: :class:`Action`, :class:`Decision`, :func:`preflight`, :func:`ma112`,
+:func:`communicating`, :func:`split_supply_window_us`, :func:`validate_record`, :func:`eligible`,
+:func:`evaluate`, :func:`resolve_duplicate_mpxn`, :func:`partial_on_gsme_firmware_failure`.
 """
 
 from __future__ import annotations
@@ -179,6 +179,12 @@ def _counts_for_five_retries(attempt: Attempt) -> bool:
 # -- checks -----------------------------------------------------------------------------------
 
 
+def ma112(now_us: int, last_wan_contact_us: int | None) -> bool:
+    """TMAD 5.12(c): True when the CHF has **no** WAN contact within the previous 7 days
+    (MA112). Contact exactly 7 days ago still passes; ``None`` ("never") fails."""
+    return not communicating(last_wan_contact_us, now_us)
+
+
 def preflight(
     record: InstallationRecord,
     now_us: int,
@@ -188,13 +194,13 @@ def preflight(
     """The S1SP pre-flight device checks, run after any firmware/configuration work [S3].
 
     - TMAD 5.12(c): the CHF must have communicated over the WAN within the previous 7 days,
-      else **MA112**. Contact exactly 7 days ago still passes.
+      else **MA112** (:func:`ma112`). Contact exactly 7 days ago still passes.
     - MEHRS GT01: when the installation has a GSME, the CHF must have heard it over the HAN
       within the previous 72 hours, else **GT01**. Exactly 72 hours ago still passes.
 
     ``None`` for "never" fails the check. MA112 is checked first and returned alone.
     """
-    if last_wan_contact_us is None or now_us - last_wan_contact_us > MA112_LOOKBACK_US:
+    if ma112(now_us, last_wan_contact_us):
         return Reason.MA112
     if record.gsme is not None and (
         gsme_last_heard_us is None or now_us - gsme_last_heard_us > GT01_LOOKBACK_US

@@ -15,6 +15,7 @@ Faults (``--fault KIND[=VALUE]:SHARE``, SHARE = ``10%`` of the installations or 
   master-key-missing  the CHF holds no Master Key
   no-previous-apn     the MGF has no PreviousAPN (TMAD 5.25: refused by the DCO)
   slow-reconnect=H    the CHF reattaches H hours after the SIM move
+  wan-asleep=H        the CHF's modem attaches for 15 minutes once every H hours
   fail-rotate, fail-swap, fail-sim        that device step fails
   restart-rotate, restart-swap            the CHF restarts in the middle of that step
   cos-recent          a change of supply 3 days before the run (FOC 14-day window)
@@ -36,8 +37,9 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from emulator.core.chf import WanSchedule
 from emulator.core.rng import SplitMix64
-from emulator.core.timebase import DAY, HOUR, WEEK, isoformat
+from emulator.core.timebase import DAY, HOUR, MINUTE, WEEK, isoformat
 from emulator.core.trace_sink import Emit
 from emulator.drivers.clock import current_clock, sleep_until
 from emulator.drivers.scheduler import Scheduler
@@ -67,6 +69,7 @@ from harness.migration.report import exclusion_report, write_csv, write_json
 from harness.migration.rules import (
     Action,
     Decision,
+    communicating,
     evaluate,
     resolve_duplicate_mpxn,
     validate_record,
@@ -78,11 +81,12 @@ from harness.migration.tmad import Epcl, TmadVersion, load_epcl, load_tmad
 SUPPLIERS = ("Supplier A", "Supplier B", "Supplier C")
 FAULT_KINDS = (
     "wan-outage", "gsme-silent", "master-key-wrong", "master-key-missing", "no-previous-apn",
-    "slow-reconnect", "fail-rotate", "fail-swap", "fail-sim", "restart-rotate",
+    "slow-reconnect", "wan-asleep", "fail-rotate", "fail-swap", "fail-sim", "restart-rotate",
     "restart-swap", "cos-recent", "duplicate-mpxn", "ceased-supplier", "not-on-epcl",
 )
 _FAULT = re.compile(r"^(?P<kind>[a-z-]+)(?:=(?P<value>[\d.]+))?:(?P<share>[\d.]+%|#\d+(?:,#\d+)*)$")
 TERMINAL = {"migrated", "partial", "excluded", "not-eligible"}
+WAN_AWAKE = 15 * MINUTE  # how long a wan-asleep CHF's modem stays attached
 
 
 class MigrationSpecError(S1labError):
@@ -103,8 +107,10 @@ def parse_migration_fault(spec: str) -> MigrationFault:
         raise MigrationSpecError(
             f"bad fault {spec!r}: expected KIND[=VALUE]:SHARE with KIND one of "
             f"{', '.join(FAULT_KINDS)} and SHARE like 10% or #3,#7")
-    if m["kind"] == "slow-reconnect" and m["value"] is None:
-        raise MigrationSpecError(f"bad fault {spec!r}: slow-reconnect needs =HOURS")
+    if m["kind"] in ("slow-reconnect", "wan-asleep") and m["value"] is None:
+        raise MigrationSpecError(f"bad fault {spec!r}: {m['kind']} needs =HOURS")
+    if m["kind"] == "wan-asleep" and not float(m["value"]) * HOUR > WAN_AWAKE:
+        raise MigrationSpecError(f"bad fault {spec!r}: wan-asleep needs more than 0.25 hours")
     share = m["share"]
     if share.endswith("%"):
         fraction = float(share[:-1]) / 100
@@ -318,6 +324,7 @@ class _WeeklyRun:
     def select(self, now: int) -> list[InstallationRecord]:
         """This week's MGF rows: the installations neither done nor in flight that the rules
         let through (exclusions, EPCL gate) and whose data passes Table 5.10."""
+        self._communicating(now)
         batch: list[InstallationRecord] = []
         for inst in self.fleet.installations:
             rep = self.reports[inst.id]
@@ -325,6 +332,12 @@ class _WeeklyRun:
                 continue
             record = self.records[inst.id]
             decision = self._decide(inst.id)
+            if inst.id in self.duplicates and decision.action is Action.RETRY:
+                # 4.1C did not clear it and a meter is active: its supplier must clear the data
+                self.histories[inst.id].record(now, Outcome.FAILED, Reason.DUPLICATE_MPXN, "4.1C")
+                rep.attempts += 1
+                rep.last_reason, rep.last_step = Reason.DUPLICATE_MPXN.value, "4.1C"
+                continue
             if decision.action is Action.EXCLUDE:
                 _exclude(rep, decision, self.tmad)
                 self.emit(now, inst.chf.eui, "InstallationExcluded",
@@ -342,6 +355,15 @@ class _WeeklyRun:
                 continue
             batch.append(record)
         return batch
+
+    def _communicating(self, now: int) -> None:
+        """Whether each installation communicates (TMAD 4.1C) comes from its emulated CHF's
+        WAN contact as the SMETS1 CSP saw it, this week; the duplicate sets are decided on it."""
+        for inst in self.fleet.installations:
+            talks = communicating(inst.chf.last_wan_attached(now), now)
+            if self.records[inst.id].communicating != talks:
+                self.records[inst.id] = replace(self.records[inst.id], communicating=talks)
+        self.duplicates = resolve_duplicate_mpxn(self.records.values())
 
     def _decide(self, installation_id: str) -> Decision:
         decision = (self.duplicates.get(installation_id)
@@ -457,10 +479,10 @@ async def _attempt(inst: Installation, record: InstallationRecord, decision: Dec
                    s1sp: S1sp, dco: Dco, history: History, rep: InstallationReport,
                    scf: list[ScfEntry], group_id: str, emit: Emit) -> None:
     clock = current_clock()
-    now = clock.now_us()
     rep.attempts += 1
     partial = decision.action is Action.PARTIAL_ESME_ONLY
-    check = await s1sp.preflight(inst, now)
+    check = await s1sp.preflight(inst, record)
+    now = clock.now_us()  # a CHF asleep at pre-flight was waited for
     if check is not None and not (partial and check[0] is Reason.GT01):
         reason, detail = check
         history.record(now, Outcome.FAILED, reason, "pre-flight")
@@ -513,6 +535,8 @@ def _apply(fault: MigrationFault, inst: Installation, rec: InstallationRecord,
         records[inst.id] = replace(rec, previous_apn=None)
     elif kind == "slow-reconnect":
         inst.chf.reconnect_delay_us = int(fault.value * HOUR)
+    elif kind == "wan-asleep":  # asleep at the run's start, awake from the settle week's end
+        inst.chf.wan_schedule = WanSchedule(int(fault.value * HOUR), WAN_AWAKE, t0 + WEEK)
     elif kind.startswith("fail-"):
         inst.fail_step(kind.removeprefix("fail-"))
     elif kind.startswith("restart-"):
