@@ -91,3 +91,49 @@ def test_migrate_command(tmp_path: Path) -> None:
                          text=True, timeout=60, check=False)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     assert "Traceback" not in bad.stderr
+
+
+def _migrate_cli(tmp_path: Path, *args: str) -> dict[str, dict[str, object]]:
+    """Run ``s1lab migrate`` and return summary.json's rows by installation."""
+    done = subprocess.run([sys.executable, "-m", "harness", "migrate", *args, "--out",
+                           str(tmp_path)], capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    return {r["installation"]: r for r in summary["per_installation"]}
+
+
+@pytest.mark.io
+def test_duplicate_mpxn_both_cases_from_the_command_line(tmp_path: Path) -> None:
+    """TMAD 4.1C in the run: whether a member communicates comes from its emulated CHF's WAN
+    contact (a wan-outage makes it silent). #2 shares #1's MPAN and #1 is silent: #2, the last
+    installed, is the only one communicating and migrates. #4 (last installed) is silent, so
+    only the older #3 talks; #5 and #6 both talk: neither of either pair migrates, dormant
+    (excluded) or active (kept back with DV03)."""
+    rows = _migrate_cli(tmp_path, "--group", "CA", "-n", "8", "--seed", "2", "--weeks", "2",
+                        "--fault", "duplicate-mpxn:#2,#4,#6", "--fault", "wan-outage:#1,#4")
+    assert rows["i00002"]["status"] == "migrated"
+    assert rows["i00001"]["status"] == "excluded"
+    assert rows["i00001"]["category"] == "DUPLICATE_MPXN"
+    for pair in (("i00003", "i00004"), ("i00005", "i00006")):
+        for inst in pair:
+            row = rows[inst]
+            assert row["status"] != "migrated", row
+            assert row["category"] == "DUPLICATE_MPXN" or row["last_reason"] == "DV03", row
+    assert rows["i00007"]["status"] == "migrated"  # not in a duplicate set
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert all(a["outcome"] != "migrated" for i in ("i00003", "i00004", "i00005", "i00006")
+               for a in history[i])
+
+
+def test_a_chf_asleep_at_preflight_migrates_in_the_run(tmp_path: Path) -> None:
+    """wan-asleep: the modem attaches 15 minutes every 10 hours. Asleep at Monday 09:00, in
+    contact within 7 days: MA112 passes, the S1SP waits for the wake-up and migrates it."""
+    faults = [parse_migration_fault("wan-asleep=10:#1")]
+    summary = run_virtual(run_migration(MigrateConfig(
+        group_id="CA", installations=2, seed=4, weeks=1, faults=faults, out=tmp_path)))
+    rows = {r.installation: r for r in summary.per_installation}
+    assert rows["i00001"].status == "migrated", rows["i00001"]
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert history["i00001"][0]["at"] > history["i00002"][0]["at"]  # it waited for the CHF
+    assert "MA112" not in json.dumps(history)
