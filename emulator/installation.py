@@ -20,6 +20,7 @@ from emulator.core.chf import Chf
 from emulator.core.esme import Esme
 from emulator.core.gsme import Gsme
 from emulator.core.han import Han
+from emulator.core.han_crypto import install_code_link_key
 from emulator.core.trace_sink import Emit
 from emulator.drivers.capture import HanCapture
 from emulator.drivers.link import LinkEnd
@@ -131,6 +132,15 @@ class Installation(FaultApi):
     def accept(self, link: LinkEnd) -> WanChannel:
         """A head-end connection arrived on ``link``: serve it (the CHF is the TLS server)."""
         return self.wan.accept(link)
+
+    def fit_gsme(self, gsme: Gsme, install_code: bytes) -> None:
+        """An installer fits a new gas meter (:meth:`InstallationCore.fit_gsme`); a capture
+        learns its install-code link key, so its join and its frames decrypt."""
+        if self._capture is not None:
+            self._capture.add_link_key(install_code_link_key(install_code), gsme.eui,
+                                       f"{self.id} link key")
+        self.core.fit_gsme(gsme, install_code, self._clock.now_us())
+        self.sync_timer()
 
     # ---- the clock --------------------------------------------------------------------------
 

@@ -161,8 +161,10 @@ class SmartEnergyApp:
     def gsme_command(self, payload: bytes, command_id: int, now: int,
                      done: Callable[[bytes, int], None], failed: Failed) -> None:
         """A WAN command for the sleepy GSME: held at the CHF until the GSME polls."""
-        assert self.gsme is not None
-        node = self.han.node(self.gsme.eui)
+        node = self.han.nodes.get(self.gsme.eui) if self.gsme is not None else None
+        if node is None:
+            failed("the GSME is not on the HAN", now)
+            return
         tsn = self.chf_node.next_tsn()
         header = ZclHeader(ZclFrameType.CLUSTER, command_id, tsn,
                            Direction.CLIENT_TO_SERVER, manufacturer_code=S1LAB_MANUFACTURER)
@@ -188,7 +190,9 @@ class SmartEnergyApp:
         """The GSME woke: it polls the CHF, syncs its clock if due, then reports to its mirror."""
         gsme = self.gsme
         assert gsme is not None
-        node = self.han.node(gsme.eui)
+        node = self.han.nodes.get(gsme.eui)
+        if node is None or not node.joined:
+            return  # not (or no longer) on the network: its radio gets no answer
         self.han.poll(node, now)
         if self._gsme_sync_at <= now:
             self._gsme_sync_at = now + TIME_SYNC_INTERVAL
@@ -201,7 +205,9 @@ class SmartEnergyApp:
         gsme = self.gsme
         assert gsme is not None
         reading = gsme.registers(now)
-        node = self.han.node(gsme.eui)
+        node = self.han.nodes.get(gsme.eui)
+        if node is None:
+            return  # removed from the network since it woke
         tsn = node.next_tsn()
         report = ReportAttributes((
             Attribute(MeteringAttr.CURRENT_SUMMATION_DELIVERED, DataType.UINT48,
@@ -370,7 +376,9 @@ class SmartEnergyApp:
         if self.gsme is not None and d.dst == self.gsme.eui:
             # At the GSME: apply, answer with the result (vendor-specific, server to client).
             result = self.chf.apply_at_gsme(header.command_id, payload, d.at)
-            node = self.han.node(self.gsme.eui)
+            node = self.han.nodes.get(self.gsme.eui)
+            if node is None:
+                return  # removed while the command was on its way
             reply = ZclHeader(ZclFrameType.CLUSTER, header.command_id, header.tsn,
                               Direction.SERVER_TO_CLIENT, disable_default_response=True,
                               manufacturer_code=S1LAB_MANUFACTURER)

@@ -143,11 +143,15 @@ class Chf:
             return None
         return entry.link_key
 
-    def joined(self, eui: str, now: int) -> None:
+    def joined(self, eui: str, now: int, core: object | None = None) -> None:
+        """A whitelisted device joined; ``core`` is the device itself (what WAN requests for it
+        reach), when the installation models it."""
         entry = self.log.get(eui)
         if entry is not None:
             entry.state = DeviceLogState.JOINED
             entry.last_heard = now
+            if core is not None:
+                self.devices[eui] = core
             self.emit(now, self.eui, "HanDeviceJoined",
                        {"eui": eui, "type": entry.device_type.name})
             self.log_event(now, EventCode.HAN_DEVICE_JOINED, int(entry.device_type))
@@ -158,7 +162,11 @@ class Chf:
             entry.last_heard = now
 
     def mirror_report(self, eui: str, reading: object, now: int) -> None:
-        """A GSME woke and reported into its mirror on the CHF."""
+        """A GSME woke and reported into its mirror on the CHF (ignored from a GSME that is
+        not, or no longer, a joined member of the device log)."""
+        entry = self.log.get(eui)
+        if entry is None or entry.state is not DeviceLogState.JOINED:
+            return
         self.gsme_mirror = (reading, now)
         self.heard(eui, now)
 
@@ -334,7 +342,11 @@ class Chf:
             if entry is None or entry.state is not DeviceLogState.JOINED:
                 raise Reject(ErrorCode.UNKNOWN_DEVICE, f"{target} is not on this HAN", keys)
             device_type = entry.device_type
-            core = self.devices[target]
+            found = self.devices.get(target)
+            if found is None:  # joined on the HAN, but no device core behind it
+                raise Reject(ErrorCode.DEVICE_UNREACHABLE,
+                             f"{target} joined but does not answer", keys)
+            core = found
         try:
             request = wan.decode_request(mt, payload)
         except MalformedFrame as exc:
