@@ -194,7 +194,10 @@ class InstallationCore:
             data = d.esme.payment(now) if what == "payment" else d.esme.registers(now)
             d.chf.heard(consumer.eui, now)
         elif target is DeviceType.GSME and d.chf.gsme_mirror is not None:
-            data = d.chf.gsme_mirror[0]  # consumer devices read gas data from the mirror
+            # consumer devices read gas data from the mirror, with its last-update time
+            data, updated = d.chf.gsme_mirror
+            consumer.show(target, data, now, d.chf.clock(updated))
+            return
         else:
             return
         consumer.show(target, data, now)

@@ -227,7 +227,10 @@ class SmartEnergyApp:
         src = self.han.node(consumer.eui)
 
         def show(records: tuple[ReadAttributeRecord, ...], snapshot: object) -> None:
-            consumer.show(target, snapshot, self._now)
+            values = {r.attribute_id: r.value for r in records}
+            snap = values.get(MeteringAttr.READING_SNAPSHOT_TIME)
+            data_at = from_zigbee_utc(snap) if isinstance(snap, int) and snap else None
+            consumer.show(target, snapshot, self._now, data_at)
 
         if target is DeviceType.ESME and what == "payment":
             attrs: tuple[int, ...] = (PrepaymentAttr.CREDIT_REMAINING,
@@ -238,7 +241,8 @@ class SmartEnergyApp:
             attrs = (MeteringAttr.CURRENT_SUMMATION_DELIVERED, MeteringAttr.INSTANTANEOUS_DEMAND)
             self._read(src, self.esme.eui, ClusterId.METERING, attrs, now, show, None)
         elif target is DeviceType.GSME and self.chf.gsme_mirror is not None:
-            attrs = (MeteringAttr.CURRENT_SUMMATION_DELIVERED,)
+            # gas from the mirror, with the time the mirror was last updated (its data's age)
+            attrs = (MeteringAttr.CURRENT_SUMMATION_DELIVERED, MeteringAttr.READING_SNAPSHOT_TIME)
             self._read(src, self.chf.eui, ClusterId.METERING, attrs, now, show, None,
                        dst_endpoint=MIRROR_ENDPOINT)
 
@@ -338,10 +342,13 @@ class SmartEnergyApp:
                       TimeAttr.TIME_STATUS: (DataType.BITMAP8, int(TIME_STATUS_MASTER_SYNCED))}
         elif (d.dst == self.chf.eui and d.cluster == ClusterId.METERING
               and d.dst_endpoint == MIRROR_ENDPOINT and self.chf.gsme_mirror is not None):
-            g = self.chf.gsme_mirror[0]
+            g, updated = self.chf.gsme_mirror
             snapshot = g
             values = {MeteringAttr.CURRENT_SUMMATION_DELIVERED: (DataType.UINT48,
-                                                                 g.volume_dm3)}  # type: ignore[attr-defined]
+                                                                 g.volume_dm3),  # type: ignore[attr-defined]
+                      # the mirror's last update, on the CHF's clock (the HAN's time master)
+                      MeteringAttr.READING_SNAPSHOT_TIME: (DataType.UTC_TIME,
+                                                           zigbee_utc(self.chf.clock(updated)))}
         else:
             return
         records = tuple(
