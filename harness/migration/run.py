@@ -131,6 +131,7 @@ class MigrateConfig:
     out: Path | None = Path("out/migrate")
     tmad: str | None = None
     han: HanMode = "direct"  # a migration run cares about WAN steps; ZigBee frames are costly
+    dmc: str | None = None  # the DMC profile of every installation (None: by cohort)
 
 
 @dataclass
@@ -219,7 +220,7 @@ async def run_migration(
     t0 = clock.now_us()
     tmad = load_tmad(cfg.tmad) if cfg.tmad else load_tmad()
     epcl = load_epcl()
-    dmc_name = _dmc_for(cfg.group_id)
+    dmc_name = cfg.dmc or _dmc_for(cfg.group_id)
     out = cfg.out
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -402,7 +403,8 @@ class _WeeklyRun:
             inst = by_id[passed.installation_id]
             self.in_flight[inst.id] = asyncio.ensure_future(_attempt(
                 inst, self.records[inst.id], self.decisions[inst.id], self.s1sp, self.dco,
-                self.histories[inst.id], self.reports[inst.id], scf, cfg.group_id, self.emit))
+                self.histories[inst.id], self.reports[inst.id], scf, cfg.group_id, self.emit,
+                self.tmad))
 
     # ---- phase 3: collect ------------------------------------------------------------------
 
@@ -466,8 +468,13 @@ class _WeeklyRun:
 
 
 def _exclude(rep: InstallationReport, decision: Decision, tmad: TmadVersion) -> None:
-    assert decision.category is not None
     rep.status = "excluded"
+    _categorise(rep, decision, tmad)
+
+
+def _categorise(rep: InstallationReport, decision: Decision, tmad: TmadVersion) -> None:
+    """The row's category and its clause number in the run's TMAD version."""
+    assert decision.category is not None
     rep.category = decision.category.name
     try:
         rep.clause = tmad.clause(decision.category)
@@ -477,7 +484,7 @@ def _exclude(rep: InstallationReport, decision: Decision, tmad: TmadVersion) -> 
 
 async def _attempt(inst: Installation, record: InstallationRecord, decision: Decision,
                    s1sp: S1sp, dco: Dco, history: History, rep: InstallationReport,
-                   scf: list[ScfEntry], group_id: str, emit: Emit) -> None:
+                   scf: list[ScfEntry], group_id: str, emit: Emit, tmad: TmadVersion) -> None:
     clock = current_clock()
     rep.attempts += 1
     partial = decision.action is Action.PARTIAL_ESME_ONLY
@@ -492,16 +499,18 @@ async def _attempt(inst: Installation, record: InstallationRecord, decision: Dec
         return
     master_key, _group_info = dco.release(inst.id, now)
     cert = s1sp.fleet.chf_certificate(inst)
+    # a partial migration deregisters the excluded meter (the GSME) during Device Installation
+    excluded = tuple(d.eui for d in record.devices if d.device_type in decision.excluded_devices)
     outcome = await s1sp.install(inst, group_id=group_id, device_certificate=cert,
                                  master_key=master_key, previous_apn=record.previous_apn or "",
-                                 released_at=now)
+                                 released_at=now, deregister=excluded if partial else ())
     end = clock.now_us()
     if outcome.reason is None:
         done: OtherOutcome = Outcome.PARTIAL if partial else Outcome.MIGRATED
         history.record(end, done, None, "device-installation")
         rep.status = done.value
         if partial:
-            rep.category = "CONSISTENT_GT01_FAILURE"
+            _categorise(rep, decision, tmad)
         notify = decision.action is not Action.MIGRATE_WITHOUT_NOTIFICATION
         rep.notified = notify
         if notify:  # TMAD 4.1A/4.1B: no notification for a ceased / non-live supplier

@@ -42,7 +42,13 @@ from emulator.keystore import ChfKeys, derive_role_keys
 from emulator.pki import mint_leaf
 from emulator.wire import wan
 from emulator.wire.eui import eui_from_str
-from emulator.wire.vocabulary import DeviceLogState, ErrorCode, MessageType, Role
+from emulator.wire.vocabulary import (
+    DeviceLogAction,
+    DeviceLogState,
+    ErrorCode,
+    MessageType,
+    Role,
+)
 from harness.headend import HeadEnd, HeadEndSession, connect
 from harness.migration.inventory import InstallationRecord, split_previous_apn, timeout_hours
 from harness.migration.outcome import Outcome
@@ -212,8 +218,12 @@ class S1sp:
 
     async def install(
         self, inst: Installation, *, group_id: str, device_certificate: x509.Certificate,
-        master_key: bytes, previous_apn: str, released_at: int,
+        master_key: bytes, previous_apn: str, released_at: int, deregister: tuple[str, ...] = (),
     ) -> InstallResult:
+        """Device Installation from secret release (``released_at``). ``deregister``: devices
+        excluded from the migration (the GSME of a partial migration, Consistent GT01 Check
+        Failure or 4.26A-C): removed from the CHF's device log once the CHF is reached on the
+        DCC APN, and not required by the HAN check."""
         clock = current_clock()
         out = InstallResult(inst.id, inst.chf.eui, Outcome.FAILED, started_us=released_at)
         deadline = released_at + timeout_for(group_id)
@@ -274,8 +284,20 @@ class S1sp:
             s1sp = await self._open_until(inst, self._s1sp, DCC_APN, deadline, "reconnect")
             log("reattached")
 
-            # HAN check.
+            # Partial migration: the excluded devices leave the device log.
+            for eui in deregister:
+                try:
+                    await s1sp.update_device_log(DeviceLogAction.REMOVE, eui)
+                except (RemoteProtocolError, TransportError) as exc:
+                    raise _Fail("deregister", Reason.HAN_CHECK_FAILED, str(exc)) from None
+                log(f"deregistered:{eui}")
+
+            # HAN check (the excluded devices are not required: they must be gone).
             inventory = await s1sp.read_inventory()
+            gone = {eui_from_str(e) for e in deregister}
+            if any(e.eui in gone for e in inventory.entries):
+                raise _Fail("han-check", Reason.HAN_CHECK_FAILED,
+                            "an excluded device is still in the device log")
             if any(e.state is not DeviceLogState.JOINED for e in inventory.entries):
                 raise _Fail("han-check", Reason.HAN_CHECK_FAILED, "a device is not joined")
             try:

@@ -137,3 +137,29 @@ def test_a_chf_asleep_at_preflight_migrates_in_the_run(tmp_path: Path) -> None:
     history = json.loads((tmp_path / "history.json").read_text())
     assert history["i00001"][0]["at"] > history["i00002"][0]["at"]  # it waited for the CHF
     assert "MA112" not in json.dumps(history)
+
+
+@pytest.mark.io
+def test_ioc_partial_migration_from_the_command_line_only_in_credit_mode(
+        tmp_path: Path) -> None:
+    """Consistent GT01 Check Failure (18.6, 5.8B-5.8E) with an IOC DMC that has a GSME: after
+    GT01 in three separate weeks the dormant installation migrates ESME-only; the GSME is
+    removed from the CHF's device log during Device Installation and the summary row carries
+    the clause. With the ESME in prepayment mode the IOC rule does not fire."""
+    spec = ["--group", "CA", "-n", "2", "--seed", "2", "--weeks", "4",
+            "--fault", "gsme-silent:#1"]
+    credit = _migrate_cli(tmp_path / "credit", *spec, "--dmc", "ioc-credit-gas")
+    row = credit["i00001"]
+    assert (row["status"], row["category"], row["clause"]) == (
+        "partial", "CONSISTENT_GT01_FAILURE", "18.6")
+    trace = [json.loads(line) for line in
+             (tmp_path / "credit" / "trace.jsonl").read_text().splitlines()]
+    removed = [e for e in trace if e.get("event") == "HanDeviceLogRemoved"]
+    gsme = "00-1B-C5-0C-03-00-00-01"  # i00001's GSME (the CHF's EUI with byte 4 = 3)
+    assert [e["fields"]["eui"] for e in removed] == [gsme], removed
+    assert credit["i00002"]["status"] == "migrated"  # a healthy dual-fuel one, fully
+    prepay = _migrate_cli(tmp_path / "prepay", *spec, "--dmc", "ioc-prepay-gas")
+    assert prepay["i00001"]["status"] == "pending"
+    assert prepay["i00001"]["last_reason"] == "GT01" and not prepay["i00001"]["category"]
+    history = json.loads((tmp_path / "prepay" / "history.json").read_text())
+    assert [a["reason"] for a in history["i00001"]] == ["GT01"] * 4
