@@ -136,3 +136,7 @@ class FaultSpecError(S1labError):
 class ReportError(S1labError):
     """Results that cannot make a report (e.g. two results for one cell), or a report file that
     cannot be written."""
+
+
+class CaptureError(S1labError):
+    """A capture or key-log file cannot be written, or a capture tool failed."""
