@@ -143,11 +143,21 @@ class ChfModel(_DeviceBase):
     apn: Text = "smso.example.apn"
     service_profile: Text = "smso-standard"
     reconnect_delay_s: NonNegInt = 600  # after a SIM move
+    # The WAN schedule: the modem attaches for wan_awake_s every wan_wake_interval_s
+    # (0: always attached).
+    wan_wake_interval_s: NonNegInt = 0
+    wan_awake_s: NonNegInt = 0
 
     @model_validator(mode="after")
     def _tls_order(self) -> ChfModel:
         if self.tls_min_version > self.tls_max_version:
             raise ValueError("tls_min_version is above tls_max_version")
+        return self
+
+    @model_validator(mode="after")
+    def _wan_schedule(self) -> ChfModel:
+        if self.wan_wake_interval_s and not 0 < self.wan_awake_s <= self.wan_wake_interval_s:
+            raise ValueError("wan_awake_s must be 1 .. wan_wake_interval_s")
         return self
 
 

@@ -20,6 +20,7 @@ Faults (``--fault KIND[=VALUE]:SHARE``, SHARE = ``10%`` of the installations or 
   master-key-missing  the CHF holds no Master Key
   no-previous-apn     the MGF has no PreviousAPN (TMAD 5.25: refused by the DCO)
   slow-reconnect=H    the CHF reattaches H hours after the SIM move
+  wan-asleep=H        the CHF's modem attaches for 15 minutes once every H hours
   fail-rotate, fail-swap, fail-sim        that device step fails
   restart-rotate, restart-swap            the CHF restarts in the middle of that step
   firmware-fails      4.26 pre-work: firmware upgrades fail on every meter (dormant IOC/CB)
@@ -45,8 +46,9 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from emulator.core.chf import WanSchedule
 from emulator.core.rng import SplitMix64
-from emulator.core.timebase import DAY, HOUR, WEEK, isoformat
+from emulator.core.timebase import DAY, HOUR, MINUTE, WEEK, isoformat
 from emulator.core.trace_sink import Emit
 from emulator.drivers.clock import current_clock, sleep_until
 from emulator.drivers.scheduler import Scheduler
@@ -67,6 +69,7 @@ from harness.migration.inventory import (
     SupplierStatus,
     cohort_name,
     group_ids,
+    previous_apn,
 )
 from harness.migration.mgf import build_mgf, parse_mgf
 from harness.migration.outcome import Outcome
@@ -76,6 +79,7 @@ from harness.migration.report import exclusion_report, write_csv, write_json
 from harness.migration.rules import (
     Action,
     Decision,
+    communicating,
     evaluate,
     partial_on_gsme_firmware_failure,
     resolve_duplicate_mpxn,
@@ -88,7 +92,7 @@ from harness.migration.tmad import Epcl, TmadVersion, load_epcl, load_tmad
 SUPPLIERS = ("Supplier A", "Supplier B", "Supplier C")
 FAULT_KINDS = (
     "wan-outage", "gsme-silent", "master-key-wrong", "master-key-missing", "no-previous-apn",
-    "slow-reconnect", "fail-rotate", "fail-swap", "fail-sim", "restart-rotate",
+    "slow-reconnect", "wan-asleep", "fail-rotate", "fail-swap", "fail-sim", "restart-rotate",
     "restart-swap", "cos-recent", "duplicate-mpxn", "ceased-supplier", "not-on-epcl",
     "firmware-fails", "gsme-firmware-fails", "configuration-fails", "no-confirmation",
 )
@@ -96,6 +100,7 @@ FAULT_KINDS = (
 PRE_WORK_COHORTS = frozenset({"IOC", "MOC (MDS)"})
 _FAULT = re.compile(r"^(?P<kind>[a-z-]+)(?:=(?P<value>[\d.]+))?:(?P<share>[\d.]+%|#\d+(?:,#\d+)*)$")
 TERMINAL = {"migrated", "partial", "excluded", "not-eligible"}
+WAN_AWAKE = 15 * MINUTE  # how long a wan-asleep CHF's modem stays attached
 
 
 class MigrationSpecError(S1labError):
@@ -116,8 +121,10 @@ def parse_migration_fault(spec: str) -> MigrationFault:
         raise MigrationSpecError(
             f"bad fault {spec!r}: expected KIND[=VALUE]:SHARE with KIND one of "
             f"{', '.join(FAULT_KINDS)} and SHARE like 10% or #3,#7")
-    if m["kind"] == "slow-reconnect" and m["value"] is None:
-        raise MigrationSpecError(f"bad fault {spec!r}: slow-reconnect needs =HOURS")
+    if m["kind"] in ("slow-reconnect", "wan-asleep") and m["value"] is None:
+        raise MigrationSpecError(f"bad fault {spec!r}: {m['kind']} needs =HOURS")
+    if m["kind"] == "wan-asleep" and not float(m["value"]) * HOUR > WAN_AWAKE:
+        raise MigrationSpecError(f"bad fault {spec!r}: wan-asleep needs more than 0.25 hours")
     share = m["share"]
     if share.endswith("%"):
         fraction = float(share[:-1]) / 100
@@ -138,6 +145,7 @@ class MigrateConfig:
     out: Path | None = Path("out/migrate")
     tmad: str | None = None
     han: HanMode = "direct"  # a migration run cares about WAN steps; ZigBee frames are costly
+    dmc: str | None = None  # the DMC profile of every installation (None: by cohort)
 
 
 @dataclass
@@ -195,7 +203,8 @@ def _record(inst: Installation, group_id: str, dmc: str, rng: SplitMix64, index:
             devices.append(DeviceRecord(d.eui, kind, d.model.firmware_version))
     return InstallationRecord(
         installation_id=inst.id, group_id=group_id, dmc=dmc, chf_eui=inst.chf.eui,
-        devices=tuple(devices), supplier=supplier, previous_apn=inst.chf.sim.apn,
+        devices=tuple(devices), supplier=supplier,
+        previous_apn=previous_apn(inst.chf.sim.apn, inst.chf.sim.service_profile),
         installed_at_us=installed_at)
 
 
@@ -225,7 +234,7 @@ async def run_migration(
     t0 = clock.now_us()
     tmad = load_tmad(cfg.tmad) if cfg.tmad else load_tmad()
     epcl = load_epcl()
-    dmc_name = _dmc_for(cfg.group_id)
+    dmc_name = cfg.dmc or _dmc_for(cfg.group_id)
     out = cfg.out
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -404,6 +413,7 @@ class _WeeklyRun:
     def select(self, now: int) -> list[InstallationRecord]:
         """This week's MGF rows: the installations neither done nor in flight that the rules
         let through (exclusions, EPCL gate) and whose data passes Table 5.10."""
+        self._communicating(now)
         batch: list[InstallationRecord] = []
         for inst in self.fleet.installations:
             rep = self.reports[inst.id]
@@ -414,6 +424,12 @@ class _WeeklyRun:
                 continue  # the 4.26 pre-work comes first (MA112 is checked after it)
             record = self.records[inst.id]
             decision = self._decide(inst.id)
+            if inst.id in self.duplicates and decision.action is Action.RETRY:
+                # 4.1C did not clear it and a meter is active: its supplier must clear the data
+                self.histories[inst.id].record(now, Outcome.FAILED, Reason.DUPLICATE_MPXN, "4.1C")
+                rep.attempts += 1
+                rep.last_reason, rep.last_step = Reason.DUPLICATE_MPXN.value, "4.1C"
+                continue
             if decision.action is Action.EXCLUDE:
                 _exclude(rep, decision, self.tmad)
                 self.emit(now, inst.chf.eui, "InstallationExcluded",
@@ -431,6 +447,15 @@ class _WeeklyRun:
                 continue
             batch.append(record)
         return batch
+
+    def _communicating(self, now: int) -> None:
+        """Whether each installation communicates (TMAD 4.1C) comes from its emulated CHF's
+        WAN contact as the SMETS1 CSP saw it, this week; the duplicate sets are decided on it."""
+        for inst in self.fleet.installations:
+            talks = communicating(inst.chf.last_wan_attached(now), now)
+            if self.records[inst.id].communicating != talks:
+                self.records[inst.id] = replace(self.records[inst.id], communicating=talks)
+        self.duplicates = resolve_duplicate_mpxn(self.records.values())
 
     def _decide(self, installation_id: str) -> Decision:
         decision = (self.duplicates.get(installation_id)
@@ -470,7 +495,8 @@ class _WeeklyRun:
             inst = by_id[passed.installation_id]
             self.in_flight[inst.id] = asyncio.ensure_future(_attempt(
                 inst, self.records[inst.id], self.decisions[inst.id], self.s1sp, self.dco,
-                self.histories[inst.id], self.reports[inst.id], scf, cfg.group_id, self.emit))
+                self.histories[inst.id], self.reports[inst.id], scf, cfg.group_id, self.emit,
+                self.tmad))
 
     # ---- phase 3: collect ------------------------------------------------------------------
 
@@ -534,8 +560,13 @@ class _WeeklyRun:
 
 
 def _exclude(rep: InstallationReport, decision: Decision, tmad: TmadVersion) -> None:
-    assert decision.category is not None
     rep.status = "excluded"
+    _categorise(rep, decision, tmad)
+
+
+def _categorise(rep: InstallationReport, decision: Decision, tmad: TmadVersion) -> None:
+    """The row's category and its clause number in the run's TMAD version."""
+    assert decision.category is not None
     rep.category = decision.category.name
     try:
         rep.clause = tmad.clause(decision.category)
@@ -545,12 +576,12 @@ def _exclude(rep: InstallationReport, decision: Decision, tmad: TmadVersion) -> 
 
 async def _attempt(inst: Installation, record: InstallationRecord, decision: Decision,
                    s1sp: S1sp, dco: Dco, history: History, rep: InstallationReport,
-                   scf: list[ScfEntry], group_id: str, emit: Emit) -> None:
+                   scf: list[ScfEntry], group_id: str, emit: Emit, tmad: TmadVersion) -> None:
     clock = current_clock()
-    now = clock.now_us()
     rep.attempts += 1
     partial = decision.action is Action.PARTIAL_ESME_ONLY
-    check = await s1sp.preflight(inst, now)
+    check = await s1sp.preflight(inst, record)
+    now = clock.now_us()  # a CHF asleep at pre-flight was waited for
     if check is not None and not (partial and check[0] is Reason.GT01):
         reason, detail = check
         history.record(now, Outcome.FAILED, reason, "pre-flight")
@@ -560,17 +591,18 @@ async def _attempt(inst: Installation, record: InstallationRecord, decision: Dec
         return
     master_key, _group_info = dco.release(inst.id, now)
     cert = s1sp.fleet.chf_certificate(inst)
+    # a partial migration deregisters the excluded meter (the GSME) during Device Installation
+    excluded = tuple(d.eui for d in record.devices if d.device_type in decision.excluded_devices)
     outcome = await s1sp.install(inst, group_id=group_id, device_certificate=cert,
                                  master_key=master_key, previous_apn=record.previous_apn or "",
-                                 released_at=now)
+                                 released_at=now, deregister=excluded if partial else ())
     end = clock.now_us()
     if outcome.reason is None:
         done: OtherOutcome = Outcome.PARTIAL if partial else Outcome.MIGRATED
         history.record(end, done, None, "device-installation")
         rep.status = done.value
         if partial:
-            rep.category = (decision.category.name if decision.category is not None
-                            else "CONSISTENT_GT01_FAILURE")
+            _categorise(rep, decision, tmad)
         notify = decision.action is not Action.MIGRATE_WITHOUT_NOTIFICATION
         rep.notified = notify
         if notify:  # TMAD 4.1A/4.1B: no notification for a ceased / non-live supplier
@@ -604,6 +636,8 @@ def _apply(fault: MigrationFault, inst: Installation, rec: InstallationRecord,
         records[inst.id] = replace(rec, previous_apn=None)
     elif kind == "slow-reconnect":
         inst.chf.reconnect_delay_us = int(fault.value * HOUR)
+    elif kind == "wan-asleep":  # asleep at the run's start, awake from the settle week's end
+        inst.chf.wan_schedule = WanSchedule(int(fault.value * HOUR), WAN_AWAKE, t0 + WEEK)
     elif kind.startswith("fail-"):
         inst.fail_step(kind.removeprefix("fail-"))
     elif kind.startswith("restart-"):

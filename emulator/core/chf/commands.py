@@ -368,8 +368,7 @@ def _rollback(
         security.finish_rollback(chf)
         result = security.security_state(chf)
         if moved_sim:
-            chf.wan_down_until = now + chf.reconnect_delay_us
-            chf.drop_sessions = True
+            chf.lose_wan(now, now + chf.reconnect_delay_us)
     return result
 
 
@@ -396,8 +395,7 @@ def _move_sim(
                    request.service_profile)
     result = security.run_step(chf, "sim", new, now, keys)
     if not isinstance(result, Restarted):
-        chf.wan_down_until = now + chf.reconnect_delay_us
-        chf.drop_sessions = True
+        chf.lose_wan(now, now + chf.reconnect_delay_us)
         chf.emit(now, chf.eui, "SimMoved", {"apn": request.apn,
                                              "reattach_at_us": chf.wan_down_until})
     return result

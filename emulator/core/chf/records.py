@@ -44,6 +44,34 @@ class Snapshot:
     service_profile: str
 
 
+@dataclass(frozen=True, slots=True)
+class WanSchedule:
+    """When a CHF's modem is attached: ``awake_us`` at the start of every ``period_us``,
+    counted from ``phase_us`` (a battery-saving or badly covered CHF). A session opened while
+    awake stays up until it closes."""
+
+    period_us: int
+    awake_us: int
+    phase_us: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.awake_us <= self.period_us:
+            raise ValueError("a WAN schedule is awake for 0 < awake <= period")
+
+    def awake(self, t: int) -> bool:
+        return (t - self.phase_us) % self.period_us < self.awake_us
+
+    def next_awake(self, t: int) -> int:
+        """The first instant at or after ``t`` when the modem is attached."""
+        offset = (t - self.phase_us) % self.period_us
+        return t if offset < self.awake_us else t - offset + self.period_us
+
+    def last_awake(self, t: int) -> int:
+        """The last instant at or before ``t`` when the modem was attached."""
+        offset = (t - self.phase_us) % self.period_us
+        return t if offset < self.awake_us else t - offset + self.awake_us - 1
+
+
 @dataclass(slots=True)
 class Sim:
     iccid: str
