@@ -5,9 +5,11 @@ turn any of them into one line and a non-zero exit::
 
     S1labError
      +-- ProfileError            a profile file is missing, unparsable or fails its schema
+     +-- ScenarioError           a test-case file that cannot be read, parsed or validated
      +-- PkiError                a PKI folder, certificate or key is missing or unusable
      +-- WireError               bytes that do not parse as the declared format
      |    +-- MalformedFrame     a WAN or HAN frame that cannot be decoded
+     |    +-- MalformedImage     a ZigBee OTA upgrade file that cannot be decoded
      +-- SecurityError           authentication failed
      |    +-- BadMac             a MAC/MIC did not verify
      |    +-- ReplayedCounter    a counter not above the last one accepted
@@ -46,6 +48,16 @@ class ProfileError(S1labError):
         super().__init__(f"{where}: {reason}")
 
 
+class ScenarioError(S1labError):
+    """A scenario (test case) file that cannot be read, parsed or validated, or a case id
+    not found. One line: ``file:line: field: reason`` (``line`` None when it has none)."""
+
+    def __init__(self, file: str, line: int | None, reason: str, field: str = "") -> None:
+        self.file, self.line, self.reason, self.field = file, line, reason, field
+        where = f"{file}:{line}" if line else file
+        super().__init__(f"{where}: {field + ': ' if field else ''}{reason}")
+
+
 class PkiError(S1labError):
     """A PKI folder, certificate, key or keystore is missing or unusable."""
 
@@ -60,6 +72,10 @@ class MalformedFrame(WireError):
     def __init__(self, message: str, path: str = "") -> None:
         self.path = path
         super().__init__(f"{message} (at {path})" if path else message)
+
+
+class MalformedImage(WireError):
+    """A ZigBee OTA upgrade file that does not parse; the message names what is wrong."""
 
 
 class SecurityError(S1labError):

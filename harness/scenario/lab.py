@@ -745,7 +745,7 @@ class Lab:
             self._attempt_ended(r)
             return
         partial = decision.action is Action.PARTIAL_ESME_ONLY
-        check = await self.s1sp.preflight(inst, now)
+        check = await self.s1sp.preflight(inst, record)
         if check is not None and not (partial and check[0] is Reason.GT01):
             reason, detail = check
             history.record(now, Outcome.FAILED, reason, "pre-flight")
