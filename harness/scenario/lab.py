@@ -152,6 +152,7 @@ class Lab:
                            han=self.start.han, capture=capture, **(fleet_options or {}))
         self.t0 = self.clock.now_us()
         self.emit = self.trace.emitter("harness")
+        tmad = tmad or self.start.tmad
         self.tmad: TmadVersion = load_tmad(tmad) if tmad else load_tmad()
         self.epcl: Epcl = load_epcl()
         self.s1sp = S1sp(self.fleet, self.trace.emitter("dcc"), seed)
@@ -648,6 +649,13 @@ class Lab:
                 keys, master_key=bytes(b ^ 0x5A for b in keys.master_key))
         elif kind == "no-previous-apn":
             self.records[inst.id] = replace(self.records[inst.id], previous_apn=None)
+        elif kind == "no-prepayment-key":
+            self.records[inst.id] = replace(self.records[inst.id], prepayment_key_present=False)
+        elif kind == "duplicate-guid":
+            record = self.records[inst.id]
+            devices = tuple(replace(d, eui=record.chf_eui) if d.device_type is DeviceType.ESME
+                            else d for d in record.devices)
+            self.records[inst.id] = replace(record, devices=devices)
         elif kind == "not-on-epcl":
             self.records[inst.id] = replace(self.records[inst.id], dmc=f"{self.dmc.name}-unlisted")
         elif kind == "fail-step":
