@@ -13,7 +13,9 @@ import yaml
 
 from emulator.drivers.clock import run_virtual
 from emulator.profiles import load_cohorts
-from harness.scenario import Verdict, load_catalogue, run_cell
+from harness.migration.reasons import Reason
+from harness.migration.rules import validate_record
+from harness.scenario import ScenarioError, Verdict, load_catalogue, parse_scenario, run_cell
 from harness.scenario import model as m
 from harness.scenario.lab import Lab
 
@@ -107,7 +109,8 @@ def test_catalogue_covers_checks_exclusions_and_negative_security() -> None:
                 statuses.add(e.outcome.is_ or "")
             elif isinstance(e, m.EventExpect) and e.event.seen:
                 reasons.add(str(e.event.fields.get("reason", "")))
-    assert {"GT01", "MA112", "DV01", "V525", "S1MK01", "S1MK02", "S1TO02", "EL01"} <= reasons
+    assert {"GT01", "MA112", "DV01", "V525", "S1MK01", "S1MK02", "S1TO02", "EL01",
+            "DV02", "DV04", "DV05"} <= reasons
     assert {"FIVE_RETRIES", "MASTER_KEY_ERRORS", "NO_WAN_ATTEMPTING_MIGRATION",
             "CONSISTENT_GT01_FAILURE", "UNRESOLVED_DATA_ISSUES"} <= categories
     assert {"rolled-back", "partial", "excluded", "not-eligible", "ACCEPTED", "ALREADY_USED",
@@ -117,7 +120,8 @@ def test_catalogue_covers_checks_exclusions_and_negative_security() -> None:
             "han_replay", "replay", "read", "inventory"} <= kinds
     assert {"han-outage", "wan-outage", "change-of-supply", "no-previous-apn",
             "master-key-wrong", "master-key-missing", "slow-reconnect", "not-on-epcl",
-            "fail-step", "restart-during", "counter-reset"} <= faults
+            "fail-step", "restart-during", "counter-reset", "duplicate-guid",
+            "no-prepayment-key"} <= faults
 
 
 def test_applies_to_skips_where_it_should(tmp_path: Path) -> None:
@@ -148,7 +152,7 @@ REPRESENTATIVE = [
     "mig-moc-secure-da-mixed", "mig-ioc-ca-timeout-50h", "rb-cert-swap-fails",
     "pf-cos-window-14-days", "excl-master-key-errors-moc-mds", "unb-gt01-partial-ioc-credit",
     "pp-topup-invalid-utrn", "cmd-read-during-wan-outage", "han-key-switch-twice",
-    "sec-old-keys-after-rotation",
+    "sec-old-keys-after-rotation", "data-no-prepayment-key-excluded",
 ]
 
 
@@ -162,3 +166,29 @@ def test_representative_case_passes_or_skips(case_id: str, dmc: str) -> None:
     assert result.verdict is want, (result.error, [e.message for e in result.failed_expectations()])
     if want is Verdict.PASS:
         assert result.expectations and all(e.passed for e in result.expectations)
+
+
+def test_start_tmad_must_be_a_known_version() -> None:
+    text = ("id: x\ntitle: x\nstart: {tmad: various9}\n"
+            "expect:\n  - connects: {role: smso, is: true}\n")
+    with pytest.raises(ScenarioError, match="unknown TMAD version 'various9'"):
+        parse_scenario(text, "x.yaml")
+    ok = parse_scenario(text.replace("various9", "various2-2022-03"), "x.yaml")
+    assert ok.start.tmad == "various2-2022-03"
+
+
+def test_data_issue_faults_reach_the_dcc_validation() -> None:
+    async def main() -> dict[str, list[Reason]]:
+        found: dict[str, list[Reason]] = {}
+        for kind in ("duplicate-guid", "no-prepayment-key"):
+            async with Lab.open("default", seed=1, start=m.Start(tmad="various2-2022-03")) as lab:
+                rec = lab.records[lab.installation.id]
+                assert validate_record(rec, [rec], lab.now) == []
+                lab.inject(m.Fault(kind=kind))  # type: ignore[arg-type]
+                rec = lab.records[lab.installation.id]
+                found[kind] = validate_record(rec, [rec], lab.now)
+                assert lab.tmad.name == "various2-2022-03"
+        return found
+
+    assert run_virtual(main()) == {"duplicate-guid": [Reason.DUPLICATE_GUID],
+                                   "no-prepayment-key": [Reason.NO_PREPAYMENT_KEY]}
