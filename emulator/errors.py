@@ -18,6 +18,8 @@ turn any of them into one line and a non-zero exit::
      +-- ClockError              misuse of a clock
      |    +-- WaitingOnNothing   a virtual-time run has nothing ready, no timer and no I/O
      +-- TransportError          a link or TLS session failed or closed
+ +-- CampaignError           a campaign file is bad, or its run cannot go on
+      +-- CampaignMismatch   a results folder belongs to another campaign file or seed
 """
 
 from __future__ import annotations
@@ -102,3 +104,21 @@ class WaitingOnNothing(ClockError):
 
 class TransportError(S1labError):
     """A link or TLS session failed, or closed while a caller was waiting on it."""
+
+
+class CampaignError(S1labError):
+    """A campaign file is missing, unparsable or fails its schema, or its run cannot go on.
+
+    ``file`` names the file or folder, ``line`` the 1-based line of the problem (0 when the
+    file as a whole is bad).
+    """
+
+    def __init__(self, file: str, line: int, reason: str) -> None:
+        self.file = file
+        self.line = line
+        self.reason = reason
+        super().__init__(f"{file}:{line}: {reason}" if line else f"{file}: {reason}")
+
+
+class CampaignMismatch(CampaignError):
+    """``--resume``/``--rerun-failed`` on a results folder of another campaign file or seed."""

@@ -23,6 +23,7 @@ from emulator.drivers.tcp import parse_hostport
 from emulator.errors import S1labError
 from emulator.pki import init_folder
 from emulator.profiles import ResolvedDmc, default_dmc, load_dmc
+from harness.cli_campaign import campaign
 from harness.faults import apply_faults, parse_fault
 
 EXIT_BAD_INPUT = 2
@@ -360,6 +361,9 @@ def profiles_check(paths: tuple[str, ...]) -> None:
     for path in paths:
         dmc = load_dmc(path)
         click.echo(f"{path}: ok ({dmc.name}, group {dmc.group_id})")
+
+
+cli.add_command(campaign)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -53,7 +53,7 @@ _CASES = [
 
 
 def load_catalogue() -> dict[str, Scenario]:
-    return {c["id"]: _scenario(c) for c in _CASES}  # type: ignore[arg-type]
+    return {str(c["id"]): _scenario(c) for c in _CASES}  # type: ignore[arg-type]
 
 
 def run_cell(case_id_or_path: str, dmc: str, seed: int, out_dir: Path | None) -> CaseResult:
