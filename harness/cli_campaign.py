@@ -60,7 +60,7 @@ class _Display:
             self.progress.console.print(
                 f"[{_COLOURS[result.verdict]}]{result.verdict.value.upper()}[/] "
                 f"{cell.case_id} on {cell.dmc}: {why}\n  reproduce: {result.repro}",
-                highlight=False, markup=True)
+                highlight=False, markup=True, soft_wrap=True)  # a repro line never wraps
         counts = "  ".join(f"[{_COLOURS[v]}]{v.value} {self.counts[v]}[/]" for v in Verdict)
         self.progress.update(self.task, advance=1, counts=counts)
 
@@ -102,6 +102,8 @@ def campaign_run(campaign_file: str, out: Path, workers: int | None, seed: int |
     click.echo(_verdict_line(summary))
     for kind, path in sorted(summary.reports.items()):
         click.echo(f"{kind:6} {path}")
+    for result in summary.failures:
+        click.echo(f"{result.verdict.value.upper():5}  {result.repro}")
     if not summary.ok:
         sys.exit(1)
 

@@ -39,12 +39,12 @@ class CampaignSummary:
     counts: dict[Verdict, int]  # over every stored result
     unfinished: int
     reports: dict[str, Path]
+    failures: tuple[CaseResult, ...]  # failed or broken cells, in matrix order
 
     @property
     def ok(self) -> bool:
         """Every cell finished, none failed or broke."""
-        return (not self.unfinished and not self.counts.get(Verdict.FAIL)
-                and not self.counts.get(Verdict.ERROR))
+        return not self.unfinished and not self.failures
 
 
 def _seed(out: Path, seed: int | None, mode: Mode) -> int | None:
@@ -106,4 +106,5 @@ def summarise(store: Store, out: Path, ran: int = 0) -> CampaignSummary:
         name=meta["name"], out=out, seed=int(meta["seed"]), cells=len(cells),
         ran=ran,
         counts=dict(counts), unfinished=sum(1 for c in cells if c.verdict is None),
-        reports=reports)
+        reports=reports,
+        failures=tuple(r for r in results if r.verdict in (Verdict.FAIL, Verdict.ERROR)))

@@ -91,8 +91,10 @@ def parse_campaign(text: str, file: str, folder: Path) -> Campaign:
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        raise CampaignError(file, mark.line + 1 if mark else 0,
-                            f"YAML error: {exc.problem or exc.context}") from None
+        reason = f"YAML error: {exc.problem or exc.context}"
+        if exc.context and exc.context_mark and exc.context_mark is not mark:
+            reason += f" ({exc.context} at line {exc.context_mark.line + 1})"
+        raise CampaignError(file, mark.line + 1 if mark else 0, reason) from None
     except yaml.YAMLError as exc:
         raise CampaignError(file, 0, f"YAML error: {exc}") from None
     if not isinstance(data, dict) or root is None:
