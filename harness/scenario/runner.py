@@ -1,5 +1,0 @@
-"""TEMPORARY STAND-IN (s9-campaign only): see harness/scenario/standin_s9campaign.py."""
-
-from harness.scenario.standin_s9campaign import run_cell
-
-__all__ = ["run_cell"]
