@@ -24,6 +24,7 @@ from emulator.errors import S1labError
 from emulator.pki import init_folder
 from emulator.profiles import ResolvedDmc, default_dmc, load_dmc
 from harness.cli_campaign import campaign
+from harness.cli_run import run_command
 from harness.faults import apply_faults, parse_fault
 
 EXIT_BAD_INPUT = 2
@@ -363,7 +364,8 @@ def profiles_check(paths: tuple[str, ...]) -> None:
         click.echo(f"{path}: ok ({dmc.name}, group {dmc.group_id})")
 
 
-cli.add_command(campaign)
+cli.add_command(run_command)  # s1lab run (harness/cli_run.py)
+cli.add_command(campaign)  # s1lab campaign (harness/cli_campaign.py)
 
 
 def main(argv: list[str] | None = None) -> None:
