@@ -11,7 +11,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from emulator.profiles import load_dmc
 from harness.campaign.spec import Campaign
 from harness.scenario import CaseResult, Verdict, load_scenario
 from harness.scenario.catalogue import load_catalogue
+from harness.scenario.runner import repro_command
 
 if TYPE_CHECKING:
     from harness.scenario import Scenario
@@ -46,12 +46,11 @@ class Cell:
 
     def repro(self, seed: int) -> str:
         """The one command that runs this cell alone."""
-        return f"s1lab run {shlex.quote(self.case_ref)} --dmc {shlex.quote(self.dmc)} " \
-               f"--seed {seed}"
+        return repro_command(self.case_ref, self.dmc, seed)
 
     def skipped(self, seed: int) -> CaseResult:
         """The result of a cell whose case does not apply to its DMC."""
-        return self.unrun(seed, Verdict.SKIP, self.skip_reason or "does not apply")
+        return self.unrun(seed, Verdict.SKIP, f"skipped: {self.skip_reason}")
 
     def unrun(self, seed: int, verdict: Verdict, why: str) -> CaseResult:
         """A result for a cell the runner gave none for (skipped, or the run broke)."""
@@ -136,11 +135,10 @@ def expand(campaign: Campaign, seed: int | None = None) -> Plan:
     cells: list[Cell] = []
     for case_ref, case in _cases(campaign):
         for dmc in dmcs:
-            applies = case.applies_to(load_dmc(dmc).name)
             cells.append(Cell(
                 ordinal=len(cells), case_ref=case_ref, case_id=case.id, title=case.title,
                 behaviours=tuple(case.behaviours), clauses=tuple(case.clauses), dmc=dmc,
-                skip_reason=None if applies else f"{case.id} does not apply to DMC {dmc}",
+                skip_reason=case.not_applicable(load_dmc(dmc)),
             ))
     return Plan(name=campaign.spec.name, file=campaign.file,
                 seed=campaign.spec.seed if seed is None else seed,

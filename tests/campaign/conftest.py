@@ -60,6 +60,8 @@ def write_case(folder: Path, passing: bool) -> Path:
     path = folder / "own-case.yaml"
     path.write_text(yaml.safe_dump({
         "id": "own-case", "title": "a case of the test's own", "tags": ["own"],
-        "behaviours": [1], "clauses": ["TMAD 18.11"], "dmcs": [],
-        "verdict": "pass" if passing else "fail", "cost": 0.05}))
+        "behaviours": [25], "clauses": ["SRV 4.1"],
+        "actions": [{"wait": "10m", "as": "w"}],
+        "expect": [{"register": {"device": "esme", "name": "import_wh",
+                                 "at_least": 0 if passing else 10**9}}]}))
     return path

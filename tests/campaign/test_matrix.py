@@ -8,6 +8,7 @@ from emulator.profiles import load_dmc
 from harness.campaign import expand, load_campaign
 from harness.scenario import Verdict
 from harness.scenario.catalogue import load_catalogue
+from harness.scenario.runner import run_cell
 from tests.campaign.conftest import DMCS, some_cases, write_campaign
 
 
@@ -27,9 +28,13 @@ def test_non_applicable_cells_are_skip_with_a_reason(tmp_path: Path) -> None:
         assert (cell.skip_reason is None) == applies
     skipped = [c for c in plan.cells if c.skip_reason is not None]
     assert skipped, "the catalogue has cases for some DMCs only"
-    result = skipped[0].skipped(plan.seed)
-    assert result.verdict is Verdict.SKIP and skipped[0].dmc in (result.error or "")
-    assert result.repro == f"s1lab run {skipped[0].case_ref} --dmc {skipped[0].dmc} --seed 5"
+    cell = skipped[0]
+    result = cell.skipped(plan.seed)
+    assert result.repro == f"s1lab run {cell.case_ref} --dmc {cell.dmc} --seed 5"
+    # The same SKIP, reason and reproduction line as the runner gives when asked to run it.
+    ran = run_cell(cell.case_ref, cell.dmc, plan.seed, None)
+    assert (result.verdict, result.error, result.repro) == (Verdict.SKIP, ran.error, ran.repro)
+    assert result.error and result.error.startswith("skipped: ")
 
 
 def test_tags_and_ids_select_each_case_once(tmp_path: Path) -> None:
