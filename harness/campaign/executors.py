@@ -84,7 +84,7 @@ class DaskExecutor:
         try:
             # distributed's Client, as_completed, cancel and close carry no annotations.
             self._client: Client = Client(  # type: ignore[no-untyped-call]
-                address, timeout=f"{connect_timeout_s}s", set_as_default=False)
+                address, timeout=f"{connect_timeout_s}s")  # the default: as_completed needs one
         except (OSError, TimeoutError) as exc:
             raise CampaignError(address, 0, f"cannot reach the Dask scheduler: {exc}") from None
         try:
