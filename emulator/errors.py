@@ -20,6 +20,7 @@ turn any of them into one line and a non-zero exit::
      +-- TransportError          a link or TLS session failed or closed
  +-- CampaignError           a campaign file is bad, or its run cannot go on
       +-- CampaignMismatch   a results folder belongs to another campaign file or seed
+ +-- ReportError             results that cannot make a report, or a report that cannot be written
 """
 
 from __future__ import annotations
@@ -122,3 +123,8 @@ class CampaignError(S1labError):
 
 class CampaignMismatch(CampaignError):
     """``--resume``/``--rerun-failed`` on a results folder of another campaign file or seed."""
+
+
+class ReportError(S1labError):
+    """Results that cannot make a report (e.g. two results for one cell), or a report file that
+    cannot be written."""
