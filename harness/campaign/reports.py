@@ -1,27 +1,30 @@
-"""The campaign's reports, rebuilt from the store's results: JUnit, HTML and JSON in DIR.
+"""A campaign's reports (JUnit, HTML, JSON in its results folder), rebuilt from its store.
 
-TEMPORARY (s9-campaign): until branch s9-report's writers are merged this writes only
-``results.json``; the call below is the one place that will call them.
+Never from memory: the store holds every finished cell, so a resumed campaign's reports are
+those of an uninterrupted run with the same seed (wall times and the start time aside).
 """
 
 from __future__ import annotations
 
-import json
+import socket
 from pathlib import Path
 
-from harness.scenario import CaseResult
+from harness.campaign.store import Store
+from harness.report import CampaignInfo, write_reports
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(path)
+def campaign_info(store: Store) -> CampaignInfo:
+    """The campaign as the reports describe it: matrix order from the plan in the store."""
+    meta = store.meta()
+    cells = store.cells()
+    return CampaignInfo(
+        name=meta["name"], seed=int(meta["seed"]), started=meta["created"],
+        hostname=socket.gethostname() or "localhost",
+        dmcs=tuple(dict.fromkeys(c.dmc for c in cells)),
+        cases=tuple(dict.fromkeys(c.case_id for c in cells)),
+    )
 
 
-def write_reports(results: list[CaseResult], meta: dict[str, str], out: Path) -> dict[str, Path]:
-    """Write the reports of ``results`` (matrix order) into ``out``; kind -> path."""
-    path = out / "results.json"
-    body = {"campaign": {k: meta[k] for k in ("name", "file", "seed", "fingerprint")},
-            "cells": [r.to_dict() for r in results]}
-    _atomic_write(path, json.dumps(body, indent=1, sort_keys=True) + "\n")
-    return {"json": path}
+def rebuild_reports(store: Store, out: Path) -> dict[str, Path]:
+    """Write the reports of every stored result into ``out``; kind -> path."""
+    return write_reports(store.results(), out, campaign_info(store))

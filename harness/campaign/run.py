@@ -18,7 +18,7 @@ from pathlib import Path
 from harness.campaign.cell import CellTask
 from harness.campaign.executors import Executor, make_executor
 from harness.campaign.matrix import Cell, Plan, cell_dir, expand
-from harness.campaign.reports import write_reports
+from harness.campaign.reports import rebuild_reports
 from harness.campaign.spec import Campaign
 from harness.campaign.store import Mode, Store
 from harness.scenario import CaseResult, Verdict
@@ -100,7 +100,7 @@ def summarise(store: Store, out: Path, ran: int = 0) -> CampaignSummary:
     meta = store.meta()
     cells = store.cells()
     results = store.results()
-    reports = write_reports(results, meta, out)
+    reports = rebuild_reports(store, out)
     counts = Counter(result.verdict for result in results)
     return CampaignSummary(
         name=meta["name"], out=out, seed=int(meta["seed"]), cells=len(cells),

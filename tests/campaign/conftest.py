@@ -4,6 +4,7 @@ command as a subprocess, and reports compared with timing left out."""
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -41,18 +42,22 @@ def s1lab(*args: str | Path, check: int | None = None,
     return proc
 
 
+_TIMING = frozenset({"wall_s", "started"})  # the fields two runs with one seed may differ in
+
+
 def _untimed(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _untimed(v) for k, v in value.items() if k != "wall_s"}
+        return {k: _untimed(v) for k, v in value.items() if k not in _TIMING}
     if isinstance(value, list):
         return [_untimed(v) for v in value]
     return value
 
 
 def report_without_timing(out: Path) -> Any:
-    """The campaign's JSON report with every wall time removed (the one field allowed to
-    differ between two runs with the same seed)."""
-    return _untimed(json.loads((out / "results.json").read_text()))
+    """The campaign's JSON and JUnit reports with wall times and the start time removed."""
+    junit = (out / "junit.xml").read_text()
+    junit = re.sub(r' (time|timestamp)="[^"]*"', "", junit)
+    return _untimed(json.loads((out / "report.json").read_text())), junit
 
 
 def write_case(folder: Path, passing: bool) -> Path:

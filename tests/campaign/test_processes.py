@@ -73,7 +73,7 @@ def test_a_campaign_killed_midway_resumes_without_rerunning_finished_cells(
     finished = {k: v for k, v in before.items() if v[0] is not None}
     unfinished = [k for k, v in before.items() if v[0] is None]
     assert finished and unfinished, before
-    assert not (killed / "results.json").exists()  # killed before any report
+    assert not (killed / "report.json").exists()  # killed before any report
 
     resumed = s1lab("campaign", "run", path, "--out", killed, "--resume")
     assert f"{len(unfinished)} to run" in resumed.stderr
