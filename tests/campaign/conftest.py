@@ -4,8 +4,8 @@ command as a subprocess, and reports compared with timing left out."""
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
