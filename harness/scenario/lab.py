@@ -53,7 +53,7 @@ from emulator.pki import derive_key, mint_ca, mint_leaf
 from emulator.profiles import ResolvedDmc, load_dmc
 from emulator.trace import Trace
 from emulator.wire import wan
-from emulator.wire.eui import eui_from_str, normalise
+from emulator.wire.eui import eui_from_str, eui_to_str, normalise
 from emulator.wire.vocabulary import (
     DeviceLogAction,
     DeviceType,
@@ -487,7 +487,7 @@ class Lab:
 
     def _new_eui(self, device: str) -> str:
         digest = hashlib.sha256(f"{self.installation.chf.eui}/{device}".encode()).digest()
-        return normalise(bytes([0x00, 0x1B, 0xC5, 0x0D]) + digest[:4])
+        return eui_to_str(bytes([0x00, 0x1B, 0xC5, 0x0D]) + digest[:4])
 
     async def join(self, device: str, install_code: str = "right",
                    name: str | None = None) -> ActionResult:
@@ -501,7 +501,7 @@ class Lab:
             r.detail = ("the direct HAN link has no joining" if han is None
                         else f"no device {device!r} was added with device_log")
             return self._end(r)
-        code = joiner.code if install_code == "right" else bytes(18)
+        code = joiner.code if install_code == "right" else bytes(16) + install_code_crc(bytes(16))
         node = HanNode(eui_from_str(joiner.eui), 0xFFFE, link_key=install_code_link_key(code))
         joiner.node = node
         han.request_join(node, self.now)
