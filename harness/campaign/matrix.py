@@ -100,6 +100,8 @@ def _cases(campaign: Campaign) -> list[tuple[str, Scenario]]:
     catalogue = load_catalogue()
     chosen: dict[str, tuple[str, Scenario]] = {}
     spec = campaign.spec
+    if spec.all_cases:
+        chosen.update((case_id, (case_id, catalogue[case_id])) for case_id in sorted(catalogue))
     for index, case_id in enumerate(spec.cases):
         if case_id not in catalogue:
             raise _unknown(campaign, "test case", case_id, catalogue, "cases", index)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,11 +61,15 @@ def run_campaign(campaign: Campaign, out: Path, *, seed: int | None = None,
                  on_result: OnResult | None = None) -> CampaignSummary:
     """Run (or go on with) ``campaign`` in the results folder ``out``."""
     plan = expand(campaign, _seed(out, seed, mode))
-    with Store.open_for(out, plan, mode) as store:
-        todo = store.to_run(plan, mode)
-        runnable = [cell for cell in todo if cell.skip_reason is None]
-        executor = make_executor(workers, scheduler) if runnable else None
-        try:
+    executor: Executor | None = None
+    try:
+        if mode == "fresh":  # reach the workers before writing anything
+            Store.refuse_existing(out)
+            executor = _executor(plan.cells, workers, scheduler)
+        with Store.open_for(out, plan, mode) as store:
+            todo = store.to_run(plan, mode)
+            if mode != "fresh":
+                executor = _executor(todo, workers, scheduler)
             if on_start is not None:
                 on_start(plan, todo, executor)
             session = store.begin_session(mode, executor.name if executor else "none",
@@ -75,17 +79,26 @@ def run_campaign(campaign: Campaign, out: Path, *, seed: int | None = None,
                     _record(store, session, cell, cell.skipped(plan.seed), on_result)
             if executor is not None:
                 tasks = []
-                for cell in runnable:
-                    folder = cell_dir(out.resolve(), cell)
-                    shutil.rmtree(folder, ignore_errors=True)  # a killed run's leftovers
-                    tasks.append(CellTask(cell, plan.seed, str(folder)))
+                for cell in todo:
+                    if cell.skip_reason is None:
+                        folder = cell_dir(out.resolve(), cell)
+                        shutil.rmtree(folder, ignore_errors=True)  # a killed run's leftovers
+                        tasks.append(CellTask(cell, plan.seed, str(folder)))
                 for task, result in executor.run(tasks):
                     _record(store, session, task.cell, result, on_result)
             store.end_session(session)
-        finally:
-            if executor is not None:
-                executor.close()
-        return summarise(store, out, ran=len(todo))
+            return summarise(store, out, ran=len(todo))
+    finally:
+        if executor is not None:
+            executor.close()
+
+
+def _executor(cells: Sequence[Cell], workers: int | None,
+              scheduler: str | None) -> Executor | None:
+    """Workers for the cells that run (None when every one is a SKIP)."""
+    if all(cell.skip_reason is not None for cell in cells):
+        return None
+    return make_executor(workers, scheduler)
 
 
 def _record(store: Store, session: int, cell: Cell, result: CaseResult,

@@ -7,7 +7,8 @@ A campaign file is YAML with ``schema_version: 1``::
     description: the shipped smoke campaign
     seed: 1                       # default; ``--seed`` overrides it
     dmcs: [default, ioc-credit]   # DMC profile names (profiles/dmcs/)
-    cases: [mig-dormant-ioc]      # catalogue test cases by id ...
+    all_cases: false              # true: every case of the shipped catalogue ...
+    cases: [mig-dormant-ioc]      # ... or catalogue test cases by id ...
     tags: [service]               # ... and every catalogue case carrying one of these tags ...
     files: [extra/my-case.yaml]   # ... and scenario files, relative to the campaign file
 
@@ -41,14 +42,15 @@ class CampaignSchema(BaseModel):
     description: str = ""
     seed: int = 1
     dmcs: Annotated[Names, Field(min_length=1)]
+    all_cases: bool = False
     cases: Names = ()
     tags: Names = ()
     files: Names = ()
 
     @model_validator(mode="after")
     def _some_cases(self) -> CampaignSchema:
-        if not (self.cases or self.tags or self.files):
-            raise ValueError("names no test case: give cases, tags or files")
+        if not (self.all_cases or self.cases or self.tags or self.files):
+            raise ValueError("names no test case: give all_cases, cases, tags or files")
         return self
 
 

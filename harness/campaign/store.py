@@ -111,13 +111,10 @@ class Store:
     def open_for(cls, out: Path, plan: Plan, mode: Mode) -> Store:
         """The store for running ``plan`` in ``out``: a new one (mode ``fresh``, the folder
         has none yet) or the folder's own, which must be of the same campaign and seed."""
-        path = out / STORE_NAME
         if mode == "fresh":
-            if path.exists():
-                raise CampaignError(str(out), 0, "already holds campaign results: pass "
-                                    "--resume or --rerun-failed, or choose another --out")
+            cls.refuse_existing(out)
             out.mkdir(parents=True, exist_ok=True)
-            return cls._create(path, plan)
+            return cls._create(out / STORE_NAME, plan)
         store = cls.open_existing(out)
         meta = store.meta()
         problem = None
@@ -132,6 +129,13 @@ class Store:
             store.close()
             raise CampaignMismatch(str(out), 0, f"cannot --{mode}: this folder {problem}")
         return store
+
+    @staticmethod
+    def refuse_existing(out: Path) -> None:
+        """CampaignError when ``out`` already holds a campaign store."""
+        if (out / STORE_NAME).exists():
+            raise CampaignError(str(out), 0, "already holds campaign results: pass "
+                                "--resume or --rerun-failed, or choose another --out")
 
     @classmethod
     def _create(cls, path: Path, plan: Plan) -> Store:

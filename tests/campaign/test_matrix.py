@@ -53,3 +53,11 @@ def test_the_fingerprint_follows_seed_and_matrix(tmp_path: Path) -> None:
     assert expand(campaign).fingerprint != expand(campaign, 6).fingerprint
     other = load_campaign(str(write_campaign(tmp_path, name="t", cases=cases[:1])))
     assert expand(other).fingerprint != expand(campaign).fingerprint
+
+
+def test_all_cases_is_the_whole_catalogue_once(tmp_path: Path) -> None:
+    catalogue = load_catalogue()
+    first = sorted(catalogue)[0]
+    plan = expand(load_campaign(str(write_campaign(tmp_path, all_cases=True, cases=[first]))))
+    assert list(dict.fromkeys(c.case_id for c in plan.cells)) == sorted(catalogue)
+    assert len(plan.cells) == len(catalogue) * len(DMCS)

@@ -137,3 +137,14 @@ def test_a_campaign_on_a_dask_cluster_matches_the_local_run(tmp_path: Path,
         assert [(s["executor"], s["workers"]) for s in store.sessions()] == [(dask_cluster, 2)]
     assert report_without_timing(tmp_path / "dask-run") == report_without_timing(
         tmp_path / "local")
+
+
+def test_an_unreachable_scheduler_is_one_line_and_leaves_no_results(tmp_path: Path) -> None:
+    path = write_campaign(tmp_path, cases=some_cases(1))
+    address = f"tcp://127.0.0.1:{_free_port()}"  # nothing listens there
+    proc = s1lab("campaign", "run", path, "--out", tmp_path / "o", "--scheduler", address,
+                 check=2)
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1].startswith(f"s1lab campaign: error: {address}: cannot reach the Dask "
+                                "scheduler"), proc.stderr
+    assert not (tmp_path / "o").exists()

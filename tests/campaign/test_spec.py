@@ -87,3 +87,12 @@ def test_the_command_line_gives_one_line_and_exit_2(tmp_path: Path) -> None:
     assert proc.stderr.strip().splitlines() == [
         f"s1lab campaign: error: {path}:6: cases[0]: unknown test case 'no-such-case'"]
     assert not (tmp_path / "out").exists()
+
+
+def test_campaign_list_and_usage_errors(tmp_path: Path) -> None:
+    listed = s1lab("campaign", "list", check=0).stdout.splitlines()
+    assert [line.split()[0] for line in listed] == list_campaigns()
+    proc = s1lab("campaign", "run", "smoke", "--out", tmp_path / "o", "--workers", "2",
+                 "--scheduler", "tcp://127.0.0.1:1", check=2)
+    assert proc.stderr.startswith("s1lab campaign: error: --workers is for local runs")
+    assert not (tmp_path / "o").exists()

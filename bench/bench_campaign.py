@@ -1,0 +1,79 @@
+"""Campaign benchmark: a shipped campaign's wall time and cells per minute on 1 and 2 workers.
+
+    .venv/bin/python bench/bench_campaign.py [--campaign catalogue] [--repeat 3] [--seed 1]
+
+Each run is a whole ``s1lab campaign run`` in-process (matrix expansion, the worker pool and
+its start-up, every cell, one store transaction per cell, the reports) into a fresh folder.
+Runs alternate 1, 2, 1, 2, ... so a change of load on the machine hits both alike; figures are
+medians. "cells" are those that ran (SKIP cells cost nothing and are not counted). The target
+is 2 workers >= 1.8x the cells per minute of 1 worker; on a shared 2-core machine other
+processes take their share, so read the figures with the load beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from harness.campaign import load_campaign, run_campaign
+from harness.scenario import Verdict
+
+TARGET = 1.8
+
+
+def busy_jiffies() -> tuple[int, int]:
+    """(busy, total) CPU jiffies of the whole machine, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def one_run(campaign: str, workers: int, seed: int | None,
+            root: Path) -> tuple[float, int, float]:
+    """Wall seconds, cells run, and how many cores the whole machine kept busy meanwhile."""
+    out = Path(tempfile.mkdtemp(prefix=f"w{workers}-", dir=root))
+    busy0, total0 = busy_jiffies()
+    t0 = time.perf_counter()
+    summary = run_campaign(load_campaign(campaign), out, seed=seed, workers=workers)
+    wall = time.perf_counter() - t0
+    busy1, total1 = busy_jiffies()
+    ran = sum(n for verdict, n in summary.counts.items() if verdict is not Verdict.SKIP)
+    cores = (os.cpu_count() or 1) * (busy1 - busy0) / max(1, total1 - total0)
+    return wall, ran, cores
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--campaign", default="catalogue")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=None)
+    args = parser.parse_args()
+    walls: dict[int, list[float]] = {1: [], 2: []}
+    cells = 0
+    with tempfile.TemporaryDirectory(prefix="bench-campaign-") as tmp:
+        for _ in range(args.repeat):
+            for workers in (1, 2):
+                wall, cells, cores = one_run(args.campaign, workers, args.seed, Path(tmp))
+                walls[workers].append(wall)
+                print(f"  {workers} worker(s): {wall:6.2f} s  ({cells} cells run; the machine "
+                      f"kept {cores:.2f} of {os.cpu_count()} cores busy, ours and others')",
+                      flush=True)
+    load = os.getloadavg()
+    rate = {w: cells / statistics.median(walls[w]) * 60 for w in walls}
+    speedup = rate[2] / rate[1]
+    print(f"campaign {args.campaign}: {cells} cells run per campaign, median of {args.repeat}")
+    for w in (1, 2):
+        print(f"  {w} worker(s): wall {statistics.median(walls[w]):6.2f} s   "
+              f"{rate[w]:7.1f} cells/min")
+    verdict = "met" if speedup >= TARGET else "NOT met"
+    print(f"  2 workers / 1 worker: {speedup:.2f}x cells/min   (target >= {TARGET}x: {verdict})")
+    print(f"  load average while measuring: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
+          f"on {os.cpu_count()} CPUs")
+
+
+if __name__ == "__main__":
+    main()
