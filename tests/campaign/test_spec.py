@@ -96,3 +96,13 @@ def test_campaign_list_and_usage_errors(tmp_path: Path) -> None:
                  "--scheduler", "tcp://127.0.0.1:1", check=2)
     assert proc.stderr.startswith("s1lab campaign: error: --workers is for local runs")
     assert not (tmp_path / "o").exists()
+
+
+def test_a_bad_scenario_file_in_a_campaign_names_its_own_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: bad-case\ntitle: t\nactions:\n  - wiat: 1h\n")
+    path = tmp_path / "c.yaml"
+    path.write_text(GOOD.replace("cases: [{case}]", "files: [bad.yaml]"))
+    proc = s1lab("campaign", "run", path, "--out", tmp_path / "out", check=2)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"s1lab campaign: error: {bad}:4: ")
