@@ -14,13 +14,15 @@ turn any of them into one line and a non-zero exit::
      |    +-- CertificateError   a peer certificate not trusted or not valid at the run's time
      +-- ProtocolError           a peer or a caller broke the protocol (h11's split)
      |    +-- LocalProtocolError   we (the script or harness) asked for something illegal
+     |    |    +-- IllegalTransition  an event a transition table does not allow in a state
      |    +-- RemoteProtocolError  the peer sent something illegal; ``code`` is the wire code
      +-- ClockError              misuse of a clock
      |    +-- WaitingOnNothing   a virtual-time run has nothing ready, no timer and no I/O
      +-- TransportError          a link or TLS session failed or closed
- +-- CampaignError           a campaign file is bad, or its run cannot go on
-      +-- CampaignMismatch   a results folder belongs to another campaign file or seed
- +-- ReportError             results that cannot make a report, or a report that cannot be written
+     +-- DeclarationError        s1lab's own tables disagree (a message without a handler...)
+     +-- ReportError             results that cannot make a report, or a report not written
+     +-- CampaignError           a campaign file is bad, or its run cannot go on
+          +-- CampaignMismatch   a results folder belongs to another campaign file or seed
 """
 
 from __future__ import annotations
@@ -105,6 +107,27 @@ class WaitingOnNothing(ClockError):
 
 class TransportError(S1labError):
     """A link or TLS session failed, or closed while a caller was waiting on it."""
+
+
+class DeclarationError(S1labError):
+    """s1lab's own declarations disagree (a WAN message type without exactly one handler, a
+    transition table that names an unknown state): a programming error, raised at import."""
+
+
+class IllegalTransition(LocalProtocolError):
+    """An event that a state machine's transition table does not allow in the current state
+    (the security lifecycle, emergency credit, supply). ``table``, ``state`` and ``event`` name
+    the table and the refused pair."""
+
+    def __init__(self, table: str, state: object, event: object) -> None:
+        self.table = table
+        self.state = state
+        self.event = event
+        super().__init__(f"{table}: {_name(event)} is not allowed in {_name(state)}")
+
+
+def _name(member: object) -> str:
+    return str(getattr(member, "name", member))
 
 
 class CampaignError(S1labError):

@@ -111,9 +111,9 @@ class Installation:
                 self.han.capture = capture.frame
         model_faults = dmc.chf.faults  # device faults set by the CHF's profile
         for step in model_faults.fail_steps:
-            chf.faults["fail"].add(step)  # type: ignore[attr-defined]
+            chf.faults.fail_step(step)
         for step in model_faults.restart_during:
-            chf.faults["restart"].add(step)  # type: ignore[attr-defined]
+            chf.faults.restart_during(step)
         if model_faults.master_key_missing:
             chf.master_key = None
         self.core = InstallationCore(
@@ -299,11 +299,11 @@ class Installation:
 
     def fail_step(self, step: str) -> None:
         """Device fault: the migration step ``rotate``, ``swap``, ``sim`` or ``rollback`` fails."""
-        self.chf.faults["fail"].add(step)  # type: ignore[attr-defined]
+        self.chf.faults.fail_step(step)
 
     def restart_during(self, step: str) -> None:
         """Device fault: the CHF restarts in the middle of ``step`` (old or new state after)."""
-        self.chf.faults["restart"].add(step)  # type: ignore[attr-defined]
+        self.chf.faults.restart_during(step)
 
     def wan_outage(self, until: int) -> None:
         """The CHF has no WAN (no cellular coverage, SIM fault) until ``until``."""

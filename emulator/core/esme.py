@@ -44,9 +44,9 @@ class EsmeReading:
     demand_w: int
     payment_mode: PaymentMode
     balance_pence: int
-    ec_limit_pence: int
-    ec_available_pence: int
-    ec_in_use: bool
+    emergency_credit_limit_pence: int
+    emergency_credit_available_pence: int
+    emergency_credit_in_use: bool
     debt_pence: int
     supply_state: SupplyState
 
@@ -97,9 +97,9 @@ class Esme(PrepaymentMeter):
             demand_w=self._profile.rate_per_hour,
             payment_mode=pay.payment_mode,
             balance_pence=pay.balance_pence,
-            ec_limit_pence=pay.ec_limit_pence,
-            ec_available_pence=pay.ec_available_pence,
-            ec_in_use=pay.ec_in_use,
+            emergency_credit_limit_pence=pay.emergency_credit_limit_pence,
+            emergency_credit_available_pence=pay.emergency_credit_available_pence,
+            emergency_credit_in_use=pay.emergency_credit_in_use,
             debt_pence=pay.debt_pence,
             supply_state=pay.supply_state,
         )

@@ -87,7 +87,7 @@ class InstallationCore:
                 han.add_node(dev.eui, sleepy=dev is devices.gsme,
                              link_key=install_code_link_key(code), link=params)
             self.app = SmartEnergyApp(han, chf, devices.esme, devices.gsme, devices.ppmid,
-                                      devices.ihd, rng, chf._emit, now)
+                                      devices.ihd, rng, chf.emit, now)
             if devices.gsme is not None:  # on joining, the GSME wakes and fills its mirror
                 self.app.gsme_wake(devices.gsme.registers(now), now)
             chf.han = self.app

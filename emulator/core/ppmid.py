@@ -197,9 +197,9 @@ class Ppmid(ConsumerDevice):
             return PaymentSnapshot(
                 data.payment_mode,
                 data.balance_pence,
-                data.ec_limit_pence,
-                data.ec_available_pence,
-                data.ec_in_use,
+                data.emergency_credit_limit_pence,
+                data.emergency_credit_available_pence,
+                data.emergency_credit_in_use,
                 data.debt_pence,
                 data.supply_state,
             )
@@ -214,8 +214,8 @@ class Ppmid(ConsumerDevice):
         return (
             old.payment_mode is not new.payment_mode
             or old.supply_state is not new.supply_state
-            or old.ec_in_use != new.ec_in_use
-            or old.ec_available_pence != new.ec_available_pence
+            or old.emergency_credit_in_use != new.emergency_credit_in_use
+            or old.emergency_credit_available_pence != new.emergency_credit_available_pence
             or abs(old.balance_pence - new.balance_pence) >= SIGNIFICANT_BALANCE_PENCE
         )
 
@@ -224,8 +224,8 @@ class Ppmid(ConsumerDevice):
         return {
             "payment_mode": value.payment_mode.name,
             "balance_pence": value.balance_pence,
-            "ec_available_pence": value.ec_available_pence,
-            "ec_in_use": value.ec_in_use,
+            "emergency_credit_available_pence": value.emergency_credit_available_pence,
+            "emergency_credit_in_use": value.emergency_credit_in_use,
             "supply_state": value.supply_state.name,
         }
 
@@ -240,14 +240,14 @@ class Ppmid(ConsumerDevice):
         return None if shown is None else shown.balance_pence
 
     @property
-    def ec_available_pence(self) -> int | None:
+    def emergency_credit_available_pence(self) -> int | None:
         shown = self.shown()
-        return None if shown is None else shown.ec_available_pence
+        return None if shown is None else shown.emergency_credit_available_pence
 
     @property
-    def ec_in_use(self) -> bool | None:
+    def emergency_credit_in_use(self) -> bool | None:
         shown = self.shown()
-        return None if shown is None else shown.ec_in_use
+        return None if shown is None else shown.emergency_credit_in_use
 
     @property
     def supply_state(self) -> SupplyState | None:

@@ -32,7 +32,8 @@ while cut off also arms the supply. Debt (optional) is recovered at each UTC mid
 
 **Supply**: ENABLED -> DISABLED (credit, or remote DISABLE) -> ARMED (top-up above zero,
 emergency credit, or remote ARM) -> ENABLED (consumer button, or remote ENABLE, which works from
-any state). No consumption accrues while the supply is not ENABLED.
+any state). No consumption accrues while the supply is not ENABLED. The emergency-credit and
+supply states move only by the tables of :mod:`emulator.core.meter_states`.
 
 **Top-ups** (SRV 2.2) use :mod:`emulator.core.utrn`. Order of checks: LOCKED_OUT (an hour-long
 lockout after 5 INVALID in a row; MALFORMED neither counts nor breaks the run, any UTRN with a
@@ -55,6 +56,13 @@ from dataclasses import dataclass
 from typing import ClassVar, NamedTuple, Protocol
 
 from emulator.core.load_profile import SLOT, LoadProfile
+from emulator.core.meter_states import (
+    EMERGENCY_CREDIT,
+    SUPPLY,
+    EmergencyCredit,
+    EmergencyCreditEvent,
+    SupplyEvent,
+)
 from emulator.core.timebase import DAY, HOUR, SECOND
 from emulator.core.trace_sink import Emit
 from emulator.core.utrn import UtrnRejected, check_utrn
@@ -74,7 +82,6 @@ LOCKOUT_AFTER = 5
 LOCKOUT_US = HOUR
 REPLAY_WINDOW = 64
 
-_EC_NONE, _EC_AVAILABLE, _EC_IN_USE, _EC_EXHAUSTED = 0, 1, 2, 3
 _MASK48 = (1 << 48) - 1
 _MASK64 = (1 << 64) - 1
 _SUPPLY_CODE = {
@@ -122,9 +129,9 @@ class MeterModelSpec(Protocol):
 class PaymentSnapshot:
     payment_mode: PaymentMode
     balance_pence: int
-    ec_limit_pence: int
-    ec_available_pence: int
-    ec_in_use: bool
+    emergency_credit_limit_pence: int
+    emergency_credit_available_pence: int
+    emergency_credit_in_use: bool
     debt_pence: int
     supply_state: SupplyState
 
@@ -207,7 +214,7 @@ class PrepaymentMeter:
         self._charged = profile.registers
         self._charged_to = now
         self._next_boundary = now - now % SLOT + SLOT
-        self._ec = _EC_NONE
+        self._ec = EmergencyCredit.NONE
         self._low = False
         self._supply = SupplyState.ENABLED
         self._credit_cut = False
@@ -268,7 +275,7 @@ class PrepaymentMeter:
             self._tell(now, "PaymentModeChanged", previous=previous.name, mode=mode.name)
             if mode is PaymentMode.CREDIT and self._credit_cut:
                 self._credit_cut = False
-                self._set_supply(SupplyState.ENABLED, now, "payment_mode")
+                self._supply_event(SupplyEvent.CREDIT_MODE, now, "payment_mode")
         return self._snapshot()
 
     def set_supply(self, action: SupplyAction, now: int) -> SupplyState:
@@ -277,36 +284,40 @@ class PrepaymentMeter:
         self._catch_up(now)
         if action is SupplyAction.ENABLE:
             self._credit_cut = False
-            self._set_supply(SupplyState.ENABLED, now, "remote")
+            self._supply_event(SupplyEvent.REMOTE_ENABLE, now, "remote")
         elif action is SupplyAction.DISABLE:
             self._credit_cut = False
-            self._set_supply(SupplyState.DISABLED, now, "remote")
-        elif self._supply is SupplyState.DISABLED:
-            self._set_supply(SupplyState.ARMED, now, "remote")
+            self._supply_event(SupplyEvent.REMOTE_DISABLE, now, "remote")
+        else:
+            self._supply_event(SupplyEvent.REMOTE_ARM, now, "remote")
         return self._supply
 
     def enable_by_consumer(self, now: int) -> bool:
         """The consumer pressed the enable button: ARMED -> ENABLED. False if not armed."""
         self._catch_up(now)
-        if self._supply is not SupplyState.ARMED:
+        if not SUPPLY.allows(self._supply, SupplyEvent.CONSUMER_ENABLE):
             return False
         self._credit_cut = False
-        self._set_supply(SupplyState.ENABLED, now, "consumer")
+        self._supply_event(SupplyEvent.CONSUMER_ENABLE, now, "consumer")
         return True
 
     def select_emergency_credit(self, now: int) -> bool:
         """The consumer selected emergency credit. False unless it is available."""
         self._catch_up(now)
-        if self._mode is not PaymentMode.PREPAYMENT or self._ec != _EC_AVAILABLE:
+        selected = EmergencyCreditEvent.SELECTED
+        if self._mode is not PaymentMode.PREPAYMENT or not EMERGENCY_CREDIT.allows(
+            self._ec, selected
+        ):
             return False
-        self._ec = _EC_IN_USE
+        self._ec = EMERGENCY_CREDIT.next(self._ec, selected)
         limit = self._prepay.emergency_credit_limit_pence
         self._record(now, EventCode.EMERGENCY_CREDIT_ACTIVATED, limit)
         self._tell(
-            now, "EmergencyCreditActivated", ec_limit_pence=limit, balance_pence=self._balance
+            now, "EmergencyCreditActivated", emergency_credit_limit_pence=limit,
+            balance_pence=self._balance,
         )
         if self._supply is SupplyState.DISABLED and self._credit_cut:
-            self._set_supply(SupplyState.ARMED, now, "emergency_credit")
+            self._supply_event(SupplyEvent.CREDIT_RESTORED, now, "emergency_credit")
         return True
 
     def top_up(self, utrn: str, now: int) -> TopUpOutcome:
@@ -369,18 +380,18 @@ class PrepaymentMeter:
 
     def _snapshot(self) -> PaymentSnapshot:
         limit = self._prepay.emergency_credit_limit_pence
-        if self._ec == _EC_AVAILABLE:
+        if self._ec is EmergencyCredit.AVAILABLE:
             available = limit
-        elif self._ec == _EC_IN_USE:
+        elif self._ec is EmergencyCredit.IN_USE:
             available = max(0, limit + min(self._balance, 0))
         else:
             available = 0
         return PaymentSnapshot(
             payment_mode=self._mode,
             balance_pence=self._balance,
-            ec_limit_pence=limit,
-            ec_available_pence=available,
-            ec_in_use=self._ec == _EC_IN_USE,
+            emergency_credit_limit_pence=limit,
+            emergency_credit_available_pence=available,
+            emergency_credit_in_use=self._ec is EmergencyCredit.IN_USE,
             debt_pence=self._debt,
             supply_state=self._supply,
         )
@@ -422,16 +433,18 @@ class PrepaymentMeter:
             self._record(at, EventCode.LOW_CREDIT, balance)
             self._tell(at, "LowCreditReached", balance_pence=balance)
         limit = prepay.emergency_credit_limit_pence
-        if self._ec == _EC_NONE and limit > 0 and balance < prepay.emergency_credit_threshold_pence:
-            self._ec = _EC_AVAILABLE
+        if (self._ec is EmergencyCredit.NONE and limit > 0
+                and balance < prepay.emergency_credit_threshold_pence):
+            self._ec = EMERGENCY_CREDIT.next(self._ec, EmergencyCreditEvent.OFFERED)
             self._record(at, EventCode.EMERGENCY_CREDIT_AVAILABLE, limit)
-            self._tell(at, "EmergencyCreditAvailable", ec_limit_pence=limit, balance_pence=balance)
+            self._tell(at, "EmergencyCreditAvailable", emergency_credit_limit_pence=limit,
+                       balance_pence=balance)
         if self._supply is not SupplyState.ENABLED:
             return
-        if self._ec == _EC_IN_USE:
+        if self._ec is EmergencyCredit.IN_USE:
             if balance > -limit:
                 return
-            self._ec = _EC_EXHAUSTED
+            self._ec = EMERGENCY_CREDIT.next(self._ec, EmergencyCreditEvent.USED_UP)
             self._record(at, EventCode.EMERGENCY_CREDIT_EXHAUSTED, balance)
             self._tell(at, "EmergencyCreditExhausted", balance_pence=balance)
         elif balance <= 0:
@@ -440,7 +453,7 @@ class PrepaymentMeter:
         else:
             return
         self._credit_cut = True
-        self._set_supply(SupplyState.DISABLED, at, "credit")
+        self._supply_event(SupplyEvent.CREDIT_CUT, at, "credit")
 
     def _after_credit(self, now: int) -> None:
         """Clear credit states that a top-up resolved; arm a supply credit exhaustion cut."""
@@ -448,15 +461,17 @@ class PrepaymentMeter:
         if self._low and balance >= prepay.low_credit_threshold_pence:
             self._low = False
             self._tell(now, "LowCreditCleared", balance_pence=balance)
-        if (self._ec == _EC_AVAILABLE and balance >= prepay.emergency_credit_threshold_pence) or (
-            self._ec in (_EC_IN_USE, _EC_EXHAUSTED) and balance > 0
-        ):
-            self._ec = _EC_NONE
+        ec = self._ec
+        if (ec is EmergencyCredit.AVAILABLE and balance >= prepay.emergency_credit_threshold_pence
+                ) or (ec in (EmergencyCredit.IN_USE, EmergencyCredit.EXHAUSTED) and balance > 0):
+            self._ec = EMERGENCY_CREDIT.next(ec, EmergencyCreditEvent.CLEARED)
             self._tell(now, "EmergencyCreditCleared", balance_pence=balance)
         if self._supply is SupplyState.DISABLED and self._credit_cut and balance > 0:
-            self._set_supply(SupplyState.ARMED, now, "top_up")
+            self._supply_event(SupplyEvent.CREDIT_RESTORED, now, "top_up")
 
-    def _set_supply(self, state: SupplyState, now: int, cause: str) -> None:
+    def _supply_event(self, event: SupplyEvent, now: int, cause: str) -> None:
+        """Move the supply by the table (a move to the same state is silent)."""
+        state = SUPPLY.next(self._supply, event)
         if state is self._supply:
             return
         previous, self._supply = self._supply, state

@@ -32,7 +32,7 @@ from emulator.core.rng import SplitMix64
 from emulator.core.timebase import DAY, MS, SECOND, from_zigbee_utc, zigbee_utc
 from emulator.core.trace_sink import Emit
 from emulator.errors import MalformedFrame
-from emulator.wire.se_clusters import ClusterId, MeteringAttr, PrepaymentAttr, TimeAttr
+from emulator.wire.se_clusters import ClusterId, MeteringAttr, PrepaymentAttr, TimeAttr, TimeStatus
 from emulator.wire.vocabulary import DeviceType
 from emulator.wire.zcl import (
     Attribute,
@@ -42,6 +42,7 @@ from emulator.wire.zcl import (
     ReadAttributes,
     ReadAttributesResponse,
     ReportAttributes,
+    Status,
     ZclFrameType,
     ZclHeader,
     build_zcl,
@@ -54,7 +55,7 @@ from emulator.wire.zcl import (
 #: a sleepy GSME (SMETS1 HAN command sets were vendor-specific too). Fictional.
 S1LAB_MANUFACTURER = 0x1F5A
 TIME_SYNC_INTERVAL = DAY
-TIME_STATUS_MASTER_SYNCED = 0x03  # bits: Master, Synchronized
+TIME_STATUS_MASTER_SYNCED = TimeStatus.MASTER | TimeStatus.SYNCHRONIZED
 CLOCK_TOLERANCE_S = 2
 #: How long a device waits for an answer before giving up (an APS-ack-like timeout).
 ANSWER_TIMEOUT = 10 * SECOND
@@ -323,12 +324,12 @@ class SmartEnergyApp:
             snapshot = p
             values = {PrepaymentAttr.CREDIT_REMAINING: (DataType.INT32, p.balance_pence),
                       PrepaymentAttr.EMERGENCY_CREDIT_REMAINING: (DataType.INT32,
-                                                                  p.ec_available_pence),
+                                                                  p.emergency_credit_available_pence),
                       PrepaymentAttr.CREDIT_STATUS: (DataType.BITMAP8, int(p.supply_state))}
         elif d.dst == self.chf.eui and d.cluster == ClusterId.TIME:
             snapshot = None
             values = {TimeAttr.TIME: (DataType.UTC_TIME, zigbee_utc(self.chf.clock(now))),
-                      TimeAttr.TIME_STATUS: (DataType.BITMAP8, TIME_STATUS_MASTER_SYNCED)}
+                      TimeAttr.TIME_STATUS: (DataType.BITMAP8, int(TIME_STATUS_MASTER_SYNCED))}
         elif (d.dst == self.chf.eui and d.cluster == ClusterId.METERING
               and d.dst_endpoint == MIRROR_ENDPOINT and self.chf.gsme_mirror is not None):
             g = self.chf.gsme_mirror[0]
@@ -338,8 +339,8 @@ class SmartEnergyApp:
         else:
             return
         records = tuple(
-            ReadAttributeRecord(a, 0, values[a][0], values[a][1]) if a in values
-            else ReadAttributeRecord(a, 0x86)  # UNSUPPORTED_ATTRIBUTE
+            ReadAttributeRecord(a, Status.SUCCESS, values[a][0], values[a][1]) if a in values
+            else ReadAttributeRecord(a, Status.UNSUPPORTED_ATTRIBUTE)
             for a in cmd.attribute_ids
         )
         self._snapshots[(d.dst, d.src, tsn)] = snapshot

@@ -14,3 +14,8 @@ from construct import ConstructError
 CODEC_ERRORS: tuple[type[Exception], ...] = (
     ConstructError, struct.error, ValueError, TypeError, KeyError, IndexError, OverflowError,
 )
+
+#: What a hand-written fast path (before the construct path) may raise on input it does not
+#: handle: the codec errors, and AttributeError for a value of the wrong type. The construct
+#: path then decides and words the error; nothing else is swallowed.
+FAST_PATH_ERRORS: tuple[type[Exception], ...] = (*CODEC_ERRORS, AttributeError)

@@ -46,7 +46,7 @@ from construct.core import stream_read, stream_write
 
 from emulator.errors import MalformedFrame
 from emulator.wire.codec_errors import CODEC_ERRORS
-from emulator.wire.zcl import DataType, Direction, ZclFrameType, ZclHeader, build_zcl
+from emulator.wire.zcl import DataType, Direction, Status, ZclFrameType, ZclHeader, build_zcl
 
 __all__ = [
     "CLUSTERS",
@@ -399,10 +399,10 @@ OTA = ClusterDef(
             S2C,
             _s(
                 "status" / Int8ul,
-                "manufacturer_code" / If(this.status == 0, Int16ul),
-                "image_type" / If(this.status == 0, Int16ul),
-                "file_version" / If(this.status == 0, Int32ul),
-                "image_size" / If(this.status == 0, Int32ul),
+                "manufacturer_code" / If(this.status == int(Status.SUCCESS), Int16ul),
+                "image_type" / If(this.status == int(Status.SUCCESS), Int16ul),
+                "file_version" / If(this.status == int(Status.SUCCESS), Int32ul),
+                "image_size" / If(this.status == int(Status.SUCCESS), Int32ul),
             ),
         ),
         CommandDef(
@@ -438,13 +438,13 @@ OTA = ClusterDef(
             S2C,
             _s(
                 "status" / Int8ul,
-                "manufacturer_code" / If(this.status == 0, Int16ul),
-                "image_type" / If(this.status == 0, Int16ul),
-                "file_version" / If(this.status == 0, Int32ul),
-                "file_offset" / If(this.status == 0, Int32ul),
-                "data" / If(this.status == 0, _OCTETS),
-                "current_time" / If(this.status == 0x97, _UTC),
-                "request_time" / If(this.status == 0x97, _UTC),
+                "manufacturer_code" / If(this.status == int(Status.SUCCESS), Int16ul),
+                "image_type" / If(this.status == int(Status.SUCCESS), Int16ul),
+                "file_version" / If(this.status == int(Status.SUCCESS), Int32ul),
+                "file_offset" / If(this.status == int(Status.SUCCESS), Int32ul),
+                "data" / If(this.status == int(Status.SUCCESS), _OCTETS),
+                "current_time" / If(this.status == int(Status.WAIT_FOR_DATA), _UTC),
+                "request_time" / If(this.status == int(Status.WAIT_FOR_DATA), _UTC),
             ),
         ),
         CommandDef(0x06, "UpgradeEndRequest", C2S, _s("status" / Int8ul, *_IMAGE_ID)),
@@ -466,10 +466,10 @@ OTA = ClusterDef(
             S2C,
             _s(
                 "status" / Int8ul,
-                "manufacturer_code" / If(this.status == 0, Int16ul),
-                "image_type" / If(this.status == 0, Int16ul),
-                "file_version" / If(this.status == 0, Int32ul),
-                "image_size" / If(this.status == 0, Int32ul),
+                "manufacturer_code" / If(this.status == int(Status.SUCCESS), Int16ul),
+                "image_type" / If(this.status == int(Status.SUCCESS), Int16ul),
+                "file_version" / If(this.status == int(Status.SUCCESS), Int32ul),
+                "image_size" / If(this.status == int(Status.SUCCESS), Int32ul),
             ),
         ),
     ),

@@ -18,37 +18,35 @@ Errors:
 
 from __future__ import annotations
 
-import dataclasses
 import hmac
-import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import IntEnum
-from typing import TYPE_CHECKING, Any, Final
+from enum import Enum
+from types import MappingProxyType
+from typing import Any, Final
 
 from construct import (
     Const,
-    Construct,
-    ConstructError,
     Int8ub,
     Int16ub,
     Int32sb,
     Int32ub,
     Int64sb,
     Int64ub,
-    ListContainer,
-    SizeofError,
-    StreamError,
-    StringError,
     Struct,
     Terminated,
-    TerminatedError,
     this,
 )
 from cryptography.hazmat.primitives.ciphers import algorithms
 from cryptography.hazmat.primitives.cmac import CMAC
 
-from emulator.errors import BadMac, LocalProtocolError, MalformedFrame, RemoteProtocolError
+from emulator.errors import (
+    BadMac,
+    DeclarationError,
+    LocalProtocolError,
+    MalformedFrame,
+    RemoteProtocolError,
+)
 from emulator.wire.vocabulary import (
     RESPONSE_BIT,
     DeviceLogAction,
@@ -64,6 +62,23 @@ from emulator.wire.vocabulary import (
     SupplyState,
     TopUpStatus,
 )
+from emulator.wire.wan_construct import (
+    BOOL,
+    EUI,
+    INTS,
+    UTF8,
+    Blob16,
+    Codec,
+    Counted,
+    Exact,
+    Prefixed,
+    Shape,
+    build_with,
+    items,
+    lenient_enum,
+    parse_with,
+    strict_enum,
+)
 
 __all__ = [
     "FRAME_FORMAT",
@@ -76,6 +91,7 @@ __all__ = [
     "MAX_MPXN",
     "MAX_PAYLOAD",
     "MAX_RECORD",
+    "MESSAGES",
     "DeviceLogUpdated",
     "ErrorPayload",
     "EsmeInstantaneous",
@@ -89,6 +105,8 @@ __all__ = [
     "Header",
     "Inventory",
     "InventoryEntry",
+    "KeyUse",
+    "MessageSpec",
     "PaymentState",
     "RecordReader",
     "SetPaymentMode",
@@ -133,266 +151,6 @@ _ZERO_MAC: Final = bytes(MAC_SIZE)
 _UTRN_SIZE: Final = 20
 
 
-# ---- construct building blocks ------------------------------------------------------------
-#
-# construct's compiled Bytes and PascalString read with a bare ``io.read(n)`` and so accept short
-# data silently, and its compiled Bytes writes objects of any length. _Exact, _Prefixed and _Utf8
-# check lengths in both the declarative and the compiled form; _Counted puts item indexes in paths.
-
-_HELPERS = """
-    def s1lab_read(io, n):
-        data = io.read(n)
-        if len(data) != n:
-            raise StreamError("expected %d bytes, found %d" % (n, len(data)))
-        return data
-    def s1lab_write(io, obj, n):
-        if not isinstance(obj, bytes) or len(obj) != n:
-            raise StreamError("expected %d bytes" % (n,))
-        io.write(obj)
-        return obj
-    def s1lab_read_prefixed(io):
-        n = io.read(1)
-        if len(n) != 1:
-            raise StreamError("missing length")
-        return s1lab_read(io, n[0])
-    def s1lab_write_prefixed(io, obj):
-        if not isinstance(obj, bytes) or len(obj) > 255:
-            raise StreamError("expected at most 255 bytes")
-        io.write(bytes((len(obj),)) + obj)
-        return obj
-    def s1lab_read_utf8(io):
-        n = io.read(1)
-        if len(n) != 1:
-            raise StreamError("missing length")
-        return s1lab_read(io, n[0]).decode("utf-8")
-    def s1lab_write_utf8(io, obj):
-        if not isinstance(obj, str):
-            raise StringError("expected str")
-        data = obj.encode("utf-8")
-        if len(data) > 255:
-            raise StringError("longer than 255 bytes")
-        io.write(bytes((len(data),)) + data)
-        return obj
-"""
-
-
-if TYPE_CHECKING:
-    _Base = Construct[Any, Any]
-else:
-    _Base = Construct  # construct's classes are generic only in the stubs
-
-
-def _helpers(code: Any) -> None:
-    if not getattr(code, "s1lab_helpers", False):
-        code.append(_HELPERS)
-        code.s1lab_helpers = True
-
-
-def _read(stream: Any, n: int, path: str) -> bytes:
-    data: bytes = stream.read(n)
-    if len(data) != n:
-        raise StreamError(f"expected {n} bytes, found {len(data)}", path=path)
-    return data
-
-
-class _Exact(_Base):
-    """Exactly ``length`` bytes (an int or a context expression such as ``this.length``)."""
-
-    def __init__(self, length: Any) -> None:
-        super().__init__()
-        self.length = length
-
-    def _n(self, context: Any) -> int:
-        n = self.length(context) if callable(self.length) else self.length
-        return int(n)
-
-    def _parse(self, stream: Any, context: Any, path: str) -> bytes:
-        return _read(stream, self._n(context), path)
-
-    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
-        n = self._n(context)
-        if not isinstance(obj, bytes) or len(obj) != n:
-            raise StreamError(f"expected {n} bytes, got {obj!r}", path=path)
-        stream.write(obj)
-        return obj
-
-    def _sizeof(self, context: Any, path: str) -> int:
-        return self._n(context)
-
-    def _emitparse(self, code: Any) -> str:
-        _helpers(code)
-        return f"s1lab_read(io, {self.length!r})"
-
-    def _emitbuild(self, code: Any) -> str:
-        _helpers(code)
-        return f"s1lab_write(io, obj, {self.length!r})"
-
-
-class _Prefixed(_Base):
-    """Bytes after a u8 byte count."""
-
-    def _parse(self, stream: Any, context: Any, path: str) -> bytes:
-        n = _read(stream, 1, path)[0]
-        return _read(stream, n, path)
-
-    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
-        if not isinstance(obj, bytes) or len(obj) > 255:
-            raise StreamError(f"expected at most 255 bytes, got {obj!r}", path=path)
-        stream.write(bytes((len(obj),)) + obj)
-        return obj
-
-    def _sizeof(self, context: Any, path: str) -> int:
-        raise SizeofError("variable size", path=path)
-
-    def _emitparse(self, code: Any) -> str:
-        _helpers(code)
-        return "s1lab_read_prefixed(io)"
-
-    def _emitbuild(self, code: Any) -> str:
-        _helpers(code)
-        return "s1lab_write_prefixed(io, obj)"
-
-
-class _Blob16(_Base):
-    """Bytes after a u16 (big-endian) byte count: certificates."""
-
-    def _parse(self, stream: Any, context: Any, path: str) -> bytes:
-        head = _read(stream, 2, path)
-        return _read(stream, int.from_bytes(head, "big"), path)
-
-    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
-        if not isinstance(obj, bytes) or len(obj) > MAX_PAYLOAD - 8:
-            raise StreamError(f"expected at most {MAX_PAYLOAD - 8} bytes", path=path)
-        stream.write(len(obj).to_bytes(2, "big") + obj)
-        return obj
-
-    def _sizeof(self, context: Any, path: str) -> int:
-        raise SizeofError("variable size", path=path)
-
-    def _emitparse(self, code: Any) -> str:
-        _helpers(code)
-        return "s1lab_read(io, int.from_bytes(s1lab_read(io, 2), 'big'))"
-
-    def _emitbuild(self, code: Any) -> str:
-        _helpers(code)
-        return ("(io.write(len(obj).to_bytes(2, 'big')), s1lab_write(io, obj, len(obj)))[1] "
-                f"if isinstance(obj, bytes) and len(obj) <= {MAX_PAYLOAD - 8} "
-                "else s1lab_write(io, obj, -1)")
-
-
-class _Utf8(_Base):
-    """UTF-8 text after a u8 byte count."""
-
-    def _parse(self, stream: Any, context: Any, path: str) -> str:
-        n = _read(stream, 1, path)[0]
-        try:
-            return _read(stream, n, path).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise StringError(f"not UTF-8: {exc.reason}", path=path) from None
-
-    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
-        if not isinstance(obj, str):
-            raise StringError(f"expected str, got {obj!r}", path=path)
-        data = obj.encode("utf-8")
-        if len(data) > 255:
-            raise StringError(f"{len(data)} bytes of UTF-8, at most 255 fit", path=path)
-        stream.write(bytes((len(data),)) + data)
-        return obj
-
-    def _sizeof(self, context: Any, path: str) -> int:
-        raise SizeofError("variable size", path=path)
-
-    def _emitparse(self, code: Any) -> str:
-        _helpers(code)
-        return "s1lab_read_utf8(io)"
-
-    def _emitbuild(self, code: Any) -> str:
-        _helpers(code)
-        return "s1lab_write_utf8(io, obj)"
-
-
-class _Counted(_Base):
-    """A count field then that many items; paths name the item (``entries[3]``)."""
-
-    def __init__(self, count: Construct[int, int], item: Construct[Any, Any]) -> None:
-        super().__init__()
-        self.count = count
-        self.item = item
-
-    def _parse(self, stream: Any, context: Any, path: str) -> ListContainer[Any]:
-        n = self.count._parsereport(stream, context, path)
-        return ListContainer(
-            self.item._parsereport(stream, context, f"{path}[{i}]") for i in range(n)
-        )
-
-    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
-        self.count._build(len(obj), stream, context, path)
-        for i, item in enumerate(obj):
-            self.item._build(item, stream, context, f"{path}[{i}]")
-        return obj
-
-    def _sizeof(self, context: Any, path: str) -> int:
-        raise SizeofError("variable size", path=path)
-
-    def _emitparse(self, code: Any) -> str:
-        count = self.count._compileparse(code)  # type: ignore[attr-defined]
-        item = self.item._compileparse(code)  # type: ignore[attr-defined]
-        return f"ListContainer(({item}) for _ in range({count}))"
-
-    def _emitbuild(self, code: Any) -> str:
-        count = self.count._compilebuild(code)  # type: ignore[attr-defined]
-        item = self.item._compilebuild(code)  # type: ignore[attr-defined]
-        return (
-            f"(reuse(len(obj), lambda obj: {count}), "
-            f"[reuse(e, lambda obj: {item}) for e in obj], obj)[2]"
-        )
-
-
-_EUI = _Exact(8)
-_UTF8 = _Utf8()
-
-# The exceptions construct (compiled or not) lets out of parse/build on bad data or values.
-_FAILURES = (ConstructError, struct.error, UnicodeError, ValueError, TypeError, OverflowError)
-
-
-def _where(prefix: str, exc: ConstructError) -> tuple[str, str]:
-    """Construct's message and "(parsing) -> a[1] -> b" path as ("msg", "prefix.a[1].b");
-    bytes left over after the last field are reported at ``prefix.end``."""
-    message = str(exc).split("\n", 1)[-1] or type(exc).__name__
-    parts = [p for p in (exc.path or "").split(" -> ")[1:] if p]
-    if isinstance(exc, TerminatedError):
-        message, parts = "bytes after the last field", [*parts, "end"]
-    return message, ".".join([prefix, *parts])
-
-
-def _parse(fast: Construct[Any, Any], slow: Construct[Any, Any], data: bytes, where: str) -> Any:
-    """Parse with the compiled form; on failure re-run the declaration for a precise path."""
-    try:
-        return fast.parse(data)
-    except _FAILURES:
-        pass
-    try:
-        slow.parse(data)
-    except ConstructError as exc:
-        raise MalformedFrame(*_where(where, exc)) from None
-    except _FAILURES as exc:
-        raise MalformedFrame(str(exc), where) from None
-    raise MalformedFrame("does not decode", where)  # pragma: no cover - forms disagree
-
-
-def _build(fast: Construct[Any, Any], slow: Construct[Any, Any], obj: Any, where: str) -> bytes:
-    try:
-        return fast.build(obj)
-    except _FAILURES:
-        pass
-    try:
-        slow.build(obj)
-    except ConstructError as exc:
-        raise MalformedFrame(*_where(where, exc)) from None
-    except _FAILURES as exc:
-        raise MalformedFrame(str(exc), where) from None
-    raise MalformedFrame("does not encode", where)  # pragma: no cover - forms disagree
-
 
 # ---- frame ---------------------------------------------------------------------------------
 
@@ -401,7 +159,7 @@ _HEADER_FIELDS = (
     "version" / Int8ub,
     "msg_type" / Int8ub,
     "txn_id" / Int32ub,
-    "target" / _EUI,
+    "target" / EUI,
     "role" / Int8ub,
     "key_id" / Int8ub,
     "counter" / Int64ub,
@@ -412,8 +170,8 @@ HEADER_FORMAT: Final = Struct(*_HEADER_FIELDS)
 #: A whole version-1 frame: header, payload, MAC, and nothing after it.
 FRAME_FORMAT: Final = Struct(
     *_HEADER_FIELDS,
-    "payload" / _Exact(this.length),
-    "mac" / _Exact(MAC_SIZE),
+    "payload" / Exact(this.length),
+    "mac" / Exact(MAC_SIZE),
     Terminated,
 )
 _HEADER_FAST = HEADER_FORMAT.compile()
@@ -472,7 +230,7 @@ def seal(header: Header, payload: bytes, key: bytes | None) -> bytes:
         "counter": header.counter,
         "length": len(payload),
     }
-    signed = _build(_HEADER_FAST, HEADER_FORMAT, fields, "frame") + payload
+    signed = build_with(_HEADER_FAST, HEADER_FORMAT, fields, "frame") + payload
     return signed + (_ZERO_MAC if key is None else mac(key, signed))
 
 
@@ -482,9 +240,9 @@ def parse_frame(data: bytes) -> Frame:
     if len(data) > MAX_RECORD:
         raise MalformedFrame(f"{len(data)} bytes, longer than a record", "frame")
     if len(data) > 2 and data[2] != FRAME_VERSION:
-        c = _parse(_HEADER_FAST, HEADER_FORMAT, data, "frame")
+        c = parse_with(_HEADER_FAST, HEADER_FORMAT, data, "frame")
         return Frame(_header(c), data[HEADER_SIZE:], b"", b"")
-    c = _parse(_FRAME_FAST, FRAME_FORMAT, data, "frame")
+    c = parse_with(_FRAME_FAST, FRAME_FORMAT, data, "frame")
     payload: bytes = c["payload"]
     return Frame(_header(c), payload, c["mac"], data[: HEADER_SIZE + len(payload)])
 
@@ -753,46 +511,6 @@ class ErrorPayload:
     detail: str = ""  # at most MAX_DETAIL bytes of UTF-8; longer text is cut when encoding
 
 
-# ---- dataclass <-> construct containers ----------------------------------------------------
-#
-# A field converter takes (value, path) and returns the converted value; ``dec`` runs on parsed
-# values, ``enc`` on dataclass values before building.
-
-_Conv = Callable[[Any, str], Any]
-
-
-def _strict_enum(enum: type[IntEnum]) -> tuple[_Conv, _Conv]:
-    def dec(v: Any, path: str) -> Any:
-        try:
-            return enum(v)
-        except ValueError:
-            raise MalformedFrame(f"{v} is not a {enum.__name__}", path) from None
-
-    return dec, dec
-
-
-def _lenient_enum(enum: type[IntEnum]) -> tuple[_Conv, _Conv]:
-    def dec(v: Any, path: str) -> Any:
-        try:
-            return enum(v)
-        except ValueError:
-            return v
-
-    return dec, lambda v, path: v
-
-
-def _dec_bool(v: Any, path: str) -> bool:
-    if v not in (0, 1):
-        raise MalformedFrame(f"{v} is not a boolean (0 or 1)", path)
-    return bool(v)
-
-
-def _enc_bool(v: Any, path: str) -> int:
-    if not isinstance(v, bool | int) or v not in (0, 1):
-        raise MalformedFrame(f"{v!r} is not a boolean", path)
-    return int(v)
-
-
 def _dec_utrn(v: Any, path: str) -> str:
     try:
         text: str = v.decode("ascii")
@@ -852,88 +570,21 @@ def _check_install_code(obj: Any, path: str) -> None:
         )
 
 
-_BOOL = (_dec_bool, _enc_bool)
-_INTS: tuple[_Conv, _Conv] = (lambda v, path: tuple(v), lambda v, path: list(v))
 
 
-class _Shape:
-    """How one dataclass maps to a construct container, field by field."""
+_PAYMENT_MODE = strict_enum(PaymentMode)
+_SUPPLY_STATE = strict_enum(SupplyState)
+_DEVICE_TYPE = strict_enum(DeviceType)
 
-    def __init__(
-        self,
-        cls: type,
-        *,
-        check: Callable[[Any, str], None] | None = None,
-        **convs: tuple[_Conv, _Conv],
-    ) -> None:
-        self.cls = cls
-        self.names = tuple(f.name for f in dataclasses.fields(cls))
-        self.convs = convs
-        self.check = check  # rules across fields: (dataclass, path), after the converters
-
-    def decode(self, c: Mapping[str, Any], path: str) -> Any:
-        kw = {}
-        for name in self.names:
-            conv = self.convs.get(name)
-            kw[name] = c[name] if conv is None else conv[0](c[name], f"{path}.{name}")
-        obj = self.cls(**kw)
-        if self.check is not None:
-            self.check(obj, path)
-        return obj
-
-    def encode(self, obj: Any, path: str) -> dict[str, Any]:
-        if not isinstance(obj, self.cls):
-            raise LocalProtocolError(
-                f"{path}: expected a {self.cls.__name__}, got {type(obj).__name__}"
-            )
-        out = {}
-        for name in self.names:
-            conv = self.convs.get(name)
-            v = getattr(obj, name)
-            out[name] = v if conv is None else conv[1](v, f"{path}.{name}")
-        if self.check is not None:
-            self.check(obj, path)
-        return out
-
-
-def _items(shape: _Shape) -> tuple[_Conv, _Conv]:
-    def dec(v: Any, path: str) -> Any:
-        return tuple(shape.decode(c, f"{path}[{i}]") for i, c in enumerate(v))
-
-    def enc(v: Any, path: str) -> Any:
-        return [shape.encode(e, f"{path}[{i}]") for i, e in enumerate(v)]
-
-    return dec, enc
-
-
-class _Codec:
-    """A payload: its declaration, the compiled form, and its dataclass."""
-
-    def __init__(self, shape: _Shape, *fields: Construct[Any, Any]) -> None:
-        self.shape = shape
-        self.fmt = Struct(*fields, Terminated)
-        self.fast = self.fmt.compile()
-
-    def decode(self, payload: bytes) -> object:
-        return self.shape.decode(_parse(self.fast, self.fmt, payload, "payload"), "payload")
-
-    def encode(self, obj: Any) -> bytes:
-        return _build(self.fast, self.fmt, self.shape.encode(obj, "payload"), "payload")
-
-
-_PAYMENT_MODE = _strict_enum(PaymentMode)
-_SUPPLY_STATE = _strict_enum(SupplyState)
-_DEVICE_TYPE = _strict_enum(DeviceType)
-
-_ESME = _Codec(
-    _Shape(
-        EsmeInstantaneous, tou_wh=_INTS, payment_mode=_PAYMENT_MODE,
-        emergency_credit_in_use=_BOOL, supply_state=_SUPPLY_STATE,
+_ESME = Codec(
+    Shape(
+        EsmeInstantaneous, tou_wh=INTS, payment_mode=_PAYMENT_MODE,
+        emergency_credit_in_use=BOOL, supply_state=_SUPPLY_STATE,
     ),
     "device_type" / Const(int(DeviceType.ESME), Int8ub),
     "meter_time" / Int32ub,
     "import_wh" / Int64ub,
-    "tou_wh" / _Counted(Int8ub, Int64ub),
+    "tou_wh" / Counted(Int8ub, Int64ub),
     "demand_w" / Int32sb,
     "payment_mode" / Int8ub,
     "balance_pence" / Int64sb,
@@ -942,8 +593,8 @@ _ESME = _Codec(
     "emergency_credit_in_use" / Int8ub,
     "supply_state" / Int8ub,
 )
-_GSME = _Codec(
-    _Shape(GsmeInstantaneous, payment_mode=_PAYMENT_MODE, supply_state=_SUPPLY_STATE),
+_GSME = Codec(
+    Shape(GsmeInstantaneous, payment_mode=_PAYMENT_MODE, supply_state=_SUPPLY_STATE),
     "device_type" / Const(int(DeviceType.GSME), Int8ub),
     "meter_time" / Int32ub,
     "volume_dm3" / Int64ub,
@@ -953,46 +604,46 @@ _GSME = _Codec(
     "supply_state" / Int8ub,
     "data_age_s" / Int32ub,
 )
-_INVENTORY = _Codec(
-    _Shape(
+_INVENTORY = Codec(
+    Shape(
         Inventory,
-        entries=_items(
-            _Shape(InventoryEntry, device_type=_DEVICE_TYPE,
-                   state=_strict_enum(DeviceLogState))
+        entries=items(
+            Shape(InventoryEntry, device_type=_DEVICE_TYPE,
+                   state=strict_enum(DeviceLogState))
         ),
     ),
-    "apn" / _UTF8,
-    "service_profile" / _UTF8,
-    "iccid" / _UTF8,
+    "apn" / UTF8,
+    "service_profile" / UTF8,
+    "iccid" / UTF8,
     "last_wan_contact" / Int32ub,
-    "entries" / _Counted(
+    "entries" / Counted(
         Int8ub,
         Struct(
-            "eui" / _EUI,
+            "eui" / EUI,
             "device_type" / Int8ub,
             "state" / Int8ub,
             "last_heard" / Int32ub,
         ),
     ),
 )
-_FIRMWARE = _Codec(
-    _Shape(FirmwareVersions, entries=_items(_Shape(FirmwareEntry, device_type=_DEVICE_TYPE))),
-    "entries" / _Counted(
+_FIRMWARE = Codec(
+    Shape(FirmwareVersions, entries=items(Shape(FirmwareEntry, device_type=_DEVICE_TYPE))),
+    "entries" / Counted(
         Int8ub,
-        Struct("eui" / _EUI, "device_type" / Int8ub, "version" / _UTF8),
+        Struct("eui" / EUI, "device_type" / Int8ub, "version" / UTF8),
     ),
 )
-_EVENT_LOG_REQUEST = _Codec(_Shape(EventLogRequest), "max_entries" / Int8ub)
-_EVENT_LOG = _Codec(
-    _Shape(EventLog, entries=_items(_Shape(EventLogEntry, code=_lenient_enum(EventCode)))),
-    "entries" / _Counted(
+_EVENT_LOG_REQUEST = Codec(Shape(EventLogRequest), "max_entries" / Int8ub)
+_EVENT_LOG = Codec(
+    Shape(EventLog, entries=items(Shape(EventLogEntry, code=lenient_enum(EventCode)))),
+    "entries" / Counted(
         Int16ub,
         Struct("time" / Int32ub, "code" / Int16ub, "value" / Int32sb),
     ),
 )
-_PAYMENT_STATE = _Codec(
-    _Shape(
-        PaymentState, payment_mode=_PAYMENT_MODE, emergency_credit_in_use=_BOOL,
+_PAYMENT_STATE = Codec(
+    Shape(
+        PaymentState, payment_mode=_PAYMENT_MODE, emergency_credit_in_use=BOOL,
         supply_state=_SUPPLY_STATE,
     ),
     "payment_mode" / Int8ub,
@@ -1003,110 +654,132 @@ _PAYMENT_STATE = _Codec(
     "debt_pence" / Int32ub,
     "supply_state" / Int8ub,
 )
-_SET_PAYMENT_MODE = _Codec(
-    _Shape(SetPaymentMode, payment_mode=_PAYMENT_MODE), "payment_mode" / Int8ub
+_SET_PAYMENT_MODE = Codec(
+    Shape(SetPaymentMode, payment_mode=_PAYMENT_MODE), "payment_mode" / Int8ub
 )
-_TOP_UP = _Codec(_Shape(TopUpRequest, utrn=(_dec_utrn, _enc_utrn)), "utrn" / _Exact(_UTRN_SIZE))
-_TOP_UP_RESULT = _Codec(
-    _Shape(TopUpResult, status=_strict_enum(TopUpStatus)),
+_TOP_UP = Codec(Shape(TopUpRequest, utrn=(_dec_utrn, _enc_utrn)), "utrn" / Exact(_UTRN_SIZE))
+_TOP_UP_RESULT = Codec(
+    Shape(TopUpResult, status=strict_enum(TopUpStatus)),
     "status" / Int8ub,
     "amount_pence" / Int32ub,
     "balance_pence" / Int64sb,
 )
-_TIME_VALUE = _Codec(_Shape(TimeValue), "utc" / Int32ub)
-_SET_TIME = _Codec(_Shape(SetTime), "utc" / Int32ub)
-_SET_TIME_RESULT = _Codec(_Shape(SetTimeResult), "previous_utc" / Int32ub, "utc" / Int32ub)
-_SET_SUPPLY = _Codec(_Shape(SetSupply, action=_strict_enum(SupplyAction)), "action" / Int8ub)
-_SUPPLY_RESULT = _Codec(_Shape(SupplyResult, supply_state=_SUPPLY_STATE), "supply_state" / Int8ub)
-_UPDATE_DEVICE_LOG = _Codec(
-    _Shape(
-        UpdateDeviceLog, check=_check_install_code, action=_strict_enum(DeviceLogAction),
+_TIME_VALUE = Codec(Shape(TimeValue), "utc" / Int32ub)
+_SET_TIME = Codec(Shape(SetTime), "utc" / Int32ub)
+_SET_TIME_RESULT = Codec(Shape(SetTimeResult), "previous_utc" / Int32ub, "utc" / Int32ub)
+_SET_SUPPLY = Codec(Shape(SetSupply, action=strict_enum(SupplyAction)), "action" / Int8ub)
+_SUPPLY_RESULT = Codec(Shape(SupplyResult, supply_state=_SUPPLY_STATE), "supply_state" / Int8ub)
+_UPDATE_DEVICE_LOG = Codec(
+    Shape(
+        UpdateDeviceLog, check=_check_install_code, action=strict_enum(DeviceLogAction),
         device_type=_DEVICE_TYPE, mpxn=(_dec_mpxn, _enc_mpxn),
     ),
     "action" / Int8ub,
-    "eui" / _EUI,
+    "eui" / EUI,
     "device_type" / Int8ub,
-    "install_code" / _Prefixed(),
+    "install_code" / Prefixed(),
     "join_window_s" / Int16ub,
-    "mpxn" / _UTF8,
+    "mpxn" / UTF8,
 )
-_DEVICE_LOG_UPDATED = _Codec(
-    _Shape(DeviceLogUpdated, status=_strict_enum(DeviceLogStatus)),
+_DEVICE_LOG_UPDATED = Codec(
+    Shape(DeviceLogUpdated, status=strict_enum(DeviceLogStatus)),
     "status" / Int8ub,
     "entries" / Int8ub,
 )
-_ROLE = _strict_enum(Role)
-_ROTATE_KEYS = _Codec(
-    _Shape(RotateKeys, new_owner=_ROLE),
+_ROLE = strict_enum(Role)
+_ROTATE_KEYS = Codec(
+    Shape(RotateKeys, new_owner=_ROLE),
     "new_owner" / Int8ub,
     "key_id" / Int8ub,
-    "wrapped_keys" / _Exact(WRAPPED_KEYS_SIZE),
+    "wrapped_keys" / Exact(WRAPPED_KEYS_SIZE),
 )
-_ROLLBACK = _Codec(_Shape(Rollback), "apn" / _UTF8, "service_profile" / _UTF8)
-_SWAP_CERTIFICATE = _Codec(
-    _Shape(SwapCertificate, role=_ROLE), "role" / Int8ub, "ca_certificate" / _Blob16()
+_ROLLBACK = Codec(Shape(Rollback), "apn" / UTF8, "service_profile" / UTF8)
+_SWAP_CERTIFICATE = Codec(
+    Shape(SwapCertificate, role=_ROLE), "role" / Int8ub, "ca_certificate" / Blob16(MAX_PAYLOAD - 8)
 )
-_MOVE_SIM = _Codec(_Shape(MoveSim), "apn" / _UTF8, "service_profile" / _UTF8)
-_SECURITY_STATE = _Codec(
-    _Shape(SecurityState, owner=_ROLE, anchor=_ROLE, can_roll_back=_BOOL),
+_MOVE_SIM = Codec(Shape(MoveSim), "apn" / UTF8, "service_profile" / UTF8)
+_SECURITY_STATE = Codec(
+    Shape(SecurityState, owner=_ROLE, anchor=_ROLE, can_roll_back=BOOL),
     "owner" / Int8ub,
     "key_id" / Int8ub,
     "anchor" / Int8ub,
-    "apn" / _UTF8,
-    "service_profile" / _UTF8,
-    "previous_apn" / _UTF8,
+    "apn" / UTF8,
+    "service_profile" / UTF8,
+    "previous_apn" / UTF8,
     "can_roll_back" / Int8ub,
 )
-_ERROR = _Codec(
-    _Shape(
+_ERROR = Codec(
+    Shape(
         ErrorPayload,
-        error_code=_strict_enum(ErrorCode),
-        request_msg_type=_lenient_enum(MessageType),
+        error_code=strict_enum(ErrorCode),
+        request_msg_type=lenient_enum(MessageType),
         detail=(_dec_detail, _enc_detail),
     ),
     "error_code" / Int8ub,
     "request_msg_type" / Int8ub,
-    "detail" / _UTF8,
+    "detail" / UTF8,
 )
 
-# Request bodies (None: the request carries no payload) and response bodies, by request type.
-_REQUESTS: Final[dict[int, _Codec | None]] = {
-    MessageType.READ_INSTANTANEOUS: None,
-    MessageType.READ_INVENTORY: None,
-    MessageType.READ_FIRMWARE_VERSIONS: None,
-    MessageType.READ_EVENT_LOG: _EVENT_LOG_REQUEST,
-    MessageType.READ_PAYMENT_MODE: None,
-    MessageType.SET_PAYMENT_MODE: _SET_PAYMENT_MODE,
-    MessageType.TOP_UP: _TOP_UP,
-    MessageType.READ_TIME: None,
-    MessageType.SET_TIME: _SET_TIME,
-    MessageType.SET_SUPPLY: _SET_SUPPLY,
-    MessageType.UPDATE_HAN_DEVICE_LOG: _UPDATE_DEVICE_LOG,
-    MessageType.ROTATE_KEYS: _ROTATE_KEYS,
-    MessageType.ROLLBACK: _ROLLBACK,
-    MessageType.READ_SECURITY_STATE: None,
-    MessageType.SWAP_CERTIFICATE: _SWAP_CERTIFICATE,
-    MessageType.MOVE_SIM: _MOVE_SIM,
-}
-_RESPONSES: Final[dict[int, tuple[_Codec, ...]]] = {
-    MessageType.READ_INSTANTANEOUS: (_ESME, _GSME),
-    MessageType.READ_INVENTORY: (_INVENTORY,),
-    MessageType.READ_FIRMWARE_VERSIONS: (_FIRMWARE,),
-    MessageType.READ_EVENT_LOG: (_EVENT_LOG,),
-    MessageType.READ_PAYMENT_MODE: (_PAYMENT_STATE,),
-    MessageType.SET_PAYMENT_MODE: (_PAYMENT_STATE,),
-    MessageType.TOP_UP: (_TOP_UP_RESULT,),
-    MessageType.READ_TIME: (_TIME_VALUE,),
-    MessageType.SET_TIME: (_SET_TIME_RESULT,),
-    MessageType.SET_SUPPLY: (_SUPPLY_RESULT,),
-    MessageType.UPDATE_HAN_DEVICE_LOG: (_DEVICE_LOG_UPDATED,),
-    MessageType.ROTATE_KEYS: (_SECURITY_STATE,),
-    MessageType.ROLLBACK: (_SECURITY_STATE,),
-    MessageType.READ_SECURITY_STATE: (_SECURITY_STATE,),
-    MessageType.SWAP_CERTIFICATE: (_SECURITY_STATE,),
-    MessageType.MOVE_SIM: (_SECURITY_STATE,),
-    MessageType.ERROR: (_ERROR,),
-}
+class KeyUse(Enum):
+    """Which key may authenticate a request."""
+
+    OPERATIONAL = "operational"  # the sending role's operational key only
+    MASTER = "master"  # the CHF's Master Key only (key id MASTER_KEY_ID)
+    EITHER = "either"  # either of them
+
+
+@dataclass(frozen=True, slots=True)
+class MessageSpec:
+    """Everything about one request type: its payload layouts and how the CHF treats it.
+
+    The CHF binds one handler to each entry (``emulator.core.chf.commands``, checked complete at
+    import); a new WAN command is one entry here and one handler there."""
+
+    msg_type: MessageType
+    request: Codec | None  # None: the request carries no payload
+    responses: tuple[Codec, ...]  # the first is the default; READ_INSTANTANEOUS picks by device
+    key: KeyUse = KeyUse.OPERATIONAL
+    #: At a GSME on the ZigBee HAN, the command waits at the CHF until the sleepy GSME polls.
+    waits_for_gsme: bool = False
+
+    @property
+    def request_body(self) -> type | None:
+        return None if self.request is None else self.request.shape.cls
+
+    @property
+    def response_bodies(self) -> tuple[type, ...]:
+        return tuple(c.shape.cls for c in self.responses)
+
+
+def _table(*specs: MessageSpec) -> Mapping[int, MessageSpec]:
+    table: dict[int, MessageSpec] = {spec.msg_type: spec for spec in specs}
+    if len(table) != len(specs) or MessageType.ERROR in table:
+        raise DeclarationError("the WAN message table lists a type twice, or lists ERROR")
+    return MappingProxyType(table)
+
+
+_M, _E = KeyUse.MASTER, KeyUse.EITHER
+#: The WAN request types by value, one entry each (ERROR is the only non-request type).
+MESSAGES: Final[Mapping[int, MessageSpec]] = _table(
+    MessageSpec(MessageType.READ_INSTANTANEOUS, None, (_ESME, _GSME)),
+    MessageSpec(MessageType.READ_INVENTORY, None, (_INVENTORY,)),
+    MessageSpec(MessageType.READ_FIRMWARE_VERSIONS, None, (_FIRMWARE,)),
+    MessageSpec(MessageType.READ_EVENT_LOG, _EVENT_LOG_REQUEST, (_EVENT_LOG,),
+                waits_for_gsme=True),
+    MessageSpec(MessageType.READ_PAYMENT_MODE, None, (_PAYMENT_STATE,), waits_for_gsme=True),
+    MessageSpec(MessageType.SET_PAYMENT_MODE, _SET_PAYMENT_MODE, (_PAYMENT_STATE,),
+                waits_for_gsme=True),
+    MessageSpec(MessageType.TOP_UP, _TOP_UP, (_TOP_UP_RESULT,), waits_for_gsme=True),
+    MessageSpec(MessageType.READ_TIME, None, (_TIME_VALUE,), waits_for_gsme=True),
+    MessageSpec(MessageType.SET_TIME, _SET_TIME, (_SET_TIME_RESULT,), waits_for_gsme=True),
+    MessageSpec(MessageType.SET_SUPPLY, _SET_SUPPLY, (_SUPPLY_RESULT,), waits_for_gsme=True),
+    MessageSpec(MessageType.UPDATE_HAN_DEVICE_LOG, _UPDATE_DEVICE_LOG, (_DEVICE_LOG_UPDATED,)),
+    MessageSpec(MessageType.ROTATE_KEYS, _ROTATE_KEYS, (_SECURITY_STATE,), key=_M),
+    MessageSpec(MessageType.ROLLBACK, _ROLLBACK, (_SECURITY_STATE,), key=_M),
+    MessageSpec(MessageType.READ_SECURITY_STATE, None, (_SECURITY_STATE,), key=_E),
+    MessageSpec(MessageType.SWAP_CERTIFICATE, _SWAP_CERTIFICATE, (_SECURITY_STATE,), key=_M),
+    MessageSpec(MessageType.MOVE_SIM, _MOVE_SIM, (_SECURITY_STATE,)),
+)
 _INSTANTANEOUS_BY_TYPE: Final = {int(DeviceType.ESME): _ESME, int(DeviceType.GSME): _GSME}
 
 
@@ -1122,9 +795,10 @@ def response_type(msg_type: int) -> int:
 
 
 def encode_request(msg_type: MessageType, body: object | None) -> bytes:
-    if msg_type not in _REQUESTS:
+    spec = MESSAGES.get(msg_type)
+    if spec is None:
         raise LocalProtocolError(f"{msg_type!r} is not a request type")
-    codec = _REQUESTS[msg_type]
+    codec = spec.request
     if codec is None:
         if body is not None:
             raise LocalProtocolError(f"{MessageType(msg_type).name} requests carry no body")
@@ -1135,9 +809,10 @@ def encode_request(msg_type: MessageType, body: object | None) -> bytes:
 def decode_request(msg_type: int, payload: bytes) -> object | None:
     """A request body (None for the empty ones). An unknown or non-request type raises
     RemoteProtocolError(code=UNSUPPORTED_COMMAND); a bad payload raises MalformedFrame."""
-    if msg_type not in _REQUESTS:
+    spec = MESSAGES.get(msg_type)
+    if spec is None:
         raise _unsupported(msg_type, "request")
-    codec = _REQUESTS[msg_type]
+    codec = spec.request
     if codec is None:
         if payload:
             raise MalformedFrame(f"{len(payload)} bytes where none belong", "payload")
@@ -1145,9 +820,16 @@ def decode_request(msg_type: int, payload: bytes) -> object | None:
     return codec.decode(payload)
 
 
+def _response_codecs(msg_type: int) -> tuple[Codec, ...] | None:
+    if msg_type == MessageType.ERROR:
+        return (_ERROR,)
+    spec = MESSAGES.get(msg_type)
+    return None if spec is None else spec.responses
+
+
 def encode_response(msg_type: MessageType, body: object) -> bytes:
     """``msg_type`` is the request's type (MessageType.ERROR for an ERROR body)."""
-    codecs = _RESPONSES.get(msg_type)
+    codecs = _response_codecs(msg_type)
     if codecs is None:
         raise LocalProtocolError(f"{msg_type!r} has no response")
     for codec in codecs:
@@ -1162,7 +844,7 @@ def decode_response(msg_type: int, payload: bytes) -> object:
     if msg_type == MessageType.ERROR:
         return _ERROR.decode(payload)
     request = msg_type ^ RESPONSE_BIT
-    codecs = _RESPONSES.get(request) if msg_type & RESPONSE_BIT else None
+    codecs = _response_codecs(request) if msg_type & RESPONSE_BIT else None
     if codecs is None or request == MessageType.ERROR:
         raise _unsupported(msg_type, "response")
     if codecs[0] is _ESME:

@@ -46,8 +46,8 @@ from construct import (
     this,
 )
 
-from emulator.errors import MalformedFrame
-from emulator.wire.codec_errors import CODEC_ERRORS
+from emulator.errors import MalformedFrame, WireError
+from emulator.wire.codec_errors import CODEC_ERRORS, FAST_PATH_ERRORS
 
 __all__ = [
     "Attribute",
@@ -319,7 +319,7 @@ def _build_zcl(header: ZclHeader, payload: bytes, fast: bool) -> bytes:
     if fast and header.manufacturer_code is None:
         try:
             return bytes((fc, header.tsn, header.command_id)) + payload
-        except Exception:  # construct below decides, and words the error
+        except FAST_PATH_ERRORS:  # construct below decides, and words the error
             pass
     return _run_build(
         _HEADER,
@@ -379,8 +379,8 @@ _READ_RSP = Struct(
         Struct(
             "attribute_id" / Int16ul,
             "status" / Int8ul,
-            "data_type" / If(this.status == 0, Int8ul),
-            "value" / If(this.status == 0, _value(this.data_type)),
+            "data_type" / If(this.status == int(Status.SUCCESS), Int8ul),
+            "value" / If(this.status == int(Status.SUCCESS), _value(this.data_type)),
         )
     ),
     Terminated,
@@ -396,7 +396,9 @@ _ATTR_RECORDS = Struct(
 
 _WRITE_RSP = Struct(
     "records"
-    / GreedyRange(Struct("status" / Int8ul, "attribute_id" / If(this.status != 0, Int16ul))),
+    / GreedyRange(
+        Struct("status" / Int8ul, "attribute_id" / If(this.status != int(Status.SUCCESS), Int16ul))
+    ),
     Terminated,
 ).compile()
 
@@ -421,8 +423,8 @@ _CONFIG_RSP = Struct(
     / GreedyRange(
         Struct(
             "status" / Int8ul,
-            "direction" / If(this.status != 0, Int8ul),
-            "attribute_id" / If(this.status != 0, Int16ul),
+            "direction" / If(this.status != int(Status.SUCCESS), Int8ul),
+            "attribute_id" / If(this.status != int(Status.SUCCESS), Int16ul),
         )
     ),
     Terminated,
@@ -601,8 +603,11 @@ _ID_STATUS_TYPE = struct.Struct("<HBB")
 _U16 = struct.Struct("<H")
 
 
-class _Slow(Exception):
-    """The fast path does not handle this input: use construct."""
+class _Slow(WireError):
+    """The fast path does not handle this input: use construct (never leaves this module)."""
+
+
+_FAST_FAILURES: tuple[type[Exception], ...] = (_Slow, *FAST_PATH_ERRORS)
 
 
 def _value_fast(data_type: int, value: Any) -> bytes:
@@ -662,7 +667,7 @@ def _attr_records_parse_fast(payload: bytes) -> tuple[Attribute, ...]:
 def _read_rsp_fast(records: tuple[ReadAttributeRecord, ...]) -> bytes:
     parts = []
     for r in records:
-        if r.status == 0:
+        if r.status == Status.SUCCESS:
             if r.data_type is None:
                 raise _Slow
             parts.append(_ID_STATUS_TYPE.pack(r.attribute_id, 0, r.data_type))
@@ -733,7 +738,7 @@ def encode_foundation(cmd: FoundationCommand) -> bytes:
     """The payload of a profile-wide command (the header is :func:`build_zcl`'s job)."""
     try:
         return _encode_fast(cmd)
-    except Exception:  # construct below decides, and words the error
+    except _FAST_FAILURES:  # construct below decides, and words the error
         return _encode_foundation(cmd)
 
 
@@ -748,8 +753,8 @@ def _encode_foundation(cmd: FoundationCommand) -> bytes:
                 {
                     "attribute_id": r.attribute_id,
                     "status": r.status,
-                    "data_type": r.data_type if r.status == 0 else None,
-                    "value": _to_wire(r.data_type, r.value) if r.status == 0 else None,
+                    "data_type": r.data_type if r.status == Status.SUCCESS else None,
+                    "value": _to_wire(r.data_type, r.value) if r.status == Status.SUCCESS else None,
                 }
                 for r in cmd.records
             ]

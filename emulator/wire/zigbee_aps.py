@@ -36,7 +36,7 @@ from construct import (
 )
 
 from emulator.errors import MalformedFrame
-from emulator.wire.codec_errors import CODEC_ERRORS
+from emulator.wire.codec_errors import CODEC_ERRORS, FAST_PATH_ERRORS
 from emulator.wire.zigbee_nwk import (
     AUX_HEADER,
     SecurityHeader,
@@ -255,7 +255,7 @@ def _encode(header: ApsHeader, payload: bytes, fast: bool) -> bytes:
             if header.aux is not None:
                 out += _aux_fast(header.aux)
             return out + payload
-        except Exception:  # construct below decides, and words the error
+        except FAST_PATH_ERRORS:  # construct below decides, and words the error
             pass
     ext = None
     if header.fragmentation is not None:

@@ -41,7 +41,7 @@ from construct import (
 )
 
 from emulator.errors import MalformedFrame
-from emulator.wire.codec_errors import CODEC_ERRORS
+from emulator.wire.codec_errors import CODEC_ERRORS, FAST_PATH_ERRORS
 
 __all__ = [
     "AUX_HEADER",
@@ -338,7 +338,7 @@ def _encode(header: NwkHeader, payload: bytes, fast: bool) -> bytes:
             if header.aux is not None:
                 out += _aux_fast(header.aux)
             return out + payload
-        except Exception:  # construct below decides, and words the error
+        except FAST_PATH_ERRORS:  # construct below decides, and words the error
             pass
     source_route = None
     if header.relays is not None:

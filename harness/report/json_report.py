@@ -1,4 +1,5 @@
-"""The report for machines: one JSON document, keys sorted, cells in (case id, DMC) order.
+"""The report for machines: one compact JSON document, keys sorted, cells in (case id, DMC)
+order.
 
 ``docs/schemas/s1lab-report.schema.json`` describes it. Every cell is a full ``CaseResult``, so
 :func:`read_json` gives back the results and the campaign exactly, and any other report can be
@@ -52,7 +53,8 @@ def report_dict(results: Iterable[CaseResult],
 
 def json_text(results: Iterable[CaseResult], campaign: CampaignInfo | None = None) -> str:
     try:
-        return json.dumps(report_dict(results, campaign), indent=2, sort_keys=True,
+        # Compact, so the C encoder does the work: a campaign's timelines can be large.
+        return json.dumps(report_dict(results, campaign), sort_keys=True, separators=(",", ":"),
                           ensure_ascii=False, allow_nan=False) + "\n"
     except ValueError as exc:  # NaN or infinity, which JSON cannot carry
         raise ReportError(f"JSON report: {exc}") from None

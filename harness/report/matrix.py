@@ -82,6 +82,9 @@ class Matrix:
     def tally(self) -> Tally:
         return Tally.of(self.cells.values())
 
+    def dmc_tally(self, dmc: str) -> Tally:
+        return Tally.of(r for (_, d), r in self.cells.items() if d == dmc)
+
     def problems(self) -> list[CaseResult]:
         """The failed and errored cells, in matrix order."""
         return [r for r in self.results() if r.verdict in (Verdict.FAIL, Verdict.ERROR)]

@@ -24,7 +24,7 @@ RIGHT = 18
 TOP = 8
 LANE_H = 24
 AXIS_H = 26
-MAX_MARKS = 200  # per lane; beyond this a lane becomes a density strip
+MAX_MARKS = 120  # per lane; beyond this a lane becomes a density strip
 BINS = 150
 CHAR_W = 5.6  # average advance of the 10 px label font, to keep labels from overlapping
 
@@ -57,6 +57,7 @@ class Mark:
     y: float
     tip: str  # the tooltip: when, what, where
     label: str = ""  # drawn beside the marker when there is room
+    label_left: bool = False  # drawn to the marker's left (no room on its right)
     w: float = 0.0  # bins only
     h: float = 0.0
     guide: bool = False  # a faint vertical line across all lanes (actions and faults)
@@ -140,16 +141,22 @@ def _lane_marks(name: str, y: float, events: list[TimelineEvent], scale: _Scale)
     marks: list[Mark] = []
     ordered = sorted(events, key=lambda e: e.us)
     xs = [scale.x(e.us) for e in ordered]
+    free = scale.left  # where the last label (or marker) ended
     for i, e in enumerate(ordered):
         x = xs[i]
-        label = ""
-        if name in LABELLED:  # only where it runs into neither the next marker nor the edge
+        label, left = "", False
+        if name in LABELLED:  # only where it runs into no marker, no label and no edge
             text = e.event if len(e.event) <= 28 else e.event[:27] + "…"
-            end = x + 8 + len(text) * CHAR_W
-            if end <= (xs[i + 1] - 5 if i + 1 < len(xs) else scale.right + RIGHT):
-                label = text
+            width = 8 + len(text) * CHAR_W
+            limit = xs[i + 1] - 5 if i + 1 < len(xs) else scale.right + RIGHT
+            if x + width <= limit:
+                label, free = text, x + width
+            elif x - width >= free + 5:
+                label, left, free = text, True, x
+            else:
+                free = x
         marks.append(Mark(lane=name, shape="dot", x=x, y=y, tip=_tip(e, scale.t0), label=label,
-                          guide=name in LABELLED and len(events) <= 40))
+                          label_left=left, guide=name in LABELLED and len(events) <= 40))
     return marks
 
 

@@ -71,7 +71,7 @@ def test_ppmid_refreshes_on_its_interval_and_shows_payment() -> None:
     assert ppmid.balance_pence == esme.payment(last).balance_pence
     assert ppmid.supply_state is SupplyState.ENABLED
     assert ppmid.payment_mode is PaymentMode.PREPAYMENT
-    assert ppmid.ec_in_use is False and ppmid.ec_available_pence == 0
+    assert ppmid.emergency_credit_in_use is False and ppmid.emergency_credit_available_pence == 0
     assert ppmid.gas_balance_pence == gsme.payment(last).balance_pence
     shown = ppmid.shown(DeviceType.GSME)
     assert shown is not None and shown.supply_state is SupplyState.ENABLED

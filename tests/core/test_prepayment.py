@@ -90,7 +90,7 @@ def test_low_credit_ec_and_exhaustion_at_the_right_half_hour_without_reads() -> 
     run_timers(meter, MONDAY + 4 * DAY)
     assert events(rec, "LowCreditReached") == [(MONDAY + 64 * SLOT, {"balance_pence": 296})]
     assert events(rec, "EmergencyCreditAvailable") == [
-        (MONDAY + 82 * SLOT, {"ec_limit_pence": 50, "balance_pence": 98})
+        (MONDAY + 82 * SLOT, {"emergency_credit_limit_pence": 50, "balance_pence": 98})
     ]
     assert events(rec, "CreditExhausted") == [(MONDAY + 91 * SLOT, {"balance_pence": -1})]
     changed = events(rec, "SupplyStateChanged")
@@ -123,9 +123,9 @@ def test_emergency_credit_keeps_supply_on_until_used() -> None:
     assert not meter.select_emergency_credit(MONDAY + HOUR)  # not available yet
     run_timers(meter, MONDAY + 83 * SLOT)
     snap = meter.payment(MONDAY + 83 * SLOT)
-    assert snap.ec_available_pence == 50 and not snap.ec_in_use
+    assert snap.emergency_credit_available_pence == 50 and not snap.emergency_credit_in_use
     assert meter.select_emergency_credit(MONDAY + 83 * SLOT + 1)
-    assert meter.payment(MONDAY + 83 * SLOT + 1).ec_in_use
+    assert meter.payment(MONDAY + 83 * SLOT + 1).emergency_credit_in_use
     run_timers(meter, MONDAY + 4 * DAY)
     assert events(rec, "CreditExhausted") == []
     # 1000 - 11 n <= -50 first at n = 96
@@ -146,7 +146,7 @@ def test_top_up_arms_and_consumer_button_enables() -> None:
     assert meter.payment(t).supply_state is SupplyState.ARMED
     assert meter.enable_by_consumer(t + MINUTE)
     snap = meter.payment(t + MINUTE)
-    assert snap.supply_state is SupplyState.ENABLED and snap.ec_available_pence == 0
+    assert snap.supply_state is SupplyState.ENABLED and snap.emergency_credit_available_pence == 0
     assert events(rec, "SupplyStateChanged")[-1][1]["cause"] == "consumer"
 
 

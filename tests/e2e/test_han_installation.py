@@ -1,20 +1,17 @@
-"""The ZigBee HAN inside an emulated installation, driven over the WAN on the virtual clock."""
+"""The ZigBee HAN inside an emulated installation, driven over the WAN on the virtual clock.
+
+Command semantics without TLS (whitelisting, time mastership, the device log):
+tests/core/test_han_commands_paired.py."""
 
 from __future__ import annotations
 
 import asyncio
 
-from emulator.core.han import HanNode
-from emulator.core.han_crypto import install_code_crc, install_code_link_key
-from emulator.core.timebase import DAY, HOUR, MINUTE, SECOND, zigbee_utc
+from emulator.core.timebase import HOUR, MINUTE, SECOND, zigbee_utc
 from emulator.drivers.clock import current_clock, run_virtual, sleep_us
 from emulator.wire import wan
-from emulator.wire.eui import eui_from_str, eui_to_str
+from emulator.wire.eui import eui_to_str
 from emulator.wire.vocabulary import (
-    DeviceLogAction,
-    DeviceLogState,
-    DeviceLogStatus,
-    DeviceType,
     PaymentMode,
 )
 from tests.e2e.conftest import smso_bench
@@ -94,91 +91,6 @@ def test_behaviour_20_gsme_commands_wait_for_its_poll() -> None:
     run_virtual(main())
 
 
-def test_behaviour_19_whitelist_join_over_the_wan() -> None:
-    """SRV 8.11-style Add opens a join window: the matching install code joins within it; a
-    wrong code or a late join is refused; Remove revokes the device."""
-
-    async def main() -> None:
-        async with smso_bench() as b:
-            inst = b.fleet.installations[0]
-            han = inst.han
-            assert han is not None
-            s = b.session
-            code = bytes(range(16, 32))
-            code_crc = code + install_code_crc(code)
-            bad = await s.update_device_log(DeviceLogAction.ADD, NEW_GSME,
-                                            install_code=code + b"\x00\x00")
-            assert bad.status is DeviceLogStatus.INVALID_INSTALL_CODE
-            ok = await s.update_device_log(DeviceLogAction.ADD, NEW_GSME,
-                                           install_code=code_crc, join_window_s=90)
-            assert ok.status is DeviceLogStatus.DONE
-            again = await s.update_device_log(DeviceLogAction.ADD, NEW_GSME,
-                                              install_code=code_crc)
-            assert again.status is DeviceLogStatus.ALREADY_PRESENT
-            entry = _entry(await s.read_inventory(), NEW_GSME)
-            assert entry is not None and entry.state is DeviceLogState.WHITELISTED
-
-            now = current_clock().now_us()
-            wrong_code = bytes(16)
-            wrong = HanNode(eui_from_str(NEW_GSME), 0xFFFE, link_key=install_code_link_key(
-                wrong_code + install_code_crc(wrong_code)))
-            han.request_join(wrong, now)
-            inst.sync_timer()
-            await sleep_us(20 * SECOND)
-            assert not wrong.joined and "HanJoinFailed" in b.trace.counts
-            entry = _entry(await s.read_inventory(), NEW_GSME)
-            assert entry is not None and entry.state is DeviceLogState.WHITELISTED
-
-            right = HanNode(eui_from_str(NEW_GSME), 0xFFFE,
-                            link_key=install_code_link_key(code_crc))
-            han.request_join(right, current_clock().now_us())
-            inst.sync_timer()
-            await sleep_us(20 * SECOND)
-            assert right.joined
-            entry = _entry(await s.read_inventory(), NEW_GSME)
-            assert entry is not None and entry.state is DeviceLogState.JOINED
-
-            removed = await s.update_device_log(DeviceLogAction.REMOVE, NEW_GSME)
-            assert removed.status is DeviceLogStatus.DONE
-            assert NEW_GSME not in han.nodes and NEW_GSME not in han.tc_keys
-            assert _entry(await s.read_inventory(), NEW_GSME) is None
-
-            # Outside the window: added, but the device comes too late.
-            await s.update_device_log(DeviceLogAction.ADD, NEW_GSME, install_code=code_crc,
-                                      join_window_s=60)
-            await sleep_us(2 * MINUTE)
-            late = HanNode(eui_from_str(NEW_GSME), 0xFFFE,
-                           link_key=install_code_link_key(code_crc))
-            han.request_join(late, current_clock().now_us())
-            inst.sync_timer()
-            await sleep_us(20 * SECOND)
-            assert not late.joined and "HanJoinRefused" in b.trace.counts
-
-    run_virtual(main())
-
-
-def test_behaviour_23_chf_is_time_master_and_skew_is_corrected() -> None:
-    async def main() -> None:
-        async with smso_bench() as b:
-            inst = b.fleet.installations[0]
-            esme = inst.esme.eui
-            s = b.session
-            chf_utc = await s.read_time()
-            inst.clock_skew("esme", 300)
-            skewed = await s.read_time(esme)
-            assert skewed - chf_utc >= 299
-            await sleep_us(DAY + HOUR)  # every device syncs from the CHF once a day
-            chf_utc = await s.read_time()
-            assert abs(await s.read_time(esme) - chf_utc) <= 2
-            assert "ClockSynchronised" in b.trace.counts
-            # Setting the CHF's clock moves the whole HAN at the next sync.
-            await s.set_time(None, chf_utc + 3600)
-            await sleep_us(DAY + HOUR)
-            assert abs(await s.read_time(esme) - await s.read_time()) <= 2
-
-    run_virtual(main())
-
-
 def test_meter_that_resets_its_frame_counter_goes_unheard() -> None:
     async def main() -> None:
         async with smso_bench() as b:
@@ -193,18 +105,6 @@ def test_meter_that_resets_its_frame_counter_goes_unheard() -> None:
                 assert "DEVICE_UNREACHABLE" in str(exc)
             assert reading is None
             assert "HanFrameDropped" in b.trace.counts
-
-    run_virtual(main())
-
-
-def test_entry_device_type_of_joined_devices() -> None:
-    async def main() -> None:
-        async with smso_bench() as b:
-            inv = await b.session.read_inventory()
-            kinds = sorted(e.device_type.name for e in inv.entries)
-            assert kinds == sorted(["ESME", "GSME", "PPMID", "IHD"])
-            assert all(e.state is DeviceLogState.JOINED for e in inv.entries)
-            assert DeviceType.GSME in {e.device_type for e in inv.entries}
 
     run_virtual(main())
 

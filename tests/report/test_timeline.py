@@ -14,7 +14,7 @@ from harness.report.timeline import (
     picture,
 )
 from harness.scenario.result import Verdict
-from tests.report.samples import H, T0, result
+from tests.report.samples import T0, H, result
 
 
 def test_lanes_axis_and_markers_of_a_two_day_run() -> None:
@@ -41,12 +41,16 @@ def test_a_five_week_run_is_ticked_in_days_or_weeks() -> None:
 
 
 def test_a_busy_lane_becomes_a_density_strip() -> None:
-    p = picture(result("C", "d", Verdict.PASS, hours=6, busy=MAX_MARKS * 3))
+    r = result("C", "d", Verdict.PASS, hours=6, busy=MAX_MARKS * 3)
+    p = picture(r)
     bins = [m for m in p.marks if m.lane == "han"]
     assert all(m.shape == "bin" for m in bins) and len(bins) <= BINS
     assert sum(int(m.tip.split()[0]) for m in bins) == MAX_MARKS * 3
     assert all(3 <= m.h <= LANE_H for m in bins)
-    assert bins[0].tip.endswith(": ZclReport ×9") and bins[0].tip.startswith("9 events +00:00")
+    width = 13 * H / BINS  # the axis runs to the last expectation, at +13 h
+    first = sum(e.lane == "han" and e.us - T0 < width for e in r.timeline)
+    assert bins[0].tip == f"{first} events +00:00:00.000 to {clock_offset(int(width))}: " \
+                          f"ZclReport ×{first}"
 
 
 def test_an_empty_or_instant_run_still_has_an_axis() -> None:

@@ -1,0 +1,424 @@
+"""The construct building blocks of the WAN protocol (emulator.wire.wan): length-checked byte
+fields, counted lists whose paths name the item, and the mapping of frozen dataclasses to
+construct containers (:class:`Shape`, :class:`Codec`).
+
+The message declarations live in :mod:`emulator.wire.wan`; nothing here knows a message type.
+Every decode or encode failure becomes :class:`~emulator.errors.MalformedFrame` with a path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any
+
+from construct import (
+    Construct,
+    ConstructError,
+    ListContainer,
+    SizeofError,
+    StreamError,
+    StringError,
+    Struct,
+    Terminated,
+    TerminatedError,
+)
+
+from emulator.errors import LocalProtocolError, MalformedFrame
+from emulator.wire.codec_errors import CODEC_ERRORS
+
+__all__ = [
+    "BOOL",
+    "EUI",
+    "INTS",
+    "UTF8",
+    "Blob16",
+    "Codec",
+    "Conv",
+    "Counted",
+    "Exact",
+    "Prefixed",
+    "Shape",
+    "Utf8",
+    "build_with",
+    "items",
+    "lenient_enum",
+    "parse_with",
+    "strict_enum",
+]
+
+# ---- construct building blocks ------------------------------------------------------------
+#
+# construct's compiled Bytes and PascalString read with a bare ``io.read(n)`` and so accept short
+# data silently, and its compiled Bytes writes objects of any length. Exact, Prefixed and Utf8
+# check lengths in both the declarative and the compiled form; Counted puts item indexes in paths.
+
+_HELPERS = """
+    def s1lab_read(io, n):
+        data = io.read(n)
+        if len(data) != n:
+            raise StreamError("expected %d bytes, found %d" % (n, len(data)))
+        return data
+    def s1lab_write(io, obj, n):
+        if not isinstance(obj, bytes) or len(obj) != n:
+            raise StreamError("expected %d bytes" % (n,))
+        io.write(obj)
+        return obj
+    def s1lab_read_prefixed(io):
+        n = io.read(1)
+        if len(n) != 1:
+            raise StreamError("missing length")
+        return s1lab_read(io, n[0])
+    def s1lab_write_prefixed(io, obj):
+        if not isinstance(obj, bytes) or len(obj) > 255:
+            raise StreamError("expected at most 255 bytes")
+        io.write(bytes((len(obj),)) + obj)
+        return obj
+    def s1lab_read_utf8(io):
+        n = io.read(1)
+        if len(n) != 1:
+            raise StreamError("missing length")
+        return s1lab_read(io, n[0]).decode("utf-8")
+    def s1lab_write_utf8(io, obj):
+        if not isinstance(obj, str):
+            raise StringError("expected str")
+        data = obj.encode("utf-8")
+        if len(data) > 255:
+            raise StringError("longer than 255 bytes")
+        io.write(bytes((len(data),)) + data)
+        return obj
+"""
+
+
+if TYPE_CHECKING:
+    _Base = Construct[Any, Any]
+else:
+    _Base = Construct  # construct's classes are generic only in the stubs
+
+
+def _helpers(code: Any) -> None:
+    if not getattr(code, "s1lab_helpers", False):
+        code.append(_HELPERS)
+        code.s1lab_helpers = True
+
+
+def _read(stream: Any, n: int, path: str) -> bytes:
+    data: bytes = stream.read(n)
+    if len(data) != n:
+        raise StreamError(f"expected {n} bytes, found {len(data)}", path=path)
+    return data
+
+
+class Exact(_Base):
+    """Exactly ``length`` bytes (an int or a context expression such as ``this.length``)."""
+
+    def __init__(self, length: Any) -> None:
+        super().__init__()
+        self.length = length
+
+    def _n(self, context: Any) -> int:
+        n = self.length(context) if callable(self.length) else self.length
+        return int(n)
+
+    def _parse(self, stream: Any, context: Any, path: str) -> bytes:
+        return _read(stream, self._n(context), path)
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
+        n = self._n(context)
+        if not isinstance(obj, bytes) or len(obj) != n:
+            raise StreamError(f"expected {n} bytes, got {obj!r}", path=path)
+        stream.write(obj)
+        return obj
+
+    def _sizeof(self, context: Any, path: str) -> int:
+        return self._n(context)
+
+    def _emitparse(self, code: Any) -> str:
+        _helpers(code)
+        return f"s1lab_read(io, {self.length!r})"
+
+    def _emitbuild(self, code: Any) -> str:
+        _helpers(code)
+        return f"s1lab_write(io, obj, {self.length!r})"
+
+
+class Prefixed(_Base):
+    """Bytes after a u8 byte count."""
+
+    def _parse(self, stream: Any, context: Any, path: str) -> bytes:
+        n = _read(stream, 1, path)[0]
+        return _read(stream, n, path)
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
+        if not isinstance(obj, bytes) or len(obj) > 255:
+            raise StreamError(f"expected at most 255 bytes, got {obj!r}", path=path)
+        stream.write(bytes((len(obj),)) + obj)
+        return obj
+
+    def _sizeof(self, context: Any, path: str) -> int:
+        raise SizeofError("variable size", path=path)
+
+    def _emitparse(self, code: Any) -> str:
+        _helpers(code)
+        return "s1lab_read_prefixed(io)"
+
+    def _emitbuild(self, code: Any) -> str:
+        _helpers(code)
+        return "s1lab_write_prefixed(io, obj)"
+
+
+class Blob16(_Base):
+    """Bytes after a u16 (big-endian) byte count, at most ``max_size`` of them: certificates."""
+
+    def __init__(self, max_size: int) -> None:
+        super().__init__()
+        self.max_size = max_size
+
+    def _parse(self, stream: Any, context: Any, path: str) -> bytes:
+        head = _read(stream, 2, path)
+        return _read(stream, int.from_bytes(head, "big"), path)
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
+        if not isinstance(obj, bytes) or len(obj) > self.max_size:
+            raise StreamError(f"expected at most {self.max_size} bytes", path=path)
+        stream.write(len(obj).to_bytes(2, "big") + obj)
+        return obj
+
+    def _sizeof(self, context: Any, path: str) -> int:
+        raise SizeofError("variable size", path=path)
+
+    def _emitparse(self, code: Any) -> str:
+        _helpers(code)
+        return "s1lab_read(io, int.from_bytes(s1lab_read(io, 2), 'big'))"
+
+    def _emitbuild(self, code: Any) -> str:
+        _helpers(code)
+        return ("(io.write(len(obj).to_bytes(2, 'big')), s1lab_write(io, obj, len(obj)))[1] "
+                f"if isinstance(obj, bytes) and len(obj) <= {self.max_size} "
+                "else s1lab_write(io, obj, -1)")
+
+
+class Utf8(_Base):
+    """UTF-8 text after a u8 byte count."""
+
+    def _parse(self, stream: Any, context: Any, path: str) -> str:
+        n = _read(stream, 1, path)[0]
+        try:
+            return _read(stream, n, path).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise StringError(f"not UTF-8: {exc.reason}", path=path) from None
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
+        if not isinstance(obj, str):
+            raise StringError(f"expected str, got {obj!r}", path=path)
+        data = obj.encode("utf-8")
+        if len(data) > 255:
+            raise StringError(f"{len(data)} bytes of UTF-8, at most 255 fit", path=path)
+        stream.write(bytes((len(data),)) + data)
+        return obj
+
+    def _sizeof(self, context: Any, path: str) -> int:
+        raise SizeofError("variable size", path=path)
+
+    def _emitparse(self, code: Any) -> str:
+        _helpers(code)
+        return "s1lab_read_utf8(io)"
+
+    def _emitbuild(self, code: Any) -> str:
+        _helpers(code)
+        return "s1lab_write_utf8(io, obj)"
+
+
+class Counted(_Base):
+    """A count field then that many items; paths name the item (``entries[3]``)."""
+
+    def __init__(self, count: Construct[int, int], item: Construct[Any, Any]) -> None:
+        super().__init__()
+        self.count = count
+        self.item = item
+
+    def _parse(self, stream: Any, context: Any, path: str) -> ListContainer[Any]:
+        n = self.count._parsereport(stream, context, path)
+        return ListContainer(
+            self.item._parsereport(stream, context, f"{path}[{i}]") for i in range(n)
+        )
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
+        self.count._build(len(obj), stream, context, path)
+        for i, item in enumerate(obj):
+            self.item._build(item, stream, context, f"{path}[{i}]")
+        return obj
+
+    def _sizeof(self, context: Any, path: str) -> int:
+        raise SizeofError("variable size", path=path)
+
+    def _emitparse(self, code: Any) -> str:
+        count = self.count._compileparse(code)  # type: ignore[attr-defined]
+        item = self.item._compileparse(code)  # type: ignore[attr-defined]
+        return f"ListContainer(({item}) for _ in range({count}))"
+
+    def _emitbuild(self, code: Any) -> str:
+        count = self.count._compilebuild(code)  # type: ignore[attr-defined]
+        item = self.item._compilebuild(code)  # type: ignore[attr-defined]
+        return (
+            f"(reuse(len(obj), lambda obj: {count}), "
+            f"[reuse(e, lambda obj: {item}) for e in obj], obj)[2]"
+        )
+
+
+EUI = Exact(8)
+UTF8 = Utf8()
+
+
+
+def _where(prefix: str, exc: ConstructError) -> tuple[str, str]:
+    """Construct's message and "(parsing) -> a[1] -> b" path as ("msg", "prefix.a[1].b");
+    bytes left over after the last field are reported at ``prefix.end``."""
+    message = str(exc).split("\n", 1)[-1] or type(exc).__name__
+    parts = [p for p in (exc.path or "").split(" -> ")[1:] if p]
+    if isinstance(exc, TerminatedError):
+        message, parts = "bytes after the last field", [*parts, "end"]
+    return message, ".".join([prefix, *parts])
+
+
+def parse_with(
+    fast: Construct[Any, Any], slow: Construct[Any, Any], data: bytes, where: str
+) -> Any:
+    """Parse with the compiled form; on failure re-run the declaration for a precise path."""
+    try:
+        return fast.parse(data)
+    except CODEC_ERRORS:
+        pass
+    try:
+        slow.parse(data)
+    except ConstructError as exc:
+        raise MalformedFrame(*_where(where, exc)) from None
+    except CODEC_ERRORS as exc:
+        raise MalformedFrame(str(exc), where) from None
+    raise MalformedFrame("does not decode", where)  # pragma: no cover - forms disagree
+
+
+def build_with(fast: Construct[Any, Any], slow: Construct[Any, Any], obj: Any, where: str) -> bytes:
+    try:
+        return fast.build(obj)
+    except CODEC_ERRORS:
+        pass
+    try:
+        slow.build(obj)
+    except ConstructError as exc:
+        raise MalformedFrame(*_where(where, exc)) from None
+    except CODEC_ERRORS as exc:
+        raise MalformedFrame(str(exc), where) from None
+    raise MalformedFrame("does not encode", where)  # pragma: no cover - forms disagree
+
+
+# ---- dataclass <-> construct containers ----------------------------------------------------
+#
+# A field converter takes (value, path) and returns the converted value; ``dec`` runs on parsed
+# values, ``enc`` on dataclass values before building.
+
+Conv = Callable[[Any, str], Any]
+
+
+def strict_enum(enum: type[IntEnum]) -> tuple[Conv, Conv]:
+    def dec(v: Any, path: str) -> Any:
+        try:
+            return enum(v)
+        except ValueError:
+            raise MalformedFrame(f"{v} is not a {enum.__name__}", path) from None
+
+    return dec, dec
+
+
+def lenient_enum(enum: type[IntEnum]) -> tuple[Conv, Conv]:
+    def dec(v: Any, path: str) -> Any:
+        try:
+            return enum(v)
+        except ValueError:
+            return v
+
+    return dec, lambda v, path: v
+
+
+def _dec_bool(v: Any, path: str) -> bool:
+    if v not in (0, 1):
+        raise MalformedFrame(f"{v} is not a boolean (0 or 1)", path)
+    return bool(v)
+
+
+def _enc_bool(v: Any, path: str) -> int:
+    if not isinstance(v, bool | int) or v not in (0, 1):
+        raise MalformedFrame(f"{v!r} is not a boolean", path)
+    return int(v)
+
+
+
+BOOL = (_dec_bool, _enc_bool)
+INTS: tuple[Conv, Conv] = (lambda v, path: tuple(v), lambda v, path: list(v))
+
+
+class Shape:
+    """How one dataclass maps to a construct container, field by field."""
+
+    def __init__(
+        self,
+        cls: type,
+        *,
+        check: Callable[[Any, str], None] | None = None,
+        **convs: tuple[Conv, Conv],
+    ) -> None:
+        self.cls = cls
+        self.names = tuple(f.name for f in dataclasses.fields(cls))
+        self.convs = convs
+        self.check = check  # rules across fields: (dataclass, path), after the converters
+
+    def decode(self, c: Mapping[str, Any], path: str) -> Any:
+        kw = {}
+        for name in self.names:
+            conv = self.convs.get(name)
+            kw[name] = c[name] if conv is None else conv[0](c[name], f"{path}.{name}")
+        obj = self.cls(**kw)
+        if self.check is not None:
+            self.check(obj, path)
+        return obj
+
+    def encode(self, obj: Any, path: str) -> dict[str, Any]:
+        if not isinstance(obj, self.cls):
+            raise LocalProtocolError(
+                f"{path}: expected a {self.cls.__name__}, got {type(obj).__name__}"
+            )
+        out = {}
+        for name in self.names:
+            conv = self.convs.get(name)
+            v = getattr(obj, name)
+            out[name] = v if conv is None else conv[1](v, f"{path}.{name}")
+        if self.check is not None:
+            self.check(obj, path)
+        return out
+
+
+def items(shape: Shape) -> tuple[Conv, Conv]:
+    def dec(v: Any, path: str) -> Any:
+        return tuple(shape.decode(c, f"{path}[{i}]") for i, c in enumerate(v))
+
+    def enc(v: Any, path: str) -> Any:
+        return [shape.encode(e, f"{path}[{i}]") for i, e in enumerate(v)]
+
+    return dec, enc
+
+
+class Codec:
+    """A payload: its declaration, the compiled form, and its dataclass."""
+
+    def __init__(self, shape: Shape, *fields: Construct[Any, Any]) -> None:
+        self.shape = shape
+        self.fmt = Struct(*fields, Terminated)
+        self.fast = self.fmt.compile()
+
+    def decode(self, payload: bytes) -> object:
+        return self.shape.decode(parse_with(self.fast, self.fmt, payload, "payload"), "payload")
+
+    def encode(self, obj: Any) -> bytes:
+        return build_with(self.fast, self.fmt, self.shape.encode(obj, "payload"), "payload")
+
