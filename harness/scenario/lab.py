@@ -306,7 +306,7 @@ class Lab:
             out[f"{name}.balance_pence"] = pay.balance_pence
             out[f"{name}.supply"] = pay.supply_state.name.lower()
             out[f"{name}.debt_pence"] = pay.debt_pence
-            out[f"{name}.emergency_credit_pence"] = pay.ec_available_pence
+            out[f"{name}.emergency_credit_pence"] = pay.emergency_credit_available_pence
         out["esme.import_wh"] = inst.esme.registers(now).import_wh
         if inst.gsme is not None:
             out["gsme.volume_dm3"] = inst.gsme.registers(now).volume_dm3
