@@ -7,9 +7,13 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from harness.campaign import STORE_NAME, Store, diff_campaigns, load_campaign, run_campaign
 from harness.scenario import Verdict
 from tests.campaign.conftest import DMCS, s1lab, some_cases, write_campaign, write_case
+
+pytestmark = pytest.mark.io  # worker processes, and the s1lab command as a subprocess
 
 
 def _sessions(out: Path) -> dict[tuple[str, str], tuple[int | None, int]]:

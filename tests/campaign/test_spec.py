@@ -80,6 +80,7 @@ def test_the_shipped_campaigns_expand_over_three_dmcs_or_more() -> None:
         assert any(cell.skip_reason is None for cell in plan.cells)
 
 
+@pytest.mark.io
 def test_the_command_line_gives_one_line_and_exit_2(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(GOOD.replace("{case}", "no-such-case"))
@@ -89,6 +90,7 @@ def test_the_command_line_gives_one_line_and_exit_2(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.io
 def test_campaign_list_and_usage_errors(tmp_path: Path) -> None:
     listed = s1lab("campaign", "list", check=0).stdout.splitlines()
     assert [line.split()[0] for line in listed] == list_campaigns()
@@ -98,6 +100,7 @@ def test_campaign_list_and_usage_errors(tmp_path: Path) -> None:
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.io
 def test_a_bad_scenario_file_in_a_campaign_names_its_own_file_and_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("id: bad-case\ntitle: t\nactions:\n  - wiat: 1h\n")
