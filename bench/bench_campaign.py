@@ -5,8 +5,9 @@
 Each run is a whole ``s1lab campaign run`` in-process (matrix expansion, the worker pool and
 its start-up, every cell, one store transaction per cell, the reports) into a fresh folder.
 Runs alternate 1, 2, 1, 2, ... so a change of load on the machine hits both alike; figures are
-medians. "cells" are those that ran (SKIP cells cost nothing and are not counted). The target
-is 2 workers >= 1.8x the cells per minute of 1 worker. Before and after, a plain CPU loop in 1
+medians, and the best of each (the run least disturbed by other load). "cells" are those that
+ran (SKIP cells cost nothing and are not counted). The target is 2 workers >= 1.8x the cells
+per minute of 1 worker. Before and after, a plain CPU loop in 1
 and 2 processes measures what the machine itself gives 2 processes at the time: on a shared
 2-core machine other processes take their share, and that is the campaign's ceiling.
 """
@@ -88,14 +89,14 @@ def main() -> None:
                       flush=True)
     baseline.append(machine_speedup())
     load = os.getloadavg()
-    rate = {w: cells / statistics.median(walls[w]) * 60 for w in walls}
-    speedup = rate[2] / rate[1]
-    print(f"campaign {args.campaign}: {cells} cells run per campaign, median of {args.repeat}")
-    for w in (1, 2):
-        print(f"  {w} worker(s): wall {statistics.median(walls[w]):6.2f} s   "
-              f"{rate[w]:7.1f} cells/min")
-    verdict = "met" if speedup >= TARGET else "NOT met"
-    print(f"  2 workers / 1 worker: {speedup:.2f}x cells/min   (target >= {TARGET}x: {verdict})")
+    print(f"campaign {args.campaign}: {cells} cells run per campaign, {args.repeat} runs each")
+    for label, pick in (("median", statistics.median), ("best", min)):
+        rate = {w: cells / pick(walls[w]) * 60 for w in walls}
+        speedup = rate[2] / rate[1]
+        verdict = "met" if speedup >= TARGET else "NOT met"
+        print(f"  {label:6}: 1 worker {pick(walls[1]):6.2f} s {rate[1]:6.1f} cells/min; "
+              f"2 workers {pick(walls[2]):6.2f} s {rate[2]:6.1f} cells/min; "
+              f"{speedup:.2f}x (target >= {TARGET}x: {verdict})")
     print(f"  the machine's own 2-process speedup on a CPU loop, before and after: "
           f"{baseline[0]:.2f}x, {baseline[1]:.2f}x (the ceiling at the time)")
     print(f"  load average while measuring: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
