@@ -66,10 +66,11 @@ def _print(console: object, r: CaseResult, out: Path | None) -> None:
     if r.expectations:
         console.print(table)
     if r.error:
-        console.print(f"[magenta]{r.error}[/magenta]")
+        console.print(r.error, style="magenta", soft_wrap=True, markup=False)
     console.print(f"[{_STYLE[r.verdict]}]{r.verdict.value.upper()}[/{_STYLE[r.verdict]}]  "
                   f"{len(r.failed_expectations())} of {len(r.expectations)} expectations failed; "
                   f"{hours:.1f} h virtual in {r.wall_s:.2f} s")
     if out is not None:
-        console.print(f"evidence: {out}/ ({', '.join(sorted(r.evidence.values()))})")
-    console.print(f"reproduce: {r.repro}")
+        console.print(f"evidence: {out}/ ({', '.join(sorted(r.evidence.values()))})",
+                      soft_wrap=True, markup=False)
+    console.print(f"reproduce: {r.repro}", soft_wrap=True, markup=False)  # never wrapped

@@ -27,7 +27,7 @@ from emulator.drivers.clock import Clock, VirtualEventLoop
 from emulator.errors import LocalProtocolError
 from harness.headend import HeadEnd
 from harness.scenario import model
-from harness.scenario.expect import check
+from harness.scenario.expect import expect
 from harness.scenario.lab import ActionResult, Lab
 from harness.scenario.result import ExpectationResult
 
@@ -37,9 +37,7 @@ _REPRO_KEY = pytest.StashKey[str]()
 
 def _us(duration: int | float | str) -> int:
     """A duration as scenario files write it (``73h``; a number is seconds) in µs."""
-    value = model._duration(duration)
-    assert isinstance(value, int)
-    return value
+    return model.duration_us(duration)
 
 
 class SyncLab:
@@ -104,12 +102,7 @@ class SyncLab:
         """Check one expectation written as in a scenario file, e.g.
         ``{"outcome": {"of": "m1", "is": "migrated"}}``; AssertionError with its message if it
         fails."""
-        case = model.Scenario.model_validate(
-            {"id": "inline", "title": "inline", "expect": [expectation]})
-        result = self.run(check(case.expect[0], self.lab))
-        if not result.passed:
-            raise AssertionError(result.message)
-        return result
+        return self.run(expect(self.lab, expectation))
 
     # ---- actions ----------------------------------------------------------------------------
 

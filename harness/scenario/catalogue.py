@@ -1,7 +1,8 @@
 """The test cases shipped with s1lab: ``harness/catalogue/*.yaml`` (package data).
 
 Each file holds one case, or several separated by ``---`` lines (YAML documents); ids are
-unique across the catalogue. Files are named by area (migration-foc.yaml, service.yaml, ...). Load through importlib.resources, so it works from a wheel.
+unique across the catalogue. Files are named by area (migration.yaml, service.yaml, ...).
+Loaded through importlib.resources, so it works from a wheel.
 """
 
 from __future__ import annotations

@@ -11,9 +11,14 @@ network key).
 
 from __future__ import annotations
 
+from typing import Any
+
+import yaml
+
 from emulator.core.timebase import HOUR
 from harness.scenario import model
 from harness.scenario.lab import Lab, LabEvent
+from harness.scenario.loader import parse_scenario
 from harness.scenario.result import ExpectationResult
 
 
@@ -50,7 +55,23 @@ async def check(exp: model.OutcomeExpect | model.RegisterExpect | model.Connects
     else:
         name, ok, msg = _state(exp.state, lab)
     return ExpectationResult(name=name, passed=ok,
-                             message=("PASS: " if ok else "FAIL: ") + msg, at_us=at - lab.t0)
+                             message=("PASS: " if ok else "FAIL: ") + msg, at_us=at)
+
+
+def parse_expectation(spec: dict[str, Any]) -> model.Expectation:
+    """One expectation written as in a scenario file, e.g.
+    ``{"outcome": {"of": "m1", "is": "migrated"}}`` (ScenarioError when it is not one)."""
+    text = yaml.safe_dump({"id": "inline", "title": "inline", "expect": [spec]})
+    return parse_scenario(text, "<expectation>").expect[0]
+
+
+async def expect(lab: Lab, spec: dict[str, Any]) -> ExpectationResult:
+    """Check ``spec`` (see :func:`parse_expectation`) now; AssertionError with its message
+    when it fails, else its result."""
+    result = await check(parse_expectation(spec), lab)
+    if not result.passed:
+        raise AssertionError(result.message)
+    return result
 
 
 def _outcome(a: model.OutcomeArgs, lab: Lab) -> tuple[str, bool, str]:
@@ -142,7 +163,7 @@ def _bound(lab: Lab, ref: str | None, end: bool) -> int | None:
     r = lab.results.get(ref)
     if r is not None:
         return r.ended_us if end else r.started_us
-    return lab.t0 + int(model._duration(ref))  # type: ignore[arg-type]
+    return lab.t0 + model.duration_us(ref)
 
 
 def _event(a: model.EventArgs, lab: Lab) -> tuple[str, bool, str]:

@@ -32,7 +32,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from emulator.core.han import HanNode
 from emulator.core.han_crypto import install_code_crc, install_code_link_key
-from emulator.core.installation import device_eui
 from emulator.core.rng import SplitMix64
 from emulator.core.timebase import DAY, HOUR, MINUTE, SECOND, WEEK, to_datetime
 from emulator.drivers.capture import HanCapture
@@ -41,6 +40,7 @@ from emulator.drivers.scheduler import Scheduler
 from emulator.drivers.tls import client_context
 from emulator.errors import (
     LocalProtocolError,
+    MalformedFrame,
     RemoteProtocolError,
     S1labError,
     SecurityError,
@@ -54,6 +54,7 @@ from emulator.profiles import ResolvedDmc, load_dmc
 from emulator.trace import Trace
 from emulator.wire import wan
 from emulator.wire.eui import eui_from_str, eui_to_str, normalise
+from emulator.wire.ieee802154 import parse_mac
 from emulator.wire.vocabulary import (
     DeviceLogAction,
     DeviceType,
@@ -64,7 +65,7 @@ from emulator.wire.vocabulary import (
 )
 from harness.headend import HeadEnd, HeadEndSession, connect
 from harness.migration.dco import Dco, ReleaseRefused
-from harness.migration.history import History
+from harness.migration.history import FailedOutcome, History, OtherOutcome
 from harness.migration.inventory import (
     DeviceRecord,
     InstallationRecord,
@@ -72,17 +73,11 @@ from harness.migration.inventory import (
     SupplierStatus,
 )
 from harness.migration.mgf import build_mgf, parse_mgf
+from harness.migration.outcome import Outcome
 from harness.migration.reasons import Reason
-from harness.migration.rules import (
-    Action,
-    Epcl,
-    TmadVersion,
-    evaluate,
-    load_epcl,
-    load_tmad,
-    validate_record,
-)
+from harness.migration.rules import Action, evaluate, validate_record
 from harness.migration.s1sp import DCC_APN, S1sp
+from harness.migration.tmad import Epcl, TmadVersion, load_epcl, load_tmad
 from harness.scenario import model
 
 ROLES = {"smso": Role.SMSO, "s1sp": Role.S1SP}
@@ -141,9 +136,8 @@ class Lab:
     """One test bench: installations of a DMC on the running virtual clock."""
 
     def __init__(self, dmc: ResolvedDmc, *, seed: int = 1, start: model.Start | None = None,
-                 installations: int = 1, out_dir: Path | None = None,
-                 capture: HanCapture | None = None, tmad: str | None = None,
-                 trace_sink: Any = None) -> None:
+                 installations: int = 1, capture: HanCapture | None = None, tmad: str | None = None,
+                 trace_sink: Any = None, fleet_options: dict[str, Any] | None = None) -> None:
         self.dmc = dmc
         self.seed = seed
         self.start = start or model.Start()
@@ -154,9 +148,8 @@ class Lab:
         self.events: list[LabEvent] = []
         self.trace.subscribe(self._record_event)
         self.capture = capture
-        self.out_dir = out_dir
         self.fleet = Fleet(dmc, installations, seed, self.scheduler, self.trace,
-                           han=self.start.han, capture=capture)
+                           han=self.start.han, capture=capture, **(fleet_options or {}))
         self.t0 = self.clock.now_us()
         self.emit = self.trace.emitter("harness")
         self.tmad: TmadVersion = load_tmad(tmad) if tmad else load_tmad()
@@ -236,15 +229,21 @@ class Lab:
         inst.sync_timer()
 
     def _tap(self, inst: Installation) -> None:
-        """Keep the latest secured HAN frames (for replay and old-key injection)."""
+        """Keep the latest secured HAN frames sent to the CHF (for replay and old-key
+        injection at the CHF)."""
         han = inst.han
         assert han is not None
         prev = han.capture
 
         def tap(frame: bytes, now: int) -> None:
             if len(frame) > 40:
-                self._secured_frames.append(frame)
-                del self._secured_frames[:-8]
+                try:
+                    to_chf = parse_mac(frame).dst_addr == han.chf.short
+                except MalformedFrame:
+                    to_chf = False
+                if to_chf:
+                    self._secured_frames.append(frame)
+                    del self._secured_frames[:-8]
             if prev is not None:
                 prev(frame, now)
 
@@ -528,8 +527,9 @@ class Lab:
         return self._end(r)
 
     async def han_replay(self, name: str | None = None) -> ActionResult:
-        """Inject the latest secured HAN frame again at the CHF (a replay; after a key switch,
-        a frame under the old network key). ``status`` is ``dropped`` or ``accepted``."""
+        """Inject the latest secured HAN frame a device sent to the CHF again (a replay; after
+        a key switch, a frame under the old network key). ``status`` is ``dropped`` or
+        ``accepted``."""
         r = self._begin("han_replay", name)
         han = self.installation.han
         if han is None or not self._secured_frames:
@@ -706,7 +706,7 @@ class Lab:
             return
         issues = validate_record(record, list(self.records.values()), now)
         if issues:
-            history.record(now, "failed", issues[0], "5.10")
+            history.record(now, Outcome.FAILED, issues[0], "5.10")
             r.status, r.reason, r.step = "failed", issues[0].code, "Table 5.10"
             r.detail = issues[0].description
             self._attempt_ended(r)
@@ -716,22 +716,20 @@ class Lab:
             {inst.chf.eui: self.mgf_keys[inst.chf.eui]}, self.dco.public_key, now,
             rng=SplitMix64.derive(self.seed, now, "mgf").randbytes), "mgf.xml")
         result = self.dco.validate(mgf, now)
-        failed = result.scf_entries()
-        if failed:
-            entry = failed[0]
-            reason = _reason(str(entry.reason_code))
-            history.record(now, "failed", reason, entry.step)
-            r.status, r.step = "failed", entry.step
-            r.reason = reason.code if reason else str(entry.reason_code)
-            r.detail = entry.message
+        for failed in result.failed:
+            failure = failed.failure
+            assert failure is not None
+            history.record(now, Outcome.FAILED, failure.reason, failure.step)
+            r.status, r.step = "failed", failure.step
+            r.reason, r.detail = failure.reason.code, failure.message
             self._attempt_ended(r)
             return
         partial = decision.action is Action.PARTIAL_ESME_ONLY
         check = await self.s1sp.preflight(inst, now)
-        if check is not None and not (partial and check[0] == "GT01"):
-            code, detail = check
-            history.record(now, "failed", _reason(code), "pre-flight")
-            r.status, r.reason, r.step, r.detail = "failed", code, "pre-flight", detail
+        if check is not None and not (partial and check[0] is Reason.GT01):
+            reason, detail = check
+            history.record(now, Outcome.FAILED, reason, "pre-flight")
+            r.status, r.reason, r.step, r.detail = "failed", reason.code, "pre-flight", detail
             self._attempt_ended(r)
             return
         try:
@@ -745,10 +743,10 @@ class Lab:
             master_key=master_key, previous_apn=record.previous_apn or "", released_at=now)
         end = self.now
         self._sessions.clear()  # the WAN dropped or the owner changed
-        if outcome.status == "migrated":
-            history.record(end, "partial" if partial else "migrated", None,
-                           "device-installation")
-            r.status = "partial" if partial else "migrated"
+        if outcome.reason is None:
+            done: OtherOutcome = Outcome.PARTIAL if partial else Outcome.MIGRATED
+            history.record(end, done, None, "device-installation")
+            r.status = done.value
             if partial and decision.category is not None:
                 r.category = decision.category.name
                 r.clause = self._clause(decision.category)
@@ -756,12 +754,12 @@ class Lab:
                 self.emit(end, "dcc", "SupplierNotified", {"supplier": record.supplier})
             self._migrated_key = master_key
         else:
-            reason = _reason(outcome.reason)
-            history.record(end, "rolled_back" if outcome.status == "rolled-back" else "failed",
-                           reason, outcome.step)
-            r.status = "rolled-back" if outcome.status == "rolled-back" else "failed"
-            r.reason = reason.code if reason else outcome.reason
-            r.step, r.detail = outcome.step, outcome.detail[:300]
+            failed_as: FailedOutcome = (Outcome.ROLLED_BACK
+                                        if outcome.status is Outcome.ROLLED_BACK
+                                        else Outcome.FAILED)
+            history.record(end, failed_as, outcome.reason, outcome.step)
+            r.status = failed_as.value
+            r.reason, r.step, r.detail = outcome.reason.code, outcome.step, outcome.detail[:300]
         r.fields = {"hours": round((end - now) / HOUR, 2)}
         self._attempt_ended(r)
 
@@ -814,13 +812,6 @@ def _next_monday_9(now: int) -> int:
     day_start = now - (d.hour * HOUR + d.minute * MINUTE + d.second * SECOND + d.microsecond)
     monday = day_start - d.weekday() * DAY
     return monday + WEEK + 9 * HOUR
-
-
-def _reason(code: str) -> Reason | None:
-    try:
-        return Reason(code)
-    except ValueError:
-        return Reason.__members__.get(code)
 
 
 def _fields(obj: object) -> dict[str, object]:

@@ -48,7 +48,7 @@ class _MarkingLoader(yaml.SafeLoader):
         out.lines = {}
         self.flatten_mapping(node)
         for key_node, value_node in node.value:
-            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=True)
             try:
                 hash(key)
             except TypeError:
@@ -59,12 +59,12 @@ class _MarkingLoader(yaml.SafeLoader):
                 raise yaml.constructor.ConstructorError(
                     "while constructing a mapping", node.start_mark,
                     f"found a duplicate key {key!r}", key_node.start_mark)
-            out[key] = self.construct_object(value_node, deep=True)  # type: ignore[no-untyped-call]
+            out[key] = self.construct_object(value_node, deep=True)
             out.lines[key] = key_node.start_mark.line + 1
         return out
 
     def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> list[Any]:
-        out = _Seq(self.construct_object(child, deep=True)  # type: ignore[no-untyped-call]
+        out = _Seq(self.construct_object(child, deep=True)
                    for child in node.value)
         out.line = node.start_mark.line + 1
         out.lines = [child.start_mark.line + 1 for child in node.value]
@@ -128,6 +128,8 @@ def parse_scenario(text: str, file: str) -> Scenario:
         reason = str(first["msg"]).removeprefix("Value error, ").replace("\n", " ")
         if first["type"] == "missing":
             reason = "missing (required)"
+            key = str(first["loc"][-1]).rstrip("_") if first["loc"] else ""
+            path = f"{path}.{key}" if path else key
         elif first["type"] == "extra_forbidden":
             reason = "unknown key"
         raise ScenarioError(file, line, reason, path) from None

@@ -14,6 +14,7 @@ is generated from these models (``python -m harness.scenario.schema``).
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -29,26 +30,44 @@ from pydantic import (
 )
 
 from emulator.core.timebase import DAY, HOUR, MINUTE, SECOND, WEEK
-from emulator.profiles import GROUP_IDS, ResolvedDmc, load_dmc
+from emulator.profiles import ResolvedDmc, load_cohorts, load_dmc
 
 _UNITS = {"s": SECOND, "m": MINUTE, "h": HOUR, "d": DAY, "w": WEEK}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 
 
+MAX_DURATION = 366 * DAY  # longer is a mistake (e.g. microseconds given as seconds)
+
+
 def _duration(value: object) -> object:
-    """``90s``/``30m``/``73h``/``2d``/``1w`` or a number of seconds -> int microseconds."""
+    """``90s``/``30m``/``73h``/``2d``/``1w``, a number of seconds, or a ``timedelta`` ->
+    int microseconds."""
     if isinstance(value, bool):
         raise ValueError("expected a duration like 90s, 30m, 73h, 2d or 1w")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("a duration is not negative")
-        return round(value * SECOND)
-    if isinstance(value, str):
+    if isinstance(value, timedelta):
+        us = (value.days * 86_400 + value.seconds) * SECOND + value.microseconds
+    elif isinstance(value, int | float):
+        us = round(value * SECOND)
+    elif isinstance(value, str):
         m = _DURATION.match(value)
         if m is None:
             raise ValueError(f"not a duration: {value!r} (use 90s, 30m, 73h, 2d or 1w)")
-        return round(float(m[1]) * _UNITS[m[2] or "s"])
-    raise ValueError("expected a duration like 90s, 30m, 73h, 2d or 1w")
+        us = round(float(m[1]) * _UNITS[m[2] or "s"])
+    else:
+        raise ValueError("expected a duration like 90s, 30m, 73h, 2d or 1w")
+    if us < 0:
+        raise ValueError("a duration is not negative")
+    if us > MAX_DURATION:
+        raise ValueError(f"{value!r} is more than 366 days (a bare number is seconds)")
+    return us
+
+
+def duration_us(value: object) -> int:
+    """A duration as scenario files write it (``73h``, seconds, a timedelta) in µs;
+    ValueError when it is not one."""
+    us = _duration(value)
+    assert isinstance(us, int)
+    return us
 
 
 Duration = Annotated[
@@ -64,6 +83,7 @@ Meter = Literal["esme", "gsme"]
 RoleName = Literal["smso", "s1sp"]
 PaymentModeName = Literal["credit", "prepayment"]
 #: What a DMC may be required to have (``applies_to.needs``).
+GroupId = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
 Need = Literal["gsme", "ppmid", "ihd", "prepayment", "credit", "ioc", "moc", "foc", "zigbee"]
 
 
@@ -88,9 +108,17 @@ class Start(_Schema):
     payment_mode: dict[Meter, PaymentModeName] = Field(default_factory=dict)
     supplier: str = "Supplier A"
     supplier_status: Literal["live", "ceased-trading", "not-live-user", "unknown"] = "live"
-    group_id: Literal[GROUP_IDS] | None = None  # type: ignore[valid-type]  # default: the DMC's
+    group_id: GroupId | None = None  # default: the DMC's (must be in profiles/cohorts.yaml)
     han: Literal["zigbee", "direct"] = "zigbee"
     settle: Duration = 0  # run under the SMSO this long before t=0 (history for pre-flight)
+
+    @field_validator("group_id")
+    @classmethod
+    def _known_group(cls, value: str | None) -> str | None:
+        known = load_cohorts()
+        if value is not None and value not in known:
+            raise ValueError(f"unknown GroupID {value!r} (one of {', '.join(known)})")
+        return value
 
 
 # -- faults --------------------------------------------------------------------------------------

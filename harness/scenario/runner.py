@@ -13,8 +13,10 @@ import os
 import shlex
 import tempfile
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from emulator.drivers.capture import KEYS_NAME, PCAP_NAME, HanCapture
 from emulator.drivers.clock import run_virtual
@@ -28,13 +30,18 @@ from harness.scenario.result import CaseResult, ExpectationResult, TimelineEvent
 
 TRACE_NAME = "trace.jsonl"
 RESULT_NAME = "CaseResult.json"
+WAN_KEYLOG_NAME = "wan-keys.log"  # NSS key log of the WAN TLS sessions (Wireshark)
+WAN_CAPTURE_NAME = "wan.pcap"
+#: Evidence kinds and their file names, listed in CaseResult.evidence when written.
+EVIDENCE = (("trace", TRACE_NAME), ("han_capture", PCAP_NAME), ("han_keys", KEYS_NAME),
+            ("wan_capture", WAN_CAPTURE_NAME), ("wan_keylog", WAN_KEYLOG_NAME))
 #: Per-device trace events too frequent to draw on a timeline (they stay in trace.jsonl).
 _NOISY = frozenset({"HanFrameSent", "HanFrameReceived", "MirrorUpdated", "ConsumptionSample",
                     "DisplayRefreshed", "HanPoll", "HanAck", "GsmeWoke", "ClockSynchronised"})
 _LANES = (("Wan", "wan"), ("Tls", "wan"), ("Han", "han"), ("Migration", "migration"),
           ("DeviceInstallation", "migration"), ("RolledBack", "migration"),
           ("Installation", "migration"), ("Supplier", "migration"), ("Security", "migration"))
-TIMELINE_LIMIT = 2000
+TIMELINE_LIMIT = 1000  # events per cell; beyond it the device lanes are thinned evenly
 
 
 def repro_command(case: str, dmc: str, seed: int) -> str:
@@ -66,7 +73,8 @@ def _timeline(events: list[LabEvent]) -> tuple[TimelineEvent, ...]:
     if len(kept) > TIMELINE_LIMIT:  # keep the harness lanes whole, thin the device lanes
         own = [e for e in kept if e.installation in ("harness", "dcc")]
         rest = [e for e in kept if e.installation not in ("harness", "dcc")]
-        step = max(1, len(rest) // max(1, TIMELINE_LIMIT - len(own)))
+        room = max(1, TIMELINE_LIMIT - len(own))
+        step = -(-len(rest) // room)  # ceiling: at most `room` device events stay
         kept = sorted(own + rest[::step], key=lambda e: e.us)
     return tuple(TimelineEvent(us=e.us, device=e.device, event=e.event, lane=_lane(e),
                                detail=_detail(e)) for e in kept)
@@ -117,34 +125,43 @@ async def _perform(lab: Lab, action: model._Action) -> list[ExpectationResult]:
     return []
 
 
-async def run_case(scenario: model.Scenario, dmc: ResolvedDmc, seed: int,
-                   out_dir: Path | None = None) -> tuple[list[ExpectationResult], Lab]:
-    """Run ``scenario`` on the running virtual loop; the expectation results and the lab."""
-    sink: TextIO | None = None
-    capture: HanCapture | None = None
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        sink = (out_dir / TRACE_NAME).open("w", encoding="utf-8", newline="\n")
-        if scenario.start.han == "zigbee":
-            capture = HanCapture(out_dir)
+def wan_evidence_options(out_dir: Path) -> dict[str, Any]:
+    """Fleet options that record the WAN into ``out_dir`` (TLS key log, WAN capture).
+
+    HOOK: the TLS key log and WAN capture are being added to the drivers (branch
+    s11-capture: ``Fleet(keylog=Path, wan_capture=WanCapture(path))``). Until that is on main
+    this returns nothing; then it returns ``{"keylog": out_dir / WAN_KEYLOG_NAME,
+    "wan_capture": WanCapture(out_dir / WAN_CAPTURE_NAME)}`` and the files show up in
+    ``CaseResult.evidence`` by themselves (see EVIDENCE)."""
+    return {}
+
+
+async def run_case(scenario: model.Scenario, dmc: ResolvedDmc, seed: int, *,
+                   sink: TextIO | None = None, capture: HanCapture | None = None,
+                   also: Sequence[model.Expectation] = (),
+                   fleet_options: dict[str, Any] | None = None,
+                   on_open: Callable[[Lab], None] | None = None,
+                   ) -> tuple[list[ExpectationResult], Lab]:
+    """Run ``scenario`` on the running virtual loop; the expectation results and the lab
+    (closed). ``sink`` takes the trace lines, ``capture`` the HAN frames; ``on_open`` gets
+    the lab as soon as it exists (so a run that breaks still has its timeline).
+
+    ``also``: more expectations checked at the end after the case's own (tests use it to show
+    that each expectation of a case can fail)."""
     results: list[ExpectationResult] = []
-    try:
-        async with Lab.open(dmc, seed=seed, start=scenario.start, capture=capture,
-                            trace_sink=sink, out_dir=out_dir) as lab:
-            for fault in scenario.faults:
-                lab.inject(fault)
-            for action in scenario.actions:
-                if action.at is not None:
-                    await lab.wait_until(action.at)
-                results.extend(await _perform(lab, action))
-            for exp in scenario.expect:
-                results.append(await check(exp, lab))
-            return results, lab
-    finally:
-        if capture is not None:
-            capture.close()
-        if sink is not None:
-            sink.close()
+    async with Lab.open(dmc, seed=seed, start=scenario.start, capture=capture,
+                        trace_sink=sink, fleet_options=fleet_options) as lab:
+        if on_open is not None:
+            on_open(lab)
+        for fault in scenario.faults:
+            lab.inject(fault)
+        for action in scenario.actions:
+            if action.at is not None:
+                await lab.wait_until(action.at)
+            results.extend(await _perform(lab, action))
+        for exp in (*scenario.expect, *also):
+            results.append(await check(exp, lab))
+        return results, lab
 
 
 def run_scenario(scenario: model.Scenario, dmc: str, seed: int, out_dir: Path | None = None,
@@ -152,25 +169,32 @@ def run_scenario(scenario: model.Scenario, dmc: str, seed: int, out_dir: Path | 
     """One cell; never raises for a failing case or a broken run (Verdict FAIL / ERROR)."""
     t_wall = time.perf_counter()
     repro = repro_command(case_ref or scenario.id, dmc, seed)
-    base = dict(case_id=scenario.id, title=scenario.title, dmc=dmc, seed=seed,
-                behaviours=tuple(scenario.behaviours), clauses=tuple(scenario.clauses),
-                repro=repro)
+    base = CaseResult(case_id=scenario.id, title=scenario.title, dmc=dmc, seed=seed,
+                      verdict=Verdict.ERROR, behaviours=tuple(scenario.behaviours),
+                      clauses=tuple(scenario.clauses), expectations=(), timeline=(),
+                      started_us=0, ended_us=0, wall_s=0.0, repro=repro)
     try:
         resolved = load_dmc(dmc)
     except S1labError as exc:
-        return _write(CaseResult(**base, verdict=Verdict.ERROR, expectations=(), timeline=(),
-                                 started_us=0, ended_us=0, wall_s=_since(t_wall),
-                                 error=_one_line(exc)), out_dir)
+        return _write(replace(base, wall_s=_since(t_wall), error=_one_line(exc)), out_dir)
     why_not = scenario.not_applicable(resolved)
-    if why_not is not None:
-        return _write(CaseResult(**base, verdict=Verdict.SKIP, expectations=(), timeline=(),
-                                 started_us=0, ended_us=0, wall_s=_since(t_wall),
-                                 error=f"skipped: {why_not}"), out_dir)
+    if why_not is not None:  # SKIP carries its reason in ``error``
+        return _write(replace(base, verdict=Verdict.SKIP, wall_s=_since(t_wall),
+                              error=f"skipped: {why_not}"), out_dir)
     holder: list[Lab] = []
+    sink: TextIO | None = None
+    capture: HanCapture | None = None
+    options: dict[str, Any] = {}
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        sink = (out_dir / TRACE_NAME).open("w", encoding="utf-8", newline="\n")
+        if scenario.start.han == "zigbee":
+            capture = HanCapture(out_dir)
+        options = wan_evidence_options(out_dir)
 
     async def main() -> list[ExpectationResult]:
-        results, lab = await run_case(scenario, resolved, seed, out_dir)
-        holder.append(lab)
+        results, _lab = await run_case(scenario, resolved, seed, sink=sink, capture=capture,
+                                       fleet_options=options, on_open=holder.append)
         return results
 
     error: str | None = None
@@ -179,6 +203,10 @@ def run_scenario(scenario: model.Scenario, dmc: str, seed: int, out_dir: Path | 
         results = run_virtual(main())
     except Exception as exc:  # a broken run is a verdict (ERROR), not a crash of the campaign
         error = _one_line(exc)
+    finally:
+        for closeable in (capture, sink, options.get("wan_capture")):
+            if closeable is not None:
+                closeable.close()
     lab = holder[0] if holder else None
     if error is not None:
         verdict = Verdict.ERROR
@@ -188,14 +216,12 @@ def run_scenario(scenario: model.Scenario, dmc: str, seed: int, out_dir: Path | 
         verdict = Verdict.FAIL
     evidence: dict[str, str] = {}
     if out_dir is not None:
-        for kind, name in (("trace", TRACE_NAME), ("han_capture", PCAP_NAME),
-                           ("han_keys", KEYS_NAME)):
+        for kind, name in EVIDENCE:
             if (out_dir / name).exists():
                 evidence[kind] = name
         evidence["result"] = RESULT_NAME
-        # Hook: the WAN TLS key log (NSS format) goes here once the TLS driver can write one.
-    result = CaseResult(
-        **base, verdict=verdict, expectations=tuple(results),
+    result = replace(
+        base, verdict=verdict, expectations=tuple(results),
         timeline=_timeline(lab.events) if lab is not None else (),
         started_us=lab.t0 if lab is not None else 0,
         ended_us=lab.now if lab is not None else 0,
@@ -227,7 +253,7 @@ def _write(result: CaseResult, out_dir: Path | None) -> CaseResult:
         fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".CaseResult.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(result.to_json() + "\n")
-        os.replace(tmp, out_dir / RESULT_NAME)
+        Path(tmp).replace(out_dir / RESULT_NAME)
     return result
 
 
