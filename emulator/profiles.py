@@ -21,6 +21,7 @@ Public API: :func:`load_device_model`, :func:`list_device_models`, :func:`load_d
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib.resources import files
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -44,6 +46,7 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from emulator.core.load_profile import hhmm_to_slot, tou_table
 from emulator.errors import ProfileError
+from emulator.wire import wan as wan_limits
 from emulator.wire.vocabulary import PaymentMode
 
 SCHEMA_VERSION = 1
@@ -83,6 +86,22 @@ PaymentModeField = Annotated[
 TlsVersion = Annotated[Literal["1.2", "1.3"], BeforeValidator(_tls_version)]
 Text = Annotated[str, Field(min_length=1)]
 NonNegInt = Annotated[int, Field(ge=0)]
+U32 = Annotated[int, Field(ge=0, le=2**32 - 1)]  # a value the WAN carries in a u32
+I64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]  # ... in an i64
+
+
+def _fits(limit: int) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if len(value.encode("utf-8")) > limit:
+            raise ValueError(f"longer than {limit} bytes of UTF-8, the WAN field's limit")
+        return value
+
+    return check
+
+
+# Fields the WAN carries, checked against the wire's limits when the profile loads.
+WireText = Annotated[Text, AfterValidator(_fits(wan_limits.MAX_TEXT))]
+Version = Annotated[Text, AfterValidator(_fits(wan_limits.MAX_VERSION))]
 NonNegFloat = Annotated[float, Field(ge=0)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
 HhMm = Annotated[str, BeforeValidator(_hhmm)]
@@ -96,7 +115,7 @@ class _DeviceBase(_Schema):
     schema_version: Literal[1]
     manufacturer: Text
     model: Text
-    firmware_version: Text
+    firmware_version: Version
 
 
 MigrationStep = Literal["rotate", "swap", "sim", "rollback"]
@@ -117,8 +136,8 @@ class ChfModel(_DeviceBase):
     tls_min_version: TlsVersion = "1.2"
     tls_max_version: TlsVersion = "1.3"
     wan_latency_ms: NonNegInt = 150  # one way
-    apn: Text = "smso.example.apn"
-    service_profile: Text = "smso-standard"
+    apn: WireText = "smso.example.apn"
+    service_profile: WireText = "smso-standard"
     reconnect_delay_s: NonNegInt = 600  # after a SIM move
 
     @model_validator(mode="after")
@@ -129,12 +148,12 @@ class ChfModel(_DeviceBase):
 
 
 class PrepaymentConfig(_Schema):
-    initial_balance_pence: int
-    max_credit_pence: NonNegInt
+    initial_balance_pence: I64
+    max_credit_pence: Annotated[int, Field(ge=0, le=2**63 - 1)]
     low_credit_threshold_pence: NonNegInt
-    emergency_credit_limit_pence: NonNegInt
-    emergency_credit_threshold_pence: NonNegInt
-    initial_debt_pence: NonNegInt = 0
+    emergency_credit_limit_pence: U32
+    emergency_credit_threshold_pence: U32
+    initial_debt_pence: U32 = 0
     debt_recovery_pence_per_day: NonNegInt = 0
 
     @model_validator(mode="after")

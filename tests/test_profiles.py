@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 import pytest
@@ -213,3 +214,30 @@ def test_edited_user_file_is_reloaded(tmp_path: Path) -> None:
     assert load_dmc(str(path)).group_id == "DA"
     write(tmp_path, "mine.yaml", DMC.replace("group_id: DA", "group_id: CB "))
     assert load_dmc(str(path)).group_id == "CB"
+
+
+# ---- wire limits at load (issue 8, item 10) --------------------------------------------------
+
+@pytest.mark.parametrize(("field", "value", "reason"), [
+    ("firmware_version", "v" * 33, "longer than 32 bytes"),
+    ("apn", "\u00e9" * 128, "longer than 255 bytes"),
+])
+def test_chf_fields_the_wan_carries_are_checked_against_its_limits(
+        tmp_path: Path, field: str, value: str, reason: str) -> None:
+    chf = (files("profiles") / "devices" / "acme-chf.yaml").read_text(encoding="utf-8")
+    lines = [f"{field}: {value}" if line.startswith(f"{field}:") else line
+             for line in chf.splitlines()]
+    write(tmp_path, "my-chf.yaml", "\n".join(lines) + "\n")
+    write(tmp_path, "my-esme.yaml", GOOD_ESME)
+    path = write(tmp_path, "mine.yaml", DMC.replace("acme-chf", "my-chf"))
+    with pytest.raises(ProfileError) as info:
+        load_dmc(str(path))
+    assert info.value.field == field and reason in info.value.reason
+
+
+def test_a_u32_prepayment_field_is_checked_at_load(tmp_path: Path) -> None:
+    write(tmp_path, "my-esme.yaml", GOOD_ESME.replace("emergency_credit_limit_pence: 500",
+                                                      "emergency_credit_limit_pence: 4294967296"))
+    with pytest.raises(ProfileError) as info:
+        load_dmc(str(write(tmp_path, "mine.yaml", DMC)))
+    assert info.value.field == "prepayment.emergency_credit_limit_pence"

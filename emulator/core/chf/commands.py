@@ -50,6 +50,10 @@ if TYPE_CHECKING:
     from emulator.core.chf.hub import Chf
 
 MAX_LOG_ENTRIES_PER_FRAME = 200  # docs/wan-protocol.md: READ_EVENT_LOG
+#: The device log's capacity: an ADD to a full log answers LOG_FULL. 32 entries keep the
+#: READ_INVENTORY answer inside one frame (docs/wan-protocol.md §7.2).
+DEVICE_LOG_SIZE = 32
+_I32_MIN, _I32_MAX = -(2**31), 2**31 - 1  # an event value is an i32 on the wire (saturated)
 
 Handler = Callable[["Chf", DeviceType, object, object, int, OperationalKeys], object]
 _HANDLERS: dict[MessageType, Handler] = {}
@@ -184,7 +188,8 @@ def _read_event_log(
     limit = min(request.max_entries or MAX_LOG_ENTRIES_PER_FRAME, MAX_LOG_ENTRIES_PER_FRAME)
     raw = raw[-limit:]  # the newest entries that fit one frame
     return wan.EventLog(entries=tuple(
-        wan.EventLogEntry(time=zigbee_utc(t), code=c, value=v) for t, c, v in raw))
+        wan.EventLogEntry(time=zigbee_utc(t), code=c, value=max(_I32_MIN, min(v, _I32_MAX)))
+        for t, c, v in raw))
 
 
 def _payment_body(p: PaymentSnapshot) -> wan.PaymentState:
@@ -246,6 +251,9 @@ def _set_time(
     keys: OperationalKeys,
 ) -> object:
     assert isinstance(request, wan.SetTime)
+    if request.utc > wan.MAX_SETTABLE_UTC:
+        raise Reject(ErrorCode.INVALID_ARGUMENT,
+                     f"utc {request.utc} is past {wan.MAX_SETTABLE_UTC}, the latest settable", keys)
     target_us = from_zigbee_utc(request.utc)
     if device_type is DeviceType.CHF:
         previous = chf.set_clock(target_us, now)
@@ -282,6 +290,8 @@ def _update_device_log(
     if request.action is DeviceLogAction.ADD:
         if entry is not None and entry.state is not DeviceLogState.REMOVED:
             status = DeviceLogStatus.ALREADY_PRESENT
+        elif entry is None and len(chf.log) >= DEVICE_LOG_SIZE:
+            status = DeviceLogStatus.LOG_FULL
         else:
             try:
                 link_key = install_code_link_key(request.install_code)
