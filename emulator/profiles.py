@@ -108,7 +108,7 @@ HhMm = Annotated[str, BeforeValidator(_hhmm)]
 
 
 class _Schema(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class _DeviceBase(_Schema):
@@ -341,14 +341,54 @@ def _check_name(name: str, file: str) -> None:
         raise ProfileError(file, "", f"not a profile name: {name!r}")
 
 
+#: The largest profile file read (bytes) and the deepest nesting of mappings and lists in it.
+MAX_PROFILE_BYTES = 1 << 20
+MAX_PROFILE_DEPTH = 32
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a mapping with the same key twice (the safe loader keeps
+    the last silently) and nesting deeper than MAX_PROFILE_DEPTH."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, list | dict):
+                continue  # unhashable: the base class reports it
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_PROFILE_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested deeper than {MAX_PROFILE_DEPTH} levels", mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
 def parse_yaml(text: str, file: str) -> dict[str, Any]:
-    """A profile-style YAML mapping with the right ``schema_version``; one ProfileError."""
+    """A profile-style YAML mapping with the right ``schema_version``; one ProfileError.
+
+    Duplicate keys, nesting deeper than MAX_PROFILE_DEPTH, a file over MAX_PROFILE_BYTES and a
+    number too long to convert are profile errors, like a syntax error."""
+    if len(text) > MAX_PROFILE_BYTES:
+        raise ProfileError(file, "", f"larger than {MAX_PROFILE_BYTES} bytes")
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark is not None else 0
         raise ProfileError(file, "", f"YAML error at line {line}: {exc.problem}") from None
     except yaml.YAMLError as exc:
+        raise ProfileError(file, "", f"YAML error: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of more than 4300 digits
         raise ProfileError(file, "", f"YAML error: {exc}") from None
     if not isinstance(data, dict):
         raise ProfileError(file, "", f"expected a mapping, got {type(data).__name__}")
@@ -407,11 +447,18 @@ def _read_builtin(folder: str, name: str) -> tuple[str, str]:
 def read_path(path: Path, file: str) -> str:
     """A user file's text; ProfileError when it cannot be read."""
     try:
-        return path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            data = f.read(MAX_PROFILE_BYTES + 1)
     except FileNotFoundError:
         raise ProfileError(file, "", "no such file") from None
     except OSError as exc:
         raise ProfileError(file, "", f"cannot read: {exc.strerror}") from None
+    if len(data) > MAX_PROFILE_BYTES:
+        raise ProfileError(file, "", f"larger than {MAX_PROFILE_BYTES} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProfileError(file, "", f"not UTF-8 text (byte {exc.start})") from None
 
 
 @cache

@@ -7,6 +7,7 @@ import pytest
 
 from emulator.errors import ProfileError
 from emulator.profiles import (
+    MAX_PROFILE_BYTES,
     ChfModel,
     EsmeModel,
     GsmeModel,
@@ -241,3 +242,29 @@ def test_a_u32_prepayment_field_is_checked_at_load(tmp_path: Path) -> None:
     with pytest.raises(ProfileError) as info:
         load_dmc(str(write(tmp_path, "mine.yaml", DMC)))
     assert info.value.field == "prepayment.emergency_credit_limit_pence"
+
+
+# ---- hostile YAML (issue 8, item 17) ---------------------------------------------------------
+
+@pytest.mark.parametrize(("content", "reason"), [
+    (GOOD_ESME.replace("model: T1\n", "model: T1\nmodel: T2\n").encode(), "duplicate key 'model'"),
+    (b"schema_version: 1\nname: \xff\xfe\n", "not UTF-8 text"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not UTF-8 text"),
+    (b"schema_version: 1\nname: " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested deeper than 32"),
+    (b"schema_version: 1\nname: " + b"9" * 5000 + b"\n", "YAML error"),
+    (b"x" * (MAX_PROFILE_BYTES + 1), "larger than"),
+])
+def test_hostile_yaml_is_one_profile_error(tmp_path: Path, content: bytes, reason: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ProfileError) as info:
+        load_dmc(str(path))
+    assert reason in info.value.reason and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("number", [".nan", ".inf", "1e999"])
+def test_nan_and_infinite_numbers_in_a_profile_are_refused(tmp_path: Path, number: str) -> None:
+    write(tmp_path, "my-esme.yaml", GOOD_ESME.replace("base_load_w: 200", f"base_load_w: {number}"))
+    with pytest.raises(ProfileError) as info:
+        load_dmc(str(write(tmp_path, "mine.yaml", DMC)))
+    assert info.value.field == "load.base_load_w"
