@@ -22,6 +22,8 @@ turn any of them into one line and a non-zero exit::
      +-- DeclarationError        s1lab's own tables disagree (a message without a handler...)
      +-- FaultSpecError          a fault spec (``--fault``, a scenario) that does not parse
      +-- ReportError             results that cannot make a report, or a report not written
+     +-- OutputError             an output file or folder that cannot be written (full disk...)
+     +-- DeviceCallbackError     a device's timer callback raised: the run stops (a bug)
 """
 
 from __future__ import annotations
@@ -136,3 +138,13 @@ class FaultSpecError(S1labError):
 class ReportError(S1labError):
     """Results that cannot make a report (e.g. two results for one cell), or a report file that
     cannot be written."""
+
+
+class OutputError(S1labError):
+    """An output file or folder that cannot be written or replaced (a full disk, no permission);
+    the message names the file."""
+
+
+class DeviceCallbackError(S1labError):
+    """A device's timer callback raised something that is not an s1lab error: a bug in the
+    emulator. The run stops (every timer with it) and the command line exits non-zero."""

@@ -62,7 +62,8 @@ async def serve(
     if setup is not None:
         setup(inst, scheduler)  # faults
     devices = ", ".join(f"{e.device_type.name} {d}" for d, e in inst.chf.log.items())
-    try:
+
+    async def run() -> None:
         if listen is not None:
             server = await tcp_listen(listen[0], listen[1], inst.accept)
             host, port = server.sockets[0].getsockname()[:2]
@@ -100,6 +101,9 @@ async def serve(
                         break
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), REDIAL_S)
+
+    try:
+        await scheduler.guard(run())  # a failed device callback ends the run loudly
     finally:
         inst.close()
         scheduler.close()

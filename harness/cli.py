@@ -197,10 +197,12 @@ def pki() -> None:
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--chfs", type=click.IntRange(0, 100_000), default=1, show_default=True,
               help="CHF device certificates to mint.")
-@click.option("--seed", type=int, default=1, show_default=True, help="Key derivation seed.")
+@click.option("--seed", type=int, default=None,
+              help="Derive every key from this seed (reproducible; FOR TESTS ONLY: the seed "
+                   "is the keys). Default: keys from the operating system.")
 @click.option("--days", type=click.IntRange(1, 36_500), default=3650, show_default=True,
               help="Validity of every certificate.")
-def pki_init(directory: Path, chfs: int, seed: int, days: int) -> None:
+def pki_init(directory: Path, chfs: int, seed: int | None, days: int) -> None:
     """Mint an SMSO CA, an S1SP (DCC) CA, head-end client certificates and CHF certificates."""
     async def now() -> int:
         return current_clock().now_us()

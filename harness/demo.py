@@ -31,6 +31,7 @@ from emulator.core.rng import SplitMix64
 from emulator.core.timebase import DAY, HOUR, MINUTE, SECOND, isoformat
 from emulator.drivers.capture import HanCapture
 from emulator.errors import RemoteProtocolError, TransportError
+from emulator.outputs import RunFolder
 from emulator.wire import wan
 from emulator.wire.vocabulary import PaymentMode, Role, SupplyState, TopUpStatus
 from harness.faults import Fault, apply_faults
@@ -168,10 +169,9 @@ async def run_demo(cfg: DemoConfig, progress: ProgressFn | None = None) -> DemoS
     start_us = clock.now_us()
     total_us = int(cfg.days * DAY)
     end_us = start_us + total_us
-    sink = None
-    if cfg.out is not None:
-        cfg.out.mkdir(parents=True, exist_ok=True)
-        sink = (cfg.out / "trace.jsonl").open("w", encoding="utf-8", newline="\n")
+    folder = RunFolder(cfg.out) if cfg.out is not None else None
+    sink = folder.open_stream("trace.jsonl") if folder is not None else None
+    complete = False
     try:
         trace = Trace(sink)
         interruptions = [0]
@@ -213,7 +213,7 @@ async def run_demo(cfg: DemoConfig, progress: ProgressFn | None = None) -> DemoS
                    SplitMix64.derive(cfg.seed, inst.id, "headend"), row, i)
             for i, (inst, row) in enumerate(zip(fleet.installations, rows, strict=True))
         ]
-        await asyncio.gather(ticker(), *tasks)
+        await scheduler.guard(asyncio.gather(ticker(), *tasks))
         now = clock.now_us()
         summary = DemoSummary(
             seed=cfg.seed, dmc=dmc.name, group_id=dmc.group_id, installations=cfg.installations,
@@ -242,10 +242,11 @@ async def run_demo(cfg: DemoConfig, progress: ProgressFn | None = None) -> DemoS
         summary.trace_lines = trace.lines
         summary.events = dict(sorted(trace.counts.items()))
         summary.per_installation = rows
+        complete = True
     finally:
-        if sink is not None:
-            sink.close()
-    if cfg.out is not None:
-        (cfg.out / "summary.json").write_text(
-            json.dumps(asdict(summary), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        if folder is not None and sink is not None:
+            folder.close_stream(sink, "trace.jsonl", complete=complete)
+    if folder is not None:
+        folder.write("summary.json", json.dumps(asdict(summary), indent=2, sort_keys=True) + "\n")
+        folder.finish()
     return summary
