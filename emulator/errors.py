@@ -148,3 +148,7 @@ class OutputError(S1labError):
 class DeviceCallbackError(S1labError):
     """A device's timer callback raised something that is not an s1lab error: a bug in the
     emulator. The run stops (every timer with it) and the command line exits non-zero."""
+
+
+class CaptureError(S1labError):
+    """A capture or key-log file cannot be written, or a capture tool failed."""
