@@ -24,6 +24,7 @@ turn any of them into one line and a non-zero exit::
      +-- ReportError             results that cannot make a report, or a report not written
      +-- OutputError             an output file or folder that cannot be written (full disk...)
      +-- DeviceCallbackError     a device's timer callback raised: the run stops (a bug)
+     +-- CaptureError            a capture or key-log file cannot be written, a capture tool failed
 """
 
 from __future__ import annotations
