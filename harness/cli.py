@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 import click
 
@@ -36,6 +37,7 @@ from harness.faults import apply_faults, parse_fault
 if TYPE_CHECKING:
     from harness.remote_migration import Evidence
 
+EXIT_RUN_FAILED = 1  # the run went through, but something failed that no injected fault explains
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 70
 
@@ -43,6 +45,23 @@ EXIT_INTERNAL = 70
 def _fail(command: str, message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     click.echo(f"s1lab {command}: error: {message}".replace("s1lab s1lab", "s1lab"), err=True)
     sys.exit(code)
+
+
+class FiniteFloat(click.FloatRange):
+    """A float option in a range that refuses NaN and infinities (which compare false with
+    every bound, so a plain FloatRange lets NaN through)."""
+
+    name = "finite number"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:
+        number = float(super().convert(value, param, ctx))
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+TIMEOUT = FiniteFloat(0, 86_400, min_open=True)  # seconds
 
 
 def _dmc(profile: str | None) -> ResolvedDmc:
@@ -87,7 +106,7 @@ FAULT_OPTION = click.option(
 @cli.command()
 @click.option("--installations", "-n", type=click.IntRange(1, 100_000), default=20,
               show_default=True, help="Installations to emulate.")
-@click.option("--days", type=click.FloatRange(0, 3650, min_open=True), default=2.0,
+@click.option("--days", type=FiniteFloat(0, 3650, min_open=True), default=2.0,
               show_default=True, help="Simulated days to run (virtual time).")
 @click.option("--seed", type=int, default=1, show_default=True,
               help="Run seed: the same seed gives the same trace.")
@@ -128,6 +147,11 @@ def demo(installations: int, days: float, seed: int, out: Path, profile: str | N
     console.print(summary_table(summary))
     console.print(f"trace: {out / 'trace.jsonl'} ({summary.trace_lines} lines)   "
                   f"summary: {out / 'summary.json'}")
+    console.print(f"failed requests: {summary.errors_from_faults} explained by injected faults, "
+                  f"{summary.unexplained_errors} not")
+    if summary.unexplained_errors:
+        _fail("demo", f"{summary.unexplained_errors} request(s) failed at installations with no "
+              f"injected fault (see {out / 'summary.json'})", EXIT_RUN_FAILED)
 
 
 # ---- migrate ------------------------------------------------------------------------------
@@ -198,6 +222,12 @@ def migrate(group_id: str, installations: int, seed: int, faults: tuple[str, ...
                   f"{summary.rollbacks}")
     console.print(f"files: {out}/ (mgf-week*.xml, scf-week*.xml, exclusions/, history.json, "
                   "trace.jsonl, summary.json)")
+    console.print(f"failed attempts: {summary.failed_attempts_from_faults} at installations with "
+                  f"injected faults, {summary.unexplained_failed_attempts} not")
+    if summary.unexplained_failed_attempts:
+        _fail("migrate", f"{summary.unexplained_failed_attempts} failed attempt(s) at "
+              f"installations with no injected fault (see {out / 'summary.json'})",
+              EXIT_RUN_FAILED)
 
 
 # ---- pki ----------------------------------------------------------------------------------
@@ -306,7 +336,7 @@ def headend() -> None:
               type=click.Path(path_type=Path, file_okay=False), help="Folder from `pki init`.")
 @click.option("--role", type=click.Choice(["smso", "s1sp"]), required=True)
 @click.option("--device", default=None, help="Read only this device (EUI-64).")
-@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds.")
+@click.option("--timeout", type=TIMEOUT, default=30.0, show_default=True, help="Seconds.")
 @WAN_CAPTURE_OPTION
 @KEYLOG_OPTION
 def headend_read(connect: str | None, listen: str | None, pki_dir: Path,
@@ -349,7 +379,7 @@ def _remote_evidence(capture: Path | None, keylog: Path | None) -> tuple[Capture
                    "to the S1SP CA), sim (move the SIM to --apn).")
 @click.option("--apn", default="dcc.smets1.example", show_default=True)
 @click.option("--service-profile", default="DCC-SMETS1-CSP", show_default=True)
-@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds.")
+@click.option("--timeout", type=TIMEOUT, default=30.0, show_default=True, help="Seconds.")
 @WAN_CAPTURE_OPTION
 @KEYLOG_OPTION
 def headend_migrate(connect: str, pki_dir: Path, steps: str, apn: str, service_profile: str,
@@ -360,6 +390,8 @@ def headend_migrate(connect: str, pki_dir: Path, steps: str, apn: str, service_p
 
     chosen = tuple(s.strip() for s in steps.split(",") if s.strip())
     bad = [s for s in chosen if s not in ("rotate", "swap", "sim")]
+    if not chosen:
+        raise click.BadParameter("no steps given (rotate, swap, sim)", param_hint="--steps")
     if bad:
         raise click.BadParameter(f"unknown step {bad[0]!r} (rotate, swap, sim)",
                                  param_hint="--steps")
@@ -382,7 +414,7 @@ def headend_migrate(connect: str, pki_dir: Path, steps: str, apn: str, service_p
               type=click.Path(path_type=Path, file_okay=False), help="Folder from `pki init`.")
 @click.option("--previous-apn", default="", help="PreviousAPN to restore (default: as before).")
 @click.option("--service-profile", default="", help="ServiceProfile to restore.")
-@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds.")
+@click.option("--timeout", type=TIMEOUT, default=30.0, show_default=True, help="Seconds.")
 @WAN_CAPTURE_OPTION
 @KEYLOG_OPTION
 def headend_rollback(connect: str, pki_dir: Path, previous_apn: str, service_profile: str,

@@ -75,6 +75,7 @@ class InstallationSummary:
     credited_pence: int = 0
     errors: int = 0
     tls: str = ""
+    faults: list[str] = field(default_factory=list)  # the injected faults aimed at it
 
 
 @dataclass
@@ -89,6 +90,10 @@ class DemoSummary:
     handshakes: int = 0
     requests: int = 0
     errors: int = 0
+    #: Of ``errors``: those at an installation an injected fault is aimed at (the fault explains
+    #: them), and the rest, which nothing explains (the CLI exits non-zero on any).
+    errors_from_faults: int = 0
+    unexplained_errors: int = 0
     top_ups_accepted: int = 0
     top_ups_rejected: int = 0
     supply_interruptions: int = 0
@@ -174,6 +179,7 @@ async def run_demo(cfg: DemoConfig, progress: ProgressFn | None = None) -> DemoS
     folder = RunFolder(cfg.out) if cfg.out is not None else None
     sink = folder.open_stream("trace.jsonl") if folder is not None else None
     complete = False
+    fleet: Fleet | None = None
     try:
         trace = Trace(sink)
         interruptions = [0]
@@ -197,6 +203,8 @@ async def run_demo(cfg: DemoConfig, progress: ProgressFn | None = None) -> DemoS
                           emit=trace.emitter("headend"))
         rows = [InstallationSummary(inst.id, inst.chf.eui, inst.esme.eui)
                 for inst in fleet.installations]
+        for i, row in enumerate(rows):
+            row.faults = [f.describe() for f in cfg.faults if f.applies_to(i)]
 
         def factory(inst: Installation) -> Callable[[], asyncio.Future[HeadEndSession]]:
             def make() -> asyncio.Future[HeadEndSession]:
@@ -236,6 +244,10 @@ async def run_demo(cfg: DemoConfig, progress: ProgressFn | None = None) -> DemoS
             summary.handshakes += inst.sessions_opened
             summary.requests += inst.frames_served
             summary.errors += row.errors
+            if row.faults:
+                summary.errors_from_faults += row.errors
+            else:
+                summary.unexplained_errors += row.errors
             summary.top_ups_accepted += row.top_ups_accepted
             summary.top_ups_rejected += row.top_ups_rejected
         summary.supply_interruptions = interruptions[0]
@@ -251,6 +263,8 @@ async def run_demo(cfg: DemoConfig, progress: ProgressFn | None = None) -> DemoS
         summary.per_installation = rows
         complete = True
     finally:
+        if not complete and fleet is not None:
+            fleet.close()  # a failed run still releases its installations and temporary PKI
         if folder is not None and sink is not None:
             folder.close_stream(sink, "trace.jsonl", complete=complete)
     if folder is not None:

@@ -161,3 +161,11 @@ def test_a_manifest_cannot_delete_outside_the_folder(tmp_path: Path) -> None:
     (out / MANIFEST).write_text(json.dumps({"files": ["../outside.txt", str(outside)]}))
     RunFolder(out)
     assert outside.read_text() == "keep"
+
+
+def test_han_keys_file_is_private_whatever_the_umask(tmp_path: Path, open_umask: None) -> None:
+    from emulator.drivers.capture import KEYS_NAME, HanCapture
+
+    capture = HanCapture(tmp_path / "cap")
+    capture.close()
+    assert _mode(tmp_path / "cap" / KEYS_NAME) == 0o600

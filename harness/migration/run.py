@@ -83,6 +83,7 @@ FAULT_KINDS = (
 )
 _FAULT = re.compile(r"^(?P<kind>[a-z-]+)(?:=(?P<value>[\d.]+))?:(?P<share>[\d.]+%|#\d+(?:,#\d+)*)$")
 TERMINAL = {"migrated", "partial", "excluded", "not-eligible"}
+MAX_FAULT_HOURS = 10 * 366 * 24  # a fault VALUE (slow-reconnect hours): at most ten years
 
 
 class MigrationSpecError(S1labError):
@@ -105,14 +106,19 @@ def parse_migration_fault(spec: str) -> MigrationFault:
             f"{', '.join(FAULT_KINDS)} and SHARE like 10% or #3,#7")
     if m["kind"] == "slow-reconnect" and m["value"] is None:
         raise MigrationSpecError(f"bad fault {spec!r}: slow-reconnect needs =HOURS")
-    share = m["share"]
-    if share.endswith("%"):
-        fraction = float(share[:-1]) / 100
+    try:
+        value = float(m["value"] or 0)
+        fraction = float(m["share"][:-1]) / 100 if m["share"].endswith("%") else None
+    except ValueError:  # the pattern lets "1.2.3" through
+        raise MigrationSpecError(f"bad fault {spec!r}: not a number") from None
+    if not 0 <= value <= MAX_FAULT_HOURS:
+        raise MigrationSpecError(f"bad fault {spec!r}: a value is 0 to {MAX_FAULT_HOURS} hours")
+    if fraction is not None:
         if not 0 <= fraction <= 1:
             raise MigrationSpecError(f"bad fault {spec!r}: a share is 0% to 100%")
-        return MigrationFault(m["kind"], float(m["value"] or 0), fraction, ())
-    return MigrationFault(m["kind"], float(m["value"] or 0), None,
-                          tuple(int(t[1:]) for t in share.split(",")))
+        return MigrationFault(m["kind"], value, fraction, ())
+    return MigrationFault(m["kind"], value, None,
+                          tuple(int(t[1:]) for t in m["share"].split(",")))
 
 
 @dataclass
@@ -155,6 +161,10 @@ class MigrationSummary:
     outcomes: dict[str, int] = field(default_factory=dict)
     categories: dict[str, int] = field(default_factory=dict)
     failures_by_reason: dict[str, int] = field(default_factory=dict)
+    #: Failed attempts at installations an injected fault is aimed at (``faults`` in their
+    #: row), and the rest, which no fault explains (the CLI exits non-zero on any).
+    failed_attempts_from_faults: int = 0
+    unexplained_failed_attempts: int = 0
     rollbacks: int = 0
     per_installation: list[InstallationReport] = field(default_factory=list)
 
@@ -426,6 +436,12 @@ class _WeeklyRun:
             a.reason.value for h in histories.values() for a in h.failures() if a.reason))
         summary.rollbacks = sum(1 for h in histories.values() for a in h.attempts
                                 if a.outcome is Outcome.ROLLED_BACK)
+        for key, history in histories.items():
+            failed = len(history.failures())
+            if reports[key].faults:
+                summary.failed_attempts_from_faults += failed
+            else:
+                summary.unexplained_failed_attempts += failed
         return summary
 
     def write_outputs(self, summary: MigrationSummary) -> None:
