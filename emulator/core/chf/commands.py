@@ -14,6 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, cast
 
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
 
 from emulator.core.chf import security
@@ -345,6 +348,30 @@ def _rotate_keys(
     return security.run_step(chf, "rotate", new, now, keys)
 
 
+def anchor_problem(der: bytes) -> str | None:
+    """Why DER bytes cannot be a CHF's trust anchor, or None: it must parse as an X.509
+    certificate of a CA (basicConstraints CA:TRUE, keyCertSign when keyUsage is present) with
+    an ECDSA P-256 key, the only kind the WAN's TLS accepts."""
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        key = cert.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        return f"not an X.509 certificate ({exc})"
+    try:
+        if not cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
+            return "not a CA certificate (basicConstraints CA:FALSE)"
+    except x509.ExtensionNotFound:
+        return "not a CA certificate (no basicConstraints)"
+    try:
+        if not cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign:
+            return "its keyUsage does not allow signing certificates"
+    except x509.ExtensionNotFound:
+        pass
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        return f"its key is not ECDSA P-256 ({type(key).__name__})"
+    return None
+
+
 @handles(MessageType.SWAP_CERTIFICATE)
 def _swap_certificate(
     chf: Chf, device_type: DeviceType, core: object, request: object, now: int,
@@ -354,6 +381,9 @@ def _swap_certificate(
     _chf_only(device_type, "SWAP_CERTIFICATE", keys)
     if not request.ca_certificate:
         raise Reject(ErrorCode.INVALID_ARGUMENT, "empty certificate", keys)
+    problem = anchor_problem(request.ca_certificate)
+    if problem is not None:  # checked before anything changes: TLS must be able to trust it
+        raise Reject(ErrorCode.INVALID_ARGUMENT, f"new trust anchor refused: {problem}", keys)
     old = security.snapshot(chf)
     new = Snapshot(old.owner, old.keys, request.role, request.ca_certificate, old.apn,
                    old.service_profile)
