@@ -44,6 +44,14 @@ def _why(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
+def _sync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_atomic(path: Path, data: str | bytes, *, mode: int = PUBLIC) -> Path:
     """Write ``data`` (text as UTF-8) to ``path`` with ``mode``, creating its folder."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
@@ -59,6 +67,7 @@ def write_atomic(path: Path, data: str | bytes, *, mode: int = PUBLIC) -> Path:
             os.fsync(handle.fileno())
         tmp.replace(path)
         tmp = None
+        _sync_dir(path.parent)  # the rename itself survives a power cut
     except OSError as exc:
         raise OutputError(f"{path}: cannot write: {_why(exc)}") from None
     finally:

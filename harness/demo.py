@@ -127,7 +127,8 @@ async def _drive(
         try:
             reading = await session.read_instantaneous(esme)
             row.reads += 1
-            assert isinstance(reading, wan.EsmeInstantaneous)
+            if not isinstance(reading, wan.EsmeInstantaneous):  # a CHF answering out of turn
+                raise RemoteProtocolError(f"an ESME read answered with {type(reading).__name__}")
             if gsme is not None and (now // interval) % 4 == 0:
                 await session.read_instantaneous(gsme)
                 row.reads += 1
