@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import os
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Literal, NoReturn
 
 import click
 
@@ -33,6 +32,7 @@ from emulator.drivers.capture import HanCapture
 from emulator.drivers.tcp import parse_hostport
 from emulator.pki import init_folder
 from harness.cli_firmware import firmware, headend_firmware
+from harness.cli_types import TIMEOUT, FiniteFloat
 from harness.faults import apply_faults, parse_fault
 
 if TYPE_CHECKING:
@@ -46,23 +46,6 @@ EXIT_INTERNAL = 70
 def _fail(command: str, message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     click.echo(f"s1lab {command}: error: {message}".replace("s1lab s1lab", "s1lab"), err=True)
     sys.exit(code)
-
-
-class FiniteFloat(click.FloatRange):
-    """A float option in a range that refuses NaN and infinities (which compare false with
-    every bound, so a plain FloatRange lets NaN through)."""
-
-    name = "finite number"
-
-    def convert(self, value: Any, param: click.Parameter | None,
-                ctx: click.Context | None) -> float:
-        number = float(super().convert(value, param, ctx))
-        if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number", param, ctx)
-        return number
-
-
-TIMEOUT = FiniteFloat(0, 86_400, min_open=True)  # seconds
 
 
 def _dmc(profile: str | None) -> ResolvedDmc:
