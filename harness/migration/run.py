@@ -344,6 +344,8 @@ class _WeeklyRun:
                 inst, rec = installs[i], records[installs[i].id]
                 reports[inst.id].faults.append(fault.kind)
                 _apply(fault, inst, rec, records, installs, i, mgf_keys, t0, end_of_run)
+                if fault.kind == "duplicate-mpxn" and i > 0:  # it gave its MPxN to the one before
+                    reports[installs[i - 1].id].faults.append("duplicate-mpxn (shared)")
         s1sp = S1sp(fleet, emit, cfg.seed)
         dco_key = derive_key(cfg.seed, "dco")
         assert isinstance(dco_key, ec.EllipticCurvePrivateKey)
