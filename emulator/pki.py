@@ -341,6 +341,28 @@ def check_validity(cert: x509.Certificate, now: int) -> None:
     )
 
 
+def check_client_certificate(cert: x509.Certificate) -> None:
+    """CertificateError unless ``cert`` can be a head-end's TLS client certificate: an
+    end-entity certificate (not CA:TRUE) with an ECDSA P-256 key and extendedKeyUsage
+    clientAuth (the profile s1lab's PKI issues, as GBCS's device and access-control broker
+    certificates are P-256)."""
+    what = repr(_describe(cert))
+    key = cert.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        raise CertificateError(f"client certificate {what} has no ECDSA P-256 key")
+    try:
+        if cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
+            raise CertificateError(f"client certificate {what} is a CA certificate")
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        usages = x509.ExtendedKeyUsage([])
+    if ExtendedKeyUsageOID.CLIENT_AUTH not in usages:
+        raise CertificateError(f"client certificate {what} lacks extendedKeyUsage clientAuth")
+
+
 def load_pem_cert(data: bytes, source: str) -> x509.Certificate:
     try:
         return x509.load_pem_x509_certificate(data)

@@ -162,6 +162,10 @@ class ChfModel(_DeviceBase):
     apn: WireText = "smso.example.apn"
     service_profile: WireText = "smso-standard"
     reconnect_delay_s: NonNegInt = 600  # after a SIM move
+    # TCP sessions (serve): closed when the TLS handshake is not done in time, or when the
+    # head-end stays silent this long (half-open connections do not pile up).
+    tls_handshake_timeout_s: Annotated[int, Field(ge=1, le=3600)] = 30
+    wan_idle_timeout_s: Annotated[int, Field(ge=1, le=86_400)] = 900
     # The WAN schedule: the modem attaches for wan_awake_s every wan_wake_interval_s
     # (0: always attached).
     wan_wake_interval_s: NonNegInt = 0

@@ -265,10 +265,17 @@ def pki_init(directory: Path, chfs: int, seed: int | None, days: int) -> None:
 @ZEP_OPTION
 @FAULT_OPTION
 @KEYLOG_OPTION
+@click.option("--handshake-timeout", type=TIMEOUT, default=None,
+              help="Seconds a TCP session may take to finish its TLS handshake "
+                   "(default: the CHF profile's tls_handshake_timeout_s, 30).")
+@click.option("--idle-timeout", type=TIMEOUT, default=None,
+              help="Seconds of silence after which a session is closed "
+                   "(default: the CHF profile's wan_idle_timeout_s, 900).")
 def serve(listen: str | None, connect: str | None, pki_dir: Path, profile: str | None,
           seed: int, chf_eui: str | None, trace_path: Path | None, han: str,
           capture: Path | None, zep: str | None, faults: tuple[str, ...],
-          keylog: Path | None) -> None:
+          keylog: Path | None, handshake_timeout: float | None,
+          idle_timeout: float | None) -> None:
     """Run one emulated installation in real time; its CHF speaks mutual TLS over TCP."""
     from emulator.serve import serve as run_serve
 
@@ -295,7 +302,8 @@ def serve(listen: str | None, connect: str | None, pki_dir: Path, profile: str |
                             han="direct" if han == "direct" else "zigbee", capture=cap,
                             setup=lambda inst, sched: apply_faults(fault_list, [inst], sched),
                             wan_capture=evidence.wan if evidence else None,
-                            keylog=evidence.keylog if evidence else keylog_path(keylog))
+                            keylog=evidence.keylog if evidence else keylog_path(keylog),
+                            handshake_timeout_s=handshake_timeout, idle_timeout_s=idle_timeout)
         finally:
             if sink is not None:
                 sink.close()

@@ -184,3 +184,27 @@ def test_a_failing_device_callback_fails_the_run_in_one_line(
     assert code != 0 and err.strip().count("\n") == 0
     assert "device callback failed" in err and "KeyError" in err
     assert (tmp_path / INCOMPLETE).exists() and not (tmp_path / "summary.json").exists()
+
+
+@pytest.mark.io
+def test_serve_closes_a_half_open_tcp_connection(tmp_path: Path) -> None:
+    import re
+    import socket
+    import time
+
+    pki = tmp_path / "pki"
+    assert run("pki", "init", str(pki)).returncode == 0
+    proc = subprocess.Popen([*S1LAB, "serve", "--listen", "127.0.0.1:0", "--pki", str(pki),
+                             "--han", "direct", "--handshake-timeout", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        m = re.search(r"listening on ([\d.]+):(\d+)", proc.stdout.readline())
+        assert m
+        with socket.create_connection((m.group(1), int(m.group(2))), timeout=10) as sock:
+            started = time.monotonic()
+            assert sock.recv(100) == b""  # closed by the CHF, not by us; nothing was sent
+            assert 0.5 < time.monotonic() - started < 8
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=10)
