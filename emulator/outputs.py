@@ -86,6 +86,42 @@ def make_private_dir(path: Path) -> Path:
     return path
 
 
+@overload
+def open_partial(path: Path, kind: Literal["text"] = "text") -> TextIO: ...
+@overload
+def open_partial(path: Path, kind: Literal["binary"]) -> BinaryIO: ...
+
+
+def open_partial(path: Path, kind: Literal["text", "binary"] = "text") -> TextIO | BinaryIO:
+    """Open ``<path>.partial`` to write ``path`` bit by bit (see :func:`close_partial`)."""
+    partial = path.with_name(path.name + PARTIAL_SUFFIX)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if kind == "binary":
+            return partial.open("wb")
+        return partial.open("w", encoding="utf-8", newline="\n")
+    except OSError as exc:
+        raise OutputError(f"{partial}: cannot write: {_why(exc)}") from None
+
+
+def close_partial(handle: TextIO | BinaryIO, path: Path, *, complete: bool) -> None:
+    """Close a stream from :func:`open_partial`; if ``complete``, sync it and rename it to
+    ``path``. An incomplete one keeps its ``.partial`` name."""
+    partial = path.with_name(path.name + PARTIAL_SUFFIX)
+    try:
+        try:
+            if complete:
+                handle.flush()
+                os.fsync(handle.fileno())
+        finally:
+            with contextlib.suppress(OSError):  # a full disk: the flush above said so
+                handle.close()
+        if complete:
+            partial.replace(path)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write: {_why(exc)}") from None
+
+
 class RunFolder:
     """The output folder of one run; see the module docstring."""
 
@@ -145,31 +181,11 @@ class RunFolder:
                     kind: Literal["text", "binary"] = "text") -> TextIO | BinaryIO:
         """A file written bit by bit, as ``<name>.partial`` until :meth:`close_stream`."""
         path = self._note(name)
-        partial = path.with_name(path.name + PARTIAL_SUFFIX)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if kind == "binary":
-                return partial.open("wb")
-            return partial.open("w", encoding="utf-8", newline="\n")
-        except OSError as exc:
-            raise OutputError(f"{partial}: cannot write: {_why(exc)}") from None
+        return open_partial(path) if kind == "text" else open_partial(path, "binary")
 
     def close_stream(self, handle: TextIO | BinaryIO, name: str, *, complete: bool) -> None:
         """Close a stream; if ``complete``, sync it and give it its final name."""
-        path = self.path / name
-        partial = path.with_name(path.name + PARTIAL_SUFFIX)
-        try:
-            try:
-                if complete:
-                    handle.flush()
-                    os.fsync(handle.fileno())
-            finally:
-                with contextlib.suppress(OSError):  # a full disk: the flush above said so
-                    handle.close()
-            if complete:
-                partial.replace(path)
-        except OSError as exc:
-            raise OutputError(f"{path}: cannot write: {_why(exc)}") from None
+        close_partial(handle, self.path / name, complete=complete)
 
     def finish(self) -> None:
         """The run completed and every output is written: drop the INCOMPLETE mark."""

@@ -30,6 +30,7 @@ from emulator.capture.evidence import CaptureDir
 from emulator.capture.keylog import keylog_path
 from emulator.drivers.capture import HanCapture
 from emulator.drivers.tcp import parse_hostport
+from emulator.outputs import close_partial, open_partial
 from emulator.pki import init_folder
 from harness.cli_firmware import firmware, headend_firmware
 from harness.cli_types import TIMEOUT, FiniteFloat
@@ -290,7 +291,8 @@ def serve(listen: str | None, connect: str | None, pki_dir: Path, profile: str |
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        sink = trace_path.open("w", encoding="utf-8") if trace_path else None
+        sink = open_partial(trace_path) if trace_path else None  # renamed when serve stops
+        stopped = False
         evidence = (CaptureDir(capture, zep_to=zep_to, keylog=keylog)
                     if capture is not None else None)
         cap = (evidence.han if evidence is not None
@@ -304,9 +306,10 @@ def serve(listen: str | None, connect: str | None, pki_dir: Path, profile: str |
                             wan_capture=evidence.wan if evidence else None,
                             keylog=evidence.keylog if evidence else keylog_path(keylog),
                             handshake_timeout_s=handshake_timeout, idle_timeout_s=idle_timeout)
+            stopped = True
         finally:
-            if sink is not None:
-                sink.close()
+            if sink is not None and trace_path is not None:
+                close_partial(sink, trace_path, complete=stopped)
             if evidence is not None:
                 evidence.close()
             if cap is not None:
