@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, cast
 
-from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
@@ -354,6 +353,10 @@ def anchor_problem(der: bytes) -> str | None:
     """Why DER bytes cannot be a CHF's trust anchor, or None: it must parse as an X.509
     certificate of a CA (basicConstraints CA:TRUE, keyCertSign when keyUsage is present) with
     an ECDSA P-256 key, the only kind the WAN's TLS accepts."""
+    # Imported here: cryptography.x509 pulls in socket (for IP addresses in names), which the
+    # sans-IO core must not load at import (tests/test_layers.py).
+    from cryptography import x509
+
     try:
         cert = x509.load_der_x509_certificate(der)
         key = cert.public_key()
