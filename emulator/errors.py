@@ -26,6 +26,9 @@ turn any of them into one line and a non-zero exit::
      +-- ReportError             results that cannot make a report, or a report not written
      +-- CampaignError           a campaign file is bad, or its run cannot go on
           +-- CampaignMismatch   a results folder belongs to another campaign file or seed
+     +-- OutputError             an output file or folder that cannot be written (full disk...)
+     +-- DeviceCallbackError     a device's timer callback raised: the run stops (a bug)
+     +-- CaptureError            a capture or key-log file cannot be written, a capture tool failed
 """
 
 from __future__ import annotations
@@ -172,6 +175,16 @@ class CampaignMismatch(CampaignError):
 class ReportError(S1labError):
     """Results that cannot make a report (e.g. two results for one cell), or a report file that
     cannot be written."""
+
+
+class OutputError(S1labError):
+    """An output file or folder that cannot be written or replaced (a full disk, no permission);
+    the message names the file."""
+
+
+class DeviceCallbackError(S1labError):
+    """A device's timer callback raised something that is not an s1lab error: a bug in the
+    emulator. The run stops (every timer with it) and the command line exits non-zero."""
 
 
 class CaptureError(S1labError):
