@@ -109,7 +109,8 @@ class S1sp:
         write_atomic(folder / "migration.key", migration.key_pem(), mode=SECRET)
         device_ca = auth.device_ca.cert_pem()
         self._migration = HeadEnd(Role.SMSO, client_context(
-            folder / "migration.pem", folder / "migration.key", device_ca), self._no_keys,
+            folder / "migration.pem", folder / "migration.key", device_ca,
+            keylog=fleet.keylog), self._no_keys,
             emit=emit)
         self._s1sp = HeadEnd(Role.S1SP, fleet.headend_context(Role.S1SP),
                              self._own_keys, emit=emit)
