@@ -23,6 +23,8 @@ turn any of them into one line and a non-zero exit::
      +-- DeclarationError        s1lab's own tables disagree (a message without a handler...)
      +-- FaultSpecError          a fault spec (``--fault``, a scenario) that does not parse
      +-- ReportError             results that cannot make a report, or a report not written
+     +-- CampaignError           a campaign file is bad, or its run cannot go on
+          +-- CampaignMismatch   a results folder belongs to another campaign file or seed
 """
 
 from __future__ import annotations
@@ -136,6 +138,24 @@ def _name(member: object) -> str:
 
 class FaultSpecError(S1labError):
     """A fault spec (a ``--fault`` value, a scenario's fault) that does not parse."""
+
+
+class CampaignError(S1labError):
+    """A campaign file is missing, unparsable or fails its schema, or its run cannot go on.
+
+    ``file`` names the file or folder, ``line`` the 1-based line of the problem (0 when the
+    file as a whole is bad).
+    """
+
+    def __init__(self, file: str, line: int, reason: str) -> None:
+        self.file = file
+        self.line = line
+        self.reason = reason
+        super().__init__(f"{file}:{line}: {reason}" if line else f"{file}: {reason}")
+
+
+class CampaignMismatch(CampaignError):
+    """``--resume``/``--rerun-failed`` on a results folder of another campaign file or seed."""
 
 
 class ReportError(S1labError):

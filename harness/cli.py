@@ -31,7 +31,9 @@ from emulator.capture.keylog import keylog_path
 from emulator.drivers.capture import HanCapture
 from emulator.drivers.tcp import parse_hostport
 from emulator.pki import init_folder
+from harness.cli_campaign import campaign
 from harness.cli_firmware import firmware, headend_firmware
+from harness.cli_run import run_command
 from harness.faults import apply_faults, parse_fault
 
 if TYPE_CHECKING:
@@ -452,6 +454,8 @@ def profiles_check(paths: tuple[str, ...]) -> None:
 
 cli.add_command(firmware)
 headend.add_command(headend_firmware)
+cli.add_command(run_command)  # s1lab run (harness/cli_run.py)
+cli.add_command(campaign)  # s1lab campaign (harness/cli_campaign.py)
 
 
 def main(argv: list[str] | None = None) -> None:
