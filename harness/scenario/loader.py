@@ -14,17 +14,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from emulator.errors import S1labError
+from emulator.errors import ScenarioError as ScenarioError  # re-exported: callers catch it here
 from harness.scenario.model import Scenario
-
-
-class ScenarioError(S1labError):
-    """A scenario file that cannot be read, parsed or validated (or a case id not found)."""
-
-    def __init__(self, file: str, line: int | None, reason: str, field: str = "") -> None:
-        self.file, self.line, self.reason, self.field = file, line, reason, field
-        where = f"{file}:{line}" if line else file
-        super().__init__(f"{where}: {field + ': ' if field else ''}{reason}")
 
 
 class _Map(dict[Any, Any]):
