@@ -29,6 +29,9 @@ turn any of them into one line and a non-zero exit::
      +-- OutputError             an output file or folder that cannot be written (full disk...)
      +-- DeviceCallbackError     a device's timer callback raised: the run stops (a bug)
      +-- CaptureError            a capture or key-log file cannot be written, a capture tool failed
+     +-- MigrationFileError      an MGF or SCF that is not well-formed or fails its schema
+     +-- MigrationSpecError      a bad --fault or --group for a migration run
+     +-- ReleaseRefused          the DCO will not release an installation's secrets
 """
 
 from __future__ import annotations
@@ -189,3 +192,42 @@ class DeviceCallbackError(S1labError):
 
 class CaptureError(S1labError):
     """A capture or key-log file cannot be written, or a capture tool failed."""
+
+
+# --- declared here, raised by one module each (HAN crypto, the migration roles) ---
+
+
+class InstallCodeError(SecurityError):
+    """An install code of the wrong length, or whose CRC does not match."""
+
+
+class UnknownKeySequence(SecurityError):
+    """A frame under a network key sequence number we do not hold (or no longer hold)."""
+
+
+class MigrationFileError(S1labError):
+    """A migration file (MGF or SCF) that is not well-formed or does not match its schema.
+
+    ``file`` names the file, ``path`` the element (``/MigrationGroupFile/Installation[2]/CHFEUI``,
+    empty when the file as a whole is bad), and ``reason`` says what is wrong.
+    """
+
+    def __init__(self, file: str, path: str, reason: str) -> None:
+        self.file = file
+        self.path = path
+        self.reason = reason
+        where = f"{file}: {path}" if path else file
+        super().__init__(f"{where}: {reason}")
+
+
+class MigrationSpecError(S1labError):
+    """A bad ``--fault`` or ``--group`` for a migration run."""
+
+
+class ReleaseRefused(S1labError):
+    """The DCO will not release secrets for this installation (unknown, or it failed)."""
+
+    def __init__(self, installation_id: str, reason: str) -> None:
+        self.installation_id = installation_id
+        self.reason = reason
+        super().__init__(f"DCO refuses release for {installation_id}: {reason}")

@@ -41,6 +41,7 @@ from emulator.drivers.tls import client_context
 from emulator.errors import (
     LocalProtocolError,
     MalformedFrame,
+    ReleaseRefused,
     RemoteProtocolError,
     S1labError,
     SecurityError,
@@ -64,7 +65,7 @@ from emulator.wire.vocabulary import (
     Role,
 )
 from harness.headend import HeadEnd, HeadEndSession, connect
-from harness.migration.dco import Dco, ReleaseRefused
+from harness.migration.dco import Dco
 from harness.migration.history import FailedOutcome, History, OtherOutcome
 from harness.migration.inventory import (
     DeviceRecord,
