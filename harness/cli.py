@@ -23,6 +23,7 @@ from emulator.drivers.tcp import parse_hostport
 from emulator.errors import S1labError
 from emulator.pki import init_folder
 from emulator.profiles import ResolvedDmc, default_dmc, load_dmc
+from harness.cli_fleet import fleet
 from harness.faults import apply_faults, parse_fault
 
 EXIT_BAD_INPUT = 2
@@ -42,6 +43,9 @@ def _dmc(profile: str | None) -> ResolvedDmc:
 @click.version_option(package_name="s1lab")
 def cli() -> None:
     """s1lab: emulator and test harness for GB SMETS1 installations."""
+
+
+cli.add_command(fleet)
 
 
 # ---- shared options -------------------------------------------------------------------------
