@@ -173,7 +173,9 @@ class Controller:
         elif inst.gsme is None:
             raise CommandError("failed", "this installation has no GSME")
         slot = self.scheduler.call_at(start, _action(fault, inst))
-        self._faults.setdefault(inst.id, _Faults()).pending.append((fault, slot))
+        state = self._faults.setdefault(inst.id, _Faults())
+        state.pending = [(f, s) for f, s in state.pending if s.deadline is not None]
+        state.pending.append((fault, slot))
         return {"fault": fault.kind, "device": fault.device, "start": isoformat(start)}
 
     def _clear(self, inst: Installation, kind: str, device: object,
@@ -188,6 +190,8 @@ class Controller:
         if state is not None:
             keep = []
             for fault, slot in state.pending:
+                if slot.deadline is None:
+                    continue  # it has fired: what it did is undone below
                 if fault.kind == kind and (device is None or fault.device == device):
                     slot.cancel()
                     cancelled += 1

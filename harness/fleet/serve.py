@@ -139,9 +139,7 @@ class FleetServer:
         assert self.opts.connect is not None
         target = self.opts.connect
         rng = random.Random(f"{self.opts.seed}/{self.plan.shard}")
-        self.dialler = Dialler(target, self.opts.ramp_per_s, rng,
-                               backoff_s=max(1.0, min(30.0, self.opts.dmc.chf.reconnect_delay_s
-                                                      / 60)))
+        self.dialler = Dialler(target, self.opts.ramp_per_s, rng)
         bind_source = self.plan.loopback and _is_loopback(target[0])
 
         def handler(inst: Installation) -> Callable[[TcpLinkEnd, Callable[[bool], None]], None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import re
 import shutil
@@ -45,7 +46,8 @@ def start_mosquitto(folder: Path, extra: str = "") -> Mosquitto:
         pytest.fail("mosquitto is not installed (scripts/setup.sh installs it)")
     port = free_port()
     conf = folder / f"mosquitto-{port}.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\npersistence false\n"
+    # `user`: run as root, mosquitto would otherwise drop to a user that cannot read tmp_path.
+    conf.write_text(f"listener {port} 127.0.0.1\npersistence false\nuser {getpass.getuser()}\n"
                     + (extra or "allow_anonymous true\n"))
     proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
