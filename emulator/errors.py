@@ -20,6 +20,7 @@ turn any of them into one line and a non-zero exit::
      |    +-- WaitingOnNothing   a virtual-time run has nothing ready, no timer and no I/O
      +-- TransportError          a link or TLS session failed or closed
      +-- DeclarationError        s1lab's own tables disagree (a message without a handler...)
+     +-- ReportError             results that cannot make a report, or a report not written
 """
 
 from __future__ import annotations
@@ -125,3 +126,8 @@ class IllegalTransition(LocalProtocolError):
 
 def _name(member: object) -> str:
     return str(getattr(member, "name", member))
+
+
+class ReportError(S1labError):
+    """Results that cannot make a report (e.g. two results for one cell), or a report file that
+    cannot be written."""

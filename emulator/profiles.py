@@ -49,8 +49,8 @@ from emulator.wire.vocabulary import PaymentMode
 SCHEMA_VERSION = 1
 PROFILES_PACKAGE = "profiles"
 
-GroupId = Literal["AA", "BA", "CA", "CB", "DA", "EA", "EB", "EC"]
-GROUP_IDS: tuple[str, ...] = ("AA", "BA", "CA", "CB", "DA", "EA", "EB", "EC")
+#: A GroupID's shape; which GroupIDs exist is ``profiles/cohorts.yaml``'s to say (one place).
+GroupId = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
 CohortName = Literal["IOC", "MOC (MDS)", "MOC (Secure)", "FOC"]
 
 
@@ -452,6 +452,9 @@ _DEVICE_FIELDS = ("chf", "esme", "gsme", "ppmid", "ihd")
 
 
 def _resolve(dmc: Dmc, file: str, folder: Path | None) -> ResolvedDmc:
+    cohorts = _cohorts()  # the GroupID first: it is checked before the device models
+    if dmc.group_id not in cohorts:
+        raise ProfileError(file, "group_id", f"no cohort for {dmc.group_id} in cohorts.yaml")
     models: dict[str, DeviceModel | None] = {}
     for field in _DEVICE_FIELDS:
         name = getattr(dmc, field)
@@ -464,9 +467,6 @@ def _resolve(dmc: Dmc, file: str, folder: Path | None) -> ResolvedDmc:
                 file, field, f"device model {name!r} is a {model.kind}, not a {field}"
             )
         models[field] = model
-    cohorts = _cohorts()
-    if dmc.group_id not in cohorts:
-        raise ProfileError(file, "group_id", f"no cohort for {dmc.group_id} in cohorts.yaml")
     chf, esme, gsme, ppmid, ihd = (models[f] for f in _DEVICE_FIELDS)
     assert isinstance(chf, ChfModel) and isinstance(esme, EsmeModel)
     assert gsme is None or isinstance(gsme, GsmeModel)

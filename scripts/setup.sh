@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Set up everything s1lab and its tests need on a fresh Debian machine (idempotent):
-# Debian packages for the tests' real peers (tshark, socat, openssl, mosquitto), a virtualenv in .venv,
+# Debian packages for the tests' real peers (tshark, socat, openssl, mosquitto; chromium and a
+# font for the headless-browser check of the HTML report), a virtualenv in .venv,
 # and the project installed editable with its dev extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pair in tshark:tshark socat:socat openssl:openssl mosquitto:mosquitto; do
+for pair in tshark:tshark socat:socat openssl:openssl chromium:chromium mosquitto:mosquitto; do
   cmd=${pair%%:*}; pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
 done
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "setup: installing Debian packages: ${need[*]}"

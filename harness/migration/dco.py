@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import NamedTuple
 
 from cryptography import x509
@@ -24,7 +23,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from emulator.errors import CertificateError, PkiError, S1labError, SecurityError
 from emulator.keystore import KEY_BYTES
 from emulator.pki import check_validity, eui_of_chf_cert
-from harness.migration.inventory import COHORTS
+from harness.migration.inventory import cohort_name, group_ids
 from harness.migration.mgf import (
     FIELD_GROUP_INFO,
     FIELD_MASTER_KEY,
@@ -34,10 +33,9 @@ from harness.migration.mgf import (
     parse_mgf,
     unseal,
 )
+from harness.migration.outcome import Outcome
+from harness.migration.reasons import Reason
 from harness.migration.scf import ScfEntry
-
-#: GroupIDs the DCC knows (domain.md §3.1).
-KNOWN_GROUP_IDS: frozenset[str] = frozenset(COHORTS)
 
 #: The validation steps, in the order they run: number -> what is checked.
 STEPS: dict[str, str] = {
@@ -52,42 +50,9 @@ STEPS: dict[str, str] = {
 }
 
 
-class Reason(StrEnum):
-    """Failure reason codes (they compare equal to their string values)."""
-
-    SCHEMA_INVALID = "SCHEMA_INVALID"
-    GROUP_ID_UNKNOWN = "GROUP_ID_UNKNOWN"
-    GROUP_MISMATCH = "GROUP_MISMATCH"
-    CERT_UNPARSABLE = "CERT_UNPARSABLE"
-    CERT_UNTRUSTED = "CERT_UNTRUSTED"
-    CERT_NOT_CHF = "CERT_NOT_CHF"
-    CERT_EUI_MISMATCH = "CERT_EUI_MISMATCH"
-    CERT_NOT_VALID_NOW = "CERT_NOT_VALID_NOW"
-    PREVIOUS_APN_MISSING = "PREVIOUS_APN_MISSING"
-    MASTER_KEY_UNDECRYPTABLE = "MASTER_KEY_UNDECRYPTABLE"
-    MASTER_KEY_INVALID = "MASTER_KEY_INVALID"
-    GROUP_INFO_UNDECRYPTABLE = "GROUP_INFO_UNDECRYPTABLE"
-    DUPLICATE_CHF_EUI = "DUPLICATE_CHF_EUI"
-    DUPLICATE_INSTALLATION_ID = "DUPLICATE_INSTALLATION_ID"
-
-
-#: Which step raises which reason (the docs table is checked against this).
-REASON_STEPS: dict[Reason, str] = {
-    Reason.SCHEMA_INVALID: "15.6.1",
-    Reason.GROUP_ID_UNKNOWN: "15.6.2",
-    Reason.GROUP_MISMATCH: "15.6.2",
-    Reason.CERT_UNPARSABLE: "15.6.3",
-    Reason.CERT_UNTRUSTED: "15.6.3",
-    Reason.CERT_NOT_CHF: "15.6.3",
-    Reason.CERT_EUI_MISMATCH: "15.6.3",
-    Reason.CERT_NOT_VALID_NOW: "15.6.3",
-    Reason.PREVIOUS_APN_MISSING: "15.6.4",
-    Reason.MASTER_KEY_UNDECRYPTABLE: "15.7.1",
-    Reason.MASTER_KEY_INVALID: "15.7.1",
-    Reason.GROUP_INFO_UNDECRYPTABLE: "15.7.1",
-    Reason.DUPLICATE_CHF_EUI: "15.7.2",
-    Reason.DUPLICATE_INSTALLATION_ID: "15.7.2",
-}
+#: Which step raises which reason (the docs table is checked against this); the reasons are
+#: members of :class:`~harness.migration.reasons.Reason` that name a DCO step.
+REASON_STEPS: dict[Reason, str] = {r: r.dco_step for r in Reason if r.dco_step}
 
 
 class ReleaseRefused(S1labError):
@@ -108,6 +73,9 @@ class Failure:
     @classmethod
     def of(cls, reason: Reason, message: str) -> Failure:
         return cls(step=REASON_STEPS[reason], reason=reason, message=message)
+
+    def __str__(self) -> str:
+        return f"{self.step} {self.reason.scf_code}"
 
 
 @dataclass(frozen=True)
@@ -155,10 +123,10 @@ class ValidationResult:
         for item in self.failed:
             first = item.failure
             assert first is not None
-            entries.append(ScfEntry(
-                installation_id=item.installation_id, chf_eui=item.chf_eui, outcome="failed",
-                step=first.step, reason_code=str(first.reason), message=first.message,
-                at_us=self.at_us,
+            entries.append(ScfEntry.failure(
+                installation_id=item.installation_id, chf_eui=item.chf_eui,
+                outcome=Outcome.FAILED, step=first.step, reason=first.reason,
+                message=first.message, at_us=self.at_us,
             ))
         return entries
 
@@ -201,7 +169,7 @@ class Dco:
 
     def validate_bytes(
         self, data: bytes, source: str, now_us: int,
-        known: Collection[str] = KNOWN_GROUP_IDS,
+        known: Collection[str] | None = None,
     ) -> ValidationResult:
         """Step 15.6.1 (parse), then :meth:`validate`. A file that does not parse fails as a
         whole (no installation can be named)."""
@@ -215,11 +183,13 @@ class Dco:
         return self.validate(mgf, now_us, known)
 
     def validate(
-        self, mgf: MigrationGroupFile, now_us: int, known: Collection[str] = KNOWN_GROUP_IDS
+        self, mgf: MigrationGroupFile, now_us: int, known: Collection[str] | None = None
     ) -> ValidationResult:
         """Run steps 15.6.2 to 15.7.2 (15.6.1 is :func:`parse_mgf`). ``known``: the GroupIDs
-        the DCC knows. Secrets of the installations that pass are held for :meth:`release`;
-        anything held from an earlier file for the same installation IDs is dropped first."""
+        the DCC knows (None: those of ``profiles/cohorts.yaml``). Secrets of the installations
+        that pass are held for :meth:`release`; anything held from an earlier file for the same
+        installation IDs is dropped first."""
+        known = group_ids() if known is None else known
         for inst in mgf.installations:
             self._held.pop(inst.installation_id, None)
         group_failure = None
@@ -234,7 +204,7 @@ class Dco:
             for inst in mgf.installations:
                 results.append(InstallationResult(inst.installation_id, inst.chf_eui,
                                                   (group_failure,)))
-                self._refused[inst.installation_id] = f"{group_failure.step} {group_failure.reason}"
+                self._refused[inst.installation_id] = str(group_failure)
             return ValidationResult(mgf.source, mgf.group_id, mgf.file_id, now_us,
                                     group_failure, tuple(results))
         eui_count = Counter(inst.chf_eui for inst in mgf.installations)
@@ -265,7 +235,7 @@ class Dco:
             results.append(InstallationResult(inst.installation_id, inst.chf_eui,
                                               tuple(failures)))
             if failures:
-                self._refused[inst.installation_id] = f"{failures[0].step} {failures[0].reason}"
+                self._refused[inst.installation_id] = str(failures[0])
             elif secrets is not None:
                 self._held[inst.installation_id] = secrets
                 self._refused.pop(inst.installation_id, None)
@@ -282,11 +252,11 @@ class Dco:
     ) -> list[Failure]:
         if inst.group_id == mgf.group_id:
             return []
-        cohort = COHORTS.get(inst.group_id, "unknown cohort")
+        cohort = cohort_name(inst.group_id) or "unknown cohort"
         return [Failure.of(
             Reason.GROUP_MISMATCH,
             f"{inst.path}/GroupID: {inst.group_id} ({cohort}) in a file for {mgf.group_id} "
-            f"({COHORTS.get(mgf.group_id, 'unknown cohort')})"
+            f"({cohort_name(mgf.group_id) or 'unknown cohort'})"
             + ("" if inst.group_id in known else "; and it is not a known GroupID"),
         )]
 

@@ -14,15 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import Literal, overload
 
 from emulator.core.timebase import to_datetime
+from harness.migration.outcome import Outcome
 from harness.migration.reasons import Reason
 
-Outcome = Literal["migrated", "failed", "partial", "rolled_back", "excluded"]
-OUTCOMES: frozenset[str] = frozenset(get_args(Outcome))
-#: Outcomes that are failed attempts (a rollback is a failure that was undone).
-FAILURE_OUTCOMES: frozenset[str] = frozenset({"failed", "rolled_back"})
+#: The outcomes an attempt can have (``NOT_ATTEMPTED`` is no attempt).
+ATTEMPT_OUTCOMES: frozenset[Outcome] = frozenset(Outcome) - {Outcome.NOT_ATTEMPTED}
+FailedOutcome = Literal[Outcome.FAILED, Outcome.ROLLED_BACK]
+OtherOutcome = Literal[Outcome.MIGRATED, Outcome.PARTIAL, Outcome.EXCLUDED]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +31,8 @@ class Attempt:
     """One migration attempt (or one 4.26 pre-work instruction) and how it ended.
 
     ``step`` names the step that ended it ("preflight", "validation", "key-rotation",
-    "pre-work", ...); ``reason`` is None for a success or an unexplained failure.
+    "pre-work", ...). A failed attempt always carries its :class:`Reason` (:meth:`History.record`
+    checks this by type, the constructor at run time); a success carries None.
     """
 
     at_us: int
@@ -39,12 +41,14 @@ class Attempt:
     step: str
 
     def __post_init__(self) -> None:
-        if self.outcome not in OUTCOMES:
+        if not isinstance(self.outcome, Outcome) or self.outcome not in ATTEMPT_OUTCOMES:
             raise ValueError(f"unknown outcome {self.outcome!r}")
+        if self.outcome.failed and not isinstance(self.reason, Reason):
+            raise ValueError(f"a {self.outcome} attempt needs a reason, got {self.reason!r}")
 
     @property
     def failed(self) -> bool:
-        return self.outcome in FAILURE_OUTCOMES
+        return self.outcome.failed
 
 
 AttemptPredicate = Callable[[Attempt], bool]
@@ -88,14 +92,24 @@ class History:
     def add(self, attempt: Attempt) -> None:
         self.attempts.append(attempt)
 
+    @overload
+    def record(self, at_us: int, outcome: FailedOutcome, reason: Reason, step: str) -> Attempt:
+        ...
+
+    @overload
+    def record(
+        self, at_us: int, outcome: OtherOutcome, reason: Reason | None, step: str
+    ) -> Attempt:
+        ...
+
     def record(self, at_us: int, outcome: Outcome, reason: Reason | None, step: str) -> Attempt:
-        """Build an :class:`Attempt`, add it and return it."""
+        """Build an :class:`Attempt`, add it and return it (a failure with its reason)."""
         attempt = Attempt(at_us, outcome, reason, step)
         self.add(attempt)
         return attempt
 
     def failures(self, predicate: AttemptPredicate | None = None) -> list[Attempt]:
-        """The failed attempts (``failed`` or ``rolled_back``) matching ``predicate``."""
+        """The failed attempts (failed or rolled back) matching ``predicate``."""
         return [a for a in self.attempts if a.failed and (predicate is None or predicate(a))]
 
     def weeks(self, predicate: AttemptPredicate | None = None) -> int:
@@ -109,7 +123,7 @@ class History:
     @property
     def migrated(self) -> bool:
         """Whether some attempt migrated the installation (fully or partially)."""
-        return any(a.outcome in ("migrated", "partial") for a in self.attempts)
+        return any(a.outcome.migrated for a in self.attempts)
 
     def __len__(self) -> int:
         return len(self.attempts)

@@ -11,12 +11,37 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from emulator.profiles import Cohort, load_cohorts
 from emulator.wire.vocabulary import DeviceType, PaymentMode
 
-#: GroupID -> cohort (domain.md §3.1).
-COHORTS = {"AA": "IOC", "BA": "IOC", "CA": "IOC", "CB": "MOC (MDS)", "DA": "MOC (Secure)",
-           "EA": "FOC", "EB": "FOC", "EC": "FOC"}
-FOC_GROUPS = frozenset({"EA", "EB", "EC"})
+
+def group_ids() -> tuple[str, ...]:
+    """The GroupIDs DCC knows, in file order: the keys of ``profiles/cohorts.yaml``."""
+    return tuple(load_cohorts())
+
+
+def cohort_of(group_id: str) -> Cohort:
+    """The ``profiles/cohorts.yaml`` entry of a GroupID (cohort, SMSO, Device Installation
+    timeout, CoS window); ValueError for a GroupID the table does not have."""
+    cohorts = load_cohorts()
+    if group_id not in cohorts:
+        raise ValueError(f"unknown GroupID {group_id!r} (expected one of {', '.join(cohorts)})")
+    return cohorts[group_id]
+
+
+def cohort_name(group_id: str) -> str | None:
+    """The cohort of a GroupID ("IOC", "MOC (MDS)", "MOC (Secure)", "FOC"), None if unknown."""
+    entry = load_cohorts().get(group_id)
+    return entry.cohort if entry is not None else None
+
+
+def timeout_hours(group_id: str) -> int:
+    """The S1SP Device Installation timeout for a GroupID, in hours (from secret release).
+
+    ``device_installation_timeout_h`` in ``profiles/cohorts.yaml``, where the sources of the
+    figures are given; ValueError for an unknown GroupID.
+    """
+    return cohort_of(group_id).device_installation_timeout_h
 
 
 class MeterState(Enum):
@@ -51,7 +76,7 @@ class InstallationRecord:
     """One installation as the inventory describes it."""
 
     installation_id: str
-    group_id: str  # AA, BA, CA, CB, DA, EA, EB, EC
+    group_id: str  # a GroupID of profiles/cohorts.yaml
     dmc: str  # DMC profile name (the EPCL gate matches it)
     chf_eui: str
     devices: tuple[DeviceRecord, ...]
@@ -67,11 +92,11 @@ class InstallationRecord:
 
     @property
     def cohort(self) -> str:
-        return COHORTS[self.group_id]
+        return cohort_of(self.group_id).cohort
 
     @property
     def foc(self) -> bool:
-        return self.group_id in FOC_GROUPS
+        return cohort_name(self.group_id) == "FOC"
 
     def device(self, device_type: DeviceType) -> DeviceRecord | None:
         return next((d for d in self.devices if d.device_type is device_type), None)

@@ -11,6 +11,9 @@ cannot be mistaken for a real MEHRS code:
 - ``DV..`` - data validation, the Table 5.10-style checks and the data issues of TMAD 18.12 and
   18.13 (Various 2 numbering);
 - ``S1..`` - S1SP Device Installation steps (key rotation, certificate swap, SIM move, HAN);
+- ``MV..`` - the DCO's validation of a Migration Group File (steps 15.6.x and 15.7.x, see
+  :mod:`harness.migration.dco`), whose SCF ``ReasonCode`` is the member name
+  (``docs/migration-files.md`` §2);
 - ``PW..`` - the 4.26 dormant pre-work (firmware upgrade and configuration) [S2][S3];
 - ``EL..`` - eligibility (EPCL gate, exclusion).
 
@@ -25,13 +28,12 @@ from __future__ import annotations
 from enum import Enum
 from typing import NamedTuple
 
-from emulator.profiles import load_cohorts
-
 
 class _Info(NamedTuple):
     description: str
     data_error: bool = False
     pre_work: bool = False
+    dco_step: str = ""  # the DCO validation step (15.6.x / 15.7.x) that gives this reason
 
 
 class Reason(Enum):
@@ -48,6 +50,7 @@ class Reason(Enum):
     SPLIT_SUPPLY_ON_COS = "DV06"
     MASTER_KEY_WRONG = "S1MK01"
     MASTER_KEY_MISSING = "S1MK02"
+    CERT_MISMATCH = "S1CM01"
     KEY_ROTATION_FAILED = "S1KR01"
     CERT_SWAP_FAILED = "S1CS01"
     SIM_MOVE_FAILED = "S1SM01"
@@ -60,6 +63,19 @@ class Reason(Enum):
     FIRMWARE_NOT_ATTEMPTABLE = "PW04"
     NOT_ON_EPCL = "EL01"
     EXCLUDED = "EL02"
+    SCHEMA_INVALID = "MV01"
+    GROUP_ID_UNKNOWN = "MV02"
+    GROUP_MISMATCH = "MV03"
+    CERT_UNPARSABLE = "MV04"
+    CERT_UNTRUSTED = "MV05"
+    CERT_NOT_CHF = "MV06"
+    CERT_EUI_MISMATCH = "MV07"
+    CERT_NOT_VALID_NOW = "MV08"
+    MASTER_KEY_UNDECRYPTABLE = "MV09"
+    MASTER_KEY_INVALID = "MV10"
+    GROUP_INFO_UNDECRYPTABLE = "MV11"
+    DUPLICATE_CHF_EUI = "MV12"
+    DUPLICATE_INSTALLATION_ID = "MV13"
 
     @property
     def code(self) -> str:
@@ -80,6 +96,17 @@ class Reason(Enum):
         """A failure of the dormant 4.26 firmware/configuration work, not a migration attempt."""
         return _INFO[self].pre_work
 
+    @property
+    def dco_step(self) -> str:
+        """The DCO validation step that gives this reason, or "" (not a DCO check)."""
+        return _INFO[self].dco_step
+
+    @property
+    def scf_code(self) -> str:
+        """The SCF ``ReasonCode`` spelling: the member name for a DCO validation failure
+        (``docs/migration-files.md`` §2), the code otherwise (``MA112``, ``S1KR01``, ...)."""
+        return self.name if self.dco_step else self.code
+
     def __str__(self) -> str:
         return f"{self.code} ({self.description})"
 
@@ -90,7 +117,7 @@ _INFO: dict[Reason, _Info] = {
     # TMAD 5.25 is MGF validation (Tables 15.6/15.7), not a Table 5.10 check [S1], so it is
     # not marked as a data error: repeated failures count towards Five Retries.
     Reason.PREVIOUS_APN_MISSING: _Info(
-        "PreviousAPN missing: rollback would be impossible (TMAD 5.25)"
+        "PreviousAPN missing: rollback would be impossible (TMAD 5.25)", dco_step="15.6.4"
     ),
     Reason.COS_IN_WINDOW: _Info(
         "change of supply inside the change-of-supply window (Table 5.10; 14 days for FOC)",
@@ -121,6 +148,9 @@ _INFO: dict[Reason, _Info] = {
     ),
     Reason.MASTER_KEY_WRONG: _Info("the CHF rejected the Master Key: key rotation impossible"),
     Reason.MASTER_KEY_MISSING: _Info("no Master Key in the MGF: key rotation impossible"),
+    Reason.CERT_MISMATCH: _Info(
+        "the CHF's TLS certificate is not the MGF's DeviceCertificate"
+    ),
     Reason.KEY_ROTATION_FAILED: _Info("key rotation at the CHF failed"),
     Reason.CERT_SWAP_FAILED: _Info("replacing the SMSO certificates with the S1SP's failed"),
     Reason.SIM_MOVE_FAILED: _Info("moving the CHF SIM to the DCC APN failed"),
@@ -128,7 +158,7 @@ _INFO: dict[Reason, _Info] = {
         "the CHF did not reconnect after the SIM move within the Device Installation timeout"
     ),
     Reason.S1SP_TIMEOUT: _Info(
-        "Device Installation took longer than the GroupID timeout (48 h; 192 h for EA/EB/EC)"
+        "Device Installation took longer than the GroupID's timeout (profiles/cohorts.yaml)"
     ),
     Reason.HAN_CHECK_FAILED: _Info("establishing or verifying the HAN devices failed"),
     Reason.FIRMWARE_FAILED: _Info(
@@ -145,17 +175,42 @@ _INFO: dict[Reason, _Info] = {
     ),
     Reason.NOT_ON_EPCL: _Info("the DMC matches no EPCL entry: never scheduled"),
     Reason.EXCLUDED: _Info("the installation is in an Excluded Category (TMAD clause 18)"),
+    # The DCO's MGF validation (Tables 15.6/15.7 style). Not data errors: as before they had a
+    # reason of their own, repeated failures count towards Five Retries.
+    Reason.SCHEMA_INVALID: _Info(
+        "the file is not well-formed XML or does not match the MGF schema", dco_step="15.6.1"
+    ),
+    Reason.GROUP_ID_UNKNOWN: _Info("the file's GroupID is not known", dco_step="15.6.2"),
+    Reason.GROUP_MISMATCH: _Info(
+        "the installation's GroupID differs from the file's", dco_step="15.6.2"
+    ),
+    Reason.CERT_UNPARSABLE: _Info(
+        "the DeviceCertificate is not a DER X.509 certificate", dco_step="15.6.3"
+    ),
+    Reason.CERT_UNTRUSTED: _Info(
+        "the DeviceCertificate was not issued by the device CA", dco_step="15.6.3"
+    ),
+    Reason.CERT_NOT_CHF: _Info(
+        "the DeviceCertificate is not a CHF server certificate", dco_step="15.6.3"
+    ),
+    Reason.CERT_EUI_MISMATCH: _Info(
+        "the DeviceCertificate is for another CHF", dco_step="15.6.3"
+    ),
+    Reason.CERT_NOT_VALID_NOW: _Info(
+        "the DeviceCertificate is not valid now", dco_step="15.6.3"
+    ),
+    Reason.MASTER_KEY_UNDECRYPTABLE: _Info(
+        "EncryptedMasterKey does not decrypt with the DCO key", dco_step="15.7.1"
+    ),
+    Reason.MASTER_KEY_INVALID: _Info(
+        "the Master Key does not decrypt to 16 bytes", dco_step="15.7.1"
+    ),
+    Reason.GROUP_INFO_UNDECRYPTABLE: _Info(
+        "EncryptedS1SPGroupInformation does not decrypt with the DCO key", dco_step="15.7.1"
+    ),
+    Reason.DUPLICATE_CHF_EUI: _Info("the CHF EUI appears twice in the file", dco_step="15.7.2"),
+    Reason.DUPLICATE_INSTALLATION_ID: _Info(
+        "the InstallationID appears twice in the file", dco_step="15.7.2"
+    ),
 }
 
-
-def timeout_hours(group_id: str) -> int:
-    """The S1SP Device Installation timeout for a GroupID, in hours.
-
-    48 h for AA/BA/CA/CB/DA (mostly a wake-up allowance); 192 h for EA/EB/EC (up to 7 days
-    for the CHF to reconnect after the SIM move plus a 24 h margin) [S1]. Read from
-    ``profiles/cohorts.yaml`` so that the figure lives in one place.
-    """
-    cohorts = load_cohorts()
-    if group_id not in cohorts:
-        raise ValueError(f"unknown GroupID {group_id!r} (expected one of {', '.join(cohorts)})")
-    return cohorts[group_id].device_installation_timeout_h

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.migration.inventory import DeviceRecord, InstallationRecord
-from harness.migration.rules import Action, Decision, ExclusionCategory, TmadVersion
+from harness.migration.rules import Action, Decision
+from harness.migration.tmad import ExclusionCategory, TmadVersion
 
 CSV_COLUMNS = ("MPAN", "MPRN", "Exclusion Category", "Clause")
 

@@ -3,12 +3,10 @@
 Everything here is pure: records, histories and times (``int`` µs since the Unix epoch) go in,
 reasons and decisions come out. Nothing reads a clock or touches a device.
 
-**Excluded Categories** (TMAD clause 18, domain.md §4.1) have stable internal names
-(:class:`ExclusionCategory`). Their clause numbers moved between TMAD versions (18.9 is *Five
-Retries* in Various 1 and *Unable to Attempt Firmware Upgrade* in Various 2, domain.md §4.3), so
-the numbers live in data, ``profiles/tmad/<version>.yaml``, loaded as a :class:`TmadVersion`.
-Code never names a clause number for a category; docstrings below cite the Various 1 [S3] or
-Various 2 [S2] number for the reader.
+Decisions name an :class:`~harness.migration.tmad.ExclusionCategory`; its clause number is the
+TMAD version's (``profiles/tmad/``, loaded by :mod:`harness.migration.tmad`, the one module that
+reads TMAD and EPCL files). Code never names a clause number for a category; docstrings below
+cite the Various 1 [S3] or Various 2 [S2] number for the reader.
 
 **Thresholds.** The sources fix three of them: three failures in separate weeks for No WAN
 Attempting Migration and for Consistent GT01, five in separate weeks for Five Retries [S3], and
@@ -19,306 +17,30 @@ been tried [S2]). Firmware/configuration failure counts failed *instructions*
 (:data:`PRE_WORK_INSTRUCTIONS`), each one a full retry schedule (36 firmware attempts over 6
 days, 23 configuration attempts over 3 days) [S2].
 
-Public API: :class:`ExclusionCategory`, :class:`TmadVersion`, :func:`load_tmad`,
-:func:`list_tmad_versions`, :data:`DEFAULT_TMAD_VERSION`, :class:`ClauseNotInVersion`,
-:class:`Epcl`, :func:`load_epcl`, :class:`Action`, :class:`Decision`, :func:`preflight`,
+Public API: :class:`Action`, :class:`Decision`, :func:`preflight`,
 :func:`validate_record`, :func:`eligible`, :func:`evaluate`, :func:`resolve_duplicate_mpxn`,
 :func:`partial_on_gsme_firmware_failure`.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import re
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from enum import Enum
-from functools import cache
-from importlib.resources import files
-from pathlib import Path
-from typing import Annotated, Literal, TypeVar
-
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from emulator.core.timebase import DAY, HOUR
-from emulator.errors import ProfileError, S1labError
-from emulator.profiles import load_cohorts, parse_yaml, read_path, validate_model
 from emulator.wire.vocabulary import DeviceType, PaymentMode
 from harness.migration.history import Attempt, History, has_reason
-from harness.migration.inventory import InstallationRecord, MeterState, SupplierStatus
+from harness.migration.inventory import (
+    InstallationRecord,
+    MeterState,
+    SupplierStatus,
+    cohort_name,
+    cohort_of,
+)
 from harness.migration.reasons import Reason
-
-# -- Excluded Categories ----------------------------------------------------------------------
-
-
-class ExclusionCategory(Enum):
-    """A TMAD Excluded Category. The value is the stable internal name, used in the YAML."""
-
-    MASTER_KEY_ERRORS = "MASTER_KEY_ERRORS"
-    UNECONOMIC_TO_TEST = "UNECONOMIC_TO_TEST"
-    CONSISTENT_GT01_FAILURE = "CONSISTENT_GT01_FAILURE"
-    NO_WAN_BEFORE_MIGRATION = "NO_WAN_BEFORE_MIGRATION"
-    NO_WAN_ATTEMPTING_MIGRATION = "NO_WAN_ATTEMPTING_MIGRATION"
-    FIVE_RETRIES = "FIVE_RETRIES"
-    UNABLE_TO_ATTEMPT_FIRMWARE_UPGRADE = "UNABLE_TO_ATTEMPT_FIRMWARE_UPGRADE"
-    FIRMWARE_CONFIG_FAILURE_MOC_MDS = "FIRMWARE_CONFIG_FAILURE_MOC_MDS"
-    FIRMWARE_CONFIG_FAILURE_IOC = "FIRMWARE_CONFIG_FAILURE_IOC"
-    UNRESOLVED_DATA_ISSUES = "UNRESOLVED_DATA_ISSUES"
-    DUPLICATE_MPXN = "DUPLICATE_MPXN"
-
-    @property
-    def human_name(self) -> str:
-        """The category's name as the consultations write it [S2][S3]."""
-        return _HUMAN_NAMES[self]
-
-
-_HUMAN_NAMES: dict[ExclusionCategory, str] = {
-    ExclusionCategory.MASTER_KEY_ERRORS: "Master Key Errors",
-    ExclusionCategory.UNECONOMIC_TO_TEST: "Uneconomic to Test",
-    ExclusionCategory.CONSISTENT_GT01_FAILURE: "Consistent GT01 Check Failure",
-    ExclusionCategory.NO_WAN_BEFORE_MIGRATION: "No WAN Before Migration Attempted",
-    ExclusionCategory.NO_WAN_ATTEMPTING_MIGRATION: "No WAN Attempting Migration",
-    ExclusionCategory.FIVE_RETRIES: "Five Retries Attempting Migration",
-    ExclusionCategory.UNABLE_TO_ATTEMPT_FIRMWARE_UPGRADE: "Unable to Attempt Firmware Upgrade",
-    ExclusionCategory.FIRMWARE_CONFIG_FAILURE_MOC_MDS: (
-        "Firmware Upgrade / Configuration Failure (GroupID CB)"
-    ),
-    ExclusionCategory.FIRMWARE_CONFIG_FAILURE_IOC: (
-        "Firmware Upgrade / Configuration Failure (GroupID AA, BA or CA)"
-    ),
-    ExclusionCategory.UNRESOLVED_DATA_ISSUES: "Unresolved Data Issues",
-    ExclusionCategory.DUPLICATE_MPXN: "Duplicate MPANs/MPRNs",
-}
-
-
-class ClauseNotInVersion(S1labError, LookupError):
-    """The configured TMAD version gives this Excluded Category no clause number."""
-
-    def __init__(self, category: ExclusionCategory, tmad: TmadVersion) -> None:
-        self.category = category
-        self.tmad = tmad
-        try:
-            versions = [load_tmad(n) for n in list_tmad_versions()]
-        except ProfileError:  # the hint is a courtesy; never hide the real error behind it
-            versions = []
-        numbered = ", ".join(v.name for v in versions if v.has_clause(category))
-        hint = f"; versions that number it: {numbered}" if numbered else ""
-        super().__init__(
-            f"Excluded Category {category.value} ({category.human_name}) has no clause number "
-            f"in TMAD version {tmad.name} ({tmad.label}){hint}"
-        )
-
-
-@dataclass(frozen=True)
-class TmadVersion:
-    """One TMAD version's clause numbering for the Excluded Categories."""
-
-    name: str
-    label: str
-    date: str  # ISO date, or year-month when the day is not known
-    source: str
-    file: str
-    clauses: Mapping[ExclusionCategory, str | None] = field(hash=False)
-
-    def has_clause(self, category: ExclusionCategory) -> bool:
-        return self.clauses.get(category) is not None
-
-    def clause(self, category: ExclusionCategory) -> str:
-        """The clause number of ``category`` in this version.
-
-        Raises :class:`ClauseNotInVersion` when this version gives it no number."""
-        clause = self.clauses.get(category)
-        if clause is None:
-            raise ClauseNotInVersion(category, self)
-        return clause
-
-    def category(self, clause: str) -> ExclusionCategory | None:
-        """The category this version numbers ``clause``, if any (reverse lookup)."""
-        return next((c for c, n in self.clauses.items() if n == clause), None)
-
-
-# -- profile loading --------------------------------------------------------------------------
-
-PROFILES_PACKAGE = "profiles"
-TMAD_FOLDER = "tmad"
-SCHEMA_VERSION = 1
-#: The TMAD version a run uses unless told otherwise: the Nov 2021 (Various 1) numbering, the one
-#: that numbers the retry-based categories the engine decides most often (Five Retries = 18.9).
-DEFAULT_TMAD_VERSION = "various1-2021-11"
-
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_CLAUSE = re.compile(r"^\d+(\.\d+)*[A-Z]?$")
-_DATE = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
-_Model = TypeVar("_Model", bound=BaseModel)
-
-
-def _clause_text(value: object) -> object:
-    if isinstance(value, int | float):  # bool is an int too
-        raise ValueError(
-            f"clause numbers must be quoted strings (YAML read {value!r} as a number; "
-            "an unquoted 18.10 reads as 18.1)"
-        )
-    if isinstance(value, str) and not _CLAUSE.match(value):
-        raise ValueError(f"not a clause number: {value!r} (expected e.g. '18.9' or '4.26A')")
-    return value
-
-
-def _date_text(value: object) -> object:
-    if isinstance(value, _dt.date):
-        return value.isoformat()
-    if isinstance(value, str) and not _DATE.match(value):
-        raise ValueError(f"not a date: {value!r} (expected YYYY-MM-DD or YYYY-MM)")
-    return value
-
-
-ClauseNumber = Annotated[str | None, BeforeValidator(_clause_text)]
-Text = Annotated[str, Field(min_length=1)]
-
-
-class _Schema(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _Clauses(_Schema):
-    """Every category must be present; ``null`` means "no number in this version"."""
-
-    MASTER_KEY_ERRORS: ClauseNumber
-    UNECONOMIC_TO_TEST: ClauseNumber
-    CONSISTENT_GT01_FAILURE: ClauseNumber
-    NO_WAN_BEFORE_MIGRATION: ClauseNumber
-    NO_WAN_ATTEMPTING_MIGRATION: ClauseNumber
-    FIVE_RETRIES: ClauseNumber
-    UNABLE_TO_ATTEMPT_FIRMWARE_UPGRADE: ClauseNumber
-    FIRMWARE_CONFIG_FAILURE_MOC_MDS: ClauseNumber
-    FIRMWARE_CONFIG_FAILURE_IOC: ClauseNumber
-    UNRESOLVED_DATA_ISSUES: ClauseNumber
-    DUPLICATE_MPXN: ClauseNumber
-
-    @model_validator(mode="after")
-    def _distinct(self) -> _Clauses:
-        seen: dict[str, str] = {}
-        for name, clause in self.model_dump().items():
-            if clause is None:
-                continue
-            if clause in seen:
-                raise ValueError(f"clause {clause} given to both {seen[clause]} and {name}")
-            seen[clause] = name
-        return self
-
-
-class _TmadFile(_Schema):
-    schema_version: Literal[1]
-    name: Text
-    label: Text
-    date: Annotated[str, BeforeValidator(_date_text)]
-    source: Text
-    clauses: _Clauses
-
-
-def _unique(values: tuple[str, ...]) -> tuple[str, ...]:
-    seen: set[str] = set()
-    for value in values:
-        if value in seen:
-            raise ValueError(f"{value!r} is listed twice")
-        seen.add(value)
-    return values
-
-
-class _EpclFile(_Schema):
-    schema_version: Literal[1]
-    source: str = ""
-    eligible: Annotated[tuple[Text, ...], BeforeValidator(lambda v: v or ())]
-    uneconomic_to_test: Annotated[tuple[Text, ...], BeforeValidator(lambda v: v or ())] = ()
-
-    @model_validator(mode="after")
-    def _check(self) -> _EpclFile:
-        _unique(self.eligible)
-        _unique(self.uneconomic_to_test)
-        both = sorted(set(self.eligible) & set(self.uneconomic_to_test))
-        if both:
-            raise ValueError(f"both eligible and uneconomic to test: {', '.join(both)}")
-        return self
-
-
-def _is_path(name_or_path: str | Path) -> bool:
-    text = str(name_or_path)
-    return isinstance(name_or_path, Path) or text.endswith((".yaml", ".yml")) or "/" in text
-
-
-def parse_tmad(text: str, file: str) -> TmadVersion:
-    """A TMAD version from YAML text; ``file`` names it in errors."""
-    model = validate_model(_TmadFile, parse_yaml(text, file), file)
-    clauses = {ExclusionCategory(k): v for k, v in model.clauses.model_dump().items()}
-    return TmadVersion(model.name, model.label, model.date, model.source, file, clauses)
-
-
-@cache
-def _builtin_tmad(name: str) -> TmadVersion:
-    file = f"{TMAD_FOLDER}/{name}.yaml"
-    if not _NAME.match(name) or ".." in name:
-        raise ProfileError(file, "", f"not a TMAD version name: {name!r}")
-    resource = files(PROFILES_PACKAGE).joinpath(TMAD_FOLDER).joinpath(f"{name}.yaml")
-    if not resource.is_file():
-        known = ", ".join(list_tmad_versions())
-        raise ProfileError(file, "", f"no such TMAD version (known: {known})")
-    version = parse_tmad(resource.read_text(encoding="utf-8"), file)
-    if version.name != name:
-        raise ProfileError(file, "name", f"says {version.name!r}, the file is {name!r}")
-    return version
-
-
-def load_tmad(name_or_path: str | Path = DEFAULT_TMAD_VERSION) -> TmadVersion:
-    """A built-in TMAD version by name (``profiles/tmad/<name>.yaml``), or a file by path.
-
-    Raises :class:`~emulator.errors.ProfileError` naming the file and the bad field."""
-    if _is_path(name_or_path):
-        path = Path(name_or_path)
-        return parse_tmad(read_path(path, str(name_or_path)), str(name_or_path))
-    return _builtin_tmad(str(name_or_path))
-
-
-def list_tmad_versions() -> list[str]:
-    """Names of the built-in TMAD versions, oldest first (the names start with the document)."""
-    folder = files(PROFILES_PACKAGE).joinpath(TMAD_FOLDER)
-    return sorted(
-        e.name.removesuffix(".yaml") for e in folder.iterdir() if e.name.endswith(".yaml")
-    )
-
-
-@dataclass(frozen=True)
-class Epcl:
-    """The Eligible Product Combinations List, keyed by DMC profile name."""
-
-    eligible_dmcs: frozenset[str]
-    uneconomic_dmcs: frozenset[str] = frozenset()
-    source: str = ""
-    file: str = ""
-
-    def eligible(self, dmc: str) -> bool:
-        """Whether the DMC has an EPCL entry (an uneconomic-to-test DMC never has one)."""
-        return dmc in self.eligible_dmcs
-
-    def uneconomic_to_test(self, dmc: str) -> bool:
-        """Whether the SoS decided that testing this DMC is uneconomic (SVTAD 20.7) [S3]."""
-        return dmc in self.uneconomic_dmcs
-
-
-def parse_epcl(text: str, file: str) -> Epcl:
-    model = validate_model(_EpclFile, parse_yaml(text, file), file)
-    return Epcl(frozenset(model.eligible), frozenset(model.uneconomic_to_test), model.source, file)
-
-
-@cache
-def _builtin_epcl() -> Epcl:
-    return parse_epcl(files(PROFILES_PACKAGE).joinpath("epcl.yaml").read_text("utf-8"), "epcl.yaml")
-
-
-def load_epcl(path: str | Path | None = None) -> Epcl:
-    """The built-in ``profiles/epcl.yaml``, or an EPCL file by path."""
-    if path is None:
-        return _builtin_epcl()
-    return parse_epcl(read_path(Path(path), str(path)), str(path))
-
+from harness.migration.tmad import Epcl, ExclusionCategory
 
 # -- decisions --------------------------------------------------------------------------------
 
@@ -422,9 +144,10 @@ MASTER_KEY_WEEKS = 3
 #: read that as the data issue still failing validation in three separate weeks.
 UNRESOLVED_DATA_WEEKS = 3
 
-_IOC = frozenset({"AA", "BA", "CA"})
-_MOC_MDS = frozenset({"CB"})
-_MOC_SECURE = frozenset({"DA"})
+# Rule scopes by cohort (TMAD clause 18); which GroupIDs are in a cohort is profiles/cohorts.yaml's.
+_IOC = frozenset({"IOC"})
+_MOC_MDS = frozenset({"MOC (MDS)"})
+_MOC_SECURE = frozenset({"MOC (Secure)"})
 _MASTER_KEY_SCOPE = _IOC | _MOC_MDS
 _NO_WAN_ATTEMPTING_SCOPE = _IOC | _MOC_MDS
 _GT01_SCOPE = _IOC | _MOC_SECURE
@@ -438,6 +161,10 @@ _UNRESOLVED_DATA_REASONS = (
     Reason.SUPPLIER_UNKNOWN,
 )
 _NO_NOTIFICATION = (SupplierStatus.CEASED_TRADING, SupplierStatus.NOT_LIVE_USER)
+
+
+def _cohort(record: InstallationRecord) -> str | None:
+    return cohort_name(record.group_id)
 
 
 def _counts_for_five_retries(attempt: Attempt) -> bool:
@@ -531,7 +258,7 @@ def validate_record(
     if record.previous_apn is None or not record.previous_apn.strip():
         reasons.append(Reason.PREVIOUS_APN_MISSING)
     cos = record.last_change_of_supply_us
-    window_days = load_cohorts()[record.group_id].cos_window_days
+    window_days = cohort_of(record.group_id).cos_window_days
     if cos is not None and window_days is not None and now_us - cos < window_days * DAY:
         reasons.append(Reason.COS_IN_WINDOW)
 
@@ -574,9 +301,9 @@ def _go(record: InstallationRecord, rule: str) -> Decision:
 
 def _firmware_failure(record: InstallationRecord, rule: str) -> Decision:
     """Persistent 4.26 firmware/configuration failure for the whole installation [S2]."""
-    if record.dormant and record.group_id in _MOC_MDS:
+    if record.dormant and _cohort(record) in _MOC_MDS:
         return Decision.exclude(ExclusionCategory.FIRMWARE_CONFIG_FAILURE_MOC_MDS, rule)
-    if record.dormant and record.group_id in _IOC:
+    if record.dormant and _cohort(record) in _IOC:
         return Decision.exclude(ExclusionCategory.FIRMWARE_CONFIG_FAILURE_IOC, rule)
     return Decision.retry(Reason.FIRMWARE_FAILED, rule + "; no Excluded Category for this cohort")
 
@@ -591,7 +318,7 @@ def _unable_to_attempt_firmware(record: InstallationRecord, history: History) ->
     """Unable to Attempt Firmware Upgrade (Various 2: 18.9): IOC, dormant; DCC cannot even
     attempt the upgrade [S2]. One recorded FIRMWARE_NOT_ATTEMPTABLE is enough: DCC's fallback
     (an image applied to a meter in an unknown state) is itself the last resort."""
-    if record.group_id in _IOC and history.failures(has_reason(Reason.FIRMWARE_NOT_ATTEMPTABLE)):
+    if _cohort(record) in _IOC and history.failures(has_reason(Reason.FIRMWARE_NOT_ATTEMPTABLE)):
         return Decision.exclude(
             ExclusionCategory.UNABLE_TO_ATTEMPT_FIRMWARE_UPGRADE,
             "IOC, dormant: unable to attempt firmware upgrade (Various 2)",
@@ -603,7 +330,7 @@ def _no_wan_before_migration(record: InstallationRecord, history: History) -> De
     """No WAN Before Migration Attempted (Various 1: 18.7): IOC, dormant; the 4.26 steps failed
     at least three times (three separate DCC instructions) for lack of WAN [S3]."""
     failed = history.failures(has_reason(Reason.PRE_WORK_NO_WAN))
-    if record.group_id in _IOC and len(failed) >= PRE_WORK_INSTRUCTIONS:
+    if _cohort(record) in _IOC and len(failed) >= PRE_WORK_INSTRUCTIONS:
         return Decision.exclude(
             ExclusionCategory.NO_WAN_BEFORE_MIGRATION,
             f"IOC, dormant: {len(failed)} 4.26 instructions failed for lack of WAN",
@@ -617,7 +344,7 @@ def _firmware_config_failure(record: InstallationRecord, history: History) -> De
     instructions (each 36 firmware attempts over 6 days or 23 configuration attempts over 3
     days) [S2]. Other cohorts keep the failures in their history (not migration attempts)."""
     failed = history.failures(has_reason(*_FW_CONFIG_REASONS))
-    if record.group_id in _IOC | _MOC_MDS and len(failed) >= PRE_WORK_INSTRUCTIONS:
+    if _cohort(record) in _IOC | _MOC_MDS and len(failed) >= PRE_WORK_INSTRUCTIONS:
         return _firmware_failure(
             record, f"dormant: {len(failed)} firmware/configuration instructions failed (4.26)"
         )
@@ -629,7 +356,7 @@ def _master_key_errors(record: InstallationRecord, history: History) -> Decision
     meters; DCC has taken all reasonable steps to obtain the CHF Master Key [S3], read as a
     wrong or missing key in :data:`MASTER_KEY_WEEKS` separate weeks (our threshold)."""
     weeks = history.weeks(has_reason(*_MASTER_KEY_REASONS))
-    if record.group_id in _MASTER_KEY_SCOPE and weeks >= MASTER_KEY_WEEKS:
+    if _cohort(record) in _MASTER_KEY_SCOPE and weeks >= MASTER_KEY_WEEKS:
         return Decision.exclude(
             ExclusionCategory.MASTER_KEY_ERRORS,
             f"IOC/MOC (MDS), dormant: Master Key wrong or missing in {weeks} separate weeks",
@@ -641,7 +368,7 @@ def _no_wan_attempting(record: InstallationRecord, history: History) -> Decision
     """No WAN Attempting Migration (Various 1: 18.8): IOC and MOC (MDS), dormant; migration
     failed with MA112 (5.12(c)) at least three times in separate weeks [S3]."""
     weeks = history.weeks(has_reason(Reason.MA112))
-    if record.group_id in _NO_WAN_ATTEMPTING_SCOPE and weeks >= NO_WAN_WEEKS:
+    if _cohort(record) in _NO_WAN_ATTEMPTING_SCOPE and weeks >= NO_WAN_WEEKS:
         return Decision.exclude(
             ExclusionCategory.NO_WAN_ATTEMPTING_MIGRATION,
             f"IOC/MOC (MDS), dormant: MA112 in {weeks} separate weeks",
@@ -654,13 +381,13 @@ def _consistent_gt01(record: InstallationRecord, history: History) -> Decision |
     [AA, BA, CA, DA], dormant, GT01 in three attempts in separate weeks -> migrate the ESME and
     exclude the GSME. For IOC only when the ESME is in credit mode; otherwise the rule does not
     fire and the installation keeps retrying (and may reach Five Retries) [S3]."""
-    if record.group_id not in _GT01_SCOPE or record.gsme is None:
+    if _cohort(record) not in _GT01_SCOPE or record.gsme is None:
         return None
     weeks = history.weeks(has_reason(Reason.GT01))
     if weeks < GT01_WEEKS:
         return None
     esme = record.esme
-    if record.group_id in _IOC and (esme is None or esme.payment_mode is not PaymentMode.CREDIT):
+    if _cohort(record) in _IOC and (esme is None or esme.payment_mode is not PaymentMode.CREDIT):
         return None
     return Decision.partial_esme_only(
         ExclusionCategory.CONSISTENT_GT01_FAILURE,
@@ -686,7 +413,7 @@ def _five_retries(record: InstallationRecord, history: History) -> Decision | No
     dormant; migration failed at least five times in separate weeks, Table 5.10 data errors
     not counted [S3]. Four weeks -> still RETRY."""
     weeks = history.weeks(_counts_for_five_retries)
-    if record.group_id in _FIVE_RETRIES_SCOPE and weeks >= FIVE_RETRIES_WEEKS:
+    if _cohort(record) in _FIVE_RETRIES_SCOPE and weeks >= FIVE_RETRIES_WEEKS:
         return Decision.exclude(
             ExclusionCategory.FIVE_RETRIES,
             f"dormant: {weeks} non-data failures in separate weeks",
@@ -827,7 +554,7 @@ def partial_on_gsme_firmware_failure(
     """
     if esme_ok and (gsme_ok or record.gsme is None):
         return _go(record, "4.26 firmware/configuration succeeded")
-    if esme_ok and record.group_id in _MOC_MDS and record.dormant:
+    if esme_ok and _cohort(record) in _MOC_MDS and record.dormant:
         return Decision.partial_esme_only(
             ExclusionCategory.FIRMWARE_CONFIG_FAILURE_MOC_MDS,
             "TMAD 4.26A-4.26C: GSME firmware/configuration failed; GSME deregistered, "

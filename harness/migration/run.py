@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from emulator.core.rng import SplitMix64
@@ -49,30 +50,29 @@ from emulator.profiles import load_dmc
 from emulator.trace import Trace
 from emulator.wire.vocabulary import DeviceType
 from harness.migration.dco import Dco
-from harness.migration.history import History
+from harness.migration.history import FailedOutcome, History, OtherOutcome
 from harness.migration.inventory import (
-    COHORTS,
     DeviceRecord,
     InstallationRecord,
     MeterState,
     SupplierStatus,
+    cohort_name,
+    group_ids,
 )
 from harness.migration.mgf import build_mgf, parse_mgf
+from harness.migration.outcome import Outcome
 from harness.migration.reasons import Reason
 from harness.migration.report import exclusion_report, write_csv, write_json
 from harness.migration.rules import (
     Action,
     Decision,
-    Epcl,
-    TmadVersion,
     evaluate,
-    load_epcl,
-    load_tmad,
     resolve_duplicate_mpxn,
     validate_record,
 )
 from harness.migration.s1sp import S1sp
 from harness.migration.scf import ScfEntry, build_scf
+from harness.migration.tmad import Epcl, TmadVersion, load_epcl, load_tmad
 
 SUPPLIERS = ("Supplier A", "Supplier B", "Supplier C")
 FAULT_KINDS = (
@@ -159,7 +159,7 @@ class MigrationSummary:
 
 
 def _dmc_for(group_id: str) -> str:
-    return "ioc-credit" if COHORTS.get(group_id) == "IOC" else "default"
+    return "ioc-credit" if cohort_name(group_id) == "IOC" else "default"
 
 
 def _record(inst: Installation, group_id: str, dmc: str, rng: SplitMix64, index: int,
@@ -204,9 +204,9 @@ async def run_migration(
     cfg: MigrateConfig, progress: Callable[[int, int], None] | None = None
 ) -> MigrationSummary:
     """Run on the current loop's clock (use ``run_virtual``)."""
-    if cfg.group_id not in COHORTS:
+    if cfg.group_id not in group_ids():
         raise MigrationSpecError(
-            f"unknown GroupID {cfg.group_id!r}: use one of {', '.join(COHORTS)}")
+            f"unknown GroupID {cfg.group_id!r}: use one of {', '.join(group_ids())}")
     clock = current_clock()
     t0 = clock.now_us()
     tmad = load_tmad(cfg.tmad) if cfg.tmad else load_tmad()
@@ -232,140 +232,213 @@ async def run_migration(
 async def _run(cfg: MigrateConfig, fleet: Fleet, trace: Trace, tmad: TmadVersion, epcl: Epcl,
                dmc_name: str, t0: int, progress: Callable[[int, int], None] | None,
                ) -> MigrationSummary:
+    """The weekly run, phase by phase: every week select, submit the MGF, collect; at the end
+    decide what is left and write the outputs."""
     clock = current_clock()
-    emit = trace.emitter("dcc")
-    rng = SplitMix64.derive(cfg.seed, "migration")
-    installs = fleet.installations
-    records = {
-        inst.id: _record(inst, cfg.group_id, dmc_name, rng, i, t0 - (400 - i) * DAY)
-        for i, inst in enumerate(installs)
-    }
-    reports = {inst.id: InstallationReport(inst.id, inst.chf.eui, records[inst.id].supplier)
-               for inst in installs}
-    mgf_keys: dict[str, ChfKeys] = {eui: fleet.keys_for(eui) for eui in fleet.keys}
-    end_of_run = t0 + (cfg.weeks + 1) * WEEK + 10 * DAY
-    for fault in cfg.faults:
-        for i in _targets(fault, len(installs), rng):
-            inst, rec = installs[i], records[installs[i].id]
-            reports[inst.id].faults.append(fault.kind)
-            _apply(fault, inst, rec, records, installs, i, mgf_keys, t0, end_of_run)
+    run = _WeeklyRun.prepare(cfg, fleet, trace.emitter("dcc"), tmad, epcl, dmc_name, t0)
     # The fleet runs a settle week under its SMSO before the first migration week, so
     # pre-flight sees real history (a GSME silent for days fails GT01).
     first_week = t0 + WEEK
-
-    s1sp = S1sp(fleet, emit, cfg.seed)
-    dco_key = derive_key(cfg.seed, "dco")
-    assert isinstance(dco_key, ec.EllipticCurvePrivateKey)
-    dco = Dco(dco_key, fleet.pki.authorities.device_ca.cert)
-    histories = {inst.id: History(inst.id) for inst in installs}
-    decisions: dict[str, Decision] = {}
-    in_flight: dict[str, asyncio.Task[None]] = {}
-    duplicates = resolve_duplicate_mpxn(records.values())
-    by_id = {inst.id: inst for inst in installs}
-    certs = {inst.chf.eui: fleet.chf_certificate(inst) for inst in installs}
-
     for week in range(cfg.weeks):
         week_start = first_week + week * WEEK + 9 * HOUR
         await sleep_until(week_start)
         now = clock.now_us()
+        batch = run.select(now)
+        scf: list[ScfEntry] = []
+        if batch:
+            run.submit(week, batch, now, scf)
+        if progress is not None:
+            progress(week + 1, cfg.weeks)
+        await sleep_until(week_start + WEEK - 10 * HOUR)
+        run.collect()
+        run.write_scf(week, scf, clock.now_us())
+    await run.drain()
+    run.decide_remaining()
+    summary = run.summary(t0, clock.now_us())
+    run.write_outputs(summary)
+    return summary
+
+
+@dataclass
+class _WeeklyRun:
+    """The state of one migration run, shared by its phases."""
+
+    cfg: MigrateConfig
+    fleet: Fleet
+    emit: Emit
+    tmad: TmadVersion
+    epcl: Epcl
+    rng: SplitMix64
+    records: dict[str, InstallationRecord]
+    reports: dict[str, InstallationReport]
+    mgf_keys: dict[str, ChfKeys]
+    s1sp: S1sp
+    dco: Dco
+    histories: dict[str, History]
+    duplicates: dict[str, Decision]
+    certs: dict[str, x509.Certificate]
+    decisions: dict[str, Decision] = field(default_factory=dict)
+    in_flight: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+
+    @classmethod
+    def prepare(cls, cfg: MigrateConfig, fleet: Fleet, emit: Emit, tmad: TmadVersion,
+                epcl: Epcl, dmc_name: str, t0: int) -> _WeeklyRun:
+        """The inventory records, the faults applied, the S1SP and the DCO."""
+        rng = SplitMix64.derive(cfg.seed, "migration")
+        installs = fleet.installations
+        records = {
+            inst.id: _record(inst, cfg.group_id, dmc_name, rng, i, t0 - (400 - i) * DAY)
+            for i, inst in enumerate(installs)
+        }
+        reports = {inst.id: InstallationReport(inst.id, inst.chf.eui, records[inst.id].supplier)
+                   for inst in installs}
+        mgf_keys: dict[str, ChfKeys] = {eui: fleet.keys_for(eui) for eui in fleet.keys}
+        end_of_run = t0 + (cfg.weeks + 1) * WEEK + 10 * DAY
+        for fault in cfg.faults:
+            for i in _targets(fault, len(installs), rng):
+                inst, rec = installs[i], records[installs[i].id]
+                reports[inst.id].faults.append(fault.kind)
+                _apply(fault, inst, rec, records, installs, i, mgf_keys, t0, end_of_run)
+        s1sp = S1sp(fleet, emit, cfg.seed)
+        dco_key = derive_key(cfg.seed, "dco")
+        assert isinstance(dco_key, ec.EllipticCurvePrivateKey)
+        dco = Dco(dco_key, fleet.pki.authorities.device_ca.cert)
+        return cls(
+            cfg=cfg, fleet=fleet, emit=emit, tmad=tmad, epcl=epcl, rng=rng, records=records,
+            reports=reports, mgf_keys=mgf_keys, s1sp=s1sp, dco=dco,
+            histories={inst.id: History(inst.id) for inst in installs},
+            duplicates=resolve_duplicate_mpxn(records.values()),
+            certs={inst.chf.eui: fleet.chf_certificate(inst) for inst in installs},
+        )
+
+    # ---- phase 1: select -------------------------------------------------------------------
+
+    def select(self, now: int) -> list[InstallationRecord]:
+        """This week's MGF rows: the installations neither done nor in flight that the rules
+        let through (exclusions, EPCL gate) and whose data passes Table 5.10."""
         batch: list[InstallationRecord] = []
-        for inst in installs:
-            rep = reports[inst.id]
-            if rep.status in TERMINAL or inst.id in in_flight:
+        for inst in self.fleet.installations:
+            rep = self.reports[inst.id]
+            if rep.status in TERMINAL or inst.id in self.in_flight:
                 continue
-            record = records[inst.id]
-            decision = duplicates.get(inst.id) or evaluate(record, histories[inst.id], epcl)
-            decisions[inst.id] = decision
+            record = self.records[inst.id]
+            decision = self._decide(inst.id)
             if decision.action is Action.EXCLUDE:
-                _exclude(rep, decision, tmad)
-                emit(now, inst.chf.eui, "InstallationExcluded",
-                     {"category": rep.category, "clause": rep.clause})
+                _exclude(rep, decision, self.tmad)
+                self.emit(now, inst.chf.eui, "InstallationExcluded",
+                          {"category": rep.category, "clause": rep.clause})
                 continue
             if decision.action is Action.NOT_ELIGIBLE:
                 rep.status, rep.last_reason = "not-eligible", Reason.NOT_ON_EPCL.value
                 continue
-            issues = [r for r in validate_record(record, list(records.values()), now)
-                      if not (r is Reason.DUPLICATE_MPXN and inst.id in duplicates)]
+            issues = [r for r in validate_record(record, list(self.records.values()), now)
+                      if not (r is Reason.DUPLICATE_MPXN and inst.id in self.duplicates)]
             if issues:
-                histories[inst.id].record(now, "failed", issues[0], "5.10")
+                self.histories[inst.id].record(now, Outcome.FAILED, issues[0], "5.10")
                 rep.attempts += 1
                 rep.last_reason, rep.last_step = issues[0].value, "Table 5.10"
                 continue
             batch.append(record)
-        scf: list[ScfEntry] = []
-        if batch:
-            mgf_bytes = build_mgf(
-                cfg.group_id, batch, {r.chf_eui: certs[r.chf_eui] for r in batch},
-                {r.chf_eui: mgf_keys[r.chf_eui] for r in batch}, dco.public_key, now,
-                rng=SplitMix64.derive(cfg.seed, week, "mgf").randbytes)
-            if cfg.out is not None:
-                (cfg.out / f"mgf-week{week + 1}.xml").write_bytes(mgf_bytes)
-            mgf = parse_mgf(mgf_bytes, f"mgf-week{week + 1}.xml")
-            result = dco.validate(mgf, now)
-            for entry in result.scf_entries():
-                rep = reports[entry.installation_id]
-                rep.attempts += 1
-                reason = _reason(str(entry.reason_code))
-                histories[entry.installation_id].record(now, "failed", reason, entry.step)
-                rep.last_reason, rep.last_step = entry.reason_code, entry.step
-                scf.append(entry)
-            for passed in result.passed:
-                inst = by_id[passed.installation_id]
-                in_flight[inst.id] = asyncio.ensure_future(_attempt(
-                    inst, records[inst.id], decisions[inst.id], s1sp, dco, histories[inst.id],
-                    reports[inst.id], scf, cfg.group_id, emit))
-        if progress is not None:
-            progress(week + 1, cfg.weeks)
-        await sleep_until(week_start + WEEK - 10 * HOUR)
-        for key in [k for k, t in in_flight.items() if t.done()]:
-            in_flight.pop(key).result()
+        return batch
+
+    def _decide(self, installation_id: str) -> Decision:
+        decision = (self.duplicates.get(installation_id)
+                    or evaluate(self.records[installation_id], self.histories[installation_id],
+                                self.epcl))
+        self.decisions[installation_id] = decision
+        return decision
+
+    # ---- phase 2: submit the MGF -----------------------------------------------------------
+
+    def submit(self, week: int, batch: list[InstallationRecord], now: int,
+               scf: list[ScfEntry]) -> None:
+        """Build and write this week's MGF, have the DCO validate it (its failures go to the
+        history and the SCF), and start Device Installation for every installation that passed.
+        """
+        cfg = self.cfg
+        mgf_bytes = build_mgf(
+            cfg.group_id, batch, {r.chf_eui: self.certs[r.chf_eui] for r in batch},
+            {r.chf_eui: self.mgf_keys[r.chf_eui] for r in batch}, self.dco.public_key, now,
+            rng=SplitMix64.derive(cfg.seed, week, "mgf").randbytes)
         if cfg.out is not None:
-            (cfg.out / f"scf-week{week + 1}.xml").write_bytes(
-                build_scf(cfg.group_id, scf, clock.now_us()))
-    for task in in_flight.values():
-        await task
+            (cfg.out / f"mgf-week{week + 1}.xml").write_bytes(mgf_bytes)
+        mgf = parse_mgf(mgf_bytes, f"mgf-week{week + 1}.xml")
+        result = self.dco.validate(mgf, now)
+        for failed in result.failed:
+            failure = failed.failure
+            assert failure is not None
+            rep = self.reports[failed.installation_id]
+            rep.attempts += 1
+            self.histories[failed.installation_id].record(
+                now, Outcome.FAILED, failure.reason, failure.step)
+            rep.last_reason, rep.last_step = failure.reason.scf_code, failure.step
+        scf.extend(result.scf_entries())
+        by_id = {inst.id: inst for inst in self.fleet.installations}
+        for passed in result.passed:
+            inst = by_id[passed.installation_id]
+            self.in_flight[inst.id] = asyncio.ensure_future(_attempt(
+                inst, self.records[inst.id], self.decisions[inst.id], self.s1sp, self.dco,
+                self.histories[inst.id], self.reports[inst.id], scf, cfg.group_id, self.emit))
 
-    # Whatever still waits for another attempt is decided once more for the report.
-    for inst in installs:
-        rep = reports[inst.id]
-        if rep.status not in TERMINAL:
-            decision = (duplicates.get(inst.id)
-                        or evaluate(records[inst.id], histories[inst.id], epcl))
-            decisions[inst.id] = decision
-            if decision.action is Action.EXCLUDE:
-                _exclude(rep, decision, tmad)
-    summary = MigrationSummary(
-        group_id=cfg.group_id, cohort=COHORTS[cfg.group_id], installations=len(installs),
-        weeks=cfg.weeks, seed=cfg.seed, tmad=tmad.name,
-        start=isoformat(t0), end=isoformat(clock.now_us()),
-        per_installation=list(reports.values()))
-    summary.outcomes = dict(Counter(r.status for r in reports.values()))
-    summary.categories = dict(Counter(r.category for r in reports.values() if r.category))
-    summary.failures_by_reason = dict(Counter(
-        a.reason.value for h in histories.values() for a in h.failures() if a.reason))
-    summary.rollbacks = sum(1 for h in histories.values() for a in h.attempts
-                            if a.outcome == "rolled_back")
-    if cfg.out is not None:
-        excluded = {k: d for k, d in decisions.items()
+    # ---- phase 3: collect ------------------------------------------------------------------
+
+    def collect(self) -> None:
+        """Take in the attempts that ended (re-raising anything they raised)."""
+        for key in [k for k, t in self.in_flight.items() if t.done()]:
+            self.in_flight.pop(key).result()
+
+    async def drain(self) -> None:
+        """Wait for the attempts still in flight after the last week."""
+        for task in self.in_flight.values():
+            await task
+
+    def decide_remaining(self) -> None:
+        """Whatever still waits for another attempt is decided once more for the report."""
+        for inst in self.fleet.installations:
+            rep = self.reports[inst.id]
+            if rep.status not in TERMINAL:
+                decision = self._decide(inst.id)
+                if decision.action is Action.EXCLUDE:
+                    _exclude(rep, decision, self.tmad)
+
+    # ---- phase 4: write outputs ------------------------------------------------------------
+
+    def write_scf(self, week: int, scf: list[ScfEntry], now: int) -> None:
+        if self.cfg.out is not None:
+            (self.cfg.out / f"scf-week{week + 1}.xml").write_bytes(
+                build_scf(self.cfg.group_id, scf, now))
+
+    def summary(self, t0: int, now: int) -> MigrationSummary:
+        cfg, reports, histories = self.cfg, self.reports, self.histories
+        summary = MigrationSummary(
+            group_id=cfg.group_id, cohort=cohort_name(cfg.group_id) or "",
+            installations=len(reports), weeks=cfg.weeks, seed=cfg.seed, tmad=self.tmad.name,
+            start=isoformat(t0), end=isoformat(now), per_installation=list(reports.values()))
+        summary.outcomes = dict(Counter(r.status for r in reports.values()))
+        summary.categories = dict(Counter(r.category for r in reports.values() if r.category))
+        summary.failures_by_reason = dict(Counter(
+            a.reason.value for h in histories.values() for a in h.failures() if a.reason))
+        summary.rollbacks = sum(1 for h in histories.values() for a in h.attempts
+                                if a.outcome is Outcome.ROLLED_BACK)
+        return summary
+
+    def write_outputs(self, summary: MigrationSummary) -> None:
+        """The exclusion report per supplier, history.json and summary.json."""
+        out = self.cfg.out
+        if out is None:
+            return
+        excluded = {k: d for k, d in self.decisions.items()
                     if d.action in (Action.EXCLUDE, Action.PARTIAL_ESME_ONLY)}
-        report = exclusion_report(excluded, records.values(), tmad,
+        report = exclusion_report(excluded, self.records.values(), self.tmad,
                                   missing_clause="not numbered in this TMAD version")
-        write_csv(report, cfg.out / "exclusions")
-        write_json(report, tmad, cfg.out / "exclusions.json")
-        (cfg.out / "history.json").write_text(json.dumps({
-            k: [{"at": isoformat(a.at_us), "outcome": a.outcome, "step": a.step,
+        write_csv(report, out / "exclusions")
+        write_json(report, self.tmad, out / "exclusions.json")
+        (out / "history.json").write_text(json.dumps({
+            k: [{"at": isoformat(a.at_us), "outcome": a.outcome.history, "step": a.step,
                  "reason": a.reason.value if a.reason else None} for a in h.attempts]
-            for k, h in histories.items()}, indent=1) + "\n", encoding="utf-8")
-        (cfg.out / "summary.json").write_text(
+            for k, h in self.histories.items()}, indent=1) + "\n", encoding="utf-8")
+        (out / "summary.json").write_text(
             json.dumps(asdict(summary), indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return summary
-
-
-def _reason(code: str) -> Reason | None:
-    try:
-        return Reason(code)
-    except ValueError:
-        return Reason.__members__.get(code)
 
 
 def _exclude(rep: InstallationReport, decision: Decision, tmad: TmadVersion) -> None:
@@ -386,11 +459,12 @@ async def _attempt(inst: Installation, record: InstallationRecord, decision: Dec
     rep.attempts += 1
     partial = decision.action is Action.PARTIAL_ESME_ONLY
     check = await s1sp.preflight(inst, now)
-    if check is not None and not (partial and check[0] == "GT01"):
-        code, detail = check
-        history.record(now, "failed", _reason(code), "pre-flight")
-        rep.last_reason, rep.last_step = code, "pre-flight"
-        scf.append(ScfEntry(inst.id, inst.chf.eui, "failed", "pre-flight", code, detail, now))
+    if check is not None and not (partial and check[0] is Reason.GT01):
+        reason, detail = check
+        history.record(now, Outcome.FAILED, reason, "pre-flight")
+        rep.last_reason, rep.last_step = reason.code, "pre-flight"
+        scf.append(ScfEntry.failure(inst.id, inst.chf.eui, Outcome.FAILED, "pre-flight", reason,
+                                    detail, now))
         return
     master_key, _group_info = dco.release(inst.id, now)
     cert = s1sp.fleet.chf_certificate(inst)
@@ -398,26 +472,25 @@ async def _attempt(inst: Installation, record: InstallationRecord, decision: Dec
                                  master_key=master_key, previous_apn=record.previous_apn or "",
                                  released_at=now)
     end = clock.now_us()
-    if outcome.status == "migrated":
-        history.record(end, "partial" if partial else "migrated", None, "device-installation")
-        rep.status = "partial" if partial else "migrated"
+    if outcome.reason is None:
+        done: OtherOutcome = Outcome.PARTIAL if partial else Outcome.MIGRATED
+        history.record(end, done, None, "device-installation")
+        rep.status = done.value
         if partial:
             rep.category = "CONSISTENT_GT01_FAILURE"
         notify = decision.action is not Action.MIGRATE_WITHOUT_NOTIFICATION
         rep.notified = notify
         if notify:  # TMAD 4.1A/4.1B: no notification for a ceased / non-live supplier
             emit(end, inst.chf.eui, "SupplierNotified", {"supplier": record.supplier})
-        scf.append(ScfEntry(inst.id, inst.chf.eui, "partial" if partial else "migrated", "", "",
-                            "", end))
+        scf.append(ScfEntry(inst.id, inst.chf.eui, done, "", "", "", end))
         return
-    reason = _reason(outcome.reason)
-    history.record(end, "rolled_back" if outcome.status == "rolled-back" else "failed", reason,
-                   outcome.step)
-    rep.last_reason, rep.last_step = outcome.reason, outcome.step
-    scf.append(ScfEntry(inst.id, inst.chf.eui,
-                        "rolled-back" if outcome.status == "rolled-back" else "failed",
-                        outcome.step, reason.value if reason else outcome.reason,
-                        outcome.detail[:200], end))
+    failed: FailedOutcome = (
+        Outcome.ROLLED_BACK if outcome.status is Outcome.ROLLED_BACK else Outcome.FAILED)
+    history.record(end, failed, outcome.reason, outcome.step)
+    # summary.json names a Device Installation reason by its member name, as it always has
+    rep.last_reason, rep.last_step = outcome.reason.name, outcome.step
+    scf.append(ScfEntry.failure(inst.id, inst.chf.eui, failed, outcome.step, outcome.reason,
+                                outcome.detail[:200], end))
 
 
 def _apply(fault: MigrationFault, inst: Installation, rec: InstallationRecord,

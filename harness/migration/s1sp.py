@@ -5,7 +5,7 @@ Over the WAN protocol, on the run's clock (domain.md §3.3 steps 7-11):
 1. pre-flight through the SMSO (still the owner): MA112 (WAN contact in the last 7 days) and
    GT01 (the CHF heard the GSME in the last 72 hours);
 2. secret release by the DCO (the Master Key; TMAD 5.16) starts the GroupID timeout
-   (48 h, or 192 h for EA/EB/EC);
+   (``device_installation_timeout_h`` in ``profiles/cohorts.yaml``);
 3. a TLS session with the migration credential from the S1SP group information, pinned to the
    MGF's DeviceCertificate;
 4. key rotation authorised by the Master Key: the SMSO's keys stop working;
@@ -41,30 +41,32 @@ from emulator.wire import wan
 from emulator.wire.eui import eui_from_str
 from emulator.wire.vocabulary import DeviceLogState, ErrorCode, MessageType, Role
 from harness.headend import HeadEnd, HeadEndSession, connect
+from harness.migration.inventory import timeout_hours
+from harness.migration.outcome import Outcome
+from harness.migration.reasons import Reason
+from harness.migration.rules import GT01_LOOKBACK_US, MA112_LOOKBACK_US
 
 DCC_APN = "dcc.smets1.example"
 DCC_SERVICE_PROFILE = "DCC-SMETS1-CSP"
-FOC_GROUPS = frozenset({"EA", "EB", "EC"})
-MA112_WINDOW = 7 * DAY
-GT01_WINDOW = 72 * HOUR
 RECONNECT_POLL = HOUR  # how often the S1SP tries a CHF that has not reattached
 S1SP_KEY_ID = 2
 
 
 def timeout_for(group_id: str) -> int:
-    """S1SP Device Installation timeout (from secret release): 192 h for FOC, else 48 h."""
-    return (192 if group_id in FOC_GROUPS else 48) * HOUR
+    """S1SP Device Installation timeout in µs (from secret release), from the cohort table."""
+    return timeout_hours(group_id) * HOUR
 
 
 @dataclass
-class Outcome:
-    """What happened to one installation's attempt (SCF material)."""
+class InstallResult:
+    """What happened to one installation's Device Installation (SCF material). ``reason`` is
+    set exactly when ``status`` is a failure."""
 
     installation_id: str
     chf_eui: str
-    status: str  # migrated, failed, rolled-back, not-attempted
+    status: Outcome  # MIGRATED, FAILED or ROLLED_BACK
     step: str = ""
-    reason: str = ""  # MEHRS-style code: MA112, GT01, MASTER_KEY_WRONG, S1SP_TIMEOUT, ...
+    reason: Reason | None = None
     detail: str = ""
     started_us: int = 0
     ended_us: int = 0
@@ -72,7 +74,7 @@ class Outcome:
 
 
 class _Fail(Exception):
-    def __init__(self, step: str, reason: str, detail: str) -> None:
+    def __init__(self, step: str, reason: Reason, detail: str) -> None:
         super().__init__(detail)
         self.step, self.reason, self.detail = step, reason, detail
 
@@ -135,21 +137,21 @@ class S1sp:
                 return await self._open(inst, headend, apn)
             except TransportError as exc:
                 if clock.now_us() + RECONNECT_POLL > deadline:
-                    raise _Fail(step, "S1SP_TIMEOUT",
+                    raise _Fail(step, Reason.S1SP_TIMEOUT,
                                 f"no WAN session by the deadline: {exc}") from None
             await sleep_until(clock.now_us() + RECONNECT_POLL)
 
     # ---- pre-flight -------------------------------------------------------------------------
 
-    async def preflight(self, inst: Installation, now: int) -> tuple[str, str] | None:
+    async def preflight(self, inst: Installation, now: int) -> tuple[Reason, str] | None:
         """MA112 and GT01, read through the SMSO (the owner). None when both pass."""
         last = inst.chf.last_wan_contact  # what the SMETS1 CSP saw of the SIM
         try:
             session = await self._open(inst, self._smso, inst.chf.sim.apn)
         except TransportError as exc:
-            if last is None or now - last > MA112_WINDOW:
-                return "MA112", f"no WAN contact in the previous 7 days ({exc})"
-            return "MA112", f"CHF unreachable now: {exc}"
+            if last is None or now - last > MA112_LOOKBACK_US:
+                return Reason.MA112, f"no WAN contact in the previous 7 days ({exc})"
+            return Reason.MA112, f"CHF unreachable now: {exc}"
         try:
             inventory = await session.read_inventory()
         finally:
@@ -158,8 +160,8 @@ class S1sp:
             gsme = eui_from_str(inst.gsme.eui)
             entry = next((e for e in inventory.entries if e.eui == gsme), None)
             heard = entry.last_heard if entry is not None else 0
-            if not heard or zigbee_utc(now) - heard > GT01_WINDOW // SECOND:
-                return "GT01", "the CHF has not heard the GSME in the previous 72 hours"
+            if not heard or zigbee_utc(now) - heard > GT01_LOOKBACK_US // SECOND:
+                return Reason.GT01, "the CHF has not heard the GSME in the previous 72 hours"
         return None
 
     # ---- device installation ------------------------------------------------------------------
@@ -167,9 +169,9 @@ class S1sp:
     async def install(
         self, inst: Installation, *, group_id: str, device_certificate: x509.Certificate,
         master_key: bytes, previous_apn: str, released_at: int,
-    ) -> Outcome:
+    ) -> InstallResult:
         clock = current_clock()
-        out = Outcome(inst.id, inst.chf.eui, "failed", started_us=released_at)
+        out = InstallResult(inst.id, inst.chf.eui, Outcome.FAILED, started_us=released_at)
         deadline = released_at + timeout_for(group_id)
         smso_apn = inst.chf.sim.apn
         keys_moved = False
@@ -185,7 +187,7 @@ class S1sp:
             pin = device_certificate.fingerprint(hashes.SHA256())
             if session.peer_fingerprint != pin:
                 await session.close()
-                raise _Fail("connect", "CERT_MISMATCH",
+                raise _Fail("connect", Reason.CERT_MISMATCH,
                             "the CHF's TLS certificate is not the MGF's DeviceCertificate")
             session.master_key = master_key
             log("connected")
@@ -221,7 +223,7 @@ class S1sp:
                 await s1sp.request(MessageType.MOVE_SIM, None,
                                    wan.MoveSim(DCC_APN, DCC_SERVICE_PROFILE))
             except RemoteProtocolError as exc:
-                raise _Fail("sim", "SIM_MOVE_FAILED", str(exc)) from None
+                raise _Fail("sim", Reason.SIM_MOVE_FAILED, str(exc)) from None
             except TransportError:
                 pass  # the WAN drops as the SIM moves
             log("sim-moved")
@@ -231,25 +233,26 @@ class S1sp:
             # HAN check.
             inventory = await s1sp.read_inventory()
             if any(e.state is not DeviceLogState.JOINED for e in inventory.entries):
-                raise _Fail("han-check", "HAN_CHECK_FAILED", "a device is not joined")
+                raise _Fail("han-check", Reason.HAN_CHECK_FAILED, "a device is not joined")
             try:
                 await s1sp.read_instantaneous(inst.esme.eui)
             except (RemoteProtocolError, TransportError) as exc:
-                raise _Fail("han-check", "HAN_CHECK_FAILED", str(exc)) from None
+                raise _Fail("han-check", Reason.HAN_CHECK_FAILED, str(exc)) from None
             await s1sp.close()
             if clock.now_us() > deadline:
-                raise _Fail("han-check", "S1SP_TIMEOUT", "finished after the GroupID timeout")
-            out.status = "migrated"
+                raise _Fail("han-check", Reason.S1SP_TIMEOUT, "finished after the GroupID timeout")
+            out.status = Outcome.MIGRATED
             log("migrated")
         except _Fail as fail:
             out.step, out.reason, out.detail = fail.step, fail.reason, fail.detail
-            log(f"failed:{fail.step}:{fail.reason}")
+            log(f"failed:{fail.step}:{fail.reason.name}")
             if keys_moved:
                 await self._rollback(inst, master_key, previous_apn, out)
         out.ended_us = clock.now_us()
         self._emit(out.ended_us, "s1sp", "DeviceInstallationEnded", {
-            "installation": inst.id, "status": out.status, "step": out.step,
-            "reason": out.reason, "hours": round((out.ended_us - released_at) / HOUR, 2)})
+            "installation": inst.id, "status": out.status.value, "step": out.step,
+            "reason": out.reason.name if out.reason else "",
+            "hours": round((out.ended_us - released_at) / HOUR, 2)})
         return out
 
     async def _master_step(
@@ -259,15 +262,15 @@ class S1sp:
     ) -> HeadEndSession:
         """A Master-Key step; on a dropped session (a CHF restart), reconnect and read the
         security state to learn whether the step took (atomic on the device)."""
-        reason = {"rotate": "KEY_ROTATION_FAILED", "swap": "CERT_SWAP_FAILED"}[step]
+        reason = {"rotate": Reason.KEY_ROTATION_FAILED, "swap": Reason.CERT_SWAP_FAILED}[step]
         try:
             await session.master_request(msg, body)
             return session
         except RemoteProtocolError as exc:
             if step == "rotate" and exc.code == ErrorCode.BAD_MAC:
-                reason = "MASTER_KEY_WRONG"
+                reason = Reason.MASTER_KEY_WRONG
             elif step == "rotate" and exc.code == ErrorCode.UNKNOWN_KEY:
-                reason = "MASTER_KEY_MISSING"
+                reason = Reason.MASTER_KEY_MISSING
             raise _Fail(step, reason, str(exc)) from None
         except TransportError:
             pass
@@ -291,7 +294,7 @@ class S1sp:
         raise _Fail(step, reason, "CHF unreachable after restarting mid-step")
 
     async def _rollback(self, inst: Installation, master_key: bytes, previous_apn: str,
-                        out: Outcome) -> None:
+                        out: InstallResult) -> None:
         """Reinstate the SMSO: keys, trust anchor and SIM (PreviousAPN), under the Master Key."""
         clock = current_clock()
         apn = inst.chf.sim.apn  # the S1SP knows where it moved the SIM
@@ -312,8 +315,8 @@ class S1sp:
                     out.detail += f"; rollback refused: {exc}"
                     return
                 self.keys.pop(inst.chf.eui, None)
-                out.status = "rolled-back"
-                out.events.append((clock.now_us(), "rolled-back"))
+                out.status = Outcome.ROLLED_BACK
+                out.events.append((clock.now_us(), Outcome.ROLLED_BACK.value))
                 self._emit(clock.now_us(), "s1sp", "RolledBack",
                            {"installation": inst.id, "apn": previous_apn,
                             "at": isoformat(clock.now_us())})

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from typing import Literal, cast, get_args
 
 from emulator.core.timebase import isoformat
 from emulator.errors import WireError
@@ -25,13 +24,15 @@ from harness.migration.mgf import (
     serialise,
     sub,
 )
+from harness.migration.outcome import Outcome
+from harness.migration.reasons import Reason
 
 #: XML namespace of the SCF.
 NAMESPACE = "urn:s1lab:migration:scf:1"
 ROOT_ELEMENT = "SCF"
 
-Outcome = Literal["migrated", "failed", "partial", "rolled-back", "excluded", "not-attempted"]
-OUTCOMES: tuple[str, ...] = get_args(Outcome)
+#: The ``Outcome`` spellings, in schema order.
+OUTCOMES: tuple[str, ...] = tuple(o.scf for o in Outcome)
 
 #: Child sequences (checked against ``docs/schemas/scf.xsd`` by the tests).
 SCHEMA: dict[str, ChildSpec] = {
@@ -50,7 +51,7 @@ ENUMS: dict[str, tuple[str, ...]] = {"Outcome": OUTCOMES}
 @dataclass(frozen=True)
 class ScfEntry:
     """The outcome of one installation. ``step``, ``reason_code`` and ``message`` may be empty
-    (a migrated installation has none); a failure should name all three."""
+    (a migrated installation has none); a failure names all three (:meth:`failure`)."""
 
     installation_id: str
     chf_eui: str
@@ -60,8 +61,16 @@ class ScfEntry:
     message: str
     at_us: int
 
+    @classmethod
+    def failure(
+        cls, installation_id: str, chf_eui: str, outcome: Outcome, step: str, reason: Reason,
+        message: str, at_us: int,
+    ) -> ScfEntry:
+        """A failed (or rolled-back) installation: the reason is a member of the table."""
+        return cls(installation_id, chf_eui, outcome, step, reason.scf_code, message, at_us)
+
     def __post_init__(self) -> None:
-        if self.outcome not in OUTCOMES:
+        if not isinstance(self.outcome, Outcome):
             raise MigrationFileError(
                 "SCF", "ScfEntry.outcome",
                 f"unknown outcome {self.outcome!r} (expected one of {', '.join(OUTCOMES)})",
@@ -101,7 +110,7 @@ def build_scf(
     sub(root, NAMESPACE, "Created", isoformat(now_us))
     sub(root, NAMESPACE, "FileID", file_id(
         "SCF", group_id, now_us,
-        [mgf_file_id, *(f"{e.installation_id}:{e.outcome}" for e in results)],
+        [mgf_file_id, *(f"{e.installation_id}:{e.outcome.scf}" for e in results)],
     ))
     if mgf_file_id:
         sub(root, NAMESPACE, "MGFFileID", mgf_file_id)
@@ -109,7 +118,7 @@ def build_scf(
         inst = sub(root, NAMESPACE, "Installation")
         sub(inst, NAMESPACE, "InstallationID", entry.installation_id)
         sub(inst, NAMESPACE, "CHFEUI", entry.chf_eui)
-        sub(inst, NAMESPACE, "Outcome", entry.outcome)
+        sub(inst, NAMESPACE, "Outcome", entry.outcome.scf)
         for name, value in (("Step", entry.step), ("ReasonCode", entry.reason_code),
                             ("Message", entry.message)):
             if value.strip():
@@ -124,7 +133,7 @@ def _entry(reader: Reader) -> ScfEntry:
     return ScfEntry(
         installation_id=reader.text("InstallationID"),
         chf_eui=reader.eui("CHFEUI"),
-        outcome=cast(Outcome, reader.enum("Outcome", OUTCOMES)),
+        outcome=Outcome(reader.enum("Outcome", OUTCOMES)),
         step=reader.optional("Step") or "",
         reason_code=reader.optional("ReasonCode") or "",
         message=reader.optional("Message") or "",

@@ -19,6 +19,9 @@ from emulator.profiles import default_dmc
 from emulator.wire import wan
 from emulator.wire.vocabulary import ErrorCode, MessageType, Role
 from harness.headend import HeadEndSession, connect
+from harness.migration.history import History
+from harness.migration.outcome import Outcome
+from harness.migration.reasons import Reason
 from harness.migration.s1sp import DCC_APN, S1sp
 from tests.e2e.conftest import ListTrace
 
@@ -110,7 +113,7 @@ def test_behaviour_2_rollback_restores_the_smso_and_the_previous_apn() -> None:
         async with lab() as b:
             b.inst.fail_step("sim")  # the SIM move fails on the device: roll back
             outcome = await b.install("EA")
-            assert outcome.status == "rolled-back" and outcome.reason == "SIM_MOVE_FAILED"
+            assert outcome.status == "rolled-back" and outcome.reason is Reason.SIM_MOVE_FAILED
             await sleep_us(b.inst.chf.reconnect_delay_us + HOUR)
             assert b.inst.chf.sim.apn == b.smso_apn
             smso = await b.smso()
@@ -144,7 +147,7 @@ def test_behaviour_4_master_key_errors_leave_the_installation_with_the_smso(
                 outcome = await b.install("CA")
             else:
                 outcome = await b.install("CA", master_key=b"\x13" * 16)
-            assert outcome.status == "failed" and outcome.reason == reason
+            assert outcome.status == "failed" and outcome.reason is Reason[reason]
             assert outcome.step == "rotate"
             smso = await b.smso()
             await smso.read_inventory()  # still the SMSO's
@@ -162,7 +165,7 @@ def test_behaviour_5_gt01_preflight() -> None:
             b.inst.link_down("gsme", now, now + 80 * HOUR)
             await sleep_us(73 * HOUR)
             result = await b.s1sp.preflight(b.inst, current_clock().now_us())
-            assert result is not None and result[0] == "GT01"
+            assert result is not None and result[0] is Reason.GT01
 
     run_virtual(main())
 
@@ -176,7 +179,7 @@ def test_behaviour_7_ma112_preflight() -> None:
             b.inst.wan_outage(current_clock().now_us() + 10 * DAY)
             await sleep_us(8 * DAY)
             result = await b.s1sp.preflight(b.inst, current_clock().now_us())
-            assert result is not None and result[0] == "MA112"
+            assert result is not None and result[0] is Reason.MA112
 
     run_virtual(main())
 
@@ -193,7 +196,7 @@ def test_behaviour_8_s1sp_timeout_by_group(group: str, reconnect_h: float, expec
             outcome = await b.install(group)
             assert outcome.status == expected, outcome
             if expected != "migrated":
-                assert outcome.reason == "S1SP_TIMEOUT"
+                assert outcome.reason is Reason.S1SP_TIMEOUT
             hours = (outcome.ended_us - outcome.started_us) / HOUR
             assert hours < 48 + 25 if group == "CA" else hours < 192 + 25
 
@@ -244,9 +247,32 @@ def test_device_faults_set_by_the_chf_profile(tmp_path: pytest.TempPathFactory) 
             b = Lab(fleet, S1sp(fleet, trace.emitter("dcc"), 5), trace)
             b.smso_apn = fleet.installations[0].chf.sim.apn
             outcome = await b.install("EA")
-            assert outcome.status == "rolled-back" and outcome.reason == "SIM_MOVE_FAILED"
+            assert outcome.status == "rolled-back" and outcome.reason is Reason.SIM_MOVE_FAILED
         finally:
             fleet.close()
             scheduler.close()
+
+    run_virtual(main())
+
+
+def test_certificate_mismatch_fails_with_a_reason_from_the_table() -> None:
+    # Issue 7: CERT_MISMATCH used to be a bare string outside the reason table, so its history
+    # entry had no reason. A certificate that is not the CHF's stops the attempt at "connect".
+    async def main() -> None:
+        async with lab() as b:
+            keys = b.fleet.keys_for(b.inst.chf.eui)
+            result = await b.s1sp.install(
+                b.inst, group_id="EA", device_certificate=b.fleet.pki.authorities.device_ca.cert,
+                master_key=keys.master_key, previous_apn=b.smso_apn,
+                released_at=current_clock().now_us())
+            assert result.status is Outcome.FAILED and result.step == "connect"
+            assert result.reason is Reason.CERT_MISMATCH
+            history = History(b.inst.id)
+            attempt = history.record(result.ended_us, Outcome.FAILED, result.reason, result.step)
+            assert attempt.reason is Reason.CERT_MISMATCH and history.weeks() == 1
+            # the SMSO still owns the installation: nothing moved
+            smso = await b.smso()
+            await smso.read_inventory()
+            await smso.close()
 
     run_virtual(main())

@@ -26,7 +26,6 @@ from harness.migration.dco import (
     REASON_STEPS,
     STEPS,
     Dco,
-    Reason,
     ReleaseRefused,
     ValidationResult,
 )
@@ -44,7 +43,9 @@ from harness.migration.mgf import (
     seal,
     unseal,
 )
-from harness.migration.scf import Outcome, ScfEntry, build_scf, parse_scf
+from harness.migration.outcome import Outcome
+from harness.migration.reasons import Reason
+from harness.migration.scf import ScfEntry, build_scf, parse_scf
 
 NOW = from_datetime(datetime(2026, 1, 5, tzinfo=UTC))
 SEED = 1234
@@ -130,7 +131,7 @@ def mgf_bytes(certs: dict[str, x509.Certificate], keys: dict[str, ChfKeys],
 def _only(result: ValidationResult, installation_id: str) -> tuple[str, str]:
     failure = result.result(installation_id).failure
     assert failure is not None
-    return failure.step, failure.reason
+    return failure.step, failure.reason.scf_code
 
 
 # --------------------------------------------------------------------------- MGF round trip
@@ -420,7 +421,7 @@ def test_dtd_refused(mgf_bytes: bytes) -> None:
 def test_dco_validate_bytes_reports_step_15_6_1(mgf_bytes: bytes, dco: Dco) -> None:
     result = dco.validate_bytes(_drop(mgf_bytes, "CHFEUI"), "f.xml", NOW)
     assert result.group_failure is not None
-    assert (result.group_failure.step, result.group_failure.reason) == (
+    assert (result.group_failure.step, result.group_failure.reason.name) == (
         "15.6.1", "SCHEMA_INVALID")
     assert "/MigrationGroupFile/Installation[1]/CHFEUI" in result.group_failure.message
     assert result.installations == ()
@@ -437,7 +438,7 @@ def test_unknown_group_id_fails_everything(
     records = [replace(r, group_id="ZZ") for r in _records()]
     result = dco.validate(parse_mgf(_build(records, certs, keys, dco_key, group="ZZ"), "zz"), NOW)
     assert result.group_failure is not None
-    assert (result.group_failure.step, result.group_failure.reason) == (
+    assert (result.group_failure.step, result.group_failure.reason.name) == (
         "15.6.2", "GROUP_ID_UNKNOWN")
     assert "'ZZ'" in result.group_failure.message
     assert not result.passed and len(result.failed) == 3
@@ -561,12 +562,12 @@ def test_duplicate_installation_id_fails(
 
 def test_scf_round_trip() -> None:
     rows: list[tuple[Outcome, str, str, str]] = [
-        ("migrated", "", "", ""),
-        ("failed", "15.6.4", "PREVIOUS_APN_MISSING", "no PreviousAPN"),
-        ("partial", "GT01", "GT01", "GSME excluded after three weeks"),
-        ("rolled-back", "9(d)", "S1SP_TIMEOUT", "no reconnect inside 48 h"),
-        ("excluded", "18.9", "FIVE_RETRIES", "five failures in separate weeks"),
-        ("not-attempted", "", "", "capacity"),
+        (Outcome.MIGRATED, "", "", ""),
+        (Outcome.FAILED, "15.6.4", "PREVIOUS_APN_MISSING", "no PreviousAPN"),
+        (Outcome.PARTIAL, "GT01", "GT01", "GSME excluded after three weeks"),
+        (Outcome.ROLLED_BACK, "9(d)", "S1SP_TIMEOUT", "no reconnect inside 48 h"),
+        (Outcome.EXCLUDED, "18.9", "FIVE_RETRIES", "five failures in separate weeks"),
+        (Outcome.NOT_ATTEMPTED, "", "", "capacity"),
     ]
     entries = [
         ScfEntry(f"INST-{i:04d}", f"00-1b-c5-0c-00-00-00-{i:02x}", outcome, step, code, msg,
@@ -588,7 +589,7 @@ def test_scf_round_trip() -> None:
 
 
 def test_scf_errors() -> None:
-    data = build_scf("CA", [ScfEntry("I", EUIS[0], "failed", "15.6.4", "X", "m", NOW)], NOW)
+    data = build_scf("CA", [ScfEntry("I", EUIS[0], Outcome.FAILED, "15.6.4", "X", "m", NOW)], NOW)
     with pytest.raises(MigrationFileError) as info:
         parse_scf(data.replace(b"<Outcome>failed", b"<Outcome>lost"), "scf.xml")
     assert info.value.path == "/SCF/Installation[1]/Outcome"
@@ -599,7 +600,7 @@ def test_scf_errors() -> None:
     with pytest.raises(MigrationFileError, match="unknown outcome"):
         ScfEntry("I", EUIS[0], "vanished", "", "", "", NOW)  # type: ignore[arg-type]
     with pytest.raises(MigrationFileError, match="not an EUI-64"):
-        ScfEntry("I", "nope", "failed", "", "", "", NOW)
+        ScfEntry("I", "nope", Outcome.FAILED, "", "", "", NOW)
     with pytest.raises(MigrationFileError, match="not a GroupID"):
         build_scf("C", [], NOW)
 
@@ -635,8 +636,8 @@ def test_doc_lists_every_step_and_reason() -> None:
             rows[m.group(1)] = m.group(2)
     assert list(rows) == list(STEPS)
     for reason, step in REASON_STEPS.items():
-        assert f"`{reason}`" in rows[step], (reason, step)
-    assert set(REASON_STEPS) == set(Reason)
+        assert f"`{reason.name}`" in rows[step], (reason, step)
+    assert set(REASON_STEPS) == {r for r in Reason if r.dco_step}
 
 
 def _xsd_tables(path: Path) -> tuple[dict[str, mgf.ChildSpec], dict[str, tuple[str, ...]],

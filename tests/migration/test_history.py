@@ -8,6 +8,7 @@ import pytest
 
 from emulator.core.timebase import DAY, SECOND, WEEK, from_datetime
 from harness.migration.history import Attempt, History, distinct_weeks, has_reason, iso_week
+from harness.migration.outcome import Outcome
 from harness.migration.reasons import Reason
 
 
@@ -20,7 +21,7 @@ T0 = at(2022, 1, 3, 9)
 
 
 def fail(at_us: int, reason: Reason | None = Reason.MA112) -> Attempt:
-    return Attempt(at_us, "failed", reason, "preflight")
+    return Attempt(at_us, Outcome.FAILED, reason, "preflight")
 
 
 @pytest.mark.parametrize(
@@ -65,9 +66,9 @@ def test_only_failures_matching_the_predicate_count() -> None:
     attempts = [
         fail(T0, Reason.MA112),
         fail(T0 + WEEK, Reason.GT01),
-        Attempt(T0 + 2 * WEEK, "migrated", None, "commissioning"),
-        Attempt(T0 + 3 * WEEK, "rolled_back", Reason.MA112, "device-installation"),
-        Attempt(T0 + 4 * WEEK, "excluded", Reason.EXCLUDED, "eligibility"),
+        Attempt(T0 + 2 * WEEK, Outcome.MIGRATED, None, "commissioning"),
+        Attempt(T0 + 3 * WEEK, Outcome.ROLLED_BACK, Reason.MA112, "device-installation"),
+        Attempt(T0 + 4 * WEEK, Outcome.EXCLUDED, Reason.EXCLUDED, "eligibility"),
     ]
     assert distinct_weeks(attempts) == 3  # failed + rolled back only
     assert distinct_weeks(attempts, has_reason(Reason.MA112)) == 2
@@ -78,13 +79,13 @@ def test_history_add_failures_last() -> None:
     history = History("inst-1")
     assert history.last is None and len(history) == 0 and not history.migrated
     history.add(fail(T0 + WEEK, Reason.GT01))
-    first = history.record(T0, "failed", Reason.MA112, "preflight")
+    first = history.record(T0, Outcome.FAILED, Reason.MA112, "preflight")
     assert first == fail(T0, Reason.MA112)
     assert len(history) == 2 and list(history)[1] is first
     assert history.last == fail(T0 + WEEK, Reason.GT01)  # latest by time, not by insertion
     assert history.failures(has_reason(Reason.MA112)) == [first]
     assert history.weeks() == 2
-    history.record(T0 + 2 * WEEK, "partial", None, "commissioning")
+    history.record(T0 + 2 * WEEK, Outcome.PARTIAL, None, "commissioning")
     assert history.migrated
 
 
@@ -94,3 +95,24 @@ def test_attempt_is_frozen_and_checks_outcome() -> None:
         attempt.at_us = 0  # type: ignore[misc]
     with pytest.raises(ValueError, match="unknown outcome"):
         Attempt(T0, "lost", None, "x")  # type: ignore[arg-type]
+
+
+def test_one_outcome_enum_spelled_per_file_format() -> None:
+    # The SCF (scf.xsd) spells a rollback "rolled-back", history.json "rolled_back".
+    assert Outcome.ROLLED_BACK.scf == "rolled-back"
+    assert Outcome.ROLLED_BACK.history == "rolled_back"
+    assert {o for o in Outcome if o.failed} == {Outcome.FAILED, Outcome.ROLLED_BACK}
+    assert {o for o in Outcome if o.migrated} == {Outcome.MIGRATED, Outcome.PARTIAL}
+    with pytest.raises(ValueError, match="needs a reason"):
+        Attempt(T0, Outcome.ROLLED_BACK, None, "device-installation")
+    with pytest.raises(ValueError, match="unknown outcome"):
+        Attempt(T0, Outcome.NOT_ATTEMPTED, None, "capacity")  # the SCF's only
+
+
+def test_reason_scf_spelling() -> None:
+    # DCO validation reasons are named in the SCF (docs/migration-files.md §2), others coded.
+    assert Reason.PREVIOUS_APN_MISSING.scf_code == "PREVIOUS_APN_MISSING"
+    assert Reason.PREVIOUS_APN_MISSING.code == "V525"
+    assert Reason.KEY_ROTATION_FAILED.scf_code == "S1KR01"
+    assert Reason.MA112.scf_code == "MA112"
+    assert len({r.code for r in Reason}) == len(Reason)  # codes are unique

@@ -22,8 +22,10 @@ from harness.migration.inventory import (
     InstallationRecord,
     MeterState,
     SupplierStatus,
+    timeout_hours,
 )
-from harness.migration.reasons import Reason, timeout_hours
+from harness.migration.outcome import Outcome
+from harness.migration.reasons import Reason
 from harness.migration.report import (
     CSV_COLUMNS,
     ExclusionRow,
@@ -34,23 +36,25 @@ from harness.migration.report import (
     write_json,
 )
 from harness.migration.rules import (
-    DEFAULT_TMAD_VERSION,
     Action,
-    ClauseNotInVersion,
     Decision,
-    Epcl,
-    ExclusionCategory,
     evaluate,
-    list_tmad_versions,
-    load_epcl,
-    load_tmad,
-    parse_tmad,
     partial_on_gsme_firmware_failure,
     preflight,
     resolve_duplicate_mpxn,
     validate_record,
 )
 from harness.migration.rules import eligible as epcl_gate
+from harness.migration.tmad import (
+    DEFAULT_TMAD_VERSION,
+    ClauseNotInVersion,
+    Epcl,
+    ExclusionCategory,
+    list_tmad_versions,
+    load_epcl,
+    load_tmad,
+    parse_tmad,
+)
 
 T0 = from_datetime(datetime(2022, 1, 3, 9, tzinfo=UTC))
 V1 = "various1-2021-11"
@@ -99,14 +103,14 @@ def make(
 def weekly(reason: Reason, weeks: int, start: int = T0, step: str = "preflight") -> History:
     history = History("x")
     for k in range(weeks):
-        history.record(start + k * WEEK, "failed", reason, step)
+        history.record(start + k * WEEK, Outcome.FAILED, reason, step)
     return history
 
 
 def same_week(reason: Reason, times: int) -> History:
     history = History("x")
     for k in range(times):
-        history.record(T0 + k * DAY, "failed", reason, "preflight")
+        history.record(T0 + k * DAY, Outcome.FAILED, reason, "preflight")
     return history
 
 
@@ -370,10 +374,10 @@ def test_behaviour_7_scope_dormant_ioc_and_moc_mds_only() -> None:
 
 def test_behaviour_4_master_key_errors() -> None:
     mixed = History("x")
-    mixed.record(T0, "failed", Reason.MASTER_KEY_WRONG, "key-rotation")
-    mixed.record(T0 + WEEK, "rolled_back", Reason.MASTER_KEY_MISSING, "key-rotation")
+    mixed.record(T0, Outcome.FAILED, Reason.MASTER_KEY_WRONG, "key-rotation")
+    mixed.record(T0 + WEEK, Outcome.ROLLED_BACK, Reason.MASTER_KEY_MISSING, "key-rotation")
     assert evaluate(make("CB"), mixed, EPCL).action is Action.RETRY
-    mixed.record(T0 + 2 * WEEK, "failed", Reason.MASTER_KEY_WRONG, "key-rotation")
+    mixed.record(T0 + 2 * WEEK, Outcome.FAILED, Reason.MASTER_KEY_WRONG, "key-rotation")
     decision = evaluate(make("CB"), mixed, EPCL)
     assert decision == Decision.exclude(ExclusionCategory.MASTER_KEY_ERRORS, decision.rule)
     assert evaluate(make("DA"), mixed, EPCL).action is Action.RETRY  # not in scope
@@ -397,7 +401,7 @@ def test_behaviour_6_gt01_three_separate_weeks_moc_secure() -> None:
 def test_behaviour_6_same_week_gt01_counts_once() -> None:
     assert evaluate(make("DA"), same_week(Reason.GT01, 3), EPCL).action is Action.RETRY
     history = same_week(Reason.GT01, 3)
-    history.record(T0 + WEEK, "failed", Reason.GT01, "preflight")
+    history.record(T0 + WEEK, Outcome.FAILED, Reason.GT01, "preflight")
     assert evaluate(make("DA"), history, EPCL).action is Action.RETRY  # two weeks
 
 
@@ -447,9 +451,9 @@ def test_behaviour_9_cos_failures_do_not_count_toward_five_retries() -> None:
     record = make("DA")
     history = weekly(Reason.KEY_ROTATION_FAILED, 4)
     for k in range(4, 8):  # four more weeks, each failing only the Table 5.10 CoS check
-        history.record(T0 + k * WEEK, "failed", Reason.COS_IN_WINDOW, "validation")
+        history.record(T0 + k * WEEK, Outcome.FAILED, Reason.COS_IN_WINDOW, "validation")
     assert evaluate(record, history, EPCL).action is Action.RETRY
-    history.record(T0 + 8 * WEEK, "failed", Reason.CERT_SWAP_FAILED, "device-installation")
+    history.record(T0 + 8 * WEEK, Outcome.FAILED, Reason.CERT_SWAP_FAILED, "device-installation")
     assert evaluate(record, history, EPCL).category is ExclusionCategory.FIVE_RETRIES
 
 
@@ -473,16 +477,17 @@ def test_behaviour_10_five_retries(group_id: str) -> None:
 def test_behaviour_10_mixed_reasons_and_rollbacks_count() -> None:
     history = History("x")
     reasons = [Reason.KEY_ROTATION_FAILED, Reason.SIM_MOVE_FAILED, Reason.HAN_CHECK_FAILED,
-               Reason.RECONNECT_TIMEOUT, None]
+               Reason.RECONNECT_TIMEOUT, Reason.SCHEMA_INVALID]
     for k, reason in enumerate(reasons):
-        history.record(T0 + k * WEEK, "rolled_back" if k % 2 else "failed", reason, "step")
+        outcome = Outcome.ROLLED_BACK if k % 2 else Outcome.FAILED
+        history.record(T0 + k * WEEK, outcome, reason, "step")
     assert evaluate(make("DA"), history, EPCL).category is ExclusionCategory.FIVE_RETRIES
 
 
 def test_behaviour_10_same_week_failures_and_foc_and_active() -> None:
     history = History("x")
     for k in range(10):  # ten failures in two weeks
-        history.record(T0 + (k % 2) * WEEK + k * HOUR, "failed", Reason.SIM_MOVE_FAILED, "s")
+        history.record(T0 + (k % 2) * WEEK + k * HOUR, Outcome.FAILED, Reason.SIM_MOVE_FAILED, "s")
     assert evaluate(make("DA"), history, EPCL).action is Action.RETRY
     many = weekly(Reason.SIM_MOVE_FAILED, 8)
     assert evaluate(make("EA", dmc="default"), many, EPCL).action is Action.RETRY  # FOC
@@ -509,10 +514,10 @@ def test_no_wan_before_migration_ioc_three_instructions() -> None:
 
 def test_firmware_configuration_failure_categories() -> None:
     history = History("x")
-    history.record(T0, "failed", Reason.FIRMWARE_FAILED, "pre-work")
-    history.record(T0 + 6 * DAY, "failed", Reason.CONFIGURATION_FAILED, "pre-work")
+    history.record(T0, Outcome.FAILED, Reason.FIRMWARE_FAILED, "pre-work")
+    history.record(T0 + 6 * DAY, Outcome.FAILED, Reason.CONFIGURATION_FAILED, "pre-work")
     assert evaluate(make("CB"), history, EPCL).action is Action.RETRY
-    history.record(T0 + 12 * DAY, "failed", Reason.FIRMWARE_FAILED, "pre-work")
+    history.record(T0 + 12 * DAY, Outcome.FAILED, Reason.FIRMWARE_FAILED, "pre-work")
     assert evaluate(make("CB"), history, EPCL).category is (
         ExclusionCategory.FIRMWARE_CONFIG_FAILURE_MOC_MDS
     )
@@ -839,8 +844,11 @@ def test_decision_invariants() -> None:
         DeviceType.ESME, DeviceType.GSME)
 
 
-def test_attempt_with_unknown_reason_counts_for_five_retries() -> None:
+def test_failure_needs_a_reason_and_dco_failures_count_for_five_retries() -> None:
+    # Issue 7: a failure without a reason is impossible (it used to count as "unknown").
+    with pytest.raises(ValueError, match="needs a reason"):
+        Attempt(T0, Outcome.FAILED, None, "device-installation")
     history = History("x")
     for k in range(5):
-        history.add(Attempt(T0 + k * WEEK, "failed", None, "device-installation"))
+        history.add(Attempt(T0 + k * WEEK, Outcome.FAILED, Reason.CERT_UNTRUSTED, "15.6.3"))
     assert evaluate(make("CA"), history, EPCL).category is ExclusionCategory.FIVE_RETRIES
