@@ -11,6 +11,7 @@ from emulator.core.timebase import MINUTE
 from emulator.trace import Trace
 from harness.fleet.control import Controller
 from harness.fleet.plan import FleetPlan, Shard
+from tests.fleet.schemas import check
 
 WHOLE = Shard(1, 1)
 
@@ -32,8 +33,10 @@ def controller(count: int = 3, shard: Shard = WHOLE) -> Iterator[tuple[Controlle
 
 
 def one(c: Controller, target: str, **command: object) -> dict[str, object]:
+    check("command", command)
     replies = c.handle(target, json.dumps(command).encode())
     assert len(replies) == 1
+    check("reply", replies[0])
     return replies[0]
 
 
@@ -103,8 +106,10 @@ def test_errors_are_replies_and_other_shards_stay_quiet() -> None:
                                   (b'{"op":"fault","spec":"loss:esme=0.1#2"}', "bad-fault"),
                                   (b'{"id": true, "op":"ping"}', "malformed")):
                 r = c.handle("i00001", payload)[0]
+                check("reply", r)
                 assert r["ok"] is False and r["error"]["code"] == code, (payload, r)  # type: ignore[index]
             group = c.handle("all", b'{"op":"ping","id":7}')[0]
+            check("reply", group)
             assert group["id"] == 7 and group["ok"] and len(group["results"]) == 2  # type: ignore[arg-type]
             assert c.errors == 7
 

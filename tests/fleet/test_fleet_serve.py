@@ -22,6 +22,7 @@ from tests.fleet.conftest import (
     start_mosquitto,
     stop,
 )
+from tests.fleet.schemas import check
 
 pytestmark = [pytest.mark.io, pytest.mark.slow]
 
@@ -176,10 +177,11 @@ def test_supply_and_topup_commands_change_the_meter(
     assert read["readings"][devices["esme"]["eui"]]["supply_state"] == "DISABLED"
 
 
-async def _exchange(broker: Mosquitto, topic: str, payload: bytes) -> list[dict[str, object]]:
+async def _exchange(broker: Mosquitto, topic: str, payload: bytes,
+                    listen: str = "s1lab/reply/#") -> list[dict[str, object]]:
     replies: list[dict[str, object]] = []
     async with aiomqtt.Client("127.0.0.1", broker.port) as client:
-        await client.subscribe("s1lab/reply/#", qos=1)
+        await client.subscribe(listen, qos=1)
         await client.publish(topic, payload, qos=1)
         try:
             async with asyncio.timeout(3):
@@ -208,6 +210,7 @@ def test_a_malformed_command_gets_an_error_reply_and_the_fleet_keeps_serving(
     served, manifest = fleet
     replies = asyncio.run(_exchange(broker, f"s1lab/cmd/{target}", payload))
     assert len(replies) == 1, replies
+    check("reply", replies[0])
     assert replies[0]["ok"] is False
     error = replies[0]["error"]
     assert isinstance(error, dict) and error["code"] == code
@@ -222,5 +225,17 @@ def test_status_shows_the_running_shard(fleet: tuple[Served, dict[str, object]],
     statuses = s1lab_json("fleet", "status", "--broker", broker.url, "--json")
     assert isinstance(statuses, dict)
     s = statuses["1-of-1"]
+    check("status", s)
+    check("fleet-manifest", fleet[1])
     assert s["state"] == "running" and s["installations"] == 50
     assert s["first"] == "i00001" and s["last"] == "i00050"
+
+
+def test_events_of_the_asked_kinds_are_published(fleet: tuple[Served, dict[str, object]],
+                                                 broker: Mosquitto) -> None:
+    command = json.dumps({"id": 1, "op": "fault", "spec": "loss:ihd=0.1"}).encode()
+    events = asyncio.run(_exchange(broker, "s1lab/cmd/i00020", command,
+                                   listen="s1lab/event/i00020/+"))
+    assert len(events) == 1
+    check("event", events[0])
+    assert events[0]["event"] == "FaultApplied" and events[0]["installation"] == "i00020"
