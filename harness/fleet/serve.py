@@ -233,6 +233,7 @@ class FleetServer:
                 self.plane = ControlPlane(
                     opts.broker, opts.topics, controller, self.status, self.plan.shard.name,
                     f"s1lab-fleet-{self.plan.shard.name}-{os.getpid()}", opts.event_kinds,
+                    status_interval_s=min(5.0, opts.status_interval_s / 2),
                     announce=self._announce)
                 trace.subscribe(self.plane.on_event)
                 self.plane.state = "running"
