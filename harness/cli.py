@@ -198,12 +198,14 @@ def pki() -> None:
 @click.option("--seed", type=int, default=1, show_default=True, help="Key derivation seed.")
 @click.option("--days", type=click.IntRange(1, 36_500), default=3650, show_default=True,
               help="Validity of every certificate.")
-def pki_init(directory: Path, chfs: int, seed: int, days: int) -> None:
+@click.option("--first-eui", default="00-1B-C5-0C-00-00-00-01", show_default=True,
+              help="The first CHF's EUI-64 (the others count up): a fleet shard's slice.")
+def pki_init(directory: Path, chfs: int, seed: int, days: int, first_eui: str) -> None:
     """Mint an SMSO CA, an S1SP (DCC) CA, head-end client certificates and CHF certificates."""
     async def now() -> int:
         return current_clock().now_us()
 
-    folder = init_folder(directory, chfs, asyncio.run(now()), seed, days)
+    folder = init_folder(directory, chfs, asyncio.run(now()), seed, days, first_eui)
     click.echo(f"wrote test PKI to {folder.directory}: SMSO CA, S1SP CA, device CA, "
                f"head-end certificates, {chfs} CHF certificate(s), keystore.json")
     for eui in folder.chf_euis()[:5]:

@@ -69,3 +69,22 @@ def test_two_shards_share_a_broker_and_a_killed_one_shows_gone(
     one.proc.send_signal(signal.SIGTERM)
     one.proc.wait(timeout=20)
     assert statuses(mosquitto)["1-of-2"]["state"] == "stopped"
+
+
+def test_a_shard_runs_from_a_pki_folder_of_its_own_slice(
+        fleet_pki: Path, fleets: Callable[..., Served], tmp_path: Path) -> None:
+    # Installations 3..5 of 5: the host mints only their certificates, from the same seed.
+    own = tmp_path / "pki-shard-2"
+    r = s1lab("pki", "init", str(own), "--chfs", "3", "--first-eui", "00-1B-C5-0C-00-00-00-03")
+    assert r.returncode == 0, r.stderr
+    served = fleets("--installations", "5", "--shard", "2/2", "--pki", str(own), "--listen",
+                    "127.0.0.1:0", "--addresses", "127.2.0.0/16")
+    assert "i00003..i00005" in served.ready
+    # A head-end set up from another host's folder (same seed) trusts this one's CHFs.
+    read = s1lab_json("headend", "read", "--connect", f"127.2.0.4:{served.port}", "--pki",
+                      str(fleet_pki), "--role", "smso")
+    assert isinstance(read, dict) and read["chf"] == "00-1B-C5-0C-00-00-00-04"
+    wrong = s1lab("fleet", "serve", "--installations", "5", "--shard", "1/2", "--pki", str(own),
+                  "--listen", "127.0.0.1:0")
+    assert wrong.returncode == 2
+    assert "no certificate for CHF 00-1B-C5-0C-00-00-00-01" in wrong.stderr
