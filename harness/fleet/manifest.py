@@ -13,18 +13,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-
 from emulator import Installation
 from emulator.wire.vocabulary import DeviceType
 
 FORMAT = "s1lab-fleet-manifest/1"
-
-
-def fingerprint(cert: x509.Certificate) -> str:
-    """SHA-256 of the DER certificate, colon-separated hex as openssl prints it."""
-    return cert.fingerprint(hashes.SHA256()).hex(":").upper()
 
 
 def mpan(n: int) -> str:
@@ -42,7 +34,7 @@ class ManifestEntry:
     installation: Installation
     address: str | None
     port: int | None
-    certificate: x509.Certificate
+    fingerprint: str  # of the CHF's certificate (ChfFiles.fingerprint)
 
     def to_json(self) -> dict[str, object]:
         inst = self.installation
@@ -61,7 +53,7 @@ class ManifestEntry:
             "chf_eui": inst.chf.eui,
             "address": self.address,
             "port": self.port,
-            "chf_certificate_sha256": fingerprint(self.certificate),
+            "chf_certificate_sha256": self.fingerprint,
             "devices": devices,
         }
 

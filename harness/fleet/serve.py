@@ -24,11 +24,11 @@ from emulator.core.timebase import isoformat
 from emulator.drivers.tcp import TcpLinkEnd
 from emulator.errors import PkiError, TransportError
 from emulator.installation import HanMode
-from emulator.pki import PkiFolder
 from emulator.profiles import ResolvedDmc
 from emulator.wire.vocabulary import Role
 from harness.fleet.broker import Broker, Topics
 from harness.fleet.control import Controller
+from harness.fleet.credentials import ShardCredentials
 from harness.fleet.manifest import ManifestEntry, manifest, write_json_atomic
 from harness.fleet.plan import FleetPlan
 from harness.fleet.plane import ControlPlane
@@ -86,29 +86,30 @@ class FleetServer:
 
     async def _build(self, scheduler: Scheduler, trace: Trace, stop: asyncio.Event) -> None:
         opts, plan = self.opts, self.plan
-        pki = PkiFolder.load(opts.pki_dir)
+        pki = ShardCredentials(opts.pki_dir)
         members = plan.members()
-        held = set(pki.chf_euis())
-        missing = [m for m in members if m.chf_eui not in held][:1]
-        if missing:
-            m = missing[0]
-            raise PkiError(f"{opts.pki_dir}: no certificate for CHF {m.chf_eui} (installation "
-                           f"{m.id}); mint the fleet's with `s1lab pki init DIR --chfs "
-                           f"{plan.total}`")
-        trust = {Role.SMSO: pki.smso_ca.cert}
+        files = {}
+        for m in members:
+            try:
+                files[m.id] = pki.chf(m.chf_eui)
+            except PkiError as exc:
+                raise PkiError(f"{exc} (installation {m.id}); mint the fleet's with `s1lab pki "
+                               f"init DIR --chfs {plan.total}` or the slice's with --first-eui "
+                               f"{m.chf_eui}") from None
+        trust = {Role.SMSO: pki.smso_ca}
         t0 = time.monotonic()
         next_report = t0 + 2.0
         for i, member in enumerate(members, 1):
             inst = Installation(
                 installation_id=member.id, dmc=opts.dmc, chf_eui=member.chf_eui,
-                chf_bundle=pki.chf_bundle_path(member.chf_eui), trust=trust,
-                keys=pki.keystore.get(member.chf_eui), seed=opts.seed, scheduler=scheduler,
+                chf_bundle=files[member.id].bundle, trust=trust,
+                keys=pki.keys(member.chf_eui), seed=opts.seed, scheduler=scheduler,
                 emit=trace.emitter(member.id), han=opts.han)
             self.installations[member.id] = inst
             self._by_address[member.address] = inst
             self._entries.append(ManifestEntry(
                 member.number, inst, member.address if opts.listen else None, None,
-                pki.chf(member.chf_eui).cert))
+                files[member.id].fingerprint))
             if i % _BATCH == 0:
                 await asyncio.sleep(0)
                 if stop.is_set():
@@ -211,7 +212,7 @@ class FleetServer:
             "topic_prefix": opts.topics.prefix,
         }
         entries = [ManifestEntry(e.number, e.installation, e.address, self.port if e.address
-                                 else None, e.certificate) for e in self._entries]
+                                 else None, e.fingerprint) for e in self._entries]
         return manifest(fleet, entries)
 
     # ---- running -----------------------------------------------------------------------
