@@ -20,6 +20,7 @@ turn any of them into one line and a non-zero exit::
      |    +-- WaitingOnNothing   a virtual-time run has nothing ready, no timer and no I/O
      +-- TransportError          a link or TLS session failed or closed
      +-- DeclarationError        s1lab's own tables disagree (a message without a handler...)
+     +-- FaultSpecError          a fault spec (``--fault``, a scenario) that does not parse
      +-- ReportError             results that cannot make a report, or a report not written
 """
 
@@ -128,6 +129,19 @@ def _name(member: object) -> str:
     return str(getattr(member, "name", member))
 
 
+class FaultSpecError(S1labError):
+    """A fault spec (a ``--fault`` value, a scenario's fault) that does not parse."""
+
+
 class ReportError(S1labError):
     """Results that cannot make a report (e.g. two results for one cell), or a report file that
     cannot be written."""
+
+
+class FleetError(S1labError):
+    """A fleet that cannot be laid out (a bad shard, too few addresses, a bad broker URL), or a
+    control-plane command that failed or got no reply; ``code`` names it in an error reply."""
+
+    def __init__(self, message: str, code: str = "failed") -> None:
+        super().__init__(message)
+        self.code = code

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from emulator.drivers.tcp import parse_hostport
-from emulator.errors import S1labError
+from emulator.errors import FleetError
 from emulator.profiles import default_dmc, load_dmc
 from harness.fleet.broker import DEFAULT_PREFIX, Topics, check_prefix, parse_broker
 from harness.fleet.plan import DEFAULT_ADDRESSES, FIRST_EUI, FleetPlan, parse_shard
@@ -23,10 +23,6 @@ BROKER_OPTION = click.option("--broker", required=True, metavar="URL",
                              help="mqtt://[USER[:PASSWORD]@]HOST[:PORT] or mqtts://...?ca=FILE")
 PREFIX_OPTION = click.option("--topic-prefix", default=DEFAULT_PREFIX, show_default=True,
                              help="Root of the control plane's topic tree.")
-
-
-class CommandFailed(S1labError):
-    """A command that the fleet answered with an error."""
 
 
 @click.group()
@@ -141,8 +137,8 @@ def _send(broker: str, topic_prefix: str, target: str, command: dict[str, object
     if failed:
         error = failed[0].get("error")
         if isinstance(error, dict):
-            raise CommandFailed(f"{error.get('code')}: {error.get('message')}")
-        raise CommandFailed("the command failed on some installations (see the replies)")
+            raise FleetError(f"{error.get('code')}: {error.get('message')}")
+        raise FleetError("the command failed on some installations (see the replies)")
 
 
 @fleet.command("fault")

@@ -15,13 +15,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiomqtt
 
-from emulator.errors import S1labError
+from emulator.errors import FleetError
 
 DEFAULT_PREFIX = "s1lab"
-
-
-class BrokerUrlError(S1labError):
-    """A --broker value that is not an MQTT URL."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +39,7 @@ class Broker:
             if self.cert:
                 ctx.load_cert_chain(self.cert, self.key)
         except (OSError, ssl.SSLError) as exc:
-            raise BrokerUrlError(f"broker TLS files: {exc}") from None
+            raise FleetError(f"broker TLS files: {exc}", "bad-broker") from None
         return ctx
 
     def client(self, identifier: str, will: aiomqtt.Will | None = None,
@@ -61,15 +57,17 @@ class Broker:
 def parse_broker(url: str) -> Broker:
     parts = urlsplit(url)
     if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-        raise BrokerUrlError(f"not a broker URL: {url!r} (mqtt://HOST:PORT or mqtts://...)")
+        raise FleetError(f"not a broker URL: {url!r} (mqtt://HOST:PORT or mqtts://...)",
+                         "bad-broker")
     try:
         port = parts.port
     except ValueError:
-        raise BrokerUrlError(f"bad port in {url!r}") from None
+        raise FleetError(f"bad port in {url!r}", "bad-broker") from None
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     unknown = set(query) - {"ca", "cert", "key"}
     if unknown:
-        raise BrokerUrlError(f"{url!r}: unknown parameter {sorted(unknown)[0]!r} (ca, cert, key)")
+        raise FleetError(f"{url!r}: unknown parameter {sorted(unknown)[0]!r} (ca, cert, "
+                         "key)", "bad-broker")
     tls = parts.scheme == "mqtts"
     password = unquote(parts.password) if parts.password is not None else None
     if password is None and parts.username:
@@ -113,5 +111,5 @@ class Topics:
 def check_prefix(prefix: str) -> str:
     if not prefix or any(c in prefix for c in "+#\0") or prefix.startswith("/") \
             or prefix.endswith("/"):
-        raise BrokerUrlError(f"bad topic prefix {prefix!r}")
+        raise FleetError(f"bad topic prefix {prefix!r}", "bad-broker")
     return prefix

@@ -12,12 +12,8 @@ import uuid
 
 import aiomqtt
 
-from emulator.errors import S1labError, TransportError
+from emulator.errors import FleetError, TransportError
 from harness.fleet.broker import Broker, Topics
-
-
-class NoReply(S1labError):
-    """No shard answered a command in time."""
 
 
 async def send_command(broker: Broker, topics: Topics, target: str, command: dict[str, object],
@@ -46,8 +42,8 @@ async def send_command(broker: Broker, topics: Topics, target: str, command: dic
     except aiomqtt.MqttError as exc:
         raise TransportError(f"MQTT broker {broker}: {exc}") from None
     if not replies and expect:
-        raise NoReply(f"no reply from {target} within {timeout_s:g} s (is its shard running? "
-                      "see `s1lab fleet status`)")
+        raise FleetError(f"no reply from {target} within {timeout_s:g} s (is its shard "
+                         "running? see `s1lab fleet status`)", "no-reply")
     return replies
 
 

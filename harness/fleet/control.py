@@ -24,7 +24,7 @@ from emulator.core.prepayment import PrepaymentMeter
 from emulator.core.timebase import isoformat
 from emulator.core.utrn import generate_utrn
 from emulator.drivers.scheduler import Slot
-from emulator.errors import S1labError
+from emulator.errors import FleetError, S1labError
 from emulator.wire.vocabulary import SupplyAction
 from harness.faults import KINDS, Fault, parse_fault
 from harness.fleet.plan import FleetPlan, installation_id
@@ -35,14 +35,6 @@ GROUP_ALL = "all"
 #: UTRNs the control plane mints count from here, clear of a head-end's own sequence.
 CONTROL_UTRN_BASE = 1 << 23
 _DEVICES = ("esme", "gsme", "ppmid", "ihd")
-
-
-class CommandError(S1labError):
-    """A command that cannot be carried out; ``code`` goes into the error reply."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 Reply = dict[str, object]
@@ -81,7 +73,7 @@ class Controller:
         base: Reply = {"id": None, "target": target, "shard": str(self.plan.shard)}
         try:
             command = _parse(payload)
-        except CommandError as exc:
+        except FleetError as exc:
             self.errors += 1
             return [{**base, "ok": False, "error": {"code": exc.code, "message": str(exc)}}]
         base["id"] = command.get("id")
@@ -119,7 +111,7 @@ class Controller:
         inst = self.installations[inst_id]
         try:
             result = self._run(inst, command)
-        except CommandError as exc:
+        except FleetError as exc:
             return {"installation": inst_id, "ok": False,
                     "error": {"code": exc.code, "message": str(exc)}}
         except S1labError as exc:  # e.g. no such device on this HAN, a bad fault spec
@@ -144,7 +136,7 @@ class Controller:
             meter = _meter(inst, command.get("device", "esme"))
             action = _text(command, "action").upper()
             if action not in SupplyAction.__members__:
-                raise CommandError("bad-argument", f"supply action {action.lower()!r}: "
+                raise _error("bad-argument", f"supply action {action.lower()!r}: "
                                    "enable, disable or arm")
             state = meter.set_supply(SupplyAction[action], now)
             inst.core.after_command(now)
@@ -152,15 +144,15 @@ class Controller:
             return {"device": meter.eui, "supply_state": state.name}
         if op == "topup":
             return self._topup(inst, command, now)
-        raise CommandError("unknown-op", f"unknown op {op!r} (one of {', '.join(OPS)})")
+        raise _error("unknown-op", f"unknown op {op!r} (one of {', '.join(OPS)})")
 
     def _fault(self, inst: Installation, spec: str, now: int) -> dict[str, object]:
         try:
             fault = parse_fault(spec)
         except S1labError as exc:
-            raise CommandError("bad-fault", str(exc)) from None
+            raise _error("bad-fault", str(exc)) from None
         if fault.installation is not None:
-            raise CommandError("bad-fault", f"{spec!r}: the topic names the installation; "
+            raise _error("bad-fault", f"{spec!r}: the topic names the installation; "
                                "drop the #N")
         start = now + fault.start_us
         if fault.kind == "link-down":
@@ -171,7 +163,7 @@ class Controller:
         if fault.kind != "battery-flat":
             inst.han_node(fault.device)  # a bad device fails now, not later
         elif inst.gsme is None:
-            raise CommandError("failed", "this installation has no GSME")
+            raise _error("failed", "this installation has no GSME")
         slot = self.scheduler.call_at(start, _action(fault, inst))
         state = self._faults.setdefault(inst.id, _Faults())
         state.pending = [(f, s) for f, s in state.pending if s.deadline is not None]
@@ -181,9 +173,9 @@ class Controller:
     def _clear(self, inst: Installation, kind: str, device: object,
                now: int) -> dict[str, object]:
         if kind not in KINDS:
-            raise CommandError("bad-argument", f"fault kind {kind!r}: one of {', '.join(KINDS)}")
+            raise _error("bad-argument", f"fault kind {kind!r}: one of {', '.join(KINDS)}")
         if device is not None and not isinstance(device, str):
-            raise CommandError("malformed", "device is a string (esme, gsme, ...)")
+            raise _error("malformed", "device is a string (esme, gsme, ...)")
         names = [device] if device else [d for d in _DEVICES if _has(inst, d)]
         cancelled = 0
         state = self._faults.get(inst.id)
@@ -237,13 +229,13 @@ class Controller:
         if utrn is None:
             pence = command.get("pence")
             if not isinstance(pence, int) or isinstance(pence, bool) or not 0 < pence < 1 << 20:
-                raise CommandError("bad-argument", "topup needs utrn (20 digits) or pence "
+                raise _error("bad-argument", "topup needs utrn (20 digits) or pence "
                                    "(a whole number, 1..1048575)")
             state = self._faults.setdefault(inst.id, _Faults())
             state.utrn_counter += 1
             utrn = generate_utrn(inst.keys.prepayment_key, meter.eui, state.utrn_counter, pence)
         if not isinstance(utrn, str):
-            raise CommandError("malformed", "utrn is a string of 20 digits")
+            raise _error("malformed", "utrn is a string of 20 digits")
         outcome = meter.top_up(utrn, now)
         inst.core.after_command(now)
         inst.sync_timer()
@@ -281,29 +273,33 @@ class Controller:
         return state
 
 
+def _error(code: str, message: str) -> FleetError:
+    return FleetError(message, code)
+
+
 def _parse(payload: bytes) -> dict[str, Any]:
     try:
         command = json.loads(payload)
     except (UnicodeDecodeError, ValueError) as exc:
-        raise CommandError("malformed", f"not JSON: {exc}") from None
+        raise _error("malformed", f"not JSON: {exc}") from None
     if not isinstance(command, dict):
-        raise CommandError("malformed", "a command is a JSON object")
+        raise _error("malformed", "a command is a JSON object")
     cid = command.get("id")
     if cid is not None and not isinstance(cid, str | int) or isinstance(cid, bool):
-        raise CommandError("malformed", "id is a string or an integer")
+        raise _error("malformed", "id is a string or an integer")
     op = command.get("op")
     if not isinstance(op, str):
-        raise CommandError("malformed", "a command has an op (string): "
+        raise _error("malformed", "a command has an op (string): "
                            + ", ".join(OPS))
     if op not in OPS:
-        raise CommandError("unknown-op", f"unknown op {op!r} (one of {', '.join(OPS)})")
+        raise _error("unknown-op", f"unknown op {op!r} (one of {', '.join(OPS)})")
     return command
 
 
 def _text(command: dict[str, Any], name: str) -> str:
     value = command.get(name)
     if not isinstance(value, str) or not value:
-        raise CommandError("malformed", f"{command['op']} needs {name} (a string)")
+        raise _error("malformed", f"{command['op']} needs {name} (a string)")
     return value
 
 
@@ -314,13 +310,13 @@ def _has(inst: Installation, name: str) -> bool:
 
 def _device(inst: Installation, name: str) -> Any:
     if name not in _DEVICES or not _has(inst, name):
-        raise CommandError("bad-argument", f"no device {name!r} in this installation")
+        raise _error("bad-argument", f"no device {name!r} in this installation")
     return getattr(inst.core.devices, name)
 
 
 def _meter(inst: Installation, name: object) -> PrepaymentMeter:
     if name not in ("esme", "gsme"):
-        raise CommandError("bad-argument", f"device {name!r}: a meter, esme or gsme")
+        raise _error("bad-argument", f"device {name!r}: a meter, esme or gsme")
     meter = _device(inst, str(name))
     assert isinstance(meter, PrepaymentMeter)
     return meter

@@ -14,16 +14,12 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from emulator.errors import S1labError
+from emulator.errors import FleetError, S1labError
 from emulator.wire.eui import eui_from_str, eui_to_str, normalise
 
 FIRST_EUI = "00-1B-C5-0C-00-00-00-01"  # what `s1lab pki init` mints from
 DEFAULT_ADDRESSES = "127.1.0.0/16"
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
-
-
-class FleetPlanError(S1labError):
-    """A fleet layout that cannot be: a bad shard, too few addresses, a bad EUI."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +38,10 @@ class Shard:
 def parse_shard(text: str) -> Shard:
     m = _SHARD.match(text)
     if m is None:
-        raise FleetPlanError(f"not a shard K/N: {text!r} (e.g. 2/4)")
+        raise FleetError(f"not a shard K/N: {text!r} (e.g. 2/4)")
     k, n = int(m[1]), int(m[2])
     if not 1 <= k <= n:
-        raise FleetPlanError(f"shard {text!r}: K must be 1..N")
+        raise FleetError(f"shard {text!r}: K must be 1..N")
     return Shard(k, n)
 
 
@@ -69,23 +65,23 @@ class FleetPlan:
     def __init__(self, total: int, shard: Shard = Shard(1, 1), first_eui: str = FIRST_EUI,
                  addresses: str = DEFAULT_ADDRESSES) -> None:
         if total < 1:
-            raise FleetPlanError(f"a fleet has at least one installation, not {total}")
+            raise FleetError(f"a fleet has at least one installation, not {total}")
         if shard.count > total:
-            raise FleetPlanError(f"{shard.count} shards for {total} installations: "
+            raise FleetError(f"{shard.count} shards for {total} installations: "
                                  "some shards would be empty")
         try:
             self.first_eui = normalise(first_eui)
             self.network = ipaddress.ip_network(addresses, strict=False)
         except (S1labError, ValueError) as exc:
-            raise FleetPlanError(str(exc)) from None
+            raise FleetError(str(exc)) from None
         if not isinstance(self.network, ipaddress.IPv4Network):
-            raise FleetPlanError(f"{addresses}: an IPv4 range, please (e.g. 127.1.0.0/16)")
+            raise FleetError(f"{addresses}: an IPv4 range, please (e.g. 127.1.0.0/16)")
         hosts = self.network.num_addresses - 2 if self.network.prefixlen < 31 else 1
         if total > hosts:
-            raise FleetPlanError(f"{addresses} has {hosts} addresses, the fleet {total} CHFs")
+            raise FleetError(f"{addresses} has {hosts} addresses, the fleet {total} CHFs")
         base = int.from_bytes(eui_from_str(self.first_eui), "big")
         if base + total > 1 << 64:
-            raise FleetPlanError(f"{total} EUIs from {self.first_eui} overflow 64 bits")
+            raise FleetError(f"{total} EUIs from {self.first_eui} overflow 64 bits")
         self._eui_base = base
         self.total = total
         self.shard = shard
@@ -95,7 +91,7 @@ class FleetPlan:
 
     def member(self, n: int) -> Member:
         if not 1 <= n <= self.total:
-            raise FleetPlanError(f"installation {n} is outside the fleet (1..{self.total})")
+            raise FleetError(f"installation {n} is outside the fleet (1..{self.total})")
         eui = eui_to_str((self._eui_base + n - 1).to_bytes(8, "big"))
         offset = n if self.network.prefixlen < 31 else 0  # skip the network address
         return Member(n, installation_id(n), eui, str(self.network.network_address + offset))
@@ -119,4 +115,4 @@ class FleetPlan:
         for k in range(1, self.shard.count + 1):
             if n <= self.total * k // self.shard.count:
                 return k
-        raise FleetPlanError(f"installation {n} is outside the fleet (1..{self.total})")
+        raise FleetError(f"installation {n} is outside the fleet (1..{self.total})")

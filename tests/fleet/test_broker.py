@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from emulator.pki import mint_ca, mint_leaf
-from harness.fleet.broker import BrokerUrlError, parse_broker
+from harness.fleet.broker import FleetError, parse_broker
 from tests.fleet.conftest import s1lab, start_mosquitto, stop
 
 
@@ -19,7 +19,7 @@ def test_urls() -> None:
         "broker.example", 8883, True, "fleet", "s@cret", "/etc/ca.pem")
     assert parse_broker("mqtt://127.0.0.1").port == 1883
     for bad in ("http://x", "mqtt://", "mqtt://h:99999", "mqtt://h?colour=red"):
-        with pytest.raises(BrokerUrlError):
+        with pytest.raises(FleetError):
             parse_broker(bad)
 
 

@@ -6,13 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.fleet.plan import FleetPlan, FleetPlanError, Shard, parse_shard
+from harness.fleet.plan import FleetError, FleetPlan, Shard, parse_shard
 
 
 @given(total=st.integers(1, 5000), shards=st.integers(1, 64))
 def test_shards_partition_the_fleet_in_order(total: int, shards: int) -> None:
     if shards > total:
-        with pytest.raises(FleetPlanError):
+        with pytest.raises(FleetError):
             FleetPlan(total, Shard(1, shards))
         return
     numbers: list[int] = []
@@ -44,12 +44,12 @@ def test_ids_and_ownership() -> None:
 
 @pytest.mark.parametrize("text", ["0/2", "3/2", "a/b", "2", "1/0"])
 def test_bad_shards_are_refused(text: str) -> None:
-    with pytest.raises(FleetPlanError):
+    with pytest.raises(FleetError):
         parse_shard(text)
 
 
 def test_a_range_too_small_for_the_fleet_is_refused() -> None:
-    with pytest.raises(FleetPlanError, match="has 254 addresses"):
+    with pytest.raises(FleetError, match="has 254 addresses"):
         FleetPlan(255, addresses="127.9.9.0/24")
-    with pytest.raises(FleetPlanError):
+    with pytest.raises(FleetError):
         FleetPlan(3, addresses="::1/128")
