@@ -265,14 +265,15 @@ class FleetServer:
             scheduler.close()
 
     def _ready_line(self) -> str:
-        plan = self.plan
+        plan, opts = self.plan, self.opts
         first, last = plan.member(plan.first), plan.member(plan.last)
-        where = (f"listening on {first.address}..{last.address} port {self.port} "
-                 f"({self.listener.mode if self.listener else ''})" if self.opts.listen else
-                 f"dialling {self.opts.connect[0]}:{self.opts.connect[1]} at "  # type: ignore[index]
-                 f"{self.opts.ramp_per_s:g}/s")
-        extra = f"; manifest {self.opts.manifest}" if self.opts.manifest else ""
-        broker = f"; control plane {self.opts.broker}" if self.opts.broker else ""
+        if opts.connect is not None:
+            where = f"dialling {opts.connect[0]}:{opts.connect[1]} at {opts.ramp_per_s:g}/s"
+        else:
+            mode = self.listener.mode if self.listener is not None else ""
+            where = f"listening on {first.address}..{last.address} port {self.port} ({mode})"
+        extra = f"; manifest {opts.manifest}" if opts.manifest else ""
+        broker = f"; control plane {opts.broker}" if opts.broker else ""
         return (f"fleet {plan.shard} ready: {len(self.installations)} installations "
                 f"{first.id}..{last.id}, {where}{extra}{broker}")
 
