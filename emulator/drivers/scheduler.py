@@ -55,7 +55,6 @@ class Scheduler:
         self._seq = itertools.count()
         self._armed_at: int | None = None
         self._handle: asyncio.TimerHandle | None = None
-        self._firing = False
         self.fired = 0  # callbacks run, for benchmarks
 
     @property
@@ -74,7 +73,7 @@ class Scheduler:
 
     def _push(self, deadline: int, slot: Slot, generation: int) -> None:
         heapq.heappush(self._heap, (deadline, next(self._seq), slot, generation))
-        if not self._firing and (self._armed_at is None or deadline < self._armed_at):
+        if self._armed_at is None or deadline < self._armed_at:
             self._arm(deadline)
 
     def _arm(self, deadline: int) -> None:
@@ -88,23 +87,18 @@ class Scheduler:
         self._armed_at = None
         now = self._clock.now_us()
         heap = self._heap
-        # Callbacks re-arm their slots; the loop timer is armed once, after them all.
-        self._firing = True
-        try:
-            while heap and heap[0][0] <= now:
-                _, _, slot, generation = heapq.heappop(heap)
-                if generation != slot._generation:
-                    continue  # superseded or cancelled
-                slot._deadline = None
-                self.fired += 1
-                slot._callback(now)
-        finally:
-            self._firing = False
-            # Drop stale entries at the head so we do not wake for nothing.
-            while heap and heap[0][3] != heap[0][2]._generation:
-                heapq.heappop(heap)
-            if heap:
-                self._arm(heap[0][0])
+        while heap and heap[0][0] <= now:
+            _, _, slot, generation = heapq.heappop(heap)
+            if generation != slot._generation:
+                continue  # superseded or cancelled
+            slot._deadline = None
+            self.fired += 1
+            slot._callback(now)
+        # Drop stale entries at the head so we do not wake for nothing.
+        while heap and heap[0][3] != heap[0][2]._generation:
+            heapq.heappop(heap)
+        if heap:
+            self._arm(heap[0][0])
 
     def close(self) -> None:
         if self._handle is not None:
