@@ -1,6 +1,6 @@
 """Fleet figures on the virtual clock, in one process, each beside its target:
 
-    .venv/bin/python bench/bench_fleet_virtual.py [--scale 20000] [--day-installations 200]
+    .venv/bin/python bench/bench_fleet_inproc.py [--scale 20000] [--day-installations 200]
                                                   [--profile]
 
 1. scale: ``--scale`` installations with the full ZigBee HAN, every one in a TLS session with the
