@@ -88,8 +88,8 @@ class InstallationCore:
                              link_key=install_code_link_key(code), link=params)
             self.app = SmartEnergyApp(han, chf, devices.esme, devices.gsme, devices.ppmid,
                                       devices.ihd, rng, chf.emit, now)
-            if devices.gsme is not None:
-                self.app.gsme_commissioned(devices.gsme.registers(now), now)
+            if devices.gsme is not None:  # on joining, the GSME wakes and fills its mirror
+                self.app.gsme_wake(devices.gsme.registers(now), now)
             chf.han = self.app
             han.on_join_request = lambda node, at: chf.admit(node.name, at)
             han.on_joined = lambda node, at: chf.joined(node.name, at)

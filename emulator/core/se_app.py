@@ -184,16 +184,6 @@ class SmartEnergyApp:
 
     # ---- what devices start -------------------------------------------------------------------
 
-    def gsme_commissioned(self, reading: object, now: int) -> None:
-        """The run starts from the commissioned steady state: the GSME joined, reported into its
-        mirror and had its clock set before ``now``; its next wake comes at its own phase.
-        (Waking every GSME of a fleet at the first instant would put the whole fleet's HAN
-        traffic on top of its TLS handshakes.)"""
-        gsme = self.gsme
-        assert gsme is not None
-        self.chf.mirror_report(gsme.eui, reading, now)
-        self._gsme_sync_at = now + TIME_SYNC_INTERVAL
-
     def gsme_wake(self, reading: object, now: int) -> None:
         """The GSME woke: it polls the CHF, syncs its clock if due, then reports to its mirror."""
         gsme = self.gsme
