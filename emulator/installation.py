@@ -20,12 +20,15 @@ from emulator.core.chf import Chf
 from emulator.core.esme import Esme
 from emulator.core.gsme import Gsme
 from emulator.core.han import Han
+from emulator.core.han_crypto import install_code_link_key
+from emulator.core.ota_han import OtaHan, attach_ota
 from emulator.core.trace_sink import Emit
 from emulator.drivers.capture import HanCapture
 from emulator.drivers.link import LinkEnd
 from emulator.drivers.scheduler import Scheduler
 from emulator.drivers.wan_channel import WanChannel
 from emulator.faults import FaultApi
+from emulator.firmware import ota_policies, trusted_signers
 from emulator.keystore import ChfKeys
 from emulator.profiles import ResolvedDmc
 from emulator.wan_service import WanService
@@ -52,6 +55,7 @@ class Installation(FaultApi):
         server_ctx: ssl.SSLContext | None = None,
         han: HanMode = "zigbee",
         capture: HanCapture | None = None,
+        keylog: Path | None = None,
     ) -> None:
         self.id = installation_id
         self.dmc = dmc
@@ -69,6 +73,8 @@ class Installation(FaultApi):
         self.core = built.core
         self.han: Han | None = built.han
         self._capture = capture
+        # the OTA cluster's server (CHF) and clients (meters), with the test manufacturer trusted
+        self.ota: OtaHan | None = attach_ota(self.core, ota_policies(dmc), trusted_signers())
         if capture is not None and self.han is not None:
             capture.add_network_key(self.han.keys.current_key, f"{installation_id} network key")
             for eui, node in self.han.nodes.items():
@@ -78,7 +84,7 @@ class Installation(FaultApi):
         self._slot.set(self.core.get_timer())
         self.wan = WanService(core=self.core, dmc=dmc, chf_bundle=chf_bundle, trust=trust,
                               clock=self._clock, emit=emit, rearm=self.sync_timer,
-                              server_ctx=server_ctx)
+                              server_ctx=server_ctx, keylog=keylog)
 
     @property
     def chf(self) -> Chf:
@@ -114,6 +120,13 @@ class Installation(FaultApi):
     def wan_available(self, now: int) -> bool:
         return self.wan.wan_available(now)
 
+    def next_attach(self, apn: str) -> int | None:
+        """When the SMETS1 CSP will report the CHF's SIM attached on ``apn`` (now if it is):
+        None while the SIM is on another APN. Head-ends wait for this instead of polling."""
+        if self.chf.sim.apn != apn:
+            return None
+        return self.chf.next_wan_up(self._clock.now_us())
+
     def reachable_via(self, apn: str) -> bool:
         """Can a head-end on ``apn`` reach this CHF now (its SIM's APN, attached)?"""
         return self.chf.sim.apn == apn and self.wan_available(self._clock.now_us())
@@ -124,6 +137,15 @@ class Installation(FaultApi):
     def accept(self, link: LinkEnd) -> WanChannel:
         """A head-end connection arrived on ``link``: serve it (the CHF is the TLS server)."""
         return self.wan.accept(link)
+
+    def fit_gsme(self, gsme: Gsme, install_code: bytes) -> None:
+        """An installer fits a new gas meter (:meth:`InstallationCore.fit_gsme`); a capture
+        learns its install-code link key, so its join and its frames decrypt."""
+        if self._capture is not None:
+            self._capture.add_link_key(install_code_link_key(install_code), gsme.eui,
+                                       f"{self.id} link key")
+        self.core.fit_gsme(gsme, install_code, self._clock.now_us())
+        self.sync_timer()
 
     # ---- the clock --------------------------------------------------------------------------
 

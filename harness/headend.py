@@ -9,9 +9,11 @@ asyncio driver: the TLS channel, waiting for replies, timeouts, traces on the ru
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, TypeVar
 
 from cryptography import x509
@@ -76,11 +78,14 @@ class HeadEnd:
         return generate_utrn(self.keys(chf_eui).prepayment_key, meter_eui, counter, amount_pence)
 
 
-def headend_from_pki(pki: PkiFolder, role: Literal["smso", "s1sp"]) -> HeadEnd:
+def headend_from_pki(pki: PkiFolder, role: Literal["smso", "s1sp"],
+                     keylog: Path | None = None) -> HeadEnd:
     """The head-end ``role`` of a ``s1lab pki init`` folder: its client certificate, trusting
-    the CHF device CA, with the CHF keys from the folder's keystore."""
+    the CHF device CA, with the CHF keys from the folder's keystore. TLS secrets go to
+    ``keylog`` (else ``$SSLKEYLOGFILE``)."""
     cert, key = pki.headend_paths(role)
-    return HeadEnd(Role[role.upper()], client_context(cert, key, pki.device_ca.cert_pem()),
+    return HeadEnd(Role[role.upper()],
+                   client_context(cert, key, pki.device_ca.cert_pem(), keylog=keylog),
                    pki.keystore.get)
 
 
@@ -308,6 +313,21 @@ class HeadEndSession:
 
     async def set_supply(self, device: str, action: SupplyAction) -> wan.SupplyResult:
         return await self.run(commands.set_supply(device, action))
+
+    async def distribute_firmware(self, device: str | None, image: bytes,
+                                  activate_at: int = 0) -> wan.FirmwareTransfer:
+        """Send ``image`` to the CHF in segments, then offer it to ``device`` (None: the CHF
+        itself). ``activate_at``: ZigBee UTC, 0 at once, ``ON_COMMAND`` to wait."""
+        for segment in commands.firmware_segments(device, image):
+            await self.run(segment)
+        return await self.run(commands.distribute_firmware(
+            device, hashlib.sha256(image).digest(), activate_at))
+
+    async def read_firmware_transfer(self, device: str | None) -> wan.FirmwareTransfer:
+        return await self.run(commands.read_firmware_transfer(device))
+
+    async def activate_firmware(self, device: str | None, at: int = 0) -> wan.FirmwareTransfer:
+        return await self.run(commands.activate_firmware(device, at))
 
 
 __all__ = ["HeadEnd", "HeadEndSession", "connect"]
