@@ -241,8 +241,8 @@ def main() -> None:
           f"({0.8 * raw:.0f}/s): {100 * storm_rate / raw:.0f}% of raw   "
           f"({r['storm_ok']:.0f} ok, {r['storm_failed']:.0f} failed in {r['storm_s']:.1f} s)")
     print(f"  {'raw handshakes/s (openssl s_server+s_time)':44} {raw:9.0f} /s    "
-          f"(mean of before: 1 client {raw1:.0f}/s, 2 clients {raw2:.0f}/s; after the storm: "
-          f"{raw_after:.0f}/s)")
+          f"(the mean of the best before, 1 client {raw1:.0f}/s, 2 clients {raw2:.0f}/s, and "
+          f"the best after the storm, {raw_after:.0f}/s)")
     print(f"  fleet RSS after the read phase: {r['rss_after_reads'] / 1024:.0f} MiB")
     print(f"  fleet ready line: {ready.strip()}")
 
