@@ -23,6 +23,15 @@ turn any of them into one line and a non-zero exit::
      +-- DeclarationError        s1lab's own tables disagree (a message without a handler...)
      +-- FaultSpecError          a fault spec (``--fault``, a scenario) that does not parse
      +-- ReportError             results that cannot make a report, or a report not written
+     +-- CampaignError           a campaign file is bad, or its run cannot go on
+          +-- CampaignMismatch   a results folder belongs to another campaign file or seed
+     +-- OutputError             an output file or folder that cannot be written (full disk...)
+     +-- DeviceCallbackError     a device's timer callback raised: the run stops (a bug)
+     +-- CaptureError            a capture or key-log file cannot be written, a capture tool failed
+     +-- MigrationFileError      an MGF or SCF that is not well-formed or fails its schema
+     +-- MigrationSpecError      a bad --fault or --group for a migration run
+     +-- ReleaseRefused          the DCO will not release an installation's secrets
+     +-- ScenarioError           a scenario file that cannot be read, parsed or validated
 """
 
 from __future__ import annotations
@@ -138,6 +147,24 @@ class FaultSpecError(S1labError):
     """A fault spec (a ``--fault`` value, a scenario's fault) that does not parse."""
 
 
+class CampaignError(S1labError):
+    """A campaign file is missing, unparsable or fails its schema, or its run cannot go on.
+
+    ``file`` names the file or folder, ``line`` the 1-based line of the problem (0 when the
+    file as a whole is bad).
+    """
+
+    def __init__(self, file: str, line: int, reason: str) -> None:
+        self.file = file
+        self.line = line
+        self.reason = reason
+        super().__init__(f"{file}:{line}: {reason}" if line else f"{file}: {reason}")
+
+
+class CampaignMismatch(CampaignError):
+    """``--resume``/``--rerun-failed`` on a results folder of another campaign file or seed."""
+
+
 class ReportError(S1labError):
     """Results that cannot make a report (e.g. two results for one cell), or a report file that
     cannot be written."""
@@ -152,5 +179,63 @@ class FleetError(S1labError):
         self.code = code
 
 
+class OutputError(S1labError):
+    """An output file or folder that cannot be written or replaced (a full disk, no permission);
+    the message names the file."""
+
+
+class DeviceCallbackError(S1labError):
+    """A device's timer callback raised something that is not an s1lab error: a bug in the
+    emulator. The run stops (every timer with it) and the command line exits non-zero."""
+
+
 class CaptureError(S1labError):
     """A capture or key-log file cannot be written, or a capture tool failed."""
+
+
+# --- declared here, raised by one module each (HAN crypto, the migration roles) ---
+
+
+class InstallCodeError(SecurityError):
+    """An install code of the wrong length, or whose CRC does not match."""
+
+
+class UnknownKeySequence(SecurityError):
+    """A frame under a network key sequence number we do not hold (or no longer hold)."""
+
+
+class MigrationFileError(S1labError):
+    """A migration file (MGF or SCF) that is not well-formed or does not match its schema.
+
+    ``file`` names the file, ``path`` the element (``/MigrationGroupFile/Installation[2]/CHFEUI``,
+    empty when the file as a whole is bad), and ``reason`` says what is wrong.
+    """
+
+    def __init__(self, file: str, path: str, reason: str) -> None:
+        self.file = file
+        self.path = path
+        self.reason = reason
+        where = f"{file}: {path}" if path else file
+        super().__init__(f"{where}: {reason}")
+
+
+class MigrationSpecError(S1labError):
+    """A bad ``--fault`` or ``--group`` for a migration run."""
+
+
+class ReleaseRefused(S1labError):
+    """The DCO will not release secrets for this installation (unknown, or it failed)."""
+
+    def __init__(self, installation_id: str, reason: str) -> None:
+        self.installation_id = installation_id
+        self.reason = reason
+        super().__init__(f"DCO refuses release for {installation_id}: {reason}")
+
+
+class ScenarioError(S1labError):
+    """A scenario file that cannot be read, parsed or validated (or a case id not found)."""
+
+    def __init__(self, file: str, line: int | None, reason: str, field: str = "") -> None:
+        self.file, self.line, self.reason, self.field = file, line, reason, field
+        where = f"{file}:{line}" if line else file
+        super().__init__(f"{where}: {field + ': ' if field else ''}{reason}")

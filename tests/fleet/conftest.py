@@ -86,7 +86,7 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
 @pytest.fixture(scope="module")
 def fleet_pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("fleet") / "pki"
-    subprocess.run([*S1LAB, "pki", "init", str(folder), "--chfs", "50"], check=True,
+    subprocess.run([*S1LAB, "pki", "init", str(folder), "--chfs", "50", "--seed", "1"], check=True,
                    capture_output=True)
     return folder
 

@@ -75,7 +75,8 @@ def test_a_shard_runs_from_a_pki_folder_of_its_own_slice(
         fleet_pki: Path, fleets: Callable[..., Served], tmp_path: Path) -> None:
     # Installations 3..5 of 5: the host mints only their certificates, from the same seed.
     own = tmp_path / "pki-shard-2"
-    r = s1lab("pki", "init", str(own), "--chfs", "3", "--first-eui", "00-1B-C5-0C-00-00-00-03")
+    r = s1lab("pki", "init", str(own), "--chfs", "3", "--first-eui", "00-1B-C5-0C-00-00-00-03",
+              "--seed", "1")
     assert r.returncode == 0, r.stderr
     served = fleets("--installations", "5", "--shard", "2/2", "--pki", str(own), "--listen",
                     "127.0.0.1:0", "--addresses", "127.2.0.0/16")
