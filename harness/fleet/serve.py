@@ -22,6 +22,7 @@ from pathlib import Path
 from emulator import Installation, Scheduler, Trace, current_clock
 from emulator.core.timebase import isoformat
 from emulator.drivers.tcp import TcpLinkEnd
+from emulator.drivers.wan_channel import WanChannel
 from emulator.errors import PkiError, TransportError
 from emulator.installation import HanMode
 from emulator.profiles import ResolvedDmc
@@ -125,9 +126,17 @@ class FleetServer:
 
     # ---- wiring ------------------------------------------------------------------------
 
+    def _serve(self, inst: Installation, link: TcpLinkEnd) -> WanChannel:
+        """A session for ``inst``, closed if its handshake stalls or it falls silent (the
+        profile's timeouts, as `s1lab serve` does)."""
+        channel = inst.accept(link)
+        chf = self.opts.dmc.chf
+        channel.watch(chf.tls_handshake_timeout_s, chf.wan_idle_timeout_s)
+        return channel
+
     def _route(self, address: str) -> Callable[[TcpLinkEnd], object] | None:
         inst = self._by_address.get(address)
-        return inst.accept if inst is not None else None
+        return None if inst is None else lambda link: self._serve(inst, link)
 
     async def _listen(self) -> None:
         assert self.opts.listen is not None
@@ -145,7 +154,7 @@ class FleetServer:
 
         def handler(inst: Installation) -> Callable[[TcpLinkEnd, Callable[[bool], None]], None]:
             def on_dialled(link: TcpLinkEnd, ended: Callable[[bool], None]) -> None:
-                channel = inst.accept(link)
+                channel = self._serve(inst, link)
                 previous = channel.on_closed
                 opened = inst.sessions_opened
 
