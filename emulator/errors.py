@@ -5,6 +5,7 @@ turn any of them into one line and a non-zero exit::
 
     S1labError
      +-- ProfileError            a profile file is missing, unparsable or fails its schema
+     +-- ScenarioError           a test-case file that cannot be read, parsed or validated
      +-- PkiError                a PKI folder, certificate or key is missing or unusable
      +-- WireError               bytes that do not parse as the declared format
      |    +-- MalformedFrame     a WAN or HAN frame that cannot be decoded
@@ -31,7 +32,6 @@ turn any of them into one line and a non-zero exit::
      +-- MigrationFileError      an MGF or SCF that is not well-formed or fails its schema
      +-- MigrationSpecError      a bad --fault or --group for a migration run
      +-- ReleaseRefused          the DCO will not release an installation's secrets
-     +-- ScenarioError           a scenario file that cannot be read, parsed or validated
 """
 
 from __future__ import annotations
@@ -54,6 +54,16 @@ class ProfileError(S1labError):
         self.reason = reason
         where = f"{file}: {field}" if field else file
         super().__init__(f"{where}: {reason}")
+
+
+class ScenarioError(S1labError):
+    """A scenario (test case) file that cannot be read, parsed or validated, or a case id
+    not found. One line: ``file:line: field: reason`` (``line`` None when it has none)."""
+
+    def __init__(self, file: str, line: int | None, reason: str, field: str = "") -> None:
+        self.file, self.line, self.reason, self.field = file, line, reason, field
+        where = f"{file}:{line}" if line else file
+        super().__init__(f"{where}: {field + ': ' if field else ''}{reason}")
 
 
 class PkiError(S1labError):
@@ -230,12 +240,3 @@ class ReleaseRefused(S1labError):
         self.installation_id = installation_id
         self.reason = reason
         super().__init__(f"DCO refuses release for {installation_id}: {reason}")
-
-
-class ScenarioError(S1labError):
-    """A scenario file that cannot be read, parsed or validated (or a case id not found)."""
-
-    def __init__(self, file: str, line: int | None, reason: str, field: str = "") -> None:
-        self.file, self.line, self.reason, self.field = file, line, reason, field
-        where = f"{file}:{line}" if line else file
-        super().__init__(f"{where}: {field + ': ' if field else ''}{reason}")

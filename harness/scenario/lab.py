@@ -583,7 +583,8 @@ class Lab:
         cert.write_bytes(cred.cert_pem())
         key.write_bytes(cred.key_pem())
         ctx = client_context(cert, key, auth.device_ca.cert_pem(),
-                             self.dmc.chf.tls_min_version, self.dmc.chf.tls_max_version)
+                             self.dmc.chf.tls_min_version, self.dmc.chf.tls_max_version,
+                             keylog=self.fleet.keylog)
         base = self.headend(role)
         return HeadEnd(base.role, ctx, base.keys, emit=self.trace.emitter("headend"))
 

@@ -14,8 +14,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from emulator.errors import ScenarioError as ScenarioError  # re-exported: callers catch it here
+from emulator.errors import ScenarioError
 from harness.scenario.model import Scenario
+
+__all__ = ["ScenarioError", "load_scenario", "parse_scenario"]
 
 
 class _Map(dict[Any, Any]):
