@@ -180,6 +180,15 @@ class ReportError(S1labError):
     cannot be written."""
 
 
+class FleetError(S1labError):
+    """A fleet that cannot be laid out (a bad shard, too few addresses, a bad broker URL), or a
+    control-plane command that failed or got no reply; ``code`` names it in an error reply."""
+
+    def __init__(self, message: str, code: str = "failed") -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class OutputError(S1labError):
     """An output file or folder that cannot be written or replaced (a full disk, no permission);
     the message names the file."""
