@@ -9,6 +9,7 @@ from typing import cast
 
 import click
 
+from emulator.core.ota_han import MAX_IMAGE
 from emulator.drivers.tcp import parse_hostport
 from emulator.errors import MalformedImage
 from emulator.firmware import build_catalogue, catalogue, inspect_image
@@ -36,6 +37,15 @@ def firmware_build(out: Path, catalogue_path: Path | None) -> None:
     click.echo(f"{len(rows)} images and {out / 'manifest.json'} written")
 
 
+def _read_image(path: Path) -> bytes:
+    """The file's bytes; a file larger than any image a CHF takes is refused unread."""
+    size = path.stat().st_size
+    if size > MAX_IMAGE:
+        raise MalformedImage(f"{path}: {size} bytes, more than the {MAX_IMAGE} an OTA image "
+                             "may have here (the CHF's limit)")
+    return path.read_bytes()
+
+
 @firmware.command("inspect")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @click.option("--model", default=None,
@@ -46,7 +56,7 @@ def firmware_inspect(file: Path, model: str | None, as_json: bool) -> None:
 
     A file that does not parse, or whose verification fails, ends with one line naming what is
     wrong and exit status 2 (the fields of a file that parses are shown first)."""
-    raw = file.read_bytes()
+    raw = _read_image(file)
     try:
         parse_image(raw)
     except MalformedImage as exc:
@@ -127,7 +137,7 @@ def headend_firmware() -> None:
 def firmware_send(connect: str, pki_dir: Path, role: str, device: str | None, image_path: Path,
                   activate: str, wait_s: float, timeout: float) -> None:
     """Send an OTA image to the CHF and offer it to DEVICE; print the transfer as JSON."""
-    raw = image_path.read_bytes()
+    raw = _read_image(image_path)
     parse_image(raw)  # refuse a malformed file here, with the reason, before any traffic
     _run("send", connect, pki_dir, role, device, image=raw, activate_at=_when(activate),
          wait_s=wait_s, timeout_s=timeout)

@@ -31,7 +31,7 @@ from types import TracebackType
 from emulator.capture.keylog import prepare_secret_file
 from emulator.capture.pcapng import merge_with_secrets
 from emulator.drivers.capture import KEYS_NAME, PCAP_NAME, README_NAME, HanCapture, WanCapture
-from emulator.outputs import write_atomic
+from emulator.outputs import INCOMPLETE, write_atomic
 
 __all__ = ["CAPTURE_NAME", "TLS_KEYS_NAME", "WAN_NAME", "CaptureDir", "tshark_command"]
 
@@ -60,6 +60,14 @@ class CaptureDir:
                  channel: int = 11) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
+        # Until close(): no capture.pcapng of an earlier run, and INCOMPLETE beside the parts
+        # (han.pcap, wan.pcap are streamed), so a killed run's capture never looks complete.
+        # A run folder's own INCOMPLETE (--capture DIR = --out DIR) is left to the run folder.
+        (directory / CAPTURE_NAME).unlink(missing_ok=True)
+        self._marked = not (directory / INCOMPLETE).exists()
+        if self._marked:
+            write_atomic(directory / INCOMPLETE, "This capture has not finished (its run is "
+                         "going, was killed or failed): han.pcap and wan.pcap may be cut short.\n")
         self.keylog = keylog if keylog is not None else directory / TLS_KEYS_NAME
         prepare_secret_file(self.keylog)
         self.han: HanCapture | None = HanCapture(directory, zep_to, channel) if han else None
@@ -86,6 +94,8 @@ class CaptureDir:
             inputs.insert(0, self.directory / PCAP_NAME)
         merge_with_secrets(self.path, inputs, self.keylog)
         write_atomic(self.directory / README_NAME, self._readme())
+        if self._marked:
+            (self.directory / INCOMPLETE).unlink(missing_ok=True)
         return self.path
 
     @property

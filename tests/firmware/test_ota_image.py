@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from zigpy.ota.image import OTAImage, parse_ota_image
 
+from emulator.core.ota_han import MAX_IMAGE
 from emulator.core.ota_verify import ImageIdentity, verify
 from emulator.errors import MalformedImage
 from emulator.firmware import (
@@ -174,3 +175,17 @@ def test_cli_build_writes_the_catalogue(tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     main(["firmware", "build", "--out", str(tmp_path)])
     assert json.loads((tmp_path / "manifest.json").read_text())["images"] == ROWS
+
+
+def test_cli_inspect_of_a_huge_file_is_one_line_without_reading_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    huge = tmp_path / "huge.ota"
+    with huge.open("wb") as f:  # sparse: 3 GiB that would take long to read
+        f.write(GOOD[:100])
+        f.truncate(3 << 30)
+    with pytest.raises(SystemExit) as done:
+        main(["firmware", "inspect", str(huge)])
+    assert done.value.code == 2
+    assert capsys.readouterr().err == (
+        f"s1lab firmware: error: {huge}: {3 << 30} bytes, more than the {MAX_IMAGE} an OTA "
+        "image may have here (the CHF's limit)\n")
