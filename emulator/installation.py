@@ -21,7 +21,7 @@ from emulator.core.esme import Esme
 from emulator.core.gsme import Gsme
 from emulator.core.han import Han, HanNode
 from emulator.core.ihd import Ihd
-from emulator.core.installation import Devices, InstallationCore, device_eui
+from emulator.core.installation import Devices, HanRole, InstallationCore, device_eui
 from emulator.core.ppmid import Ppmid
 from emulator.core.rng import SplitMix64
 from emulator.core.trace_sink import Emit
@@ -63,6 +63,7 @@ class Installation:
         server_ctx: ssl.SSLContext | None = None,
         han: HanMode = "zigbee",
         capture: HanCapture | None = None,
+        han_role: HanRole = "all",
     ) -> None:
         self.id = installation_id
         self.dmc = dmc
@@ -118,7 +119,7 @@ class Installation:
             chf.master_key = None
         self.core = InstallationCore(
             installation_id, Devices(chf, esme, gsme, ppmid, ihd), sub("consumer"), now,
-            han=self.han,
+            han=self.han, role=han_role,
         )
         if capture is not None and self.han is not None:
             capture.add_network_key(self.han.keys.current_key, f"{installation_id} network key")

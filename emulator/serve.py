@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -41,7 +41,10 @@ async def serve(
     han: HanMode = "zigbee",
     capture: HanCapture | None = None,
     setup: Callable[[Installation, Scheduler], None] | None = None,
+    radio: Callable[[Installation], Awaitable[Callable[[], Awaitable[None]]]] | None = None,
 ) -> None:
+    """Serve one installation; with ``radio`` (which attaches the HAN to a radio and returns
+    its closer) the CHF's meters are expected on the air, not in this process."""
     if (listen is None) == (connect is None):
         raise TransportError("give exactly one of --listen HOST:PORT or --connect HOST:PORT")
     pki = PkiFolder.load(pki_dir)
@@ -58,10 +61,12 @@ async def serve(
         installation_id="serve", dmc=dmc, chf_eui=eui, chf_bundle=pki.chf_bundle_path(eui),
         trust={Role.SMSO: pki.smso_ca.cert}, keys=pki.keystore.get(eui), seed=seed,
         scheduler=scheduler, emit=trace.emitter("serve"), han=han, capture=capture,
+        han_role="chf" if radio is not None else "all",
     )
     if setup is not None:
         setup(inst, scheduler)  # faults
     devices = ", ".join(f"{e.device_type.name} {d}" for d, e in inst.chf.log.items())
+    close_radio = await radio(inst) if radio is not None else None
     try:
         if listen is not None:
             server = await tcp_listen(listen[0], listen[1], inst.accept)
@@ -101,5 +106,7 @@ async def serve(
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), REDIAL_S)
     finally:
+        if close_radio is not None:
+            await close_radio()
         inst.close()
         scheduler.close()

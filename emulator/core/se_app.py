@@ -145,8 +145,10 @@ class SmartEnergyApp:
 
         def got(records: tuple[ReadAttributeRecord, ...], snapshot: object) -> None:
             # The registers come from the decoded frame; what Metering does not carry (TOU,
-            # payment state) from the ESME's snapshot of the same instant.
-            assert isinstance(snapshot, EsmeReading)
+            # payment state) from the ESME's snapshot of the same instant, or, when the ESME
+            # is on a radio (no snapshot crosses the air), from this process's ESME model.
+            if not isinstance(snapshot, EsmeReading):
+                snapshot = self.esme.registers(self._now)
             values = {r.attribute_id: r.value for r in records}
             summation = values.get(MeteringAttr.CURRENT_SUMMATION_DELIVERED)
             demand = values.get(MeteringAttr.INSTANTANEOUS_DEMAND)
@@ -188,7 +190,9 @@ class SmartEnergyApp:
         """The GSME woke: it polls the CHF, syncs its clock if due, then reports to its mirror."""
         gsme = self.gsme
         assert gsme is not None
-        node = self.han.node(gsme.eui)
+        node = self.han.nodes.get(gsme.eui)
+        if node is None or not node.joined or not self.han.is_local(gsme.eui):
+            return  # on a radio: the GSME is elsewhere, or has not joined yet
         self.han.poll(node, now)
         if self._gsme_sync_at <= now:
             self._gsme_sync_at = now + TIME_SYNC_INTERVAL
@@ -218,7 +222,9 @@ class SmartEnergyApp:
 
     def refresh(self, consumer: Ppmid | Ihd, target: DeviceType, what: str, now: int) -> None:
         """A PPMID or IHD refreshes: reads the ESME, or gas from the CHF's mirror."""
-        src = self.han.node(consumer.eui)
+        src = self.han.nodes.get(consumer.eui)
+        if src is None or not src.joined or not self.han.is_local(consumer.eui):
+            return
 
         def show(records: tuple[ReadAttributeRecord, ...], snapshot: object) -> None:
             consumer.show(target, snapshot, self._now)
@@ -239,7 +245,7 @@ class SmartEnergyApp:
 
     def _sync_time(self, eui: str, now: int) -> None:
         node = self.han.nodes.get(eui)
-        if node is None:
+        if node is None or not node.joined or not self.han.is_local(eui):
             return
 
         def synced(records: tuple[ReadAttributeRecord, ...], snapshot: object) -> None:
@@ -301,7 +307,7 @@ class SmartEnergyApp:
                 elif isinstance(cmd, ReadAttributesResponse):
                     self._got_response(d, header.tsn, cmd)
                 elif isinstance(cmd, ReportAttributes):
-                    self._got_report(d, header.tsn)
+                    self._got_report(d, header.tsn, cmd)
             elif header.manufacturer_code == S1LAB_MANUFACTURER:
                 self._gsme_vendor_command(d, header, payload)
         except MalformedFrame as exc:
@@ -360,11 +366,25 @@ class SmartEnergyApp:
                 Han.cancel(pending.timeout)
             pending.done(cmd.records, snapshot)
 
-    def _got_report(self, d: Delivery, tsn: int) -> None:
+    def _got_report(self, d: Delivery, tsn: int, cmd: ReportAttributes) -> None:
         snapshot = self._snapshots.pop((d.src, d.dst, tsn), None)
-        if (self.gsme is not None and d.src == self.gsme.eui and d.dst == self.chf.eui
-                and snapshot is not None):
-            self.chf.mirror_report(d.src, snapshot, d.at)
+        gsme = self.gsme
+        if gsme is None or d.src != gsme.eui or d.dst != self.chf.eui:
+            return
+        if snapshot is None:  # from a GSME on a radio: the registers from the frame itself
+            values = {a.attribute_id: a.value for a in cmd.reports}
+            volume = values.get(MeteringAttr.CURRENT_SUMMATION_DELIVERED)
+            flow = values.get(MeteringAttr.INSTANTANEOUS_DEMAND)
+            if not isinstance(volume, int):
+                return
+            snapshot = replace(gsme.registers(d.at), volume_dm3=volume,
+                               flow_dm3_per_h=flow if isinstance(flow, int) else 0)
+        self.chf.mirror_report(d.src, snapshot, d.at)
+
+    def device_joined(self, node: HanNode, now: int) -> None:
+        """A device of this process joined a CHF on the air: a GSME fills its mirror."""
+        if self.gsme is not None and node.name == self.gsme.eui:
+            self.gsme_wake(self.gsme.registers(now), now)
 
     def _gsme_vendor_command(self, d: Delivery, header: ZclHeader, payload: bytes) -> None:
         if self.gsme is not None and d.dst == self.gsme.eui:
