@@ -26,6 +26,7 @@ from emulator.core.ppmid import Ppmid
 from emulator.core.rng import SplitMix64
 from emulator.core.trace_sink import Emit
 from emulator.drivers.capture import HanCapture
+from emulator.drivers.clock import Clock
 from emulator.drivers.link import LinkEnd
 from emulator.drivers.scheduler import Scheduler
 from emulator.drivers.tls import server_context
@@ -157,6 +158,15 @@ class Installation:
             chf.drop_sessions = False
             for channel in list(self.channels):
                 channel.close("CHF lost its WAN session (SIM move or restart)")
+
+    @property
+    def emit(self) -> Emit:
+        return self._emit
+
+    @property
+    def scheduler_clock(self) -> Clock:
+        """The clock this installation runs on (drivers that feed its cores read it)."""
+        return self._clock
 
     def wan_available(self, now: int) -> bool:
         until = self.chf.wan_down_until

@@ -23,6 +23,7 @@ from emulator.drivers.tcp import parse_hostport
 from emulator.errors import S1labError
 from emulator.pki import init_folder
 from emulator.profiles import ResolvedDmc, default_dmc, load_dmc
+from harness import cli_hw
 from harness.faults import apply_faults, parse_fault
 
 EXIT_BAD_INPUT = 2
@@ -223,9 +224,13 @@ def pki_init(directory: Path, chfs: int, seed: int, days: int) -> None:
 @CAPTURE_OPTION
 @ZEP_OPTION
 @FAULT_OPTION
+@click.option("--radio", "radio_url", metavar="URL", default=None,
+              help="Put the CHF's HAN on a radio (zep://HOST:PORT?peer=HOST:PORT, "
+                   "spinel:///dev/ttyACM0); its meters are then expected on the air.")
 def serve(listen: str | None, connect: str | None, pki_dir: Path, profile: str | None,
           seed: int, chf_eui: str | None, trace_path: Path | None, han: str,
-          capture: Path | None, zep: str | None, faults: tuple[str, ...]) -> None:
+          capture: Path | None, zep: str | None, faults: tuple[str, ...],
+          radio_url: str | None) -> None:
     """Run one emulated installation in real time; its CHF speaks mutual TLS over TCP."""
     from emulator.serve import serve as run_serve
 
@@ -234,6 +239,11 @@ def serve(listen: str | None, connect: str | None, pki_dir: Path, profile: str |
     connect_to = parse_hostport(connect) if connect else None
     fault_list = [parse_fault(f) for f in faults]
     zep_to = parse_hostport(zep) if zep else None
+    radio = None
+    if radio_url is not None:
+        from hw.bench import radio_attacher
+
+        radio = radio_attacher(radio_url)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -247,7 +257,8 @@ def serve(listen: str | None, connect: str | None, pki_dir: Path, profile: str |
                             connect=connect_to, chf_eui=chf_eui, trace_sink=sink,
                             announce=lambda line: click.echo(line),
                             han="direct" if han == "direct" else "zigbee", capture=cap,
-                            setup=lambda inst, sched: apply_faults(fault_list, [inst], sched))
+                            setup=lambda inst, sched: apply_faults(fault_list, [inst], sched),
+                            radio=radio)
         finally:
             if sink is not None:
                 sink.close()
@@ -360,6 +371,10 @@ def profiles_check(paths: tuple[str, ...]) -> None:
     for path in paths:
         dmc = load_dmc(path)
         click.echo(f"{path}: ok ({dmc.name}, group {dmc.group_id})")
+
+
+for _command in cli_hw.COMMANDS:  # bench commands for radios
+    cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> None:

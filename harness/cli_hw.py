@@ -1,0 +1,60 @@
+"""Bench commands for radios: ``s1lab meters`` and ``s1lab rcp`` (``serve --radio`` is in
+:mod:`harness.cli`). Both run on the real clock until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import click
+
+from emulator.profiles import default_dmc, load_dmc
+
+
+def _until_signalled(body: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await body(stop)
+
+    asyncio.run(main())
+    click.echo("stopped")
+
+
+@click.command()
+@click.option("--pki", "pki_dir", required=True,
+              type=click.Path(path_type=Path, file_okay=False), help="Folder from `pki init`.")
+@click.option("--installation", "chf_eui", default=None, metavar="ID",
+              help="Whose meters: the CHF's EUI-64 as `serve --chf` takes it (default: 1st).")
+@click.option("--radio", "radio_url", required=True, metavar="URL",
+              help="zep://HOST:PORT?peer=HOST:PORT or spinel:///dev/PATH?baudrate=460800.")
+@click.option("--profile", default=None, help="DMC profile name or YAML file (as serve's).")
+@click.option("--seed", type=int, default=1, show_default=True, help="As serve's.")
+@click.option("--trace", "trace_path", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, help="Write the trace (JSON lines) here.")
+def meters(pki_dir: Path, chf_eui: str | None, radio_url: str, profile: str | None, seed: int,
+           trace_path: Path | None) -> None:
+    """Run an installation's emulated meters on a radio; they join the CHF on the air with
+    their install codes (`s1lab serve --radio`, or a physical CHF)."""
+    from hw.bench import run_meters
+
+    dmc = load_dmc(profile) if profile else default_dmc()
+
+    async def body(stop: asyncio.Event) -> None:
+        sink = trace_path.open("w", encoding="utf-8") if trace_path else None
+        try:
+            await run_meters(pki_dir=pki_dir, dmc=dmc, seed=seed, radio_url=radio_url,
+                             stop=stop, chf_eui=chf_eui, trace_sink=sink,
+                             announce=lambda line: click.echo(line))
+        finally:
+            if sink is not None:
+                sink.close()
+
+    _until_signalled(body)
+
+
+COMMANDS = (meters,)

@@ -1,0 +1,103 @@
+"""Bench runs on a radio, in real time: a CHF whose meters are on the air (``s1lab serve
+--radio``), and the meters of an installation joining a CHF on the air (``s1lab meters``).
+
+Both sides build the same installation from the PKI folder, profile and seed (as ``s1lab
+serve`` does), so the meters hold the install codes the CHF has whitelisted; everything else
+(short addresses, the network key) they learn by joining over the radio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TextIO
+
+from emulator.core.han import HanNode
+from emulator.core.installation import HanRole
+from emulator.drivers.capture import HanCapture
+from emulator.drivers.clock import current_clock
+from emulator.drivers.scheduler import Scheduler
+from emulator.errors import PkiError
+from emulator.installation import Installation
+from emulator.pki import PkiFolder
+from emulator.profiles import ResolvedDmc
+from emulator.trace import Trace
+from emulator.wire.eui import normalise
+from emulator.wire.vocabulary import Role
+from hw.air import RadioAir
+from hw.radio import open_radio
+
+#: ``s1lab serve`` names its one installation so; the meters derive the same keys from it.
+SERVE_INSTALLATION_ID = "serve"
+
+
+def radio_attacher(url: str, *, command: str = "s1lab serve"
+                   ) -> Callable[[Installation], Awaitable[Callable[[], Awaitable[None]]]]:
+    """For ``emulator.serve.serve(radio=...)``: open the radio, put the CHF's HAN on it."""
+    radio = open_radio(url)  # a bad URL fails before anything starts
+
+    async def attach(inst: Installation) -> Callable[[], Awaitable[None]]:
+        air = RadioAir(inst, radio, emit=inst.emit, command=command)
+        await air.start()
+        return air.stop
+
+    return attach
+
+
+def build_installation(pki_dir: Path, dmc: ResolvedDmc, seed: int, chf_eui: str | None,
+                       scheduler: Scheduler, trace: Trace, role: HanRole,
+                       capture: HanCapture | None = None) -> Installation:
+    pki = PkiFolder.load(pki_dir)
+    euis = pki.chf_euis()
+    if not euis:
+        raise PkiError(f"{pki_dir}: holds no CHF certificates (run `s1lab pki init --chfs 1`)")
+    eui = normalise(chf_eui) if chf_eui else euis[0]
+    if eui not in euis:
+        raise PkiError(f"{pki_dir}: no certificate for CHF {eui}")
+    return Installation(
+        installation_id=SERVE_INSTALLATION_ID, dmc=dmc, chf_eui=eui,
+        chf_bundle=pki.chf_bundle_path(eui), trust={Role.SMSO: pki.smso_ca.cert},
+        keys=pki.keystore.get(eui), seed=seed, scheduler=scheduler,
+        emit=trace.emitter(SERVE_INSTALLATION_ID), capture=capture, han_role=role)
+
+
+async def run_meters(*, pki_dir: Path, dmc: ResolvedDmc, seed: int, radio_url: str,
+                     stop: asyncio.Event, chf_eui: str | None = None,
+                     trace_sink: TextIO | None = None,
+                     announce: Callable[[str], None] = print,
+                     capture: HanCapture | None = None) -> None:
+    """Run an installation's meters (ESME, GSME, IHD, PPMID) on a radio until ``stop``."""
+    radio = open_radio(radio_url)
+    scheduler = Scheduler(current_clock())
+    trace = Trace(trace_sink)
+    inst = build_installation(pki_dir, dmc, seed, chf_eui, scheduler, trace, "devices",
+                              capture)
+    air = RadioAir(inst, radio, emit=inst.emit, command="s1lab meters")
+    joined: list[str] = []
+    han = inst.han
+    assert han is not None
+    previous = han.on_local_joined
+
+    def on_joined(node: HanNode, now: int) -> None:
+        if previous is not None:
+            previous(node, now)
+        joined.append(node.name)
+        announce(f"joined: {node.name} as 0x{node.short:04X}")
+
+    han.on_local_joined = on_joined
+    try:
+        await air.start()
+        devices = ", ".join(sorted(han.local))
+        announce(f"meters of CHF {inst.chf.eui} on {radio.url} (PAN 0x{han.pan_id:04X}): "
+                 f"{devices}")
+        inst.core.join(inst.scheduler_clock.now_us())
+        inst.sync_timer()
+        await stop.wait()
+    finally:
+        await air.stop()
+        inst.close()
+        scheduler.close()
+
+
+__all__ = ["SERVE_INSTALLATION_ID", "build_installation", "radio_attacher", "run_meters"]

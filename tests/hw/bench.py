@@ -1,0 +1,86 @@
+"""Helpers for the bench tests: s1lab processes, free ports, waiting for lines."""
+
+from __future__ import annotations
+
+import json
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+S1LAB = [sys.executable, "-m", "harness"]
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def zep_pair() -> tuple[str, str]:
+    """Two ZEP radio URLs that hear each other."""
+    a, b = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_DGRAM)
+    return (f"zep://127.0.0.1:{a}?peer=127.0.0.1:{b}", f"zep://127.0.0.1:{b}?peer=127.0.0.1:{a}")
+
+
+class Proc:
+    """A child process whose stdout lines are collected as they come."""
+
+    def __init__(self, args: list[str], name: str) -> None:
+        self.name = name
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, bufsize=1)
+        self.lines: list[str] = []
+        self.err = ""
+
+    def wait_for(self, needle: str, timeout: float = 20.0, count: int = 1) -> list[str]:
+        """Read stdout until ``count`` lines contain ``needle``; returns them."""
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            hits = [line for line in self.lines if needle in line]
+            if len(hits) >= count:
+                return hits
+            left = deadline - time.monotonic()
+            if left <= 0 or self.proc.poll() is not None:
+                self.stop()
+                raise AssertionError(f"{self.name}: no {count} x {needle!r} in {self.lines}; "
+                                     f"stderr: {self.err}")
+            ready, _, _ = select.select([self.proc.stdout], [], [], min(left, 0.5))
+            if ready:
+                line = self.proc.stdout.readline()
+                if line:
+                    self.lines.append(line.rstrip("\n"))
+
+    def stop(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            out, err = self.proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+        self.lines += out.splitlines()
+        self.err += err
+        return self.err
+
+
+def s1lab(*args: str, name: str = "s1lab") -> Proc:
+    return Proc([*S1LAB, *args], name)
+
+
+def events(trace: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in trace.read_text().splitlines() if line.strip()]
+
+
+def headend_read(pki: Path, address: str, timeout: float = 30.0) -> dict[str, Any]:
+    r = subprocess.run([*S1LAB, "headend", "read", "--connect", address, "--pki", str(pki),
+                        "--role", "smso", "--timeout", str(timeout)],
+                       capture_output=True, text=True, timeout=timeout + 20, check=False)
+    assert r.returncode == 0, r.stderr
+    out: dict[str, Any] = json.loads(r.stdout)
+    return out
