@@ -20,6 +20,7 @@ from emulator.core.chf import Chf, OperationalKeys, Sim
 from emulator.core.esme import Esme
 from emulator.core.gsme import Gsme
 from emulator.core.han import Han, HanNode
+from emulator.core.han_crypto import install_code_link_key
 from emulator.core.ihd import Ihd
 from emulator.core.installation import Devices, HanRole, InstallationCore, device_eui
 from emulator.core.ppmid import Ppmid
@@ -124,9 +125,9 @@ class Installation:
         )
         if capture is not None and self.han is not None:
             capture.add_network_key(self.han.keys.current_key, f"{installation_id} network key")
-            for eui, node in self.han.nodes.items():
-                if node.link_key is not None:
-                    capture.add_link_key(node.link_key, eui, f"{installation_id} link key")
+            for eui, code in self.core.install_codes.items():  # every role knows them
+                capture.add_link_key(install_code_link_key(code), eui,
+                                     f"{installation_id} link key")
         self._slot = scheduler.slot(self._on_timer)
         self._scheduler = scheduler
         self._slot.set(self.core.get_timer())

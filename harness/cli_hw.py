@@ -57,4 +57,33 @@ def meters(pki_dir: Path, chf_eui: str | None, radio_url: str, profile: str | No
     _until_signalled(body)
 
 
-COMMANDS = (meters,)
+@click.command()
+@click.option("--serial", "serial_path", required=True, metavar="PATH",
+              help="The serial port to answer on (one end of a socat pty pair, say).")
+@click.option("--radio", "radio_url", required=True, metavar="URL",
+              help="The medium behind the RCP: zep://HOST:PORT?peer=HOST:PORT.")
+@click.option("--eui", default="00-1B-C5-0C-F0-00-00-01", show_default=True,
+              help="The RCP's factory EUI-64 (HWADDR).")
+@click.option("--baudrate", type=int, default=460800, show_default=True)
+def rcp(serial_path: str, radio_url: str, eui: str, baudrate: int) -> None:
+    """A virtual OpenThread RCP: the device side of Spinel on a serial port, with its radio
+    on a medium. RCP hosts (s1lab's spinel:// radios, zigbee-herdsman's zoh) drive it."""
+    from emulator.wire.eui import normalise
+    from hw.radio import open_radio
+    from hw.rcp import VirtualRcp
+
+    radio = open_radio(radio_url)
+    device = VirtualRcp(serial_path, radio, eui=normalise(eui), baudrate=baudrate)
+
+    async def body(stop: asyncio.Event) -> None:
+        await device.start()
+        click.echo(f"virtual RCP on {serial_path}, radio {radio.url}")
+        try:
+            await stop.wait()
+        finally:
+            await device.close()
+
+    _until_signalled(body)
+
+
+COMMANDS = (meters, rcp)

@@ -105,6 +105,8 @@ class Radio(abc.ABC):
         self.on_receive: ReceiveFn | None = None
         self.on_state: StateFn | None = None
         self.up = False
+        #: The frame-pending bit of the ack to the last acknowledged transmission.
+        self.last_ack_pending = False
 
     @abc.abstractmethod
     async def open(self) -> None:

@@ -43,6 +43,7 @@ class SoftMac:
         self._waiting: dict[int, asyncio.Future[bool]] = {}
         self.acks_sent = 0
         self.retries = 0
+        self.last_ack_pending = False
 
     def incoming(self, psdu: bytes, channel: int, lqi: int = 255, rssi: int = -40) -> None:
         """A frame arrived from the medium on ``channel``."""
@@ -90,6 +91,7 @@ class SoftMac:
             if self._waiting.get(seq) is waiter:
                 del self._waiting[seq]
             if waiter.done() and not waiter.cancelled():
+                self.last_ack_pending = waiter.result()
                 return TxStatus.OK
         return TxStatus.NO_ACK
 

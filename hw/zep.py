@@ -75,7 +75,9 @@ class ZepRadio(Radio):
         if self._transport is None:
             return TxStatus.FAILURE
         async with self._tx_lock:  # one frame on the air at a time, as a radio does
-            return await self._mac.transmit(psdu, max_retries)
+            status = await self._mac.transmit(psdu, max_retries)
+            self.last_ack_pending = self._mac.last_ack_pending
+            return status
 
     def _send(self, psdu: bytes) -> None:
         if self._transport is None:

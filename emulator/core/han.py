@@ -75,6 +75,8 @@ TxDone = Callable[[bool, int], None]
 UNASSIGNED_SHORT = 0xFFFE
 #: After an Association Request on a radio, the joiner polls for its response and keys.
 JOIN_POLLS_US = (300 * MS, 800 * MS, 1500 * MS, 3000 * MS, 5000 * MS)
+#: A joiner on a radio that got no network key tries again after this long.
+JOIN_RETRY_US = 8 * SECOND
 
 
 class Air(Protocol):
@@ -498,10 +500,15 @@ class Han:
             if mac.command == MacCommand.ASSOCIATION_REQUEST and joiner and isinstance(src, bytes):
                 eui = eui_to_str(src)
                 node = self.nodes.get(eui)
-                if node is None or node.joined:
+                rejoin = self.tc_keys.get(eui) if node is not None and node.joined else None
+                if node is None:
                     rx_on = bool(mac.payload and mac.payload[0] & CAP_RX_ON_WHEN_IDLE)
                     node = HanNode(src, UNASSIGNED_SHORT, sleepy=not rx_on)
-                self._association(node, now)
+                elif rejoin is not None:  # it restarted: new counters, keys again
+                    node.joined = False
+                    self.chf.guard.forget(node.eui)
+                    node.aps_seen.clear()
+                self._association(node, now, rejoin)
             elif mac.command == MacCommand.DATA_REQUEST and chf_here:
                 poller = (self.nodes.get(eui_to_str(src)) if isinstance(src, bytes)
                           else self._by_short.get(src) if isinstance(src, int) else None)
@@ -613,6 +620,7 @@ class Han:
                            now)
             for wait in JOIN_POLLS_US:  # collect the response, then the network key
                 self._at(now + wait, lambda at: self._join_poll(node, at))
+            self._at(now + JOIN_RETRY_US, lambda at: self._join_retry(node, at))
             return
         if self.capture is not None:
             self.capture(build_mac(req), now)
@@ -627,13 +635,22 @@ class Han:
         if not node.joined:
             self.poll(node, now)
 
-    def _association(self, node: HanNode, now: int) -> None:
-        key = self.on_join_request(node, now) if self.on_join_request is not None else None
+    def _join_retry(self, node: HanNode, now: int) -> None:
+        if not node.joined and self.nodes.get(node.name) is node and node.name in self.local:
+            self._emit(now, node.name, "HanJoinRetry", {"reason": "no network key yet"})
+            self.request_join(node, now)
+
+    def _association(self, node: HanNode, now: int, rejoin_key: bytes | None = None) -> None:
+        """The Trust Centre answers an Association Request; ``rejoin_key``: a device it already
+        had (a meter that restarted, on a radio) comes back under its TC link key."""
+        key = rejoin_key or (self.on_join_request(node, now) if self.on_join_request is not None
+                             else None)
         self.chf.mac_seq = (self.chf.mac_seq + 1) & 0xFF
         if key is None:
             resp = AssociationResponse(0xFFFF, 0x02)  # PAN access denied
         else:
-            resp = AssociationResponse(self._free_short(), 0x00)
+            known = self._by_short.get(node.short) is node
+            resp = AssociationResponse(node.short if known else self._free_short(), 0x00)
         response = build_mac(MacFrame(
             MacFrameType.COMMAND, self.chf.mac_seq, dst_pan=self.pan_id, dst_addr=node.eui,
             src_addr=self.chf.eui, command=MacCommand.ASSOCIATION_RESPONSE,

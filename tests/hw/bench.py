@@ -84,3 +84,31 @@ def headend_read(pki: Path, address: str, timeout: float = 30.0) -> dict[str, An
     assert r.returncode == 0, r.stderr
     out: dict[str, Any] = json.loads(r.stdout)
     return out
+
+
+class PtyPair:
+    """``socat pty,raw,echo=0`` with both ends as stable links in ``folder``."""
+
+    def __init__(self, folder: Path, name: str) -> None:
+        self.a = folder / f"{name}-rcp"
+        self.b = folder / f"{name}-host"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["socat", f"pty,raw,echo=0,link={self.a}", f"pty,raw,echo=0,link={self.b}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while not (self.a.exists() and self.b.exists()):
+            assert time.monotonic() < deadline, "socat made no pty pair"
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        self.proc = None
+        deadline = time.monotonic() + 5
+        while (self.a.is_symlink() or self.b.is_symlink()) and time.monotonic() < deadline:
+            time.sleep(0.02)
