@@ -20,6 +20,7 @@ turn any of them into one line and a non-zero exit::
      |    +-- WaitingOnNothing   a virtual-time run has nothing ready, no timer and no I/O
      +-- TransportError          a link or TLS session failed or closed
      +-- DeclarationError        s1lab's own tables disagree (a message without a handler...)
+     +-- FaultSpecError          a fault spec (``--fault``, a scenario) that does not parse
      +-- ReportError             results that cannot make a report, or a report not written
 """
 
@@ -126,6 +127,10 @@ class IllegalTransition(LocalProtocolError):
 
 def _name(member: object) -> str:
     return str(getattr(member, "name", member))
+
+
+class FaultSpecError(S1labError):
+    """A fault spec (a ``--fault`` value, a scenario's fault) that does not parse."""
 
 
 class ReportError(S1labError):

@@ -17,12 +17,18 @@ from typing import Literal, NoReturn
 
 import click
 
+from emulator import (
+    DEFAULT_START,
+    ResolvedDmc,
+    S1labError,
+    current_clock,
+    default_dmc,
+    load_dmc,
+    run_virtual,
+)
 from emulator.drivers.capture import HanCapture
-from emulator.drivers.clock import DEFAULT_START, current_clock, run_virtual
 from emulator.drivers.tcp import parse_hostport
-from emulator.errors import S1labError
 from emulator.pki import init_folder
-from emulator.profiles import ResolvedDmc, default_dmc, load_dmc
 from harness import cli_hw
 from harness.faults import apply_faults, parse_fault
 

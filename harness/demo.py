@@ -15,16 +15,22 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from emulator import (
+    DEFAULT_START,
+    Fleet,
+    HanMode,
+    Installation,
+    ResolvedDmc,
+    Scheduler,
+    Trace,
+    current_clock,
+    default_dmc,
+    sleep_until,
+)
 from emulator.core.rng import SplitMix64
 from emulator.core.timebase import DAY, HOUR, MINUTE, SECOND, isoformat
 from emulator.drivers.capture import HanCapture
-from emulator.drivers.clock import DEFAULT_START, current_clock, sleep_until
-from emulator.drivers.scheduler import Scheduler
 from emulator.errors import RemoteProtocolError, TransportError
-from emulator.fleet import Fleet
-from emulator.installation import HanMode, Installation
-from emulator.profiles import ResolvedDmc, default_dmc
-from emulator.trace import Trace
 from emulator.wire import wan
 from emulator.wire.vocabulary import PaymentMode, Role, SupplyState, TopUpStatus
 from harness.faults import Fault, apply_faults

@@ -18,10 +18,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from emulator import Installation, Scheduler
 from emulator.core.timebase import DAY, HOUR, MINUTE, SECOND
-from emulator.drivers.scheduler import Scheduler
-from emulator.errors import S1labError
-from emulator.installation import Installation
+from emulator.errors import FaultSpecError
 
 KINDS = ("link-down", "loss", "battery-flat", "counter-reset", "clock-skew")
 _UNITS = {"s": SECOND, "m": MINUTE, "h": HOUR, "d": DAY}
@@ -29,10 +28,6 @@ _SPEC = re.compile(
     r"^(?P<kind>[a-z-]+)(?::(?P<device>[\w:-]+?))?(?:=(?P<value>[-+]?[\d.]+))?"
     r"(?:@(?P<start>[\d.]+[smhd]?))?(?:\+(?P<duration>[\d.]+[smhd]?))?(?:#(?P<inst>\d+))?$"
 )
-
-
-class FaultSpecError(S1labError):
-    """A --fault value that does not parse."""
 
 
 def parse_duration(text: str) -> int:

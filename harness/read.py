@@ -6,8 +6,8 @@ import asyncio
 from pathlib import Path
 from typing import Literal
 
+from emulator import current_clock
 from emulator.core.timebase import isoformat
-from emulator.drivers.clock import current_clock
 from emulator.drivers.link import LinkEnd
 from emulator.drivers.tcp import TcpLinkEnd, tcp_connect, tcp_listen
 from emulator.errors import RemoteProtocolError, TransportError

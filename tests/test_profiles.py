@@ -168,8 +168,10 @@ def test_unknown_device_reference(tmp_path: Path) -> None:
 
 def test_wrong_kind_reference(tmp_path: Path) -> None:
     path = write(tmp_path, "mine.yaml", DMC.replace("my-esme", "acme-ihd"))
-    with pytest.raises(ProfileError, match="esme: device model 'acme-ihd' is a ihd"):
+    with pytest.raises(ProfileError) as info:
         load_dmc(str(path))
+    assert (info.value.field, info.value.reason) == (
+        "esme", "device model 'acme-ihd' is a ihd, not a esme")
 
 
 def test_bad_group_id(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ from emulator.core.timebase import DAY, HOUR, MINUTE, SECOND, isoformat, zigbee_
 from emulator.core.trace_sink import Emit
 from emulator.drivers.clock import current_clock, sleep_until
 from emulator.drivers.tls import client_context
-from emulator.errors import RemoteProtocolError, TransportError
+from emulator.errors import RemoteProtocolError, S1labError, TransportError
 from emulator.fleet import Fleet
 from emulator.installation import Installation
 from emulator.keystore import ChfKeys, derive_role_keys
@@ -73,7 +73,7 @@ class InstallResult:
     events: list[tuple[int, str]] = field(default_factory=list)
 
 
-class _Fail(Exception):
+class _Fail(S1labError):
     def __init__(self, step: str, reason: Reason, detail: str) -> None:
         super().__init__(detail)
         self.step, self.reason, self.detail = step, reason, detail

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from emulator.drivers.clock import run_virtual
+from emulator.errors import FaultSpecError
 from harness.demo import DemoConfig, run_demo
 from harness.faults import parse_fault
 
@@ -82,5 +83,5 @@ def test_fault_spec_parsing() -> None:
     assert parse_fault("loss:esme=0.25").value == 0.25
     assert parse_fault("battery-flat@2d").start_us == 2 * 86400 * 10**6
     for bad in ["nope", "loss:esme=2", "link-down:gsme@1h", "clock-skew:esme"]:
-        with pytest.raises(Exception, match="bad fault"):
+        with pytest.raises(FaultSpecError):
             parse_fault(bad)

@@ -9,9 +9,11 @@ import asyncio
 
 from emulator.core.timebase import HOUR, MINUTE, SECOND, zigbee_utc
 from emulator.drivers.clock import current_clock, run_virtual, sleep_us
+from emulator.errors import RemoteProtocolError
 from emulator.wire import wan
 from emulator.wire.eui import eui_to_str
 from emulator.wire.vocabulary import (
+    ErrorCode,
     PaymentMode,
 )
 from tests.e2e.conftest import smso_bench
@@ -101,8 +103,8 @@ def test_meter_that_resets_its_frame_counter_goes_unheard() -> None:
             reading = None
             try:
                 reading = await b.session.read_instantaneous(inst.esme.eui)
-            except Exception as exc:  # the CHF drops the replies as replays
-                assert "DEVICE_UNREACHABLE" in str(exc)
+            except RemoteProtocolError as exc:  # the CHF drops the replies as replays
+                assert exc.code == ErrorCode.DEVICE_UNREACHABLE
             assert reading is None
             assert "HanFrameDropped" in b.trace.counts
 

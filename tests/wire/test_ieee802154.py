@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -167,17 +166,6 @@ def test_data_round_trip_property(
 
 
 # --- scapy as an independent decoder ---------------------------------------------------------
-
-
-@pytest.fixture
-def scapy_zigbee() -> Iterator[Any]:
-    from scapy.config import conf
-
-    cfg: Any = conf
-    previous = cfg.dot15d4_protocol
-    cfg.dot15d4_protocol = "zigbee"
-    yield cfg
-    cfg.dot15d4_protocol = previous
 
 
 def _as_int(addr: int | bytes | None) -> int | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -232,17 +231,6 @@ def test_decode_raises_only_malformed(command: Any, payload: bytes) -> None:
 
 
 # --- oracles ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def scapy_zigbee() -> Iterator[Any]:
-    from scapy.config import conf
-
-    cfg: Any = conf
-    previous = cfg.dot15d4_protocol
-    cfg.dot15d4_protocol = "zigbee"
-    yield cfg
-    cfg.dot15d4_protocol = previous
 
 
 def _frame(cluster: int, zcl: bytes, seq: int = 1) -> bytes:

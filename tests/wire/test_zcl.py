@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -191,17 +190,6 @@ def test_parse_zcl_raises_only_malformed(data: bytes) -> None:
 
 
 # --- scapy as an independent decoder ---------------------------------------------------------
-
-
-@pytest.fixture
-def scapy_zigbee() -> Iterator[Any]:
-    from scapy.config import conf
-
-    cfg: Any = conf
-    previous = cfg.dot15d4_protocol
-    cfg.dot15d4_protocol = "zigbee"
-    yield cfg
-    cfg.dot15d4_protocol = previous
 
 
 def _scapy_zcl(zcl: bytes, cluster: int = 0x0702) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -140,17 +139,6 @@ def test_parse_raises_only_malformed(data: bytes) -> None:
         pass
     else:
         assert encode_aps_command(cmd) == data
-
-
-@pytest.fixture
-def scapy_zigbee() -> Iterator[Any]:
-    from scapy.config import conf
-
-    cfg: Any = conf
-    previous = cfg.dot15d4_protocol
-    cfg.dot15d4_protocol = "zigbee"
-    yield cfg
-    cfg.dot15d4_protocol = previous
 
 
 def _stack(aps: bytes) -> bytes:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -98,17 +97,6 @@ def test_parse_raises_only_malformed(data: bytes) -> None:
         assert build_nwk(header, payload) == data
     with contextlib.suppress(MalformedFrame):
         parse_aux(data)
-
-
-@pytest.fixture
-def scapy_zigbee() -> Iterator[Any]:
-    from scapy.config import conf
-
-    cfg: Any = conf
-    previous = cfg.dot15d4_protocol
-    cfg.dot15d4_protocol = "zigbee"
-    yield cfg
-    cfg.dot15d4_protocol = previous
 
 
 @pytest.mark.parametrize("header", [h for h in HEADERS if h.multicast_control is None])
