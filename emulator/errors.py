@@ -22,6 +22,7 @@ turn any of them into one line and a non-zero exit::
      +-- DeclarationError        s1lab's own tables disagree (a message without a handler...)
      +-- FaultSpecError          a fault spec (``--fault``, a scenario) that does not parse
      +-- ReportError             results that cannot make a report, or a report not written
+     +-- LabError                a bench lab file (radios, physical devices) that fails its schema
 """
 
 from __future__ import annotations
@@ -136,3 +137,7 @@ class FaultSpecError(S1labError):
 class ReportError(S1labError):
     """Results that cannot make a report (e.g. two results for one cell), or a report file that
     cannot be written."""
+
+
+class LabError(S1labError):
+    """A lab file (hw/lab.py: radios and physical devices) is missing, unparsable or invalid."""

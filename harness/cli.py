@@ -232,11 +232,14 @@ def pki_init(directory: Path, chfs: int, seed: int, days: int) -> None:
 @FAULT_OPTION
 @click.option("--radio", "radio_url", metavar="URL", default=None,
               help="Put the CHF's HAN on a radio (zep://HOST:PORT?peer=HOST:PORT, "
-                   "spinel:///dev/ttyACM0); its meters are then expected on the air.")
+                   "spinel:///dev/ttyACM0, or a radio named in --lab); its meters are then "
+                   "expected on the air.")
+@click.option("--lab", "lab_path", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, help="Lab file: radios by name, physical devices to whitelist.")
 def serve(listen: str | None, connect: str | None, pki_dir: Path, profile: str | None,
           seed: int, chf_eui: str | None, trace_path: Path | None, han: str,
           capture: Path | None, zep: str | None, faults: tuple[str, ...],
-          radio_url: str | None) -> None:
+          radio_url: str | None, lab_path: Path | None) -> None:
     """Run one emulated installation in real time; its CHF speaks mutual TLS over TCP."""
     from emulator.serve import serve as run_serve
 
@@ -246,10 +249,13 @@ def serve(listen: str | None, connect: str | None, pki_dir: Path, profile: str |
     fault_list = [parse_fault(f) for f in faults]
     zep_to = parse_hostport(zep) if zep else None
     radio = None
+    if lab_path is not None and radio_url is None:
+        _fail("serve", "--lab needs --radio (a URL or one of the lab's radio names)")
     if radio_url is not None:
         from hw.bench import radio_attacher
+        from hw.lab import load_lab
 
-        radio = radio_attacher(radio_url)
+        radio = radio_attacher(radio_url, lab=load_lab(lab_path) if lab_path else None)
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -86,4 +86,29 @@ def rcp(serial_path: str, radio_url: str, eui: str, baudrate: int) -> None:
     _until_signalled(body)
 
 
-COMMANDS = (meters, rcp)
+@click.group()
+def lab() -> None:
+    """Lab files: the bench's radios and physical devices (hw/lab.py)."""
+
+
+@lab.command("check")
+@click.argument("paths", nargs=-1, required=True,
+                type=click.Path(path_type=Path, dir_okay=False))
+def lab_check(paths: tuple[Path, ...]) -> None:
+    """Validate lab files (schema, EUI-64s, install-code CRCs, radio URLs)."""
+    from hw.lab import load_lab
+
+    for path in paths:
+        loaded = load_lab(path)
+        click.echo(f"{path}: ok ({len(loaded.radios)} radios, {len(loaded.devices)} devices)")
+
+
+@lab.command("schema")
+def lab_schema() -> None:
+    """Print the lab file's JSON schema."""
+    from hw.lab import lab_schema as schema
+
+    click.echo(schema(), nl=False)
+
+
+COMMANDS = (meters, rcp, lab)

@@ -13,8 +13,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TextIO
 
+from emulator.core.chf.records import LogEntry
 from emulator.core.han import HanNode
-from emulator.core.installation import HanRole
+from emulator.core.installation import OPEN_JOIN_WINDOW_US, HanRole
 from emulator.drivers.capture import HanCapture
 from emulator.drivers.clock import current_clock
 from emulator.drivers.scheduler import Scheduler
@@ -24,25 +25,48 @@ from emulator.pki import PkiFolder
 from emulator.profiles import ResolvedDmc
 from emulator.trace import Trace
 from emulator.wire.eui import normalise
-from emulator.wire.vocabulary import Role
+from emulator.wire.vocabulary import DeviceLogState, DeviceType, Role
 from hw.air import RadioAir
+from hw.lab import Lab
 from hw.radio import open_radio
 
 #: ``s1lab serve`` names its one installation so; the meters derive the same keys from it.
 SERVE_INSTALLATION_ID = "serve"
 
 
-def radio_attacher(url: str, *, command: str = "s1lab serve"
+def radio_attacher(url: str, *, lab: Lab | None = None, command: str = "s1lab serve"
                    ) -> Callable[[Installation], Awaitable[Callable[[], Awaitable[None]]]]:
-    """For ``emulator.serve.serve(radio=...)``: open the radio, put the CHF's HAN on it."""
+    """For ``emulator.serve.serve(radio=...)``: open the radio (a URL, or a radio's name in
+    ``lab``), put the CHF's HAN on it; the lab's physical meters are whitelisted too."""
+    if lab is not None and "://" not in url:
+        url = lab.radio(url).url
     radio = open_radio(url)  # a bad URL fails before anything starts
 
     async def attach(inst: Installation) -> Callable[[], Awaitable[None]]:
+        if lab is not None:
+            whitelist_physical(inst, lab)
         air = RadioAir(inst, radio, emit=inst.emit, command=command)
         await air.start()
         return air.stop
 
     return attach
+
+
+def whitelist_physical(inst: Installation, lab: Lab) -> list[str]:
+    """Put the lab's physical devices (not CHFs) on the CHF's whitelist with their install
+    codes and an open join window, as an installer's commissioning would."""
+    now = inst.scheduler_clock.now_us()
+    added = []
+    for device in lab.devices:
+        key = device.link_key
+        if device.type == "CHF" or key is None:
+            continue
+        inst.chf.log[device.eui] = LogEntry(DeviceType[device.type], DeviceLogState.WHITELISTED,
+                                            None, key, now + OPEN_JOIN_WINDOW_US)
+        inst.emit(now, inst.chf.eui, "HanDeviceLogAdded",
+                  {"eui": device.eui, "type": device.type, "lab_name": device.name})
+        added.append(device.eui)
+    return added
 
 
 def build_installation(pki_dir: Path, dmc: ResolvedDmc, seed: int, chf_eui: str | None,

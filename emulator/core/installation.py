@@ -34,7 +34,7 @@ from emulator.wire.vocabulary import DeviceLogState, DeviceType, SupplyState
 #: (its meters are on the air) or only the devices (they join a CHF on the air).
 HanRole = Literal["all", "chf", "devices"]
 #: On a radio the CHF keeps its devices' join window open for the run (10 years).
-_OPEN_WINDOW_US = 10 * 365 * 86_400 * 1_000_000
+OPEN_JOIN_WINDOW_US = 10 * 365 * 86_400 * 1_000_000
 
 
 def device_eui(chf_eui: str, device_type: DeviceType) -> str:
@@ -98,7 +98,7 @@ class InstallationCore:
                 key = install_code_link_key(code)
                 if role == "chf":  # expected on the air: whitelisted, join window open
                     chf.log[dev.eui] = LogEntry(device_type, DeviceLogState.WHITELISTED, None,
-                                                key, now + _OPEN_WINDOW_US)
+                                                key, now + OPEN_JOIN_WINDOW_US)
                     chf.devices[dev.eui] = dev
                     continue
                 params = LinkParams() if link is None else LinkParams(
