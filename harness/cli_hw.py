@@ -36,20 +36,34 @@ def _until_signalled(body: Callable[[asyncio.Event], Awaitable[None]]) -> None:
 @click.option("--seed", type=int, default=1, show_default=True, help="As serve's.")
 @click.option("--trace", "trace_path", type=click.Path(path_type=Path, dir_okay=False),
               default=None, help="Write the trace (JSON lines) here.")
+@click.option("--pan", "pan_id", default=None, metavar="0xPPPP",
+              help="Join this PAN (another coordinator's) instead of the served CHF's.")
+@click.option("--only", "only", multiple=True,
+              type=click.Choice(["esme", "gsme", "ppmid", "ihd"]),
+              help="Run only these devices (repeatable).")
 def meters(pki_dir: Path, chf_eui: str | None, radio_url: str, profile: str | None, seed: int,
-           trace_path: Path | None) -> None:
+           trace_path: Path | None, pan_id: str | None, only: tuple[str, ...]) -> None:
     """Run an installation's emulated meters on a radio; they join the CHF on the air with
     their install codes (`s1lab serve --radio`, or a physical CHF)."""
     from hw.bench import run_meters
 
     dmc = load_dmc(profile) if profile else default_dmc()
+    pan = None
+    if pan_id is not None:
+        try:
+            pan = int(pan_id, 0)
+        except ValueError:
+            pan = -1
+        if not 0x0001 <= pan <= 0xFFFE:
+            raise click.BadParameter(f"{pan_id!r} is not a PAN id (0x0001..0xFFFE)",
+                                     param_hint="--pan")
 
     async def body(stop: asyncio.Event) -> None:
         sink = trace_path.open("w", encoding="utf-8") if trace_path else None
         try:
             await run_meters(pki_dir=pki_dir, dmc=dmc, seed=seed, radio_url=radio_url,
                              stop=stop, chf_eui=chf_eui, trace_sink=sink,
-                             announce=lambda line: click.echo(line))
+                             announce=lambda line: click.echo(line), pan_id=pan, only=only)
         finally:
             if sink is not None:
                 sink.close()

@@ -19,7 +19,7 @@ from emulator.core.installation import OPEN_JOIN_WINDOW_US, HanRole
 from emulator.drivers.capture import HanCapture
 from emulator.drivers.clock import current_clock
 from emulator.drivers.scheduler import Scheduler
-from emulator.errors import PkiError
+from emulator.errors import LocalProtocolError, PkiError
 from emulator.installation import Installation
 from emulator.pki import PkiFolder
 from emulator.profiles import ResolvedDmc
@@ -90,8 +90,10 @@ async def run_meters(*, pki_dir: Path, dmc: ResolvedDmc, seed: int, radio_url: s
                      stop: asyncio.Event, chf_eui: str | None = None,
                      trace_sink: TextIO | None = None,
                      announce: Callable[[str], None] = print,
-                     capture: HanCapture | None = None) -> None:
-    """Run an installation's meters (ESME, GSME, IHD, PPMID) on a radio until ``stop``."""
+                     capture: HanCapture | None = None, pan_id: int | None = None,
+                     only: tuple[str, ...] = ()) -> None:
+    """Run an installation's meters (ESME, GSME, IHD, PPMID; or ``only`` those named) on a
+    radio until ``stop``; ``pan_id`` joins a PAN other than the served CHF's."""
     radio = open_radio(radio_url)
     scheduler = Scheduler(current_clock())
     trace = Trace(trace_sink)
@@ -101,6 +103,15 @@ async def run_meters(*, pki_dir: Path, dmc: ResolvedDmc, seed: int, radio_url: s
     joined: list[str] = []
     han = inst.han
     assert han is not None
+    if pan_id is not None:
+        han.pan_id = pan_id
+    if only:
+        named = {kind: eui for eui, kind in _device_kinds(inst).items()}
+        unknown = [k for k in only if k not in named]
+        if unknown:
+            raise LocalProtocolError(f"this installation has no {', '.join(unknown)} "
+                                     f"(it has {', '.join(sorted(named))})")
+        han.local = {named[k] for k in only}
     previous = han.on_local_joined
 
     def on_joined(node: HanNode, now: int) -> None:
@@ -115,6 +126,8 @@ async def run_meters(*, pki_dir: Path, dmc: ResolvedDmc, seed: int, radio_url: s
         devices = ", ".join(sorted(han.local))
         announce(f"meters of CHF {inst.chf.eui} on {radio.url} (PAN 0x{han.pan_id:04X}): "
                  f"{devices}")
+        for eui in sorted(han.local):  # as printed on the device's label
+            announce(f"install code {eui}: {inst.core.install_codes[eui].hex().upper()}")
         inst.core.join(inst.scheduler_clock.now_us())
         inst.sync_timer()
         await stop.wait()
@@ -122,6 +135,13 @@ async def run_meters(*, pki_dir: Path, dmc: ResolvedDmc, seed: int, radio_url: s
         await air.stop()
         inst.close()
         scheduler.close()
+
+
+def _device_kinds(inst: Installation) -> dict[str, str]:
+    d = inst.core.devices
+    return {dev.eui: kind for dev, kind in ((d.esme, "esme"), (d.gsme, "gsme"),
+                                            (d.ppmid, "ppmid"), (d.ihd, "ihd"))
+            if dev is not None}
 
 
 __all__ = ["SERVE_INSTALLATION_ID", "build_installation", "radio_attacher", "run_meters"]

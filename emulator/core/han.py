@@ -56,8 +56,10 @@ from emulator.wire.ieee802154 import (
     parse_mac,
 )
 from emulator.wire.zigbee_aps import (
+    SE_PROFILE,
     ApsFrameType,
     ApsHeader,
+    DeliveryMode,
     KeyType,
     SwitchKey,
     TransportKey,
@@ -156,6 +158,8 @@ class Delivery:
     dst_endpoint: int
     zcl: bytes
     at: int
+    profile: int = SE_PROFILE  # Smart Energy; ZDO (0) and Home Automation from other stacks
+    aps_secured: bool = True  # under a link key as well as the network key
 
 
 @dataclass(slots=True)
@@ -185,6 +189,8 @@ class _ApsPending:
     counter: int
     retries_left: int
     on_failed: Callable[[int], None] | None
+    profile: int = SE_PROFILE
+    aps_secure: bool = True
     attempt: int = 0
     timer_armed_for: int = -1
     timer: list[Any] | None = None  # the pending ack timer's queue entry
@@ -323,23 +329,48 @@ class Han:
         src_endpoint: int = 1,
         dst_endpoint: int = 1,
         on_failed: Callable[[int], None] | None = None,
+        profile: int = SE_PROFILE,
+        aps_secure: bool = True,
     ) -> None:
         """Send a ZCL frame from ``src`` to ``dst``: NWK-secured, MAC acked, and APS acked with
-        retries (a frame whose APS ack never comes is sent again, up to APS_MAX_RETRIES)."""
+        retries (a frame whose APS ack never comes is sent again, up to APS_MAX_RETRIES).
+        ``profile`` 0 with endpoints 0 sends ZDO; ``aps_secure=False`` keeps it NWK-only."""
         if self.air is not None and (not src.joined or src.keys is None) and src is not self.chf:
             self._emit(now, src.name, "HanTransmissionFailed",
                        {"to": dst.name, "reason": "not joined"})
             if on_failed is not None:
                 on_failed(now)
             return
-        frame = self._data_frame(src, dst, cluster, zcl, src_endpoint, dst_endpoint)
+        frame = self._data_frame(src, dst, cluster, zcl, src_endpoint, dst_endpoint,
+                                 profile=profile, aps_secure=aps_secure)
         key = (src.name, dst.name, src.aps_counter)
         self._aps_pending[key] = _ApsPending(src, dst, cluster, zcl, src_endpoint, dst_endpoint,
-                                             src.aps_counter, APS_MAX_RETRIES, on_failed)
+                                             src.aps_counter, APS_MAX_RETRIES, on_failed,
+                                             profile, aps_secure)
         self._launch(_Tx(frame, src, dst, src.mac_seq, 1 + self._link(src, dst).mac_retries,
                          lambda at: self._aps_timeout(key, -1, at), aps_key=key), now)
         if src.sleepy:  # a sleepy sender polls shortly for the ack (and any answer)
             self._at(now + APS_ACK_WAIT_US // 3, lambda at: self.poll(src, at))
+
+    def broadcast(self, src: HanNode, nwk_dst: int, cluster: int, payload: bytes, now: int, *,
+                  profile: int, src_endpoint: int = 0, dst_endpoint: int = 0) -> None:
+        """A NWK-secured broadcast (MAC 0xFFFF, no acks), such as a Device_annce to 0xFFFD.
+        On a radio it goes on the air; in memory only the capture sees it."""
+        ring = src.keys or self.keys
+        src.mac_seq = (src.mac_seq + 1) & 0xFF
+        src.aps_counter = (src.aps_counter + 1) & 0xFF
+        nwk = NwkHeader(NwkFrameType.DATA, nwk_dst, src.short, src.nwk_counter & 0xFF,
+                        aux=self._nwk_aux(src))
+        aps = ApsHeader(ApsFrameType.DATA, src.aps_counter, DeliveryMode.BROADCAST,
+                        dst_endpoint=dst_endpoint, cluster=cluster, profile=profile,
+                        src_endpoint=src_endpoint)
+        mac = mac_data(src.mac_seq, self.pan_id, 0xFFFF, src.short, b"")
+        frame = build_secured_frame(mac, nwk, aps, payload, network_key=ring.current_key)
+        self.frames_sent += 1
+        if self.capture is not None:
+            self.capture(frame, now)
+        if self.air is not None:
+            self.air.transmit(frame, now, lambda acked, at: None)
 
     def _aps_timeout(self, key: tuple[str, str, int], attempt: int, now: int) -> None:
         """No APS ack (or no MAC ack at all): send again, or give up."""
@@ -359,7 +390,8 @@ class Han:
         self.aps_retransmissions += 1
         frame = self._data_frame(pending.src, pending.dst, pending.cluster, pending.zcl,
                                  pending.src_endpoint, pending.dst_endpoint,
-                                 aps_counter=pending.counter)
+                                 aps_counter=pending.counter, profile=pending.profile,
+                                 aps_secure=pending.aps_secure)
         src, dst = pending.src, pending.dst
         self._launch(_Tx(frame, src, dst, src.mac_seq, 1 + self._link(src, dst).mac_retries,
                          lambda at: self._aps_timeout(key, -1, at), aps_key=key), now)
@@ -375,7 +407,7 @@ class Han:
 
     def _data_frame(self, src: HanNode, dst: HanNode, cluster: int, zcl: bytes,
                     src_endpoint: int, dst_endpoint: int, aps_counter: int | None = None,
-                    ) -> bytes:
+                    *, profile: int = SE_PROFILE, aps_secure: bool = True) -> bytes:
         src.mac_seq = (src.mac_seq + 1) & 0xFF
         if aps_counter is None:
             src.aps_counter = (src.aps_counter + 1) & 0xFF
@@ -383,7 +415,7 @@ class Han:
         # SE application traffic with the Trust Centre is also APS-secured under the device's
         # link key; device-to-device traffic (IHD reading the ESME) is NWK-secured only, as
         # there is no application link key between them without CBKE.
-        link_key = (self.tc_keys.get(dst.name) if src is self.chf
+        link_key = (None if not aps_secure else self.tc_keys.get(dst.name) if src is self.chf
                     else src.link_key if dst is self.chf else None)
         aps_aux = None
         if link_key is not None:
@@ -392,7 +424,7 @@ class Han:
         nwk = NwkHeader(NwkFrameType.DATA, dst.short, src.short, src.nwk_counter & 0xFF,
                         aux=self._nwk_aux(src))
         aps = aps_data(aps_counter, cluster, dst_endpoint=dst_endpoint,
-                       src_endpoint=src_endpoint, ack_request=True, aux=aps_aux)
+                       src_endpoint=src_endpoint, profile=profile, ack_request=True, aux=aps_aux)
         mac = mac_data(src.mac_seq, self.pan_id, dst.short, src.short, b"")
         ring = src.keys or self.keys
         return build_secured_frame(mac, nwk, aps, zcl, network_key=ring.current_key,
@@ -597,6 +629,8 @@ class Han:
             src=src.name, dst=node.name, cluster=parsed.aps.cluster or 0,
             src_endpoint=parsed.aps.src_endpoint or 0, dst_endpoint=parsed.aps.dst_endpoint or 0,
             zcl=parsed.payload, at=now,
+            profile=parsed.aps.profile if parsed.aps.profile is not None else SE_PROFILE,
+            aps_secured=parsed.aps.aux is not None,
         ))
         return True
 

@@ -31,7 +31,9 @@ from emulator.core.ppmid import Ppmid
 from emulator.core.rng import SplitMix64
 from emulator.core.timebase import DAY, MS, SECOND, from_zigbee_utc, zigbee_utc
 from emulator.core.trace_sink import Emit
+from emulator.core.zdo import Identity
 from emulator.errors import MalformedFrame
+from emulator.wire.eui import eui_from_str
 from emulator.wire.se_clusters import ClusterId, MeteringAttr, PrepaymentAttr, TimeAttr, TimeStatus
 from emulator.wire.vocabulary import DeviceType
 from emulator.wire.zcl import (
@@ -50,6 +52,7 @@ from emulator.wire.zcl import (
     parse_zcl,
     zcl_foundation_frame,
 )
+from emulator.wire.zdo import BROADCAST_RX_ON, ZDO_ENDPOINT, ZDO_PROFILE, ZdoCluster
 
 #: s1lab's manufacturer code for the vendor-specific ZCL commands that carry WAN commands for
 #: a sleepy GSME (SMETS1 HAN command sets were vendor-specific too). Fictional.
@@ -298,6 +301,9 @@ class SmartEnergyApp:
 
     def _dispatch(self, d: Delivery) -> None:
         self._now = d.at
+        if d.profile == ZDO_PROFILE and d.dst_endpoint == ZDO_ENDPOINT:
+            self._zdo(d)
+            return
         try:
             header, payload = parse_zcl(d.zcl)
             if header.frame_type is ZclFrameType.GLOBAL:
@@ -317,8 +323,12 @@ class SmartEnergyApp:
     def _answer_read(self, d: Delivery, tsn: int, cmd: ReadAttributes) -> None:
         now = d.at
         snapshot: object
-        values: dict[int, tuple[int, int | None]]
-        if d.dst == self.esme.eui and d.cluster == ClusterId.METERING:
+        values: dict[int, tuple[int, int | str | None]]
+        identity = self._identity(d.dst) if d.cluster == ClusterId.BASIC else None
+        if identity is not None:  # other stacks interview with Basic reads (HA profile)
+            snapshot = None
+            values = dict(identity.basic())
+        elif d.dst == self.esme.eui and d.cluster == ClusterId.METERING:
             r = self.esme.registers(now)
             snapshot = r
             values = {MeteringAttr.CURRENT_SUMMATION_DELIVERED: (DataType.UINT48, r.import_wh),
@@ -356,7 +366,8 @@ class SmartEnergyApp:
                                      direction=Direction.SERVER_TO_CLIENT,
                                      disable_default_response=True)
         self.han.send_zcl(src, dst, d.cluster, frame, now, src_endpoint=d.dst_endpoint,
-                          dst_endpoint=d.src_endpoint)
+                          dst_endpoint=d.src_endpoint, profile=d.profile,
+                          aps_secure=d.aps_secured)
 
     def _got_response(self, d: Delivery, tsn: int, cmd: ReadAttributesResponse) -> None:
         pending = self._pending.pop((d.dst, d.src, tsn), None)
@@ -382,9 +393,43 @@ class SmartEnergyApp:
         self.chf.mirror_report(d.src, snapshot, d.at)
 
     def device_joined(self, node: HanNode, now: int) -> None:
-        """A device of this process joined a CHF on the air: a GSME fills its mirror."""
+        """A device of this process joined a CHF on the air: it announces itself (Device_annce,
+        which other coordinators wait for); a GSME fills its mirror."""
+        identity = self._identity(node.name)
+        if identity is not None:
+            self.han.broadcast(node, BROADCAST_RX_ON, ZdoCluster.DEVICE_ANNCE,
+                               identity.announce(node.next_tsn(), node.short), now,
+                               profile=ZDO_PROFILE)
         if self.gsme is not None and node.name == self.gsme.eui:
             self.gsme_wake(self.gsme.registers(now), now)
+
+    def _identity(self, eui: str) -> Identity | None:
+        for device, kind in ((self.esme, DeviceType.ESME), (self.gsme, DeviceType.GSME),
+                             (self.ppmid, DeviceType.PPMID), (self.ihd, DeviceType.IHD)):
+            if device is not None and device.eui == eui:
+                model = getattr(device, "model", None)
+                return Identity(eui_from_str(eui), kind,
+                                str(getattr(model, "manufacturer", "s1lab")),
+                                str(getattr(model, "model", kind.name)),
+                                str(getattr(model, "firmware_version", "")),
+                                sleepy=kind is DeviceType.GSME)
+        return None
+
+    def _zdo(self, d: Delivery) -> None:
+        """A ZDO request to one of our devices (a coordinator's interview): answer it."""
+        identity = self._identity(d.dst)
+        node = self.han.nodes.get(d.dst)
+        if identity is None or node is None:
+            return
+        answer = identity.answer(d.cluster, d.zcl, node.short)
+        if answer is None:
+            return
+        src = self.han.chf if d.src == self.chf.eui else self.han.nodes.get(d.src)
+        if src is None:
+            return
+        cluster, payload = answer
+        self.han.send_zcl(node, src, cluster, payload, d.at, src_endpoint=ZDO_ENDPOINT,
+                          dst_endpoint=ZDO_ENDPOINT, profile=ZDO_PROFILE, aps_secure=False)
 
     def _gsme_vendor_command(self, d: Delivery, header: ZclHeader, payload: bytes) -> None:
         if self.gsme is not None and d.dst == self.gsme.eui:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import select
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 S1LAB = [sys.executable, "-m", "harness"]
 
@@ -28,44 +28,59 @@ def zep_pair() -> tuple[str, str]:
 
 
 class Proc:
-    """A child process whose stdout lines are collected as they come."""
+    """A child process whose stdout and stderr lines are collected as they come (threads)."""
 
     def __init__(self, args: list[str], name: str) -> None:
         self.name = name
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, bufsize=1)
         self.lines: list[str] = []
-        self.err = ""
+        self.err_lines: list[str] = []
+        self._readers = [threading.Thread(target=self._pump, args=(stream, into), daemon=True)
+                         for stream, into in ((self.proc.stdout, self.lines),
+                                              (self.proc.stderr, self.err_lines))]
+        for reader in self._readers:
+            reader.start()
 
-    def wait_for(self, needle: str, timeout: float = 20.0, count: int = 1) -> list[str]:
-        """Read stdout until ``count`` lines contain ``needle``; returns them."""
-        assert self.proc.stdout is not None
+    @staticmethod
+    def _pump(stream: IO[str] | None, into: list[str]) -> None:
+        assert stream is not None
+        for line in stream:
+            into.append(line.rstrip("\n"))
+
+    @property
+    def err(self) -> str:
+        return "\n".join(self.err_lines)
+
+    def wait_for(self, needle: str, timeout: float = 20.0, count: int = 1,
+                 stderr: bool = False) -> list[str]:
+        """Wait until ``count`` lines (of stdout, or stderr) contain ``needle``."""
         deadline = time.monotonic() + timeout
+        source = self.err_lines if stderr else self.lines
         while True:
-            hits = [line for line in self.lines if needle in line]
+            hits = [line for line in list(source) if needle in line]
             if len(hits) >= count:
                 return hits
-            left = deadline - time.monotonic()
-            if left <= 0 or self.proc.poll() is not None:
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                time.sleep(0.2)
                 self.stop()
                 raise AssertionError(f"{self.name}: no {count} x {needle!r} in {self.lines}; "
                                      f"stderr: {self.err}")
-            ready, _, _ = select.select([self.proc.stdout], [], [], min(left, 0.5))
-            if ready:
-                line = self.proc.stdout.readline()
-                if line:
-                    self.lines.append(line.rstrip("\n"))
+            time.sleep(0.05)
 
     def stop(self) -> str:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
-            out, err = self.proc.communicate(timeout=15)
+            self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            out, err = self.proc.communicate()
-        self.lines += out.splitlines()
-        self.err += err
+            self.proc.wait()
+        for reader in self._readers:
+            reader.join(timeout=5)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
         return self.err
 
 

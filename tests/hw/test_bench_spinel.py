@@ -148,15 +148,4 @@ def test_a_radio_that_disappears_is_reported_and_the_run_recovers(bench: Bench) 
 
 def _stderr_line(p: Proc, needle: str, timeout: float = 20.0) -> str:
     """Wait for a line on ``p``'s stderr containing ``needle``."""
-    import select
-
-    assert p.proc.stderr is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for line in p.err.splitlines():
-            if needle in line:
-                return line
-        ready, _, _ = select.select([p.proc.stderr], [], [], 0.5)
-        if ready:
-            p.err += p.proc.stderr.readline()
-    raise AssertionError(f"{p.name}: no {needle!r} on stderr: {p.err}")
+    return p.wait_for(needle, timeout, stderr=True)[-1]
