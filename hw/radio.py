@@ -14,6 +14,7 @@ URLs::
 
     zep://BIND_HOST:BIND_PORT?peer=HOST:PORT[&peer=...][&channel=N]
     spinel:///dev/ttyACM0?baudrate=460800[&channel=N]
+    memory://BUS[?channel=N]            (radios of one process; tests and benchmarks)
 """
 
 from __future__ import annotations
@@ -169,6 +170,12 @@ def open_radio(url: str) -> Radio:
         bind = _hostport(parts.netloc, f"{url}: bind address")
         peers = [_hostport(p, f"{url}: peer") for p in query.get("peer", [])]
         radio: Radio = ZepRadio(bind, peers)
+    elif parts.scheme == "memory":
+        from hw.memory import MemoryRadio
+
+        if not parts.netloc:
+            raise TransportError(f"{url}: name the bus (memory://NAME)")
+        radio = MemoryRadio(parts.netloc)
     elif parts.scheme == "spinel":
         from hw.spinel import SpinelRadio
 
