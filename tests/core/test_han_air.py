@@ -21,9 +21,9 @@ from emulator.core.trace_sink import Recorder
 from emulator.fleet import FIRST_EUI
 from emulator.keystore import derive_chf_keys
 from emulator.pki import mint_authorities
+from emulator.wire.eui import eui_to_str
 from emulator.wire.ieee802154 import MacFrameType, parse_mac
 from emulator.wire.vocabulary import DeviceLogState, Role
-from emulator.wire.eui import eui_to_str
 from emulator.wire.zdo import ZdoCluster, decode_device_annce
 
 NOW = 1_767_571_200 * SECOND
