@@ -22,6 +22,7 @@ import typing
 
 if typing.TYPE_CHECKING:
     from emulator.build import Cores, HanMode, build_cores
+    from emulator.capture.evidence import CaptureDir
     from emulator.drivers.clock import (
         DEFAULT_START,
         Clock,
@@ -41,6 +42,7 @@ if typing.TYPE_CHECKING:
     from emulator.trace import Trace
 
 __all__ = [
+    "CaptureDir",
     "Clock",
     "Cores",
     "DEFAULT_START",
@@ -65,6 +67,7 @@ __all__ = [
 
 # Where each public name lives (the same names as the imports above; a test keeps them equal).
 _HOME = {
+    "CaptureDir": "emulator.capture.evidence",
     "Clock": "emulator.drivers.clock",
     "Cores": "emulator.build",
     "DEFAULT_START": "emulator.drivers.clock",

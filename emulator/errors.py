@@ -139,5 +139,9 @@ class ReportError(S1labError):
     cannot be written."""
 
 
+class CaptureError(S1labError):
+    """A capture or key-log file cannot be written, or a capture tool failed."""
+
+
 class LabError(S1labError):
     """A lab file (hw/lab.py: radios and physical devices) is missing, unparsable or invalid."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from cryptography import x509
 
 from emulator.core.timebase import HOUR
-from emulator.drivers.capture import HanCapture
+from emulator.drivers.capture import HanCapture, WanCapture
 from emulator.drivers.memory import MemoryLink
 from emulator.drivers.scheduler import Scheduler
 from emulator.drivers.tls import client_context
@@ -80,8 +80,12 @@ class Fleet:
         first_eui: str = FIRST_EUI,
         han: HanMode = "zigbee",
         capture: HanCapture | None = None,
+        wan_capture: WanCapture | None = None,
+        keylog: Path | None = None,
     ) -> None:
         self.dmc = dmc
+        self.wan_capture = wan_capture  # in-memory WAN links, recorded at the CHF
+        self.keylog = keylog  # head-end contexts log their TLS secrets here
         self.seed = seed
         self.scheduler = scheduler
         self._tmp = tempfile.TemporaryDirectory(prefix="s1lab-fleet-")
@@ -117,18 +121,26 @@ class Fleet:
     def headend_context(self, role: Role) -> ssl.SSLContext:
         cert, key = self.pki.headend_paths(role)
         return client_context(cert, key, self.pki.device_ca.cert_pem(),
-                              self.dmc.chf.tls_min_version, self.dmc.chf.tls_max_version)
+                              self.dmc.chf.tls_min_version, self.dmc.chf.tls_max_version,
+                              keylog=self.keylog)
 
-    def link_to(self, installation: Installation, via_apn: str | None = None) -> MemoryLink:
+    def link_to(self, installation: Installation, via_apn: str | None = None,
+                headend: str = "headend") -> MemoryLink:
         """A fresh in-memory WAN link to ``installation``'s CHF; returns it with the CHF side
         already accepted. Use ``link.a`` for the head-end. With ``via_apn``, the head-end sits
-        on that APN: it reaches the CHF only while the CHF's SIM is there and attached."""
+        on that APN: it reaches the CHF only while the CHF's SIM is there and attached.
+        With a WAN capture, the link is recorded at the CHF; ``headend`` (smso, s1sp) picks
+        the head-end's address there."""
         link = MemoryLink(self.scheduler, self.dmc.chf.wan_latency_ms * 1000,
                           name=installation.id)
         if via_apn is not None and not installation.reachable_via(via_apn):
             link.b.close()  # no route: the head-end's connection attempt fails
             return link
-        installation.accept(link.b)
+        if self.wan_capture is None:
+            installation.accept(link.b)
+        else:
+            installation.accept(self.wan_capture.tap_chf(link.b, self.scheduler.clock,
+                                                         installation.chf.eui, headend))
         return link
 
     def close(self) -> None:

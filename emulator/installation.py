@@ -55,6 +55,7 @@ class Installation(FaultApi):
         server_ctx: ssl.SSLContext | None = None,
         han: HanMode = "zigbee",
         capture: HanCapture | None = None,
+        keylog: Path | None = None,
         han_role: HanRole = "all",
     ) -> None:
         self.id = installation_id
@@ -82,7 +83,7 @@ class Installation(FaultApi):
         self._slot.set(self.core.get_timer())
         self.wan = WanService(core=self.core, dmc=dmc, chf_bundle=chf_bundle, trust=trust,
                               clock=self._clock, emit=emit, rearm=self.sync_timer,
-                              server_ctx=server_ctx)
+                              server_ctx=server_ctx, keylog=keylog)
 
     @property
     def chf(self) -> Chf:

@@ -12,10 +12,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TextIO
 
-from emulator.drivers.capture import HanCapture
+from emulator.capture.addresses import chf_address, headend_address
+from emulator.drivers.capture import HanCapture, WanCapture
 from emulator.drivers.clock import current_clock
+from emulator.drivers.link import LinkEnd
 from emulator.drivers.scheduler import Scheduler
-from emulator.drivers.tcp import tcp_connect, tcp_listen
+from emulator.drivers.tcp import TcpLinkEnd, tcp_connect, tcp_listen
 from emulator.errors import PkiError, TransportError
 from emulator.installation import HanMode, Installation
 from emulator.pki import PkiFolder
@@ -41,6 +43,8 @@ async def serve(
     han: HanMode = "zigbee",
     capture: HanCapture | None = None,
     setup: Callable[[Installation, Scheduler], None] | None = None,
+    wan_capture: WanCapture | None = None,
+    keylog: Path | None = None,
     radio: Callable[[Installation], Awaitable[Callable[[], Awaitable[None]]]] | None = None,
 ) -> None:
     """Serve one installation; with ``radio`` (which attaches the HAN to a radio and returns
@@ -61,15 +65,23 @@ async def serve(
         installation_id="serve", dmc=dmc, chf_eui=eui, chf_bundle=pki.chf_bundle_path(eui),
         trust={Role.SMSO: pki.smso_ca.cert}, keys=pki.keystore.get(eui), seed=seed,
         scheduler=scheduler, emit=trace.emitter("serve"), han=han, capture=capture,
-        han_role="chf" if radio is not None else "all",
+        keylog=keylog, han_role="chf" if radio is not None else "all",
     )
+
+    def tapped(link: TcpLinkEnd, dialled: bool) -> LinkEnd:
+        if wan_capture is None:
+            return link
+        return wan_capture.tap_tcp(link, clock, dialled=dialled,
+                                   fallback=(chf_address(eui), headend_address("headend")))
+
     if setup is not None:
         setup(inst, scheduler)  # faults
     devices = ", ".join(f"{e.device_type.name} {d}" for d, e in inst.chf.log.items())
     close_radio = await radio(inst) if radio is not None else None
     try:
         if listen is not None:
-            server = await tcp_listen(listen[0], listen[1], inst.accept)
+            server = await tcp_listen(listen[0], listen[1],
+                                      lambda end: inst.accept(tapped(end, False)))
             host, port = server.sockets[0].getsockname()[:2]
             announce(f"CHF {eui} listening on {host}:{port} (HAN: {devices})")
             try:
@@ -87,7 +99,7 @@ async def serve(
                     announce(f"dial failed: {exc}; retrying in {REDIAL_S:g} s")
                 else:
                     closed = asyncio.Event()
-                    channel = inst.accept(link)
+                    channel = inst.accept(tapped(link, True))
                     previous = channel.on_closed
 
                     def on_closed(reason: str, previous: Callable[[str], None] = previous,

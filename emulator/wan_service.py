@@ -47,8 +47,10 @@ class WanService:
         emit: Emit,
         rearm: Callable[[], None],
         server_ctx: ssl.SSLContext | None = None,
+        keylog: Path | None = None,
     ) -> None:
         self._core = core
+        self._keylog = keylog  # the CHF's TLS secrets (serve; fleets log at the head-end)
         self._dmc = dmc
         self._bundle = chf_bundle
         self._clock = clock
@@ -72,6 +74,7 @@ class WanService:
             [c.public_bytes(Encoding.PEM) for c in self.trust.values()],
             self._dmc.chf.tls_min_version,
             self._dmc.chf.tls_max_version,
+            keylog=self._keylog,
         )
 
     def after_security_change(self) -> None:

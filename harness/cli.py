@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Literal, NoReturn
+from typing import TYPE_CHECKING, Literal, NoReturn
 
 import click
 
@@ -26,11 +26,16 @@ from emulator import (
     load_dmc,
     run_virtual,
 )
+from emulator.capture.evidence import CaptureDir
+from emulator.capture.keylog import keylog_path
 from emulator.drivers.capture import HanCapture
 from emulator.drivers.tcp import parse_hostport
 from emulator.pki import init_folder
 from harness import cli_hw
 from harness.faults import apply_faults, parse_fault
+
+if TYPE_CHECKING:
+    from harness.remote_migration import Evidence
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 70
@@ -58,7 +63,15 @@ HAN_OPTION = click.option(
     help="HAN between CHF and meters: real ZigBee SE frames, or a direct link (cheaper).")
 CAPTURE_OPTION = click.option(
     "--capture", type=click.Path(path_type=Path, file_okay=False), default=None,
-    help="Write the HAN as DIR/han.pcap (802.15.4, DLT 195) with its keys for Wireshark.")
+    help="Write DIR/capture.pcapng (WAN with its TLS secrets, and HAN) and DIR/han.pcap "
+         "(802.15.4, DLT 195) with the ZigBee keys, for Wireshark (see DIR/README.txt).")
+WAN_CAPTURE_OPTION = click.option(
+    "--capture", type=click.Path(path_type=Path, file_okay=False), default=None,
+    help="Write the WAN sessions to DIR/capture.pcapng with their TLS secrets inside.")
+KEYLOG_OPTION = click.option(
+    "--keylog", type=click.Path(path_type=Path, dir_okay=False), default=None,
+    help="Append the TLS session secrets to FILE (NSS key-log format, mode 0600); "
+         "default: $SSLKEYLOGFILE when set.")
 ZEP_OPTION = click.option("--zep", metavar="HOST:PORT", default=None,
                           help="Also stream the HAN as ZEP v2 over UDP to HOST:PORT.")
 FAULT_OPTION = click.option(
@@ -87,8 +100,10 @@ FAULT_OPTION = click.option(
 @CAPTURE_OPTION
 @ZEP_OPTION
 @FAULT_OPTION
+@KEYLOG_OPTION
 def demo(installations: int, days: float, seed: int, out: Path, profile: str | None,
-         han: str, capture: Path | None, zep: str | None, faults: tuple[str, ...]) -> None:
+         han: str, capture: Path | None, zep: str | None, faults: tuple[str, ...],
+         keylog: Path | None) -> None:
     """Run N installations of a DMC on the virtual clock, read by the SMSO head-end."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -100,7 +115,7 @@ def demo(installations: int, days: float, seed: int, out: Path, profile: str | N
     cfg = DemoConfig(installations=installations, days=days, seed=seed, out=out, dmc=dmc,
                      han="direct" if han == "direct" else "zigbee", capture=capture,
                      zep_to=parse_hostport(zep) if zep else None,
-                     faults=[parse_fault(f) for f in faults])
+                     faults=[parse_fault(f) for f in faults], keylog=keylog)
     console = Console(stderr=False, width=None if sys.stdout.isatty() else 160)
     with Progress(TextColumn("[bold]simulating[/] {task.description}"), BarColumn(),
                   TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
@@ -230,6 +245,7 @@ def pki_init(directory: Path, chfs: int, seed: int, days: int) -> None:
 @CAPTURE_OPTION
 @ZEP_OPTION
 @FAULT_OPTION
+@KEYLOG_OPTION
 @click.option("--radio", "radio_url", metavar="URL", default=None,
               help="Put the CHF's HAN on a radio (zep://HOST:PORT?peer=HOST:PORT, "
                    "spinel:///dev/ttyACM0, or a radio named in --lab); its meters are then "
@@ -239,7 +255,7 @@ def pki_init(directory: Path, chfs: int, seed: int, days: int) -> None:
 def serve(listen: str | None, connect: str | None, pki_dir: Path, profile: str | None,
           seed: int, chf_eui: str | None, trace_path: Path | None, han: str,
           capture: Path | None, zep: str | None, faults: tuple[str, ...],
-          radio_url: str | None, lab_path: Path | None) -> None:
+          keylog: Path | None, radio_url: str | None, lab_path: Path | None) -> None:
     """Run one emulated installation in real time; its CHF speaks mutual TLS over TCP."""
     from emulator.serve import serve as run_serve
 
@@ -263,17 +279,24 @@ def serve(listen: str | None, connect: str | None, pki_dir: Path, profile: str |
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         sink = trace_path.open("w", encoding="utf-8") if trace_path else None
-        cap = HanCapture(capture, zep_to) if capture is not None or zep_to else None
+        evidence = (CaptureDir(capture, zep_to=zep_to, keylog=keylog)
+                    if capture is not None else None)
+        cap = (evidence.han if evidence is not None
+               else HanCapture(None, zep_to) if zep_to else None)
         try:
             await run_serve(pki_dir=pki_dir, dmc=dmc, seed=seed, stop=stop, listen=listen_at,
                             connect=connect_to, chf_eui=chf_eui, trace_sink=sink,
                             announce=lambda line: click.echo(line),
                             han="direct" if han == "direct" else "zigbee", capture=cap,
                             setup=lambda inst, sched: apply_faults(fault_list, [inst], sched),
+                            wan_capture=evidence.wan if evidence else None,
+                            keylog=evidence.keylog if evidence else keylog_path(keylog),
                             radio=radio)
         finally:
             if sink is not None:
                 sink.close()
+            if evidence is not None:
+                evidence.close()
             if cap is not None:
                 cap.close()
 
@@ -298,17 +321,37 @@ def headend() -> None:
 @click.option("--role", type=click.Choice(["smso", "s1sp"]), required=True)
 @click.option("--device", default=None, help="Read only this device (EUI-64).")
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds.")
+@WAN_CAPTURE_OPTION
+@KEYLOG_OPTION
 def headend_read(connect: str | None, listen: str | None, pki_dir: Path,
-                 role: Literal["smso", "s1sp"], device: str | None, timeout: float) -> None:
+                 role: Literal["smso", "s1sp"], device: str | None, timeout: float,
+                 capture: Path | None, keylog: Path | None) -> None:
     """Read a CHF's inventory, firmware versions and meter registers; print JSON."""
     from harness.read import read_chf
 
-    result = asyncio.run(read_chf(
-        pki_dir=pki_dir, role=role, device=device, timeout_s=timeout,
-        connect_to=parse_hostport(connect) if connect else None,
-        listen_on=parse_hostport(listen) if listen else None,
-    ))
+    evidence = CaptureDir(capture, han=False, keylog=keylog) if capture is not None else None
+    try:
+        result = asyncio.run(read_chf(
+            pki_dir=pki_dir, role=role, device=device, timeout_s=timeout,
+            connect_to=parse_hostport(connect) if connect else None,
+            listen_on=parse_hostport(listen) if listen else None,
+            keylog=evidence.keylog if evidence else keylog,
+            wan_capture=evidence.wan if evidence else None,
+        ))
+    finally:
+        if evidence is not None:
+            evidence.close()
     click.echo(json.dumps(result, indent=2))
+
+
+def _remote_evidence(capture: Path | None, keylog: Path | None) -> tuple[CaptureDir | None,
+                                                                          Evidence]:
+    from harness.remote_migration import Evidence
+
+    evidence = CaptureDir(capture, han=False, keylog=keylog) if capture is not None else None
+    if evidence is None:
+        return None, Evidence(keylog)
+    return evidence, Evidence(evidence.keylog, evidence.wan)
 
 
 @headend.command("migrate")
@@ -321,8 +364,10 @@ def headend_read(connect: str | None, listen: str | None, pki_dir: Path,
 @click.option("--apn", default="dcc.smets1.example", show_default=True)
 @click.option("--service-profile", default="DCC-SMETS1-CSP", show_default=True)
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds.")
+@WAN_CAPTURE_OPTION
+@KEYLOG_OPTION
 def headend_migrate(connect: str, pki_dir: Path, steps: str, apn: str, service_profile: str,
-                    timeout: float) -> None:
+                    timeout: float, capture: Path | None, keylog: Path | None) -> None:
     """As the S1SP: rotate the CHF's keys and swap its trust anchor (and move its SIM); the new
     S1SP keys go into the PKI folder's keystore. Prints the CHF's security state as JSON."""
     from harness.remote_migration import migrate_remote
@@ -333,9 +378,15 @@ def headend_migrate(connect: str, pki_dir: Path, steps: str, apn: str, service_p
         raise click.BadParameter(f"unknown step {bad[0]!r} (rotate, swap, sim)",
                                  param_hint="--steps")
     host, port = parse_hostport(connect)
-    result = asyncio.run(migrate_remote(pki_dir=pki_dir, host=host, port=port,
-                                        steps=chosen, apn=apn,  # type: ignore[arg-type]
-                                        service_profile=service_profile, timeout_s=timeout))
+    folder, evidence = _remote_evidence(capture, keylog)
+    try:
+        result = asyncio.run(migrate_remote(pki_dir=pki_dir, host=host, port=port,
+                                            steps=chosen, apn=apn,  # type: ignore[arg-type]
+                                            service_profile=service_profile, timeout_s=timeout,
+                                            evidence=evidence))
+    finally:
+        if folder is not None:
+            folder.close()
     click.echo(json.dumps(result, indent=2))
 
 
@@ -346,16 +397,41 @@ def headend_migrate(connect: str, pki_dir: Path, steps: str, apn: str, service_p
 @click.option("--previous-apn", default="", help="PreviousAPN to restore (default: as before).")
 @click.option("--service-profile", default="", help="ServiceProfile to restore.")
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds.")
+@WAN_CAPTURE_OPTION
+@KEYLOG_OPTION
 def headend_rollback(connect: str, pki_dir: Path, previous_apn: str, service_profile: str,
-                     timeout: float) -> None:
+                     timeout: float, capture: Path | None, keylog: Path | None) -> None:
     """Roll a CHF back to the SMSO: its keys, trust anchor and SIM (under the Master Key)."""
     from harness.remote_migration import rollback_remote
 
     host, port = parse_hostport(connect)
-    result = asyncio.run(rollback_remote(pki_dir=pki_dir, host=host, port=port,
-                                         apn=previous_apn, service_profile=service_profile,
-                                         timeout_s=timeout))
+    folder, evidence = _remote_evidence(capture, keylog)
+    try:
+        result = asyncio.run(rollback_remote(pki_dir=pki_dir, host=host, port=port,
+                                             apn=previous_apn, service_profile=service_profile,
+                                             timeout_s=timeout, evidence=evidence))
+    finally:
+        if folder is not None:
+            folder.close()
     click.echo(json.dumps(result, indent=2))
+
+
+# ---- wireshark ----------------------------------------------------------------------------
+
+
+@cli.group()
+def wireshark() -> None:
+    """Wireshark support: the dissector for WAN protocol v1."""
+
+
+@wireshark.command("install")
+@click.option("--dir", "directory", type=click.Path(path_type=Path, file_okay=False),
+              default=None, help="Plugin folder (default: Wireshark's personal Lua plugins).")
+def wireshark_install(directory: Path | None) -> None:
+    """Copy the s1lab Lua dissector into Wireshark's personal plugin folder."""
+    from harness.wireshark_install import install_dissector
+
+    click.echo(f"installed {install_dissector(directory)}")
 
 
 # ---- profiles -----------------------------------------------------------------------------

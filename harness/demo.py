@@ -27,6 +27,7 @@ from emulator import (
     default_dmc,
     sleep_until,
 )
+from emulator.capture.evidence import CaptureDir
 from emulator.core.rng import SplitMix64
 from emulator.core.timebase import DAY, HOUR, MINUTE, SECOND, isoformat
 from emulator.drivers.capture import HanCapture
@@ -51,7 +52,8 @@ class DemoConfig:
     top_up_below_pence: int = 500
     top_up_pence: int = 1500
     han: HanMode = "zigbee"
-    capture: Path | None = None  # write han.pcap and keys here
+    capture: Path | None = None  # write capture.pcapng, han.pcap and keys here
+    keylog: Path | None = None  # TLS secrets (NSS key log); default $SSLKEYLOGFILE
     zep_to: tuple[str, int] | None = None  # also stream ZEP v2 over UDP
     faults: list[Fault] = field(default_factory=list)
 
@@ -183,10 +185,13 @@ async def run_demo(cfg: DemoConfig, progress: ProgressFn | None = None) -> DemoS
 
         trace.subscribe(count_interruptions)
         scheduler = Scheduler(clock)
-        capture = (HanCapture(cfg.capture, cfg.zep_to)
-                   if cfg.capture is not None or cfg.zep_to is not None else None)
+        evidence = (CaptureDir(cfg.capture, zep_to=cfg.zep_to, keylog=cfg.keylog)
+                    if cfg.capture is not None else None)
+        capture = (evidence.han if evidence is not None
+                   else HanCapture(None, cfg.zep_to) if cfg.zep_to is not None else None)
         fleet = Fleet(dmc, cfg.installations, cfg.seed, scheduler, trace, han=cfg.han,
-                      capture=capture)
+                      capture=capture, wan_capture=evidence.wan if evidence else None,
+                      keylog=evidence.keylog if evidence else cfg.keylog)
         apply_faults(cfg.faults, fleet.installations, scheduler)
         headend = HeadEnd(Role.SMSO, fleet.headend_context(Role.SMSO), fleet.keys_for,
                           emit=trace.emitter("headend"))
@@ -236,6 +241,8 @@ async def run_demo(cfg: DemoConfig, progress: ProgressFn | None = None) -> DemoS
         summary.supply_interruptions = interruptions[0]
         fleet.close()
         scheduler.close()
+        if evidence is not None:
+            evidence.close()
         if capture is not None:
             capture.close()
             summary.han_frames = capture.frames

@@ -12,6 +12,7 @@ import asyncio
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, TypeVar
 
 from cryptography import x509
@@ -76,11 +77,14 @@ class HeadEnd:
         return generate_utrn(self.keys(chf_eui).prepayment_key, meter_eui, counter, amount_pence)
 
 
-def headend_from_pki(pki: PkiFolder, role: Literal["smso", "s1sp"]) -> HeadEnd:
+def headend_from_pki(pki: PkiFolder, role: Literal["smso", "s1sp"],
+                     keylog: Path | None = None) -> HeadEnd:
     """The head-end ``role`` of a ``s1lab pki init`` folder: its client certificate, trusting
-    the CHF device CA, with the CHF keys from the folder's keystore."""
+    the CHF device CA, with the CHF keys from the folder's keystore. TLS secrets go to
+    ``keylog`` (else ``$SSLKEYLOGFILE``)."""
     cert, key = pki.headend_paths(role)
-    return HeadEnd(Role[role.upper()], client_context(cert, key, pki.device_ca.cert_pem()),
+    return HeadEnd(Role[role.upper()],
+                   client_context(cert, key, pki.device_ca.cert_pem(), keylog=keylog),
                    pki.keystore.get)
 
 

@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Literal
 
 from emulator import current_clock
+from emulator.capture.addresses import headend_address
 from emulator.core.timebase import isoformat
+from emulator.drivers.capture import WanCapture
 from emulator.drivers.link import LinkEnd
 from emulator.drivers.tcp import TcpLinkEnd, tcp_connect, tcp_listen
 from emulator.errors import RemoteProtocolError, TransportError
@@ -18,7 +20,7 @@ from harness.headend import HeadEndSession, connect, headend_from_pki
 from harness.jsonable import jsonable
 
 
-async def _accept_one(host: str, port: int, timeout_s: float) -> LinkEnd:
+async def _accept_one(host: str, port: int, timeout_s: float) -> TcpLinkEnd:
     """Wait for one CHF to dial in (``serve --connect``)."""
     got: asyncio.Future[TcpLinkEnd] = asyncio.get_running_loop().create_future()
     def on_link(end: TcpLinkEnd) -> None:
@@ -42,17 +44,23 @@ async def read_chf(
     listen_on: tuple[str, int] | None = None,
     device: str | None = None,
     timeout_s: float = 30.0,
+    keylog: Path | None = None,
+    wan_capture: WanCapture | None = None,
 ) -> dict[str, object]:
     if (connect_to is None) == (listen_on is None):
         raise TransportError("give exactly one of --connect HOST:PORT or --listen HOST:PORT")
     pki = PkiFolder.load(pki_dir)
-    headend = headend_from_pki(pki, role)
+    headend = headend_from_pki(pki, role, keylog)
     clock = current_clock()
     if connect_to is not None:
-        link: LinkEnd = await tcp_connect(*connect_to)
+        tcp = await tcp_connect(*connect_to)
     else:
         assert listen_on is not None
-        link = await _accept_one(*listen_on, timeout_s)
+        tcp = await _accept_one(*listen_on, timeout_s)
+    link: LinkEnd = tcp
+    if wan_capture is not None:  # the bytes as this head-end sends and receives them
+        link = wan_capture.tap_tcp(tcp, clock, dialled=connect_to is not None,
+                                   fallback=(headend_address(role), bytes((100, 64, 0, 0))))
     session: HeadEndSession = await connect(link, headend, clock, timeout_s, timeout_s)
     try:
         inventory = await session.read_inventory()

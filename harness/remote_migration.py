@@ -9,13 +9,17 @@ information); the steps themselves are authorised by the CHF's Master Key from t
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from emulator.capture.addresses import headend_address
+from emulator.drivers.capture import WanCapture
 from emulator.drivers.clock import current_clock
+from emulator.drivers.link import LinkEnd
 from emulator.drivers.tcp import tcp_connect
 from emulator.errors import S1labError, TransportError
 from emulator.keystore import RoleKeys
@@ -29,30 +33,43 @@ S1SP_KEY_ID = 2
 Step = Literal["rotate", "swap", "sim"]
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """Where the sessions' TLS secrets and bytes go (``--keylog``, ``--capture``)."""
+
+    keylog: Path | None = None
+    wan: WanCapture | None = None
+
+
 async def _session(pki: PkiFolder, role: Literal["smso", "s1sp"], host: str, port: int,
-                   timeout_s: float) -> HeadEndSession:
-    headend = headend_from_pki(pki, role)
-    link = await tcp_connect(host, port)
-    return await connect(link, headend, current_clock(), timeout_s, timeout_s)
+                   timeout_s: float, evidence: Evidence = Evidence()) -> HeadEndSession:
+    headend = headend_from_pki(pki, role, evidence.keylog)
+    clock = current_clock()
+    tcp = await tcp_connect(host, port)
+    link: LinkEnd = tcp
+    if evidence.wan is not None:
+        link = evidence.wan.tap_tcp(tcp, clock, dialled=True,
+                                    fallback=(headend_address(role), bytes((100, 64, 0, 0))))
+    return await connect(link, headend, clock, timeout_s, timeout_s)
 
 
 async def _any_session(pki: PkiFolder, host: str, port: int,
-                       timeout_s: float) -> HeadEndSession:
+                       timeout_s: float, evidence: Evidence = Evidence()) -> HeadEndSession:
     """Whichever head-end certificate the CHF trusts now."""
     errors = []
     for role in ("s1sp", "smso"):
         try:
-            return await _session(pki, role, host, port, timeout_s)
+            return await _session(pki, role, host, port, timeout_s, evidence)
         except TransportError as exc:
             errors.append(f"{role}: {exc}")
     raise TransportError("no head-end certificate is accepted: " + "; ".join(errors))
 
 
 async def migrate_remote(*, pki_dir: Path, host: str, port: int, steps: tuple[Step, ...],
-                         apn: str, service_profile: str,
-                         timeout_s: float = 30.0) -> dict[str, object]:
+                         apn: str, service_profile: str, timeout_s: float = 30.0,
+                         evidence: Evidence = Evidence()) -> dict[str, object]:
     pki = PkiFolder.load(pki_dir)
-    session = await _any_session(pki, host, port, timeout_s)
+    session = await _any_session(pki, host, port, timeout_s, evidence)
     eui = session.chf_eui
     keys = pki.keystore.get(eui)
     session.master_key = keys.master_key
@@ -74,7 +91,7 @@ async def migrate_remote(*, pki_dir: Path, host: str, port: int, steps: tuple[St
         state = await session.master_request(MessageType.READ_SECURITY_STATE)
         if "sim" in steps:
             await session.close()
-            s1sp = await _session(pki, "s1sp", host, port, timeout_s)
+            s1sp = await _session(pki, "s1sp", host, port, timeout_s, evidence)
             try:
                 state = await s1sp.request(MessageType.MOVE_SIM, None,
                                            wan.MoveSim(apn, service_profile))
@@ -87,9 +104,10 @@ async def migrate_remote(*, pki_dir: Path, host: str, port: int, steps: tuple[St
 
 
 async def rollback_remote(*, pki_dir: Path, host: str, port: int, apn: str,
-                          service_profile: str, timeout_s: float = 30.0) -> dict[str, object]:
+                          service_profile: str, timeout_s: float = 30.0,
+                          evidence: Evidence = Evidence()) -> dict[str, object]:
     pki = PkiFolder.load(pki_dir)
-    session = await _any_session(pki, host, port, timeout_s)
+    session = await _any_session(pki, host, port, timeout_s, evidence)
     try:
         session.master_key = pki.keystore.get(session.chf_eui).master_key
         try:

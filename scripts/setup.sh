@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up everything s1lab and its tests need on a fresh Debian machine (idempotent):
-# Debian packages for the tests' real peers (tshark, socat, openssl; chromium and a font for
+# Debian packages for the tests' real peers (tshark, editcap/mergecap, socat, openssl; chromium and a font for
 # the headless-browser check of the HTML report), a virtualenv in .venv,
 # and the project installed editable with its dev extras; the pinned npm folder of the
 # independent-ZigBee-stack test (tests/interop/herdsman, `npm ci` from its lock file).
@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pair in tshark:tshark socat:socat openssl:openssl chromium:chromium node:nodejs npm:npm; do
+for pair in tshark:tshark editcap:wireshark-common mergecap:wireshark-common socat:socat \
+    openssl:openssl chromium:chromium node:nodejs npm:npm; do
   cmd=${pair%%:*}; pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

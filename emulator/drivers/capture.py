@@ -1,6 +1,13 @@
-"""The HAN capture: every 802.15.4 frame the emulated HAN puts on the air, for Wireshark.
+"""Captures taken in the drivers: the HAN's 802.15.4 frames and the WAN's TCP byte streams.
 
-Two outputs, either or both:
+:class:`WanCapture` records WAN links as raw IPv4 packets (pcap, ``LINKTYPE_IPV4``): an
+in-memory link as a synthesized TCP connection between stable addresses
+(:mod:`emulator.capture.tcp_stream`, :mod:`emulator.capture.addresses`), a real TCP connection
+as the bytes this process sent and received, between the sockets' own IPv4 addresses. Both are
+taken at one end of the link (:meth:`WanCapture.tap` wraps a :class:`LinkEnd`), as a capture on
+that host would see them: what it writes when it writes, what arrives when it arrives.
+
+The HAN capture, :class:`HanCapture`, has two outputs, either or both:
 
 * a directory: ``han.pcap`` (classic pcap, ``LINKTYPE_IEEE802_15_4_WITHFCS`` = 195, one record
   per frame including its FCS), ``han-keys.txt`` (the ZigBee keys as Wireshark's
@@ -19,15 +26,22 @@ Wireshark, which is what makes a capture line up with the run's trace.
 
 from __future__ import annotations
 
+import ipaddress
 import shlex
 import socket
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO
 
+from emulator.capture.addresses import CHF_PORT, chf_address, headend_address
+from emulator.capture.tcp_stream import Endpoint, TcpFlow
+from emulator.drivers.clock import Clock
+from emulator.drivers.link import LinkEnd, OnClosed, OnData
+from emulator.drivers.tcp import TcpLinkEnd
 from emulator.errors import MalformedFrame
 from emulator.wire.pcap import (
     LINKTYPE_IEEE802_15_4_WITHFCS,
+    LINKTYPE_IPV4,
     PcapWriter,
     tshark_key_args,
     wireshark_key_lines,
@@ -35,7 +49,7 @@ from emulator.wire.pcap import (
 )
 from emulator.wire.zep import zep_v2
 
-__all__ = ["KEYS_NAME", "PCAP_NAME", "README_NAME", "HanCapture"]
+__all__ = ["KEYS_NAME", "PCAP_NAME", "README_NAME", "HanCapture", "TappedLink", "WanCapture"]
 
 PCAP_NAME = "han.pcap"
 KEYS_NAME = "han-keys.txt"
@@ -147,6 +161,10 @@ class HanCapture:
         (self.directory / README_NAME).write_text(self._readme(), encoding="utf-8")
 
     def _readme(self) -> str:
+        return self.readme_text()
+
+    def readme_text(self) -> str:
+        """The README's text: the files, the tshark command and the keys."""
         network, link = self._key_lists()
         args = self.tshark_args()
         command = shlex.join(["tshark", "-r", PCAP_NAME, *args])
@@ -214,3 +232,139 @@ class HanCapture:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+# ---- WAN ----------------------------------------------------------------------------------------
+
+_EPHEMERAL = 49152
+
+
+class WanCapture:
+    """Record WAN links to a pcap of raw IPv4 packets at ``path`` (``LINKTYPE_IPV4``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.packets = 0
+        self.links = 0
+        self._ports: dict[tuple[bytes, bytes], int] = {}
+        self._file: BinaryIO = path.open("wb")  # noqa: SIM115 - closed in close()
+        self._pcap = PcapWriter(self._file, linktype=LINKTYPE_IPV4)
+        self._closed = False
+
+    def record(self, packets: list[bytes], now: int) -> None:
+        if self._closed:
+            return  # a session closing after the capture: nothing more is kept
+        write = self._pcap.write
+        for packet in packets:
+            write(packet, now)
+        self.packets += len(packets)
+
+    def _client_port(self, client: bytes, server: bytes) -> int:
+        port = self._ports.get((client, server), _EPHEMERAL)
+        self._ports[(client, server)] = _EPHEMERAL + (port + 1 - _EPHEMERAL) % 16384
+        return port
+
+    def tap(self, link: LinkEnd, clock: Clock, *, local: Endpoint, remote: Endpoint,
+            local_is_client: bool) -> TappedLink:
+        """``link`` with its traffic recorded as a TCP connection ``local`` <-> ``remote``."""
+        self.links += 1
+        client, server = (local, remote) if local_is_client else (remote, local)
+        return TappedLink(link, self, clock, TcpFlow(client, server), local_is_client)
+
+    def tap_chf(self, link: LinkEnd, clock: Clock, chf_eui: str,
+                headend: str = "headend") -> TappedLink:
+        """An in-memory link seen at the CHF (the TCP server, ``CHF_PORT``), from ``headend``."""
+        chf = chf_address(chf_eui)
+        peer = headend_address(headend)
+        return self.tap(link, clock, local=Endpoint(chf, CHF_PORT),
+                        remote=Endpoint(peer, self._client_port(peer, chf)),
+                        local_is_client=False)
+
+    def tap_tcp(self, link: TcpLinkEnd, clock: Clock, *, dialled: bool,
+                fallback: tuple[bytes, bytes]) -> TappedLink:
+        """A real TCP connection (``dialled``: this side connected), between the socket's
+        addresses when they are IPv4, else the ``fallback`` (local, remote) addresses with
+        ``CHF_PORT`` for the listening side."""
+        sockname, peername = link.addresses
+        local, remote = _ipv4_endpoint(sockname), _ipv4_endpoint(peername)
+        if local is None or remote is None:
+            here, there = fallback
+            local = Endpoint(here, _EPHEMERAL if dialled else CHF_PORT)
+            remote = Endpoint(there, CHF_PORT if dialled else _EPHEMERAL)
+        return self.tap(link, clock, local=local, remote=remote, local_is_client=dialled)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._pcap.close()
+        self._file.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+
+def _ipv4_endpoint(name: object) -> Endpoint | None:
+    if not isinstance(name, tuple) or len(name) < 2:
+        return None
+    try:
+        address = ipaddress.ip_address(name[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address):
+        address = address.ipv4_mapped or address
+    if not isinstance(address, ipaddress.IPv4Address):
+        return None
+    return Endpoint(address.packed, int(name[1]))
+
+
+class TappedLink:
+    """A :class:`LinkEnd` whose traffic goes into a :class:`WanCapture` on its way through."""
+
+    __slots__ = ("_capture", "_clock", "_flow", "_link", "_local_client")
+
+    def __init__(self, link: LinkEnd, capture: WanCapture, clock: Clock, flow: TcpFlow,
+                 local_is_client: bool) -> None:
+        self._link = link
+        self._capture = capture
+        self._clock = clock
+        self._flow = flow
+        self._local_client = local_is_client
+        capture.record(flow.open(), clock.now_us())
+
+    def attach(self, on_data: OnData, on_closed: OnClosed) -> None:
+        flow, capture, clock, remote_client = (self._flow, self._capture, self._clock,
+                                               not self._local_client)
+
+        def data(chunk: bytes) -> None:
+            capture.record(flow.send(remote_client, chunk), clock.now_us())
+            on_data(chunk)
+
+        def closed(reason: str) -> None:
+            now = clock.now_us()
+            if reason == "closed by peer":
+                capture.record(flow.close(remote_client), now)
+            else:
+                capture.record(flow.reset(remote_client), now)
+            on_closed(reason)
+
+        self._link.attach(data, closed)
+
+    def write(self, data: bytes) -> None:
+        if data and not self._link.is_closed:
+            self._capture.record(self._flow.send(self._local_client, data), self._clock.now_us())
+        self._link.write(data)
+
+    def close(self) -> None:
+        if not self._link.is_closed:
+            self._capture.record(self._flow.close(self._local_client), self._clock.now_us())
+        self._link.close()
+
+    @property
+    def is_closed(self) -> bool:
+        return self._link.is_closed
+
+    @property
+    def peer_name(self) -> str:
+        return self._link.peer_name

@@ -74,6 +74,14 @@ class TcpLinkEnd(asyncio.Protocol):
     def peer_name(self) -> str:
         return self._peer
 
+    @property
+    def addresses(self) -> tuple[object, object]:
+        """The socket's (local, peer) addresses as the socket module gives them (for captures)."""
+        if self._transport is None:
+            return None, None
+        return (self._transport.get_extra_info("sockname"),
+                self._transport.get_extra_info("peername"))
+
 
 async def tcp_connect(host: str, port: int) -> TcpLinkEnd:
     loop = asyncio.get_running_loop()

@@ -8,6 +8,15 @@ OpenSSL checks certificate validity against the machine's clock; s1lab judges va
 *run's* clock instead. Contexts made here switch OpenSSL's time check off
 (X509_V_FLAG_NO_CHECK_TIME) and the endpoint checks the peer's certificate against ``now``
 after the handshake (:func:`emulator.pki.check_validity`).
+
+Both sides offer the ALPN name ``s1lab/1`` (:data:`ALPN`): it names the WAN protocol inside the
+TLS session, and it is how Wireshark's s1lab dissector finds decrypted WAN traffic. A peer that
+offers no ALPN (``openssl s_client`` without ``-alpn``) is still served.
+
+Key logs (NSS format, :mod:`emulator.capture.keylog`): a head-end context logs to the file it
+is given, else to ``$SSLKEYLOGFILE``. A CHF context logs only to a file it is given: a fleet
+has one server context per CHF and each would hold the file open, where the head-end side has
+one context for all of them and already logs every session.
 """
 
 from __future__ import annotations
@@ -20,9 +29,12 @@ from pathlib import Path
 
 from cryptography import x509
 
+from emulator.capture.keylog import enable_keylog, keylog_path
 from emulator.errors import CertificateError, TransportError
 from emulator.pki import OPENSSL_NO_CHECK_TIME
 
+#: The ALPN protocol name of WAN protocol v1 (docs/wan-protocol.md).
+ALPN = "s1lab/1"
 TLS_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 _TLS12_CIPHERS = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384"
 
@@ -43,6 +55,7 @@ def _base_context(
     ctx.verify_mode = ssl.CERT_REQUIRED
     ctx.verify_flags = ssl.VerifyFlags(int(ctx.verify_flags) | OPENSSL_NO_CHECK_TIME)
     ctx.options |= ssl.OP_NO_COMPRESSION
+    ctx.set_alpn_protocols([ALPN])
     return ctx
 
 
@@ -51,8 +64,10 @@ def server_context(
     trusted_ca_pem: bytes | Sequence[bytes],
     min_version: str = "1.2",
     max_version: str = "1.3",
+    keylog: Path | None = None,
 ) -> ssl.SSLContext:
-    """A CHF's context: its own certificate+key bundle, trusting the head-end CA(s) given."""
+    """A CHF's context: its own certificate+key bundle, trusting the head-end CA(s) given;
+    session secrets go to ``keylog`` when one is given."""
     ctx = _base_context(ssl.Purpose.CLIENT_AUTH, min_version, max_version)
     try:
         ctx.load_cert_chain(str(bundle))
@@ -63,6 +78,8 @@ def server_context(
     # One TLS 1.3 ticket: it is the CHF's only message after it has checked the head-end's
     # certificate, so the head-end waits for it to know it was accepted (see TlsEndpoint).
     ctx.num_tickets = 1
+    if keylog is not None:
+        enable_keylog(ctx, keylog)
     return ctx
 
 
@@ -72,8 +89,10 @@ def client_context(
     trusted_ca_pem: bytes,
     min_version: str = "1.2",
     max_version: str = "1.3",
+    keylog: Path | None = None,
 ) -> ssl.SSLContext:
-    """A head-end's context: its client certificate, trusting the CHF device CA."""
+    """A head-end's context: its client certificate, trusting the CHF device CA; session
+    secrets go to ``keylog``, else to ``$SSLKEYLOGFILE`` when that is set."""
     ctx = _base_context(ssl.Purpose.SERVER_AUTH, min_version, max_version)
     ctx.check_hostname = False  # CHFs are named by EUI-64 in the certificate, checked by caller
     try:
@@ -81,6 +100,9 @@ def client_context(
         ctx.load_verify_locations(cadata=trusted_ca_pem.decode())
     except (ssl.SSLError, OSError, ValueError) as exc:
         raise CertificateError(f"{cert}: cannot load TLS credentials: {exc}") from None
+    path = keylog_path(keylog)
+    if path is not None:
+        enable_keylog(ctx, path)
     return ctx
 
 

@@ -6,7 +6,8 @@ module never reads a clock.
 * :class:`PcapWriter` writes classic pcap (magic 0xA1B2C3D4, microsecond timestamps,
   little-endian), by default with ``LINKTYPE_IEEE802_15_4_WITHFCS`` (195): each record is one
   802.15.4 frame including its FCS. ``LINKTYPE_RAW`` (101) records are IPv4 packets, for ZEP
-  over UDP (see :func:`ipv4_udp`).
+  over UDP (see :func:`ipv4_udp`); ``LINKTYPE_IPV4`` (228) records are IPv4 packets only,
+  what the WAN capture writes.
 * :func:`write_wireshark_keys` writes the ``zigbee_pc_keys`` UAT file (Wireshark profile
   directory) and :func:`tshark_key_args` the equivalent ``-o uat:zigbee_pc_keys:...`` options.
 """
@@ -24,6 +25,7 @@ from emulator.errors import MalformedFrame
 __all__ = [
     "LINKTYPE_ETHERNET",
     "LINKTYPE_IEEE802_15_4_WITHFCS",
+    "LINKTYPE_IPV4",
     "LINKTYPE_RAW",
     "PcapWriter",
     "ipv4_udp",
@@ -35,6 +37,7 @@ __all__ = [
 LINKTYPE_ETHERNET = 1
 LINKTYPE_RAW = 101
 LINKTYPE_IEEE802_15_4_WITHFCS = 195
+LINKTYPE_IPV4 = 228
 
 _GLOBAL = struct.Struct("<IHHiIII")
 _RECORD = struct.Struct("<IIII")
