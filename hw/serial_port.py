@@ -3,7 +3,8 @@
 pyserial opens and configures the port (raw, the baud rate, no flow control); the loop reads
 its file descriptor. A read error, end of file or hang-up (a USB dongle unplugged, the far side
 of a pty pair closed) closes it and reports ``lost``; it is then tried again every
-``REOPEN_S`` until it opens, and reported ``opened``.
+``REOPEN_S`` until it opens, and reported ``opened``. Writes never block the loop: what the
+port does not take at once waits for it to be writable.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable
 import serial  # type: ignore[import-untyped]
 
 REOPEN_S = 0.25
+MAX_PENDING = 64 * 1024
 
 
 class SerialPort:
@@ -30,6 +32,8 @@ class SerialPort:
         self._fd: int | None = None
         self._closing = False
         self._reopen: asyncio.Task[None] | None = None
+        self._pending = bytearray()
+        self._writer = False
         self.last_error = ""
 
     @property
@@ -60,20 +64,40 @@ class SerialPort:
             self._schedule_reopen()
 
     def write(self, data: bytes) -> bool:
+        """Queue ``data``; what the port does not take now goes when it is writable. A peer
+        that stops reading for good (more than ``MAX_PENDING`` bytes waiting) loses the port."""
         if self._fd is None:
             return False
-        try:
-            view = memoryview(data)
-            while view:
-                try:
-                    n = os.write(self._fd, view)
-                except BlockingIOError:
-                    continue  # a full pty buffer: the reader drains it shortly
-                view = view[n:]
-        except OSError as exc:
-            self._lost(exc.strerror or str(exc))
+        if self._pending:
+            self._pending += data
+        else:
+            self._pending = bytearray(data)
+            self._flush()
+        if len(self._pending) > MAX_PENDING:
+            self._lost(f"the other side stopped reading ({len(self._pending)} bytes waiting)")
             return False
-        return True
+        return self._fd is not None
+
+    def _flush(self) -> None:
+        fd = self._fd
+        if fd is None:
+            return
+        while self._pending:
+            try:
+                n = os.write(fd, self._pending)
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                self._lost(exc.strerror or str(exc))
+                return
+            del self._pending[:n]
+        loop = asyncio.get_running_loop()
+        if self._pending and not self._writer:
+            loop.add_writer(fd, self._flush)
+            self._writer = True
+        elif not self._pending and self._writer:
+            loop.remove_writer(fd)
+            self._writer = False
 
     def _readable(self) -> None:
         assert self._fd is not None
@@ -91,9 +115,14 @@ class SerialPort:
 
     def _drop(self) -> None:
         if self._fd is not None:
+            loop = asyncio.get_running_loop()
             with contextlib.suppress(ValueError, OSError):
-                asyncio.get_running_loop().remove_reader(self._fd)
+                loop.remove_reader(self._fd)
+                if self._writer:
+                    loop.remove_writer(self._fd)
             self._fd = None
+        self._pending = bytearray()
+        self._writer = False
         if self._serial is not None:
             with contextlib.suppress(OSError, serial.SerialException):
                 self._serial.close()
