@@ -57,8 +57,13 @@ class RadioAir:
         nodes = [han.chf if eui == han.chf.name else han.nodes.get(eui) for eui in han.local]
         shorts = {n.short for n in nodes if n is not None and n.short != UNASSIGNED_SHORT}
         extended = {eui_from_str(eui) for eui in han.local}
+        chf_here = han.chf.name in han.local
+        pending_shorts, pending_euis = han.pending_addresses() if chf_here else (set(), set())
+        # As the CHF, the radio sets frame pending only for devices it holds frames for.
         return AddressFilter(pan_id=han.pan_id, shorts=frozenset(shorts),
-                             extended=frozenset(extended))
+                             extended=frozenset(extended), src_match=chf_here,
+                             pending_shorts=frozenset(pending_shorts),
+                             pending_extended=frozenset(pending_euis))
 
     async def start(self) -> None:
         self.radio.config.filter = self.address_filter()

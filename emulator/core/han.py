@@ -88,7 +88,8 @@ class Air(Protocol):
         """Put ``frame`` (PSDU with FCS) on the air; call ``done`` when the radio is through."""
 
     def readdress(self) -> None:
-        """The local nodes' addresses changed (a join): update the radio's address filter."""
+        """The local nodes' addresses, or the frames held for sleepy devices, changed: update
+        the radio's address filter and source-match table (:meth:`Han.pending_addresses`)."""
 
 
 def _CANCELLED(at: int) -> None:  # noqa: N802 - a sentinel action
@@ -451,7 +452,10 @@ class Han:
         if tx.src is self.chf and (tx.dst.sleepy or (self._on_air(tx.dst) and not tx.dst.joined)):
             # Indirect: held for the sleepy device until it polls (or the entry expires); on a
             # radio a joiner too collects its Association Response and keys by polling.
-            self._indirect.setdefault(tx.dst.name, []).append((now + self.indirect_expiry_us, tx))
+            held = self._indirect.setdefault(tx.dst.name, [])
+            held.append((now + self.indirect_expiry_us, tx))
+            if len(held) == 1 and self.air is not None:
+                self.air.readdress()  # the radio's source match: frames pending for it
             return
         self._transmit(tx, now)
 
@@ -692,6 +696,8 @@ class Han:
         if self._on_air(node):  # indirect: the joiner polls for it
             tx = _Tx(response, self.chf, node, self.chf.mac_seq, 1)
             self._indirect[node.name] = [(now + self.indirect_expiry_us, tx)]
+            if self.air is not None:
+                self.air.readdress()
         elif self.capture is not None:
             self.capture(response, now)
         if key is None:
@@ -758,6 +764,8 @@ class Han:
             # The Association Response alone: the joiner takes its address before the rest.
             self._indirect[node.name] = held[1:]
             held = held[:1]
+        elif held and self.air is not None:
+            self.air.readdress()  # nothing pending for it any more
         live = [tx for expires, tx in held if expires > now]
         for expired in (tx for expires, tx in held if expires <= now):
             self._emit(now, self.chf.name, "HanIndirectExpired", {"to": node.name})
@@ -777,6 +785,13 @@ class Han:
 
     def held_for(self, eui: str) -> int:
         return len(self._indirect.get(eui, []))
+
+    def pending_addresses(self) -> tuple[set[int], set[bytes]]:
+        """Short and extended addresses of the devices the CHF holds frames for (a radio's
+        source-match table); joiners, not yet in the node table, by their EUI-64."""
+        shorts = {n.short for eui in self._indirect if (n := self.nodes.get(eui)) is not None
+                  and n.short != UNASSIGNED_SHORT}
+        return shorts, {eui_from_str(eui) for eui, held in self._indirect.items() if held}
 
     # ---- Trust Centre: keys -----------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from emulator.core.trace_sink import Recorder
 from emulator.fleet import FIRST_EUI
 from emulator.keystore import derive_chf_keys
 from emulator.pki import mint_authorities
-from emulator.wire.eui import eui_to_str
+from emulator.wire.eui import eui_from_str, eui_to_str
 from emulator.wire.ieee802154 import MacFrameType, parse_mac
 from emulator.wire.vocabulary import DeviceLogState, Role
 from emulator.wire.zdo import ZdoCluster, decode_device_annce
@@ -139,3 +139,22 @@ def test_an_unjoined_device_on_a_radio_sends_nothing_but_its_join() -> None:
     devices.han.air = air
     run([devices], NOW + 2 * 86_400 * SECOND)  # two days of time syncs and IHD refreshes
     assert air.frames == []  # nothing: nobody asked to join, and unjoined devices stay quiet
+
+
+def test_the_chf_tells_its_radio_whom_it_holds_frames_for() -> None:
+    (chf, _), (devices, _) = half("chf"), half("devices")
+    assert chf.han is not None and devices.han is not None
+    wire(chf, devices)
+    devices.core.join(NOW)
+    gsme = next(eui for eui, n in devices.han.nodes.items() if n.sleepy)
+    seen: list[set[bytes]] = []
+    t = NOW
+    while t < NOW + 10 * SECOND:
+        run([chf, devices], t)
+        seen.append(chf.han.pending_addresses()[1])
+        t += 50 * MS
+    # While joining, each device's Association Response and key wait for its poll...
+    assert any(eui_from_str(gsme) in s for s in seen)
+    # ...and once every device has collected its frames, nothing is pending.
+    assert seen[-1] == set()
+    assert chf.han.nodes[gsme].joined
