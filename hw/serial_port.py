@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 from collections.abc import Callable
 
 import serial  # type: ignore[import-untyped]
@@ -46,7 +47,8 @@ class SerialPort:
             port = serial.Serial(self.path, self.baudrate, timeout=0, write_timeout=0,
                                  rtscts=False, xonxoff=False, exclusive=False)
         except (OSError, serial.SerialException, ValueError) as exc:
-            self.last_error = str(exc).split(": ")[-1] if str(exc) else type(exc).__name__
+            reasons = re.findall(r"\[Errno \d+\] ([^:\]]+)", str(exc))
+            self.last_error = reasons[-1] if reasons else (str(exc) or type(exc).__name__)
             return False
         self._serial = port
         self._fd = port.fileno()
