@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from emulator.core.chf import Chf, OperationalKeys, Sim
+from emulator.core.chf import Chf, OperationalKeys, Sim, WanSchedule
 from emulator.core.esme import Esme
 from emulator.core.gsme import Gsme
 from emulator.core.han import CaptureFn, Han
@@ -20,6 +20,7 @@ from emulator.core.ihd import Ihd
 from emulator.core.installation import Devices, HanRole, InstallationCore, device_eui
 from emulator.core.ppmid import Ppmid
 from emulator.core.rng import SplitMix64
+from emulator.core.timebase import SECOND
 from emulator.core.trace_sink import Emit
 from emulator.keystore import ChfKeys
 from emulator.profiles import ResolvedDmc
@@ -95,6 +96,9 @@ def build_cores(
         han_rng = sub("han")
         han_core = Han(chf_eui, han_rng.randbytes(16), han_rng, emit)
         han_core.capture = han_capture
+    if dmc.chf.wan_wake_interval_s:  # the CHF's WAN schedule, from its first instant
+        chf.wan_schedule = WanSchedule(dmc.chf.wan_wake_interval_s * SECOND,
+                                       dmc.chf.wan_awake_s * SECOND, now)
     model_faults = dmc.chf.faults  # device faults set by the CHF's profile
     for step in model_faults.fail_steps:
         chf.faults.fail_step(step)

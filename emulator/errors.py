@@ -8,6 +8,7 @@ turn any of them into one line and a non-zero exit::
      +-- PkiError                a PKI folder, certificate or key is missing or unusable
      +-- WireError               bytes that do not parse as the declared format
      |    +-- MalformedFrame     a WAN or HAN frame that cannot be decoded
+     |    +-- MalformedImage     a ZigBee OTA upgrade file that cannot be decoded
      +-- SecurityError           authentication failed
      |    +-- BadMac             a MAC/MIC did not verify
      |    +-- ReplayedCounter    a counter not above the last one accepted
@@ -61,6 +62,10 @@ class MalformedFrame(WireError):
     def __init__(self, message: str, path: str = "") -> None:
         self.path = path
         super().__init__(f"{message} (at {path})" if path else message)
+
+
+class MalformedImage(WireError):
+    """A ZigBee OTA upgrade file that does not parse; the message names what is wrong."""
 
 
 class SecurityError(S1labError):

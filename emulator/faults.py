@@ -106,8 +106,7 @@ class FaultApi:
     def wan_outage(self, until: int) -> None:
         """The CHF has no WAN (no cellular coverage, SIM fault) until ``until``."""
         chf = self.core.devices.chf
-        chf.wan_down_until = until
-        chf.drop_sessions = True
+        chf.lose_wan(self._clock.now_us(), until)
         self.wan.after_security_change()
 
     def lose_master_key(self) -> None:

@@ -22,6 +22,7 @@ from emulator.core.gsme import Gsme
 from emulator.core.han import Han
 from emulator.core.han_crypto import install_code_link_key
 from emulator.core.installation import HanRole
+from emulator.core.ota_han import OtaHan, attach_ota
 from emulator.core.trace_sink import Emit
 from emulator.drivers.capture import HanCapture
 from emulator.drivers.clock import Clock
@@ -29,6 +30,7 @@ from emulator.drivers.link import LinkEnd
 from emulator.drivers.scheduler import Scheduler
 from emulator.drivers.wan_channel import WanChannel
 from emulator.faults import FaultApi
+from emulator.firmware import ota_policies, trusted_signers
 from emulator.keystore import ChfKeys
 from emulator.profiles import ResolvedDmc
 from emulator.wan_service import WanService
@@ -74,6 +76,8 @@ class Installation(FaultApi):
         self.core = built.core
         self.han: Han | None = built.han
         self._capture = capture
+        # the OTA cluster's server (CHF) and clients (meters), with the test manufacturer trusted
+        self.ota: OtaHan | None = attach_ota(self.core, ota_policies(dmc), trusted_signers())
         if capture is not None and self.han is not None:
             capture.add_network_key(self.han.keys.current_key, f"{installation_id} network key")
             for eui, code in self.core.install_codes.items():  # every HAN role knows them
@@ -128,6 +132,13 @@ class Installation(FaultApi):
     def wan_available(self, now: int) -> bool:
         return self.wan.wan_available(now)
 
+    def next_attach(self, apn: str) -> int | None:
+        """When the SMETS1 CSP will report the CHF's SIM attached on ``apn`` (now if it is):
+        None while the SIM is on another APN. Head-ends wait for this instead of polling."""
+        if self.chf.sim.apn != apn:
+            return None
+        return self.chf.next_wan_up(self._clock.now_us())
+
     def reachable_via(self, apn: str) -> bool:
         """Can a head-end on ``apn`` reach this CHF now (its SIM's APN, attached)?"""
         return self.chf.sim.apn == apn and self.wan_available(self._clock.now_us())
@@ -138,6 +149,15 @@ class Installation(FaultApi):
     def accept(self, link: LinkEnd) -> WanChannel:
         """A head-end connection arrived on ``link``: serve it (the CHF is the TLS server)."""
         return self.wan.accept(link)
+
+    def fit_gsme(self, gsme: Gsme, install_code: bytes) -> None:
+        """An installer fits a new gas meter (:meth:`InstallationCore.fit_gsme`); a capture
+        learns its install-code link key, so its join and its frames decrypt."""
+        if self._capture is not None:
+            self._capture.add_link_key(install_code_link_key(install_code), gsme.eui,
+                                       f"{self.id} link key")
+        self.core.fit_gsme(gsme, install_code, self._clock.now_us())
+        self.sync_timer()
 
     # ---- the clock --------------------------------------------------------------------------
 

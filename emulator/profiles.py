@@ -92,11 +92,34 @@ class _Schema(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+U16 = Annotated[int, Field(ge=0, le=0xFFFF)]
+OtaFailure = Literal["none", "stall", "verify_fails", "activation_fails"]
+
+
+class OtaSpec(_Schema):
+    """How a device model takes ZigBee OTA upgrades (identity, pacing, and its known faults)."""
+
+    manufacturer_code: U16
+    image_type: U16
+    hardware_version: U16
+    accept_downgrade: bool = False
+    # The Image Block Request's max data size: 48 bytes is what fits one 127-byte 802.15.4
+    # frame under NWK and APS security with the Image Block Response header.
+    block_size: Annotated[int, Field(ge=1, le=48)] = 48
+    block_period_ms: NonNegInt = 0  # MinimumBlockPeriod: the wait between block requests
+    blocks_per_wake: NonNegInt = 0  # a sleepy device: blocks per wake (0: stays awake)
+    retry_after_s: Annotated[int, Field(ge=1)] = 60  # resume after a lost block exchange
+    failure: OtaFailure = "none"  # stall, verify_fails or activation_fails (then reverts)
+    stall_at_percent: Annotated[int, Field(ge=0, le=99)] = 50
+    unknown_state: bool = False  # firmware state unknown: reports no version, accepts any
+
+
 class _DeviceBase(_Schema):
     schema_version: Literal[1]
     manufacturer: Text
     model: Text
     firmware_version: Text
+    ota: OtaSpec | None = None
 
 
 MigrationStep = Literal["rotate", "swap", "sim", "rollback"]
@@ -120,11 +143,21 @@ class ChfModel(_DeviceBase):
     apn: Text = "smso.example.apn"
     service_profile: Text = "smso-standard"
     reconnect_delay_s: NonNegInt = 600  # after a SIM move
+    # The WAN schedule: the modem attaches for wan_awake_s every wan_wake_interval_s
+    # (0: always attached).
+    wan_wake_interval_s: NonNegInt = 0
+    wan_awake_s: NonNegInt = 0
 
     @model_validator(mode="after")
     def _tls_order(self) -> ChfModel:
         if self.tls_min_version > self.tls_max_version:
             raise ValueError("tls_min_version is above tls_max_version")
+        return self
+
+    @model_validator(mode="after")
+    def _wan_schedule(self) -> ChfModel:
+        if self.wan_wake_interval_s and not 0 < self.wan_awake_s <= self.wan_wake_interval_s:
+            raise ValueError("wan_awake_s must be 1 .. wan_wake_interval_s")
         return self
 
 

@@ -90,8 +90,7 @@ class WanService:
                 channel.close("CHF lost its WAN session (SIM move or restart)")
 
     def wan_available(self, now: int) -> bool:
-        until = self.chf.wan_down_until
-        return until is None or now >= until
+        return self.chf.wan_up(now)
 
     def flush(self) -> None:
         """Send the replies that waited on the HAN to the sessions that asked."""

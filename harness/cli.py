@@ -32,6 +32,7 @@ from emulator.drivers.capture import HanCapture
 from emulator.drivers.tcp import parse_hostport
 from emulator.pki import init_folder
 from harness import cli_hw
+from harness.cli_firmware import firmware, headend_firmware
 from harness.faults import apply_faults, parse_fault
 
 if TYPE_CHECKING:
@@ -162,8 +163,11 @@ def _migrate_help() -> str:
               help="TMAD version for clause numbers (various1-2021-11, various2-2022-03).")
 @click.option("--han", type=click.Choice(["zigbee", "direct"]), default="direct",
               show_default=True, help="HAN inside each installation (zigbee costs ~20x).")
+@click.option("--dmc", "dmc_name", default=None, metavar="DMC",
+              help="DMC profile of the installations (default: ioc-credit for IOC GroupIDs, "
+                   "default otherwise); e.g. ioc-credit-gas for IOC partial migration.")
 def migrate(group_id: str, installations: int, seed: int, faults: tuple[str, ...], weeks: int,
-            out: Path, tmad: str | None, han: str) -> None:
+            out: Path, tmad: str | None, han: str, dmc_name: str | None) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
@@ -172,7 +176,8 @@ def migrate(group_id: str, installations: int, seed: int, faults: tuple[str, ...
 
     cfg = MigrateConfig(group_id=group_id.upper(), installations=installations, seed=seed,
                         weeks=weeks, faults=[parse_migration_fault(f) for f in faults],
-                        out=out, tmad=tmad, han="zigbee" if han == "zigbee" else "direct")
+                        out=out, tmad=tmad, han="zigbee" if han == "zigbee" else "direct",
+                        dmc=dmc_name)
     console = Console(width=None if sys.stdout.isatty() else 140)
     with Progress(TextColumn("[bold]migrating[/] {task.description}"), BarColumn(),
                   TextColumn("week {task.completed:.0f}/{task.total:.0f}"), TimeElapsedColumn(),
@@ -461,6 +466,8 @@ def profiles_check(paths: tuple[str, ...]) -> None:
         click.echo(f"{path}: ok ({dmc.name}, group {dmc.group_id})")
 
 
+cli.add_command(firmware)
+headend.add_command(headend_firmware)
 for _command in cli_hw.COMMANDS:  # bench commands for radios
     cli.add_command(_command)
 

@@ -9,6 +9,7 @@ asyncio driver: the TLS channel, waiting for replies, timeouts, traces on the ru
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -312,6 +313,21 @@ class HeadEndSession:
 
     async def set_supply(self, device: str, action: SupplyAction) -> wan.SupplyResult:
         return await self.run(commands.set_supply(device, action))
+
+    async def distribute_firmware(self, device: str | None, image: bytes,
+                                  activate_at: int = 0) -> wan.FirmwareTransfer:
+        """Send ``image`` to the CHF in segments, then offer it to ``device`` (None: the CHF
+        itself). ``activate_at``: ZigBee UTC, 0 at once, ``ON_COMMAND`` to wait."""
+        for segment in commands.firmware_segments(device, image):
+            await self.run(segment)
+        return await self.run(commands.distribute_firmware(
+            device, hashlib.sha256(image).digest(), activate_at))
+
+    async def read_firmware_transfer(self, device: str | None) -> wan.FirmwareTransfer:
+        return await self.run(commands.read_firmware_transfer(device))
+
+    async def activate_firmware(self, device: str | None, at: int = 0) -> wan.FirmwareTransfer:
+        return await self.run(commands.activate_firmware(device, at))
 
 
 __all__ = ["HeadEnd", "HeadEndSession", "connect"]

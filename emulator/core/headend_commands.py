@@ -139,3 +139,50 @@ __all__ = [
     "top_up",
     "update_device_log",
 ]
+
+
+# ---- firmware --------------------------------------------------------------------------------
+
+#: ``activate_at`` meaning "wait for ACTIVATE_FIRMWARE".
+ON_COMMAND = 0xFFFFFFFF
+
+
+def _segment_size() -> int:
+    return wan.MAX_PAYLOAD - 10  # offset, total size and the data's byte count
+
+
+def firmware_segments(device: str | None, image: bytes) -> list[Command[wan.FirmwareSegmentAck]]:
+    """The image in pieces that each fit one frame, in order (the CHF buffers them)."""
+    size = _segment_size()
+    return [
+        Command(MessageType.FIRMWARE_SEGMENT, device,
+                wan.FirmwareSegment(offset=off, total_size=len(image),
+                                    data=image[off:off + size]),
+                _of(wan.FirmwareSegmentAck))
+        for off in range(0, len(image), size)
+    ]
+
+
+def distribute_firmware(device: str | None, sha256: bytes, activate_at: int = 0,
+                        ) -> Command[wan.FirmwareTransfer]:
+    """Offer the image the segments delivered to ``device`` (None: the CHF itself)."""
+    return Command(MessageType.DISTRIBUTE_FIRMWARE, device,
+                   wan.DistributeFirmware(activate_at=activate_at, sha256=sha256),
+                   _of(wan.FirmwareTransfer), _transfer_trace("FirmwareDistributed", device))
+
+
+def read_firmware_transfer(device: str | None) -> Command[wan.FirmwareTransfer]:
+    return Command(MessageType.READ_FIRMWARE_TRANSFER, device, None, _of(wan.FirmwareTransfer))
+
+
+def activate_firmware(device: str | None, at: int = 0) -> Command[wan.FirmwareTransfer]:
+    return Command(MessageType.ACTIVATE_FIRMWARE, device, wan.ActivateFirmware(at=at),
+                   _of(wan.FirmwareTransfer), _transfer_trace("FirmwareActivationSent", device))
+
+
+def _transfer_trace(event: str, device: str | None,
+                    ) -> Callable[[wan.FirmwareTransfer], tuple[str, str, dict[str, object]]]:
+    def trace(t: wan.FirmwareTransfer) -> tuple[str, str, dict[str, object]]:
+        return (event, normalise(device) if device else "", {"state": t.state.name,
+                                                               "version": t.version})
+    return trace

@@ -61,8 +61,8 @@ def install_code(rng: SplitMix64) -> bytes:
 
 
 class InstallationCore:
-    __slots__ = ("_consumer_press_at", "_rng", "app", "devices", "direct_outages", "id",
-                 "install_codes", "role")
+    __slots__ = ("_consumer_press_at", "_fitted", "_rng", "app", "devices", "direct_outages",
+                 "id", "install_codes", "role")
 
     def __init__(self, installation_id: str, devices: Devices, rng: SplitMix64, now: int,
                  han: Han | None = None, link: LinkParams | None = None,
@@ -74,6 +74,8 @@ class InstallationCore:
         self._consumer_press_at: int | None = None
         self.app: SmartEnergyApp | None = None
         self.install_codes: dict[str, bytes] = {}
+        #: Devices fitted after installation, waiting to join (EUI -> device core).
+        self._fitted: dict[str, Gsme] = {}
         #: Direct-link mode only: [start, end) windows when a device cannot reach the CHF.
         self.direct_outages: dict[str, list[tuple[int, int]]] = {}
         chf = devices.chf
@@ -111,8 +113,39 @@ class InstallationCore:
                 self.app.gsme_wake(devices.gsme.registers(now), now)
             chf.han = self.app
             han.on_join_request = lambda node, at: chf.admit(node.name, at)
-            han.on_joined = lambda node, at: chf.joined(node.name, at)
+            han.on_joined = self._joined
             han.on_local_joined = self.app.device_joined
+
+    def _joined(self, node: HanNode, now: int) -> None:
+        """The Trust Centre confirmed a join: a fitted device becomes a member (its core is what
+        WAN requests reach); a sleepy one goes back to polling."""
+        core = self._fitted.pop(node.name, None)
+        if core is not None:
+            node.sleepy = True
+        self.devices.chf.joined(node.name, now, core)
+
+    def fit_gsme(self, gsme: Gsme, install_code: bytes, now: int) -> None:
+        """An installer fits a new gas meter (a swap after migration, behaviour 26) and it asks
+        to join with its install code. It is admitted only if UPDATE_HAN_DEVICE_LOG Add
+        whitelisted it with that code and the join window is open; it then replaces the
+        installation's GSME: read over the WAN, in the inventory, its reports in the mirror.
+        The old meter is taken away (Remove it from the device log to revoke it)."""
+        chf = self.devices.chf
+        self.devices.gsme = gsme
+        self.install_codes[gsme.eui] = install_code
+        if self.app is None:  # the direct link: the CHF admits it at once, or never
+            if chf.admit(gsme.eui, now) is not None:
+                chf.joined(gsme.eui, now, gsme)
+                chf.mirror_report(gsme.eui, gsme.registers(now), now)
+            else:
+                chf.emit(now, chf.eui, "HanJoinRefused",
+                         {"eui": gsme.eui, "reason": "not whitelisted or join window closed"})
+            return
+        self.app.gsme = gsme
+        self._fitted[gsme.eui] = gsme
+        # Awake while joining (a sleepy device polls fast until it has the network key).
+        node = HanNode(eui_from_str(gsme.eui), 0xFFFE, link_key=install_code_link_key(install_code))
+        self.app.han.request_join(node, now)
 
     def join(self, now: int) -> None:
         """On a radio, as the devices' side: each device asks the CHF on the air to join
@@ -195,7 +228,10 @@ class InstallationCore:
             data = d.esme.payment(now) if what == "payment" else d.esme.registers(now)
             d.chf.heard(consumer.eui, now)
         elif target is DeviceType.GSME and d.chf.gsme_mirror is not None:
-            data = d.chf.gsme_mirror[0]  # consumer devices read gas data from the mirror
+            # consumer devices read gas data from the mirror, with its last-update time
+            data, updated = d.chf.gsme_mirror
+            consumer.show(target, data, now, d.chf.clock(updated))
+            return
         else:
             return
         consumer.show(target, data, now)

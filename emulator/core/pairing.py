@@ -90,9 +90,9 @@ class WanPair:
         A reply that fails the head-end's checks raises its error (BadMac, ReplayedCounter,
         MalformedFrame...); no reply within :attr:`reply_timeout_us` raises TransportError."""
         self.advance(self.now if now is None else now)
-        until = self.chf.wan_down_until
-        if until is not None and self.now < until:
-            raise TransportError(f"CHF {self.chf.eui} has no WAN until {until}")
+        if not self.chf.wan_up(self.now):
+            raise TransportError(f"CHF {self.chf.eui} has no WAN until "
+                                 f"{self.chf.next_wan_up(self.now)}")
         self.headend.expect(txn)
         self.requests += 1
         try:

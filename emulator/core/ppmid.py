@@ -23,7 +23,7 @@ from emulator.core.esme import EsmeReading
 from emulator.core.gsme import GsmeReading
 from emulator.core.prepayment import PaymentSnapshot
 from emulator.core.rng import SplitMix64, derive_seed
-from emulator.core.timebase import DAY, SECOND
+from emulator.core.timebase import DAY, SECOND, isoformat
 from emulator.core.trace_sink import Emit
 from emulator.errors import LocalProtocolError
 from emulator.wire.vocabulary import DeviceType, PaymentMode, SupplyState
@@ -72,6 +72,7 @@ class ConsumerDevice:
         "_emit_at_g",
         "_emitted_e",
         "_emitted_g",
+        "_gas_data_at",
         "_interval",
         "_next",
         "_requests",
@@ -110,6 +111,7 @@ class ConsumerDevice:
         self._emit_at_e = 0
         self._emit_at_g = 0
         self._updated_at: int | None = None
+        self._gas_data_at: int | None = None
 
     def get_timer(self) -> int:
         return self._next
@@ -125,8 +127,21 @@ class ConsumerDevice:
         """When ``show`` was last called (run clock), or None."""
         return self._updated_at
 
-    def show(self, target: DeviceType, data: object, now: int) -> None:
-        """The driver's answer to a :class:`ReadRequest`."""
+    @property
+    def gas_data_at(self) -> int | None:
+        """When the gas data shown was last updated in the CHF's mirror (µs, the CHF's clock,
+        which the HAN's devices follow), or None if not known."""
+        return self._gas_data_at
+
+    def gas_data_age_s(self, now: int) -> int | None:
+        """How old the gas data shown is, in whole seconds (behaviour 20), or None."""
+        at = self._gas_data_at
+        return None if at is None else max(0, (now - at) // SECOND)
+
+    def show(self, target: DeviceType, data: object, now: int,
+             data_at: int | None = None) -> None:
+        """The driver's answer to a :class:`ReadRequest`; ``data_at`` is when the data was
+        last updated at its source (the mirror's time for gas read from the CHF)."""
         if target is DeviceType.ESME:
             value = self._convert(target, data)
             self._shown_e = value
@@ -136,6 +151,7 @@ class ConsumerDevice:
         elif target is DeviceType.GSME:
             value = self._convert(target, data)
             self._shown_g = value
+            self._gas_data_at = data_at
             if self._should_emit(self._emitted_g, value, now - self._emit_at_g):
                 self._emitted_g, self._emit_at_g = value, now
                 self._display(now, target, value)
@@ -153,6 +169,9 @@ class ConsumerDevice:
     def _display(self, now: int, target: DeviceType, value: object) -> None:
         fields: dict[str, object] = {"target": target.name}
         fields.update(self._fields(value))
+        if target is DeviceType.GSME and self._gas_data_at is not None:
+            fields["data_updated"] = isoformat(self._gas_data_at)
+            fields["data_age_s"] = self.gas_data_age_s(now)
         self._emit(now, self.eui, "DisplayUpdated", fields)
 
     # Subclasses define what is shown.

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator.core.chf import Chf
 from emulator.core.esme import Esme, EsmeReading
@@ -64,6 +64,9 @@ CLOCK_TOLERANCE_S = 2
 ANSWER_TIMEOUT = 10 * SECOND
 UNIT_KWH, UNIT_M3 = 0x00, 0x01
 
+if TYPE_CHECKING:
+    from emulator.core.ota_han import OtaHan
+
 ReadDone = Callable[[object, int], None]  # (snapshot, now)
 Failed = Callable[[str, int], None]  # (why, now)
 
@@ -90,6 +93,7 @@ class SmartEnergyApp:
         "han",
         "ihd",
         "nodes",
+        "ota",
         "ppmid",
     )
 
@@ -114,6 +118,7 @@ class SmartEnergyApp:
         self._gsme_commands: dict[int, tuple[Callable[[bytes, int], None], Failed]] = {}
         self._next_sync: dict[str, int] = {}
         self._now = now  # the time of the delivery being dispatched
+        self.ota: OtaHan | None = None  # the OTA cluster, when attached (emulator.core.ota_han)
         han.on_heard = chf.heard
         for device in (esme, ppmid, ihd):
             if device is None:
@@ -166,8 +171,10 @@ class SmartEnergyApp:
     def gsme_command(self, payload: bytes, command_id: int, now: int,
                      done: Callable[[bytes, int], None], failed: Failed) -> None:
         """A WAN command for the sleepy GSME: held at the CHF until the GSME polls."""
-        assert self.gsme is not None
-        node = self.han.node(self.gsme.eui)
+        node = self.han.nodes.get(self.gsme.eui) if self.gsme is not None else None
+        if node is None:
+            failed("the GSME is not on the HAN", now)
+            return
         tsn = self.chf_node.next_tsn()
         header = ZclHeader(ZclFrameType.CLUSTER, command_id, tsn,
                            Direction.CLIENT_TO_SERVER, manufacturer_code=S1LAB_MANUFACTURER)
@@ -195,8 +202,10 @@ class SmartEnergyApp:
         assert gsme is not None
         node = self.han.nodes.get(gsme.eui)
         if node is None or not node.joined or not self.han.is_local(gsme.eui):
-            return  # on a radio: the GSME is elsewhere, or has not joined yet
+            return  # not (or no longer) on the network, or on a radio elsewhere
         self.han.poll(node, now)
+        if self.ota is not None:
+            self.ota.wake(gsme.eui, now)
         if self._gsme_sync_at <= now:
             self._gsme_sync_at = now + TIME_SYNC_INTERVAL
             self.han.schedule(now + 200 * MS, lambda at: self._sync_time(gsme.eui, at))
@@ -208,7 +217,9 @@ class SmartEnergyApp:
         gsme = self.gsme
         assert gsme is not None
         reading = gsme.registers(now)
-        node = self.han.node(gsme.eui)
+        node = self.han.nodes.get(gsme.eui)
+        if node is None:
+            return  # removed from the network since it woke
         tsn = node.next_tsn()
         report = ReportAttributes((
             Attribute(MeteringAttr.CURRENT_SUMMATION_DELIVERED, DataType.UINT48,
@@ -230,7 +241,10 @@ class SmartEnergyApp:
             return
 
         def show(records: tuple[ReadAttributeRecord, ...], snapshot: object) -> None:
-            consumer.show(target, snapshot, self._now)
+            values = {r.attribute_id: r.value for r in records}
+            snap = values.get(MeteringAttr.READING_SNAPSHOT_TIME)
+            data_at = from_zigbee_utc(snap) if isinstance(snap, int) and snap else None
+            consumer.show(target, snapshot, self._now, data_at)
 
         if target is DeviceType.ESME and what == "payment":
             attrs: tuple[int, ...] = (PrepaymentAttr.CREDIT_REMAINING,
@@ -241,7 +255,8 @@ class SmartEnergyApp:
             attrs = (MeteringAttr.CURRENT_SUMMATION_DELIVERED, MeteringAttr.INSTANTANEOUS_DEMAND)
             self._read(src, self.esme.eui, ClusterId.METERING, attrs, now, show, None)
         elif target is DeviceType.GSME and self.chf.gsme_mirror is not None:
-            attrs = (MeteringAttr.CURRENT_SUMMATION_DELIVERED,)
+            # gas from the mirror, with the time the mirror was last updated (its data's age)
+            attrs = (MeteringAttr.CURRENT_SUMMATION_DELIVERED, MeteringAttr.READING_SNAPSHOT_TIME)
             self._read(src, self.chf.eui, ClusterId.METERING, attrs, now, show, None,
                        dst_endpoint=MIRROR_ENDPOINT)
 
@@ -304,6 +319,9 @@ class SmartEnergyApp:
         if d.profile == ZDO_PROFILE and d.dst_endpoint == ZDO_ENDPOINT:
             self._zdo(d)
             return
+        if d.cluster == ClusterId.OTA and self.ota is not None:
+            self.ota.dispatch(d)
+            return
         try:
             header, payload = parse_zcl(d.zcl)
             if header.frame_type is ZclFrameType.GLOBAL:
@@ -348,10 +366,13 @@ class SmartEnergyApp:
                       TimeAttr.TIME_STATUS: (DataType.BITMAP8, int(TIME_STATUS_MASTER_SYNCED))}
         elif (d.dst == self.chf.eui and d.cluster == ClusterId.METERING
               and d.dst_endpoint == MIRROR_ENDPOINT and self.chf.gsme_mirror is not None):
-            g = self.chf.gsme_mirror[0]
+            g, updated = self.chf.gsme_mirror
             snapshot = g
             values = {MeteringAttr.CURRENT_SUMMATION_DELIVERED: (DataType.UINT48,
-                                                                 g.volume_dm3)}  # type: ignore[attr-defined]
+                                                                 g.volume_dm3),  # type: ignore[attr-defined]
+                      # the mirror's last update, on the CHF's clock (the HAN's time master)
+                      MeteringAttr.READING_SNAPSHOT_TIME: (DataType.UTC_TIME,
+                                                           zigbee_utc(self.chf.clock(updated)))}
         else:
             return
         records = tuple(
@@ -435,7 +456,9 @@ class SmartEnergyApp:
         if self.gsme is not None and d.dst == self.gsme.eui:
             # At the GSME: apply, answer with the result (vendor-specific, server to client).
             result = self.chf.apply_at_gsme(header.command_id, payload, d.at)
-            node = self.han.node(self.gsme.eui)
+            node = self.han.nodes.get(self.gsme.eui)
+            if node is None:
+                return  # removed while the command was on its way
             reply = ZclHeader(ZclFrameType.CLUSTER, header.command_id, header.tsn,
                               Direction.SERVER_TO_CLIENT, disable_default_response=True,
                               manufacturer_code=S1LAB_MANUFACTURER)

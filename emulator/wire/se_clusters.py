@@ -134,6 +134,7 @@ class OtaAttr(IntEnum):
 class MeteringAttr(IntEnum):
     CURRENT_SUMMATION_DELIVERED = 0x0000
     CURRENT_SUMMATION_RECEIVED = 0x0001
+    READING_SNAPSHOT_TIME = 0x0007  # UTC time of the last update of the reported values
     STATUS = 0x0200
     UNIT_OF_MEASURE = 0x0300
     MULTIPLIER = 0x0301
@@ -545,6 +546,7 @@ METERING = ClusterDef(
         AttributeDef(
             MeteringAttr.CURRENT_SUMMATION_RECEIVED, "CurrentSummationReceived", DataType.UINT48
         ),
+        AttributeDef(MeteringAttr.READING_SNAPSHOT_TIME, "ReadingSnapShotTime", DataType.UTC_TIME),
         AttributeDef(MeteringAttr.STATUS, "Status", DataType.BITMAP8, reportable=True),
         AttributeDef(MeteringAttr.UNIT_OF_MEASURE, "UnitOfMeasure", DataType.ENUM8),
         AttributeDef(MeteringAttr.MULTIPLIER, "Multiplier", DataType.UINT24),

@@ -53,6 +53,19 @@ class TopUpStatus(IntEnum):
     DEVICE_NOT_SUPPORTED = 0x06  # the target device takes no top-ups
 
 
+class FirmwareTransferState(IntEnum):
+    """Where one device's firmware upgrade stands, as the CHF sees it."""
+
+    NONE = 0x00
+    OFFERED = 0x01  # Image Notify sent; the device has not asked for a block yet
+    DOWNLOADING = 0x02
+    DOWNLOADED = 0x03  # verified by the device, waiting for its activation time or command
+    ACTIVATION_SCHEDULED = 0x04
+    ACTIVATED = 0x05  # the device reports the new version
+    REFUSED = 0x06  # the device refused the image (INVALID_IMAGE, or ABORT on a downgrade)
+    FAILED = 0x07  # activation failed: the device still runs its old version
+
+
 class DeviceLogState(IntEnum):
     """State of an entry in the CHF device log (the HAN whitelist)."""
 
@@ -106,6 +119,11 @@ class MessageType(IntEnum):
     READ_SECURITY_STATE = 0x22
     SWAP_CERTIFICATE = 0x30  # Master-Key authorised: a new head-end trust anchor
     MOVE_SIM = 0x40
+    # 0x50-0x5F firmware (ZigBee OTA images for the CHF and its HAN devices)
+    FIRMWARE_SEGMENT = 0x50  # one piece of an image, in order, into the CHF's buffer
+    DISTRIBUTE_FIRMWARE = 0x51  # the buffered image to the target device, with its activation
+    READ_FIRMWARE_TRANSFER = 0x52
+    ACTIVATE_FIRMWARE = 0x53
     ERROR = 0x7F
 
 

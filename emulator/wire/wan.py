@@ -55,6 +55,7 @@ from emulator.wire.vocabulary import (
     DeviceType,
     ErrorCode,
     EventCode,
+    FirmwareTransferState,
     MessageType,
     PaymentMode,
     Role,
@@ -98,7 +99,12 @@ __all__ = [
     "EventLog",
     "EventLogEntry",
     "EventLogRequest",
+    "ActivateFirmware",
+    "DistributeFirmware",
     "FirmwareEntry",
+    "FirmwareSegment",
+    "FirmwareSegmentAck",
+    "FirmwareTransfer",
     "FirmwareVersions",
     "Frame",
     "GsmeInstantaneous",
@@ -363,6 +369,41 @@ class FirmwareEntry:
 @dataclass(frozen=True, slots=True)
 class FirmwareVersions:
     entries: tuple[FirmwareEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FirmwareSegment:
+    offset: int  # where ``data`` goes in the image; 0 starts a new image
+    total_size: int  # of the whole image
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class FirmwareSegmentAck:
+    received: int  # bytes of the image the CHF holds, in order
+    total_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class DistributeFirmware:
+    activate_at: int  # ZigBee UTC on the CHF's clock; 0: on arrival; 0xFFFFFFFF: on command
+    sha256: bytes  # of the whole image, checked against what the segments delivered
+
+
+@dataclass(frozen=True, slots=True)
+class ActivateFirmware:
+    at: int  # ZigBee UTC on the CHF's clock; 0: now
+
+
+@dataclass(frozen=True, slots=True)
+class FirmwareTransfer:
+    state: FirmwareTransferState
+    ota_status: int  # the ZigBee OTA status of the last exchange (0x96 INVALID_IMAGE...)
+    version: str  # the image's
+    running: str  # what the device runs (as it last reported)
+    offset: int  # bytes the device has taken
+    size: int  # of the image
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -633,6 +674,27 @@ _FIRMWARE = Codec(
         Struct("eui" / EUI, "device_type" / Int8ub, "version" / UTF8),
     ),
 )
+_FIRMWARE_SEGMENT = Codec(
+    Shape(FirmwareSegment),
+    "offset" / Int32ub,
+    "total_size" / Int32ub,
+    "data" / Blob16(MAX_PAYLOAD - 10),
+)
+_FIRMWARE_SEGMENT_ACK = Codec(Shape(FirmwareSegmentAck), "received" / Int32ub,
+                              "total_size" / Int32ub)
+_DISTRIBUTE_FIRMWARE = Codec(Shape(DistributeFirmware), "activate_at" / Int32ub,
+                             "sha256" / Exact(32))
+_ACTIVATE_FIRMWARE = Codec(Shape(ActivateFirmware), "at" / Int32ub)
+_FIRMWARE_TRANSFER = Codec(
+    Shape(FirmwareTransfer, state=strict_enum(FirmwareTransferState)),
+    "state" / Int8ub,
+    "ota_status" / Int8ub,
+    "version" / UTF8,
+    "running" / UTF8,
+    "offset" / Int32ub,
+    "size" / Int32ub,
+    "reason" / UTF8,
+)
 _EVENT_LOG_REQUEST = Codec(Shape(EventLogRequest), "max_entries" / Int8ub)
 _EVENT_LOG = Codec(
     Shape(EventLog, entries=items(Shape(EventLogEntry, code=lenient_enum(EventCode)))),
@@ -779,6 +841,10 @@ MESSAGES: Final[Mapping[int, MessageSpec]] = _table(
     MessageSpec(MessageType.READ_SECURITY_STATE, None, (_SECURITY_STATE,), key=_E),
     MessageSpec(MessageType.SWAP_CERTIFICATE, _SWAP_CERTIFICATE, (_SECURITY_STATE,), key=_M),
     MessageSpec(MessageType.MOVE_SIM, _MOVE_SIM, (_SECURITY_STATE,)),
+    MessageSpec(MessageType.FIRMWARE_SEGMENT, _FIRMWARE_SEGMENT, (_FIRMWARE_SEGMENT_ACK,)),
+    MessageSpec(MessageType.DISTRIBUTE_FIRMWARE, _DISTRIBUTE_FIRMWARE, (_FIRMWARE_TRANSFER,)),
+    MessageSpec(MessageType.READ_FIRMWARE_TRANSFER, None, (_FIRMWARE_TRANSFER,)),
+    MessageSpec(MessageType.ACTIVATE_FIRMWARE, _ACTIVATE_FIRMWARE, (_FIRMWARE_TRANSFER,)),
 )
 _INSTANTANEOUS_BY_TYPE: Final = {int(DeviceType.ESME): _ESME, int(DeviceType.GSME): _GSME}
 

@@ -44,6 +44,23 @@ def timeout_hours(group_id: str) -> int:
     return cohort_of(group_id).device_installation_timeout_h
 
 
+#: The separator between the APN and the ServiceProfile inside a PreviousAPN value.
+PREVIOUS_APN_SEPARATOR = ";"
+
+
+def previous_apn(apn: str, service_profile: str) -> str:
+    """The PreviousAPN value for a SIM: ``<APN>;<ServiceProfile>`` (the ServiceProfile details
+    of the CHF SIM are carried inside PreviousAPN [S1]; ``docs/migration-files.md``)."""
+    return f"{apn}{PREVIOUS_APN_SEPARATOR}{service_profile}"
+
+
+def split_previous_apn(value: str) -> tuple[str, str]:
+    """(APN, ServiceProfile) of a PreviousAPN value; the ServiceProfile is "" when the value
+    names an APN only (rollback then keeps the profile the CHF saved at key rotation)."""
+    apn, _, profile = value.partition(PREVIOUS_APN_SEPARATOR)
+    return apn.strip(), profile.strip()
+
+
 class MeterState(Enum):
     ACTIVE = "active"  # the supplier still has a smart-services contract with the SMSO
     DORMANT = "dormant"
@@ -82,7 +99,7 @@ class InstallationRecord:
     devices: tuple[DeviceRecord, ...]
     supplier: str = "Supplier A"
     supplier_status: SupplierStatus = SupplierStatus.LIVE
-    previous_apn: str | None = "smso.example.apn"  # SIM ServiceProfile; TMAD 5.25 needs it
+    previous_apn: str | None = "smso.example.apn;smso-standard"  # APN;ServiceProfile (5.25)
     installed_at_us: int = 0  # when this installation was installed (duplicate-MPxN rule 4.1C)
     last_change_of_supply_us: int | None = None  # Table 5.10 CoS window (FOC 14 days)
     split_supply: bool = False  # different suppliers for the two fuels

@@ -17,9 +17,9 @@ been tried [S2]). Firmware/configuration failure counts failed *instructions*
 (:data:`PRE_WORK_INSTRUCTIONS`), each one a full retry schedule (36 firmware attempts over 6
 days, 23 configuration attempts over 3 days) [S2].
 
-Public API: :class:`Action`, :class:`Decision`, :func:`preflight`,
-:func:`validate_record`, :func:`eligible`, :func:`evaluate`, :func:`resolve_duplicate_mpxn`,
-:func:`partial_on_gsme_firmware_failure`.
+Public API: :class:`Action`, :class:`Decision`, :func:`preflight`, :func:`ma112`,
+:func:`communicating`, :func:`split_supply_window_us`, :func:`validate_record`, :func:`eligible`,
+:func:`evaluate`, :func:`resolve_duplicate_mpxn`, :func:`partial_on_gsme_firmware_failure`.
 """
 
 from __future__ import annotations
@@ -143,6 +143,9 @@ MASTER_KEY_WEEKS = 3
 #: OUR CHOICE. Unresolved Data Issues applies only after unblocking has been tried [S2]; we
 #: read that as the data issue still failing validation in three separate weeks.
 UNRESOLVED_DATA_WEEKS = 3
+#: OUR CHOICE. A split-supply site is refused "on a change of supplier" [S1]; the sources give
+#: no window outside FOC, so a cohort without a CoS window uses the FOC one, 14 days.
+SPLIT_SUPPLY_COS_DAYS = 14
 
 # Rule scopes by cohort (TMAD clause 18); which GroupIDs are in a cohort is profiles/cohorts.yaml's.
 _IOC = frozenset({"IOC"})
@@ -176,6 +179,12 @@ def _counts_for_five_retries(attempt: Attempt) -> bool:
 # -- checks -----------------------------------------------------------------------------------
 
 
+def ma112(now_us: int, last_wan_contact_us: int | None) -> bool:
+    """TMAD 5.12(c): True when the CHF has **no** WAN contact within the previous 7 days
+    (MA112). Contact exactly 7 days ago still passes; ``None`` ("never") fails."""
+    return not communicating(last_wan_contact_us, now_us)
+
+
 def preflight(
     record: InstallationRecord,
     now_us: int,
@@ -185,13 +194,13 @@ def preflight(
     """The S1SP pre-flight device checks, run after any firmware/configuration work [S3].
 
     - TMAD 5.12(c): the CHF must have communicated over the WAN within the previous 7 days,
-      else **MA112**. Contact exactly 7 days ago still passes.
+      else **MA112** (:func:`ma112`). Contact exactly 7 days ago still passes.
     - MEHRS GT01: when the installation has a GSME, the CHF must have heard it over the HAN
       within the previous 72 hours, else **GT01**. Exactly 72 hours ago still passes.
 
     ``None`` for "never" fails the check. MA112 is checked first and returned alone.
     """
-    if last_wan_contact_us is None or now_us - last_wan_contact_us > MA112_LOOKBACK_US:
+    if ma112(now_us, last_wan_contact_us):
         return Reason.MA112
     if record.gsme is not None and (
         gsme_last_heard_us is None or now_us - gsme_last_heard_us > GT01_LOOKBACK_US
@@ -239,7 +248,9 @@ def validate_record(
 ) -> list[Reason]:
     """Data Validation of one installation against the whole group; every failure, in order.
 
-    - **TMAD 5.25**: PreviousAPN present (rollback needs it) [S1] -> PREVIOUS_APN_MISSING.
+    TMAD 5.25 (PreviousAPN present) is not here: it is MGF validation, the DCO's step 15.6.4
+    (:mod:`harness.migration.dco`), and its failure goes back to the RP in the SCF [S1].
+
     - **Table 5.10**: no change of supply inside the cohort's CoS window (14 days for FOC,
       ``cos_window_days`` in ``profiles/cohorts.yaml``; no window elsewhere). A CoS less than
       the window ago, or dated after ``now_us``, is inside it [S1] -> COS_IN_WINDOW.
@@ -249,14 +260,14 @@ def validate_record(
       DUPLICATE_MPXN (resolved by :func:`resolve_duplicate_mpxn`, TMAD 4.1C).
     - Responsible Supplier cannot be identified [S2] -> SUPPLIER_UNKNOWN.
     - A prepayment meter without a prepayment key [S2] -> NO_PREPAYMENT_KEY.
-    - Split supply on a change of supplier (a CoS is recorded), unless both the ESME and the
-      GSME are Recently Dormant [S1] -> SPLIT_SUPPLY_ON_COS.
+    - Split supply on a change of supplier, unless both the ESME and the GSME are Recently
+      Dormant [S1] -> SPLIT_SUPPLY_ON_COS. The change of supply in question is the one
+      recorded, judged by its time: it counts when it lies inside :func:`split_supply_window_us`
+      before ``now_us`` (not any change of supply ever recorded).
 
     ``all_records`` may include ``record`` itself (matched by installation_id).
     """
     reasons: list[Reason] = []
-    if record.previous_apn is None or not record.previous_apn.strip():
-        reasons.append(Reason.PREVIOUS_APN_MISSING)
     cos = record.last_change_of_supply_us
     window_days = cohort_of(record.group_id).cos_window_days
     if cos is not None and window_days is not None and now_us - cos < window_days * DAY:
@@ -272,12 +283,26 @@ def validate_record(
         reasons.append(Reason.DUPLICATE_MPXN)
     reasons.extend(r for r in own_issues if r is not Reason.DUPLICATE_GUID)
 
-    if record.split_supply and cos is not None and cos <= now_us:
+    if (record.split_supply and cos is not None
+            and 0 <= now_us - cos < split_supply_window_us(record.group_id)):
         meters = (record.esme, record.gsme)
         recent = all(m is not None and m.state is MeterState.RECENTLY_DORMANT for m in meters)
         if not recent:
             reasons.append(Reason.SPLIT_SUPPLY_ON_COS)
     return reasons
+
+
+def split_supply_window_us(group_id: str) -> int:
+    """How recent a change of supply must be for a split-supply site to be "on a change of
+    supplier": the cohort's CoS window (14 days for FOC), else :data:`SPLIT_SUPPLY_COS_DAYS`."""
+    days = cohort_of(group_id).cos_window_days
+    return (SPLIT_SUPPLY_COS_DAYS if days is None else days) * DAY
+
+
+def communicating(last_wan_contact_us: int | None, now_us: int) -> bool:
+    """Whether an installation counts as communicating (TMAD 4.1C): WAN contact within the
+    MA112 lookback, the same 7 days as 5.12(c)."""
+    return last_wan_contact_us is not None and now_us - last_wan_contact_us <= MA112_LOOKBACK_US
 
 
 def eligible(record: InstallationRecord, epcl: Epcl) -> Reason | None:

@@ -8,6 +8,11 @@ Device Installation on each installation in parallel, rolling back on failure. E
 goes back to the RP; at the end come the exclusion report per supplier, the attempt history, the
 trace and a summary.
 
+Dormant installations in IOC and MOC (MDS) first get the 4.26 pre-work on the DCC's one
+instruction at the start of the run (:mod:`harness.migration.prework`: firmware 36 attempts over
+6 days, configuration 23 over 3 days, confirmation 10 over 10 days, up to three instructions);
+they are scheduled for migration only when it has ended, so MA112 is checked after it.
+
 Faults (``--fault KIND[=VALUE]:SHARE``, SHARE = ``10%`` of the installations or ``#3,#7``):
   wan-outage          no WAN for the whole run (MA112 every week)
   gsme-silent         the GSME's HAN link is down for the whole run (GT01 every week)
@@ -15,8 +20,13 @@ Faults (``--fault KIND[=VALUE]:SHARE``, SHARE = ``10%`` of the installations or 
   master-key-missing  the CHF holds no Master Key
   no-previous-apn     the MGF has no PreviousAPN (TMAD 5.25: refused by the DCO)
   slow-reconnect=H    the CHF reattaches H hours after the SIM move
+  wan-asleep=H        the CHF's modem attaches for 15 minutes once every H hours
   fail-rotate, fail-swap, fail-sim        that device step fails
   restart-rotate, restart-swap            the CHF restarts in the middle of that step
+  firmware-fails      4.26 pre-work: firmware upgrades fail on every meter (dormant IOC/CB)
+  gsme-firmware-fails 4.26 pre-work: firmware upgrades fail on the GSME only
+  configuration-fails 4.26 pre-work: reconfiguration fails
+  no-confirmation     4.26 pre-work: the work is applied but its success never confirmed
   cos-recent          a change of supply 3 days before the run (FOC 14-day window)
   duplicate-mpxn      shares its MPAN with the previous installation
   ceased-supplier     its supplier ceased trading (TMAD 4.1A: no notification)
@@ -36,8 +46,9 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from emulator.core.chf import WanSchedule
 from emulator.core.rng import SplitMix64
-from emulator.core.timebase import DAY, HOUR, WEEK, isoformat
+from emulator.core.timebase import DAY, HOUR, MINUTE, WEEK, isoformat
 from emulator.core.trace_sink import Emit
 from emulator.drivers.clock import current_clock, sleep_until
 from emulator.drivers.scheduler import Scheduler
@@ -58,15 +69,19 @@ from harness.migration.inventory import (
     SupplierStatus,
     cohort_name,
     group_ids,
+    previous_apn,
 )
 from harness.migration.mgf import build_mgf, parse_mgf
 from harness.migration.outcome import Outcome
+from harness.migration.prework import Answer, Prework, Work, record_prework
 from harness.migration.reasons import Reason
 from harness.migration.report import exclusion_report, write_csv, write_json
 from harness.migration.rules import (
     Action,
     Decision,
+    communicating,
     evaluate,
+    partial_on_gsme_firmware_failure,
     resolve_duplicate_mpxn,
     validate_record,
 )
@@ -77,11 +92,15 @@ from harness.migration.tmad import Epcl, TmadVersion, load_epcl, load_tmad
 SUPPLIERS = ("Supplier A", "Supplier B", "Supplier C")
 FAULT_KINDS = (
     "wan-outage", "gsme-silent", "master-key-wrong", "master-key-missing", "no-previous-apn",
-    "slow-reconnect", "fail-rotate", "fail-swap", "fail-sim", "restart-rotate",
+    "slow-reconnect", "wan-asleep", "fail-rotate", "fail-swap", "fail-sim", "restart-rotate",
     "restart-swap", "cos-recent", "duplicate-mpxn", "ceased-supplier", "not-on-epcl",
+    "firmware-fails", "gsme-firmware-fails", "configuration-fails", "no-confirmation",
 )
+#: The cohorts whose dormant installations get the 4.26 pre-work [S2][S3].
+PRE_WORK_COHORTS = frozenset({"IOC", "MOC (MDS)"})
 _FAULT = re.compile(r"^(?P<kind>[a-z-]+)(?:=(?P<value>[\d.]+))?:(?P<share>[\d.]+%|#\d+(?:,#\d+)*)$")
 TERMINAL = {"migrated", "partial", "excluded", "not-eligible"}
+WAN_AWAKE = 15 * MINUTE  # how long a wan-asleep CHF's modem stays attached
 
 
 class MigrationSpecError(S1labError):
@@ -102,8 +121,10 @@ def parse_migration_fault(spec: str) -> MigrationFault:
         raise MigrationSpecError(
             f"bad fault {spec!r}: expected KIND[=VALUE]:SHARE with KIND one of "
             f"{', '.join(FAULT_KINDS)} and SHARE like 10% or #3,#7")
-    if m["kind"] == "slow-reconnect" and m["value"] is None:
-        raise MigrationSpecError(f"bad fault {spec!r}: slow-reconnect needs =HOURS")
+    if m["kind"] in ("slow-reconnect", "wan-asleep") and m["value"] is None:
+        raise MigrationSpecError(f"bad fault {spec!r}: {m['kind']} needs =HOURS")
+    if m["kind"] == "wan-asleep" and not float(m["value"]) * HOUR > WAN_AWAKE:
+        raise MigrationSpecError(f"bad fault {spec!r}: wan-asleep needs more than 0.25 hours")
     share = m["share"]
     if share.endswith("%"):
         fraction = float(share[:-1]) / 100
@@ -124,6 +145,7 @@ class MigrateConfig:
     out: Path | None = Path("out/migrate")
     tmad: str | None = None
     han: HanMode = "direct"  # a migration run cares about WAN steps; ZigBee frames are costly
+    dmc: str | None = None  # the DMC profile of every installation (None: by cohort)
 
 
 @dataclass
@@ -181,7 +203,8 @@ def _record(inst: Installation, group_id: str, dmc: str, rng: SplitMix64, index:
             devices.append(DeviceRecord(d.eui, kind, d.model.firmware_version))
     return InstallationRecord(
         installation_id=inst.id, group_id=group_id, dmc=dmc, chf_eui=inst.chf.eui,
-        devices=tuple(devices), supplier=supplier, previous_apn=inst.chf.sim.apn,
+        devices=tuple(devices), supplier=supplier,
+        previous_apn=previous_apn(inst.chf.sim.apn, inst.chf.sim.service_profile),
         installed_at_us=installed_at)
 
 
@@ -211,7 +234,7 @@ async def run_migration(
     t0 = clock.now_us()
     tmad = load_tmad(cfg.tmad) if cfg.tmad else load_tmad()
     epcl = load_epcl()
-    dmc_name = _dmc_for(cfg.group_id)
+    dmc_name = cfg.dmc or _dmc_for(cfg.group_id)
     out = cfg.out
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -239,6 +262,7 @@ async def _run(cfg: MigrateConfig, fleet: Fleet, trace: Trace, tmad: TmadVersion
     # The fleet runs a settle week under its SMSO before the first migration week, so
     # pre-flight sees real history (a GSME silent for days fails GT01).
     first_week = t0 + WEEK
+    prework = asyncio.ensure_future(run.run_prework())
     for week in range(cfg.weeks):
         week_start = first_week + week * WEEK + 9 * HOUR
         await sleep_until(week_start)
@@ -252,6 +276,8 @@ async def _run(cfg: MigrateConfig, fleet: Fleet, trace: Trace, tmad: TmadVersion
         await sleep_until(week_start + WEEK - 10 * HOUR)
         run.collect()
         run.write_scf(week, scf, clock.now_us())
+    prework.cancel()  # pre-work still going at the end of the run is reported as pending
+    await asyncio.gather(prework, return_exceptions=True)
     await run.drain()
     run.decide_remaining()
     summary = run.summary(t0, clock.now_us())
@@ -279,6 +305,8 @@ class _WeeklyRun:
     certs: dict[str, x509.Certificate]
     decisions: dict[str, Decision] = field(default_factory=dict)
     in_flight: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    prework: dict[str, Prework] = field(default_factory=dict)
+    prework_decisions: dict[str, Decision] = field(default_factory=dict)
 
     @classmethod
     def prepare(cls, cfg: MigrateConfig, fleet: Fleet, emit: Emit, tmad: TmadVersion,
@@ -309,20 +337,99 @@ class _WeeklyRun:
             histories={inst.id: History(inst.id) for inst in installs},
             duplicates=resolve_duplicate_mpxn(records.values()),
             certs={inst.chf.eui: fleet.chf_certificate(inst) for inst in installs},
+            prework={
+                inst.id: Prework([d.device_type for d in records[inst.id].devices
+                                  if d.device_type in (DeviceType.ESME, DeviceType.GSME)], t0)
+                for inst in installs
+                if records[inst.id].dormant
+                and cohort_name(records[inst.id].group_id) in PRE_WORK_COHORTS
+            },
         )
+
+    # ---- phase 0: the 4.26 pre-work --------------------------------------------------------
+
+    async def run_prework(self) -> None:
+        """Every pending attempt of every installation's pre-work, in time order, on the
+        clock; each attempt is traced, each failed instruction goes into the history."""
+        installs = {inst.id: inst for inst in self.fleet.installations}
+        live = dict(self.prework)
+        while live:
+            key, due = min(((k, p.due()) for k, p in live.items()),
+                           key=lambda kd: (kd[1][0] if kd[1] else 0, kd[0]))
+            if due is None:
+                self._prework_done(installs[key], live.pop(key))
+                continue
+            at, work, device, confirming = due
+            await sleep_until(at)
+            inst = installs[key]
+            p = live[key]
+            answer: Answer | bool = (self._confirmation(inst) if confirming
+                                     else self._prework_answer(inst, work, device, at))
+            p.answer(answer)
+            last = p.attempts[-1]
+            if answer not in (Answer.NO_WAN, False):  # the SMSO reached the CHF: the WAN
+                # contact MA112 looks back on, so the check after pre-work sees it
+                seen = inst.chf.last_wan_contact
+                inst.chf.last_wan_contact = at if seen is None else max(seen, at)
+            self.emit(at, inst.chf.eui, "PreWorkAttempt", {
+                "work": work.value, "device": device.name, "instruction": last.instruction,
+                "attempt": last.number, "confirmation": confirming, "answer": last.answer})
+
+    def _prework_answer(self, inst: Installation, work: Work, device: DeviceType,
+                        at: int) -> Answer:
+        faults = self.reports[inst.id].faults
+        down = inst.chf.wan_down_until
+        if down is not None and at < down:
+            return Answer.NO_WAN
+        if work is Work.FIRMWARE and ("firmware-fails" in faults or (
+                "gsme-firmware-fails" in faults and device is DeviceType.GSME)):
+            return Answer.FAILED
+        if work is Work.CONFIGURATION and "configuration-fails" in faults:
+            return Answer.FAILED
+        if "no-confirmation" in faults:
+            return Answer.UNCONFIRMED
+        return Answer.DONE
+
+    def _confirmation(self, inst: Installation) -> bool:
+        return "no-confirmation" not in self.reports[inst.id].faults
+
+    def _prework_done(self, inst: Installation, p: Prework) -> None:
+        record = self.records[inst.id]
+        failed = record_prework(p, self.histories[inst.id])
+        esme_ok = p.ok(DeviceType.ESME)
+        gsme_ok = record.gsme is None or p.ok(DeviceType.GSME)
+        self.emit(p.ended_us, inst.chf.eui, "PreWorkFinished", {
+            "esme_ok": esme_ok, "gsme_ok": gsme_ok, "failed_instructions": failed,
+            "attempts": len(p.attempts)})
+        decision = partial_on_gsme_firmware_failure(record, esme_ok, gsme_ok)
+        if decision.action is Action.PARTIAL_ESME_ONLY:  # TMAD 4.26A-4.26C
+            self.prework_decisions[inst.id] = decision
+            if inst.gsme is not None:
+                self.emit(p.ended_us, inst.chf.eui, "GsmeDeregistered",
+                          {"gsme": inst.gsme.eui, "rule": "TMAD 4.26A-4.26C"})
 
     # ---- phase 1: select -------------------------------------------------------------------
 
     def select(self, now: int) -> list[InstallationRecord]:
         """This week's MGF rows: the installations neither done nor in flight that the rules
         let through (exclusions, EPCL gate) and whose data passes Table 5.10."""
+        self._communicating(now)
         batch: list[InstallationRecord] = []
         for inst in self.fleet.installations:
             rep = self.reports[inst.id]
             if rep.status in TERMINAL or inst.id in self.in_flight:
                 continue
+            pre = self.prework.get(inst.id)
+            if pre is not None and not pre.finished:
+                continue  # the 4.26 pre-work comes first (MA112 is checked after it)
             record = self.records[inst.id]
             decision = self._decide(inst.id)
+            if inst.id in self.duplicates and decision.action is Action.RETRY:
+                # 4.1C did not clear it and a meter is active: its supplier must clear the data
+                self.histories[inst.id].record(now, Outcome.FAILED, Reason.DUPLICATE_MPXN, "4.1C")
+                rep.attempts += 1
+                rep.last_reason, rep.last_step = Reason.DUPLICATE_MPXN.value, "4.1C"
+                continue
             if decision.action is Action.EXCLUDE:
                 _exclude(rep, decision, self.tmad)
                 self.emit(now, inst.chf.eui, "InstallationExcluded",
@@ -341,8 +448,18 @@ class _WeeklyRun:
             batch.append(record)
         return batch
 
+    def _communicating(self, now: int) -> None:
+        """Whether each installation communicates (TMAD 4.1C) comes from its emulated CHF's
+        WAN contact as the SMETS1 CSP saw it, this week; the duplicate sets are decided on it."""
+        for inst in self.fleet.installations:
+            talks = communicating(inst.chf.last_wan_attached(now), now)
+            if self.records[inst.id].communicating != talks:
+                self.records[inst.id] = replace(self.records[inst.id], communicating=talks)
+        self.duplicates = resolve_duplicate_mpxn(self.records.values())
+
     def _decide(self, installation_id: str) -> Decision:
         decision = (self.duplicates.get(installation_id)
+                    or self.prework_decisions.get(installation_id)
                     or evaluate(self.records[installation_id], self.histories[installation_id],
                                 self.epcl))
         self.decisions[installation_id] = decision
@@ -378,7 +495,8 @@ class _WeeklyRun:
             inst = by_id[passed.installation_id]
             self.in_flight[inst.id] = asyncio.ensure_future(_attempt(
                 inst, self.records[inst.id], self.decisions[inst.id], self.s1sp, self.dco,
-                self.histories[inst.id], self.reports[inst.id], scf, cfg.group_id, self.emit))
+                self.histories[inst.id], self.reports[inst.id], scf, cfg.group_id, self.emit,
+                self.tmad))
 
     # ---- phase 3: collect ------------------------------------------------------------------
 
@@ -442,8 +560,13 @@ class _WeeklyRun:
 
 
 def _exclude(rep: InstallationReport, decision: Decision, tmad: TmadVersion) -> None:
-    assert decision.category is not None
     rep.status = "excluded"
+    _categorise(rep, decision, tmad)
+
+
+def _categorise(rep: InstallationReport, decision: Decision, tmad: TmadVersion) -> None:
+    """The row's category and its clause number in the run's TMAD version."""
+    assert decision.category is not None
     rep.category = decision.category.name
     try:
         rep.clause = tmad.clause(decision.category)
@@ -453,12 +576,12 @@ def _exclude(rep: InstallationReport, decision: Decision, tmad: TmadVersion) -> 
 
 async def _attempt(inst: Installation, record: InstallationRecord, decision: Decision,
                    s1sp: S1sp, dco: Dco, history: History, rep: InstallationReport,
-                   scf: list[ScfEntry], group_id: str, emit: Emit) -> None:
+                   scf: list[ScfEntry], group_id: str, emit: Emit, tmad: TmadVersion) -> None:
     clock = current_clock()
-    now = clock.now_us()
     rep.attempts += 1
     partial = decision.action is Action.PARTIAL_ESME_ONLY
-    check = await s1sp.preflight(inst, now)
+    check = await s1sp.preflight(inst, record)
+    now = clock.now_us()  # a CHF asleep at pre-flight was waited for
     if check is not None and not (partial and check[0] is Reason.GT01):
         reason, detail = check
         history.record(now, Outcome.FAILED, reason, "pre-flight")
@@ -468,16 +591,18 @@ async def _attempt(inst: Installation, record: InstallationRecord, decision: Dec
         return
     master_key, _group_info = dco.release(inst.id, now)
     cert = s1sp.fleet.chf_certificate(inst)
+    # a partial migration deregisters the excluded meter (the GSME) during Device Installation
+    excluded = tuple(d.eui for d in record.devices if d.device_type in decision.excluded_devices)
     outcome = await s1sp.install(inst, group_id=group_id, device_certificate=cert,
                                  master_key=master_key, previous_apn=record.previous_apn or "",
-                                 released_at=now)
+                                 released_at=now, deregister=excluded if partial else ())
     end = clock.now_us()
     if outcome.reason is None:
         done: OtherOutcome = Outcome.PARTIAL if partial else Outcome.MIGRATED
         history.record(end, done, None, "device-installation")
         rep.status = done.value
         if partial:
-            rep.category = "CONSISTENT_GT01_FAILURE"
+            _categorise(rep, decision, tmad)
         notify = decision.action is not Action.MIGRATE_WITHOUT_NOTIFICATION
         rep.notified = notify
         if notify:  # TMAD 4.1A/4.1B: no notification for a ceased / non-live supplier
@@ -511,6 +636,8 @@ def _apply(fault: MigrationFault, inst: Installation, rec: InstallationRecord,
         records[inst.id] = replace(rec, previous_apn=None)
     elif kind == "slow-reconnect":
         inst.chf.reconnect_delay_us = int(fault.value * HOUR)
+    elif kind == "wan-asleep":  # asleep at the run's start, awake from the settle week's end
+        inst.chf.wan_schedule = WanSchedule(int(fault.value * HOUR), WAN_AWAKE, t0 + WEEK)
     elif kind.startswith("fail-"):
         inst.fail_step(kind.removeprefix("fail-"))
     elif kind.startswith("restart-"):

@@ -2,8 +2,9 @@
 
 Over the WAN protocol, on the run's clock (domain.md §3.3 steps 7-11):
 
-1. pre-flight through the SMSO (still the owner): MA112 (WAN contact in the last 7 days) and
-   GT01 (the CHF heard the GSME in the last 72 hours);
+1. pre-flight through the SMSO (still the owner): MA112 (WAN contact in the last 7 days, as
+   the SMETS1 CSP saw it; a CHF asleep now is waited for) and GT01 (the CHF heard the GSME in
+   the last 72 hours), by the rule of :func:`harness.migration.rules.preflight`;
 2. secret release by the DCO (the Master Key; TMAD 5.16) starts the GroupID timeout
    (``device_installation_timeout_h`` in ``profiles/cohorts.yaml``);
 3. a TLS session with the migration credential from the S1SP group information, pinned to the
@@ -11,7 +12,9 @@ Over the WAN protocol, on the run's clock (domain.md §3.3 steps 7-11):
 4. key rotation authorised by the Master Key: the SMSO's keys stop working;
 5. certificate swap: the CHF now trusts the S1SP CA, so the SMSO can no longer complete TLS;
 6. a session as the S1SP with its own certificate and keys;
-7. SIM move to the DCC APN, then waiting for the CHF to reattach (up to 7 days for FOC);
+7. SIM move to the DCC APN, then waiting for the CHF to reattach (up to 7 days for FOC): the
+   S1SP wakes when the SMETS1 CSP reports the SIM attached, so a CHF that reattaches at any
+   moment before the deadline is reached at once;
 8. a HAN check (device log, an ESME read).
 
 A failure after the keys moved rolls back: keys, anchor and SIM (to the MGF's PreviousAPN) are
@@ -28,7 +31,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from emulator.core.timebase import DAY, HOUR, MINUTE, SECOND, isoformat, zigbee_utc
+from emulator.core.timebase import DAY, HOUR, MINUTE, from_zigbee_utc, isoformat
 from emulator.core.trace_sink import Emit
 from emulator.drivers.clock import current_clock, sleep_until
 from emulator.drivers.tls import client_context
@@ -39,16 +42,22 @@ from emulator.keystore import ChfKeys, derive_role_keys
 from emulator.pki import mint_leaf
 from emulator.wire import wan
 from emulator.wire.eui import eui_from_str
-from emulator.wire.vocabulary import DeviceLogState, ErrorCode, MessageType, Role
+from emulator.wire.vocabulary import (
+    DeviceLogAction,
+    DeviceLogState,
+    ErrorCode,
+    MessageType,
+    Role,
+)
 from harness.headend import HeadEnd, HeadEndSession, connect
-from harness.migration.inventory import timeout_hours
+from harness.migration.inventory import InstallationRecord, split_previous_apn, timeout_hours
 from harness.migration.outcome import Outcome
 from harness.migration.reasons import Reason
-from harness.migration.rules import GT01_LOOKBACK_US, MA112_LOOKBACK_US
+from harness.migration.rules import ma112, preflight
 
 DCC_APN = "dcc.smets1.example"
 DCC_SERVICE_PROFILE = "DCC-SMETS1-CSP"
-RECONNECT_POLL = HOUR  # how often the S1SP tries a CHF that has not reattached
+RECONNECT_POLL = HOUR  # the longest back-off between sessions that fail on an attached SIM
 S1SP_KEY_ID = 2
 
 
@@ -128,48 +137,93 @@ class S1sp:
         return await connect(link.a, headend, self.fleet.scheduler.clock, timeout_s=60,
                              request_timeout_s=120)
 
-    async def _open_until(self, inst: Installation, headend: HeadEnd, apn: str,
-                          deadline: int, step: str) -> HeadEndSession:
-        """Keep trying (every hour) until the CHF answers on ``apn`` or ``deadline`` passes."""
+    async def _attached(self, inst: Installation, apn: str, until: int) -> bool:
+        """Wait until the SMETS1 CSP reports the CHF's SIM attached on ``apn`` (event-driven:
+        the S1SP wakes when it attaches, not on a polling period), at most until ``until``.
+        True when it is attached now. The answer is read again at least daily, since a SIM
+        move or a new outage changes it."""
         clock = current_clock()
         while True:
+            now = clock.now_us()
+            at = inst.next_attach(apn)
+            if at is not None and at <= now:
+                return True
+            if now >= until:
+                return False
+            await sleep_until(min(until, now + DAY) if at is None else min(at, until, now + DAY))
+
+    async def _open_until(self, inst: Installation, headend: HeadEnd, apn: str,
+                          deadline: int, step: str) -> HeadEndSession:
+        """A session as soon as the CHF is attached on ``apn``, or _Fail(S1SP_TIMEOUT) once
+        ``deadline`` passes. A session that fails although the SIM is attached (the awake
+        window closing mid-handshake) is retried after a minute, backing off to an hour."""
+        clock = current_clock()
+        backoff = MINUTE
+        while True:
+            if not await self._attached(inst, apn, deadline):
+                raise _Fail(step, Reason.S1SP_TIMEOUT,
+                            f"no WAN session by the deadline: the SIM did not attach on {apn}")
             try:
                 return await self._open(inst, headend, apn)
             except TransportError as exc:
-                if clock.now_us() + RECONNECT_POLL > deadline:
+                if clock.now_us() >= deadline:
                     raise _Fail(step, Reason.S1SP_TIMEOUT,
                                 f"no WAN session by the deadline: {exc}") from None
-            await sleep_until(clock.now_us() + RECONNECT_POLL)
+                await sleep_until(min(deadline, clock.now_us() + backoff))
+                backoff = min(2 * backoff, RECONNECT_POLL)
 
     # ---- pre-flight -------------------------------------------------------------------------
 
-    async def preflight(self, inst: Installation, now: int) -> tuple[Reason, str] | None:
-        """MA112 and GT01, read through the SMSO (the owner). None when both pass."""
-        last = inst.chf.last_wan_contact  # what the SMETS1 CSP saw of the SIM
+    async def preflight(self, inst: Installation,
+                        record: InstallationRecord) -> tuple[Reason, str] | None:
+        """MA112 and GT01 (:func:`harness.migration.rules.preflight`), through the SMSO (the
+        owner). None when both pass.
+
+        MA112 reads the CHF's last WAN contact as the SMETS1 CSP saw it, not whether it
+        answers this minute. A CHF in contact within 7 days that is asleep or briefly
+        unreachable now is waited for (it attaches on its own WAN schedule), at most the
+        GroupID's Device Installation window; then GT01 reads its device log."""
+        clock = current_clock()
+        now = clock.now_us()
+        last = inst.chf.last_wan_attached(now)
+        if ma112(now, last):
+            seen = isoformat(last) if last is not None else "never"
+            return Reason.MA112, f"no WAN contact in the previous 7 days (last: {seen})"
         try:
-            session = await self._open(inst, self._smso, inst.chf.sim.apn)
-        except TransportError as exc:
-            if last is None or now - last > MA112_LOOKBACK_US:
-                return Reason.MA112, f"no WAN contact in the previous 7 days ({exc})"
-            return Reason.MA112, f"CHF unreachable now: {exc}"
+            session = await self._open_until(inst, self._smso, inst.chf.sim.apn,
+                                             now + timeout_for(record.group_id), "pre-flight")
+        except _Fail as fail:
+            return fail.reason, fail.detail
         try:
             inventory = await session.read_inventory()
         finally:
             await session.close()
-        if inst.gsme is not None:
-            gsme = eui_from_str(inst.gsme.eui)
+        at = clock.now_us()
+        heard: int | None = None
+        if record.gsme is not None:
+            gsme = eui_from_str(record.gsme.eui)
             entry = next((e for e in inventory.entries if e.eui == gsme), None)
-            heard = entry.last_heard if entry is not None else 0
-            if not heard or zigbee_utc(now) - heard > GT01_LOOKBACK_US // SECOND:
-                return Reason.GT01, "the CHF has not heard the GSME in the previous 72 hours"
+            if entry is not None and entry.last_heard:
+                heard = from_zigbee_utc(entry.last_heard)
+        contact = from_zigbee_utc(inventory.last_wan_contact) if inventory.last_wan_contact \
+            else None
+        reason = preflight(record, at, contact, heard)
+        if reason is Reason.GT01:
+            return reason, "the CHF has not heard the GSME in the previous 72 hours"
+        if reason is not None:
+            return reason, "no WAN contact in the previous 7 days"
         return None
 
     # ---- device installation ------------------------------------------------------------------
 
     async def install(
         self, inst: Installation, *, group_id: str, device_certificate: x509.Certificate,
-        master_key: bytes, previous_apn: str, released_at: int,
+        master_key: bytes, previous_apn: str, released_at: int, deregister: tuple[str, ...] = (),
     ) -> InstallResult:
+        """Device Installation from secret release (``released_at``). ``deregister``: devices
+        excluded from the migration (the GSME of a partial migration, Consistent GT01 Check
+        Failure or 4.26A-C): removed from the CHF's device log once the CHF is reached on the
+        DCC APN, and not required by the HAN check."""
         clock = current_clock()
         out = InstallResult(inst.id, inst.chf.eui, Outcome.FAILED, started_us=released_at)
         deadline = released_at + timeout_for(group_id)
@@ -230,8 +284,20 @@ class S1sp:
             s1sp = await self._open_until(inst, self._s1sp, DCC_APN, deadline, "reconnect")
             log("reattached")
 
-            # HAN check.
+            # Partial migration: the excluded devices leave the device log.
+            for eui in deregister:
+                try:
+                    await s1sp.update_device_log(DeviceLogAction.REMOVE, eui)
+                except (RemoteProtocolError, TransportError) as exc:
+                    raise _Fail("deregister", Reason.HAN_CHECK_FAILED, str(exc)) from None
+                log(f"deregistered:{eui}")
+
+            # HAN check (the excluded devices are not required: they must be gone).
             inventory = await s1sp.read_inventory()
+            gone = {eui_from_str(e) for e in deregister}
+            if any(e.eui in gone for e in inventory.entries):
+                raise _Fail("han-check", Reason.HAN_CHECK_FAILED,
+                            "an excluded device is still in the device log")
             if any(e.state is not DeviceLogState.JOINED for e in inventory.entries):
                 raise _Fail("han-check", Reason.HAN_CHECK_FAILED, "a device is not joined")
             try:
@@ -295,11 +361,12 @@ class S1sp:
 
     async def _rollback(self, inst: Installation, master_key: bytes, previous_apn: str,
                         out: InstallResult) -> None:
-        """Reinstate the SMSO: keys, trust anchor and SIM (PreviousAPN), under the Master Key."""
+        """Reinstate the SMSO: keys, trust anchor and SIM (the APN and the ServiceProfile recorded
+        in PreviousAPN), under the Master Key."""
         clock = current_clock()
         apn = inst.chf.sim.apn  # the S1SP knows where it moved the SIM
         give_up = clock.now_us() + DAY
-        while clock.now_us() < give_up:
+        while await self._attached(inst, apn, give_up):
             for headend in (self._s1sp, self._migration):
                 try:
                     session = await self._open(inst, headend, apn)
@@ -308,7 +375,7 @@ class S1sp:
                 session.master_key = master_key
                 try:
                     await session.master_request(MessageType.ROLLBACK,
-                                                 wan.Rollback(previous_apn, ""))
+                                                 wan.Rollback(*split_previous_apn(previous_apn)))
                 except TransportError:
                     pass  # the WAN drops as the SIM moves back
                 except RemoteProtocolError as exc:
@@ -321,5 +388,7 @@ class S1sp:
                            {"installation": inst.id, "apn": previous_apn,
                             "at": isoformat(clock.now_us())})
                 return
-            await sleep_until(clock.now_us() + RECONNECT_POLL)
+            if clock.now_us() >= give_up:
+                break
+            await sleep_until(min(give_up, clock.now_us() + RECONNECT_POLL))
         out.detail += "; rollback not completed within a day (CHF unreachable)"

@@ -141,3 +141,33 @@ def test_show_rejects_wrong_data() -> None:
         ihd.show(DeviceType.ESME, esme.payment(MONDAY), MONDAY)
     with pytest.raises(LocalProtocolError):
         ihd.show(DeviceType.CHF, esme.registers(MONDAY), MONDAY)
+
+
+@pytest.mark.parametrize("zigbee", [True, False])
+def test_behaviour_20_the_ihd_sees_the_age_of_the_gas_data(zigbee: bool) -> None:
+    """IHD reads of gas are served from the CHF's mirror with the mirror's last-update time
+    (ZCL ReadingSnapShotTime on the HAN): the IHD keeps it and shows it, and while the GSME is
+    silent the data it shows grows old although the IHD keeps refreshing."""
+    from tests.pairing import paired
+
+    p = paired(zigbee=zigbee)
+    pair, core = p.pair, p.core
+    ihd, chf, gsme = core.devices.ihd, core.devices.chf, core.devices.gsme
+    assert ihd is not None and gsme is not None
+    pair.advance(pair.now + HOUR)
+    assert chf.gsme_mirror is not None
+    silent_from = pair.now
+    if zigbee:
+        assert p.han is not None
+        p.han.node(gsme.eui).link.outages.append((silent_from, silent_from + 10 * HOUR))
+    else:
+        core.direct_outages[gsme.eui] = [(silent_from, silent_from + 10 * HOUR)]
+    last_update = chf.gsme_mirror[1]
+    pair.advance(pair.now + 6 * HOUR)
+    assert chf.gsme_mirror[1] == last_update  # nothing new from the GSME
+    assert ihd.last_update_us is not None and ihd.last_update_us > silent_from + 5 * HOUR
+    assert ihd.gas_data_at is not None and abs(ihd.gas_data_at - last_update) < SECOND
+    age = ihd.gas_data_age_s(pair.now)
+    assert age is not None and age >= 6 * 3600
+    shown = [f for f in p.named("DisplayUpdated") if f["target"] == "GSME"]
+    assert shown and all("data_updated" in f and "data_age_s" in f for f in shown)

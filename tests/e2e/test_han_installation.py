@@ -7,16 +7,27 @@ from __future__ import annotations
 
 import asyncio
 
+from emulator.core.gsme import Gsme
+from emulator.core.han_crypto import install_code_crc, install_code_link_key
+from emulator.core.rng import SplitMix64
 from emulator.core.timebase import HOUR, MINUTE, SECOND, zigbee_utc
+from emulator.drivers.capture import HanCapture
 from emulator.drivers.clock import current_clock, run_virtual, sleep_us
+from emulator.drivers.scheduler import Scheduler
 from emulator.errors import RemoteProtocolError
+from emulator.fleet import Fleet
+from emulator.profiles import default_dmc
 from emulator.wire import wan
 from emulator.wire.eui import eui_to_str
 from emulator.wire.vocabulary import (
+    DeviceLogAction,
+    DeviceType,
     ErrorCode,
     PaymentMode,
 )
-from tests.e2e.conftest import smso_bench
+from harness.headend import connect
+from harness.migration.s1sp import DCC_APN, S1sp
+from tests.e2e.conftest import ListTrace, smso_bench
 
 NEW_GSME = "00-1B-C5-0C-03-00-00-77"
 
@@ -139,5 +150,60 @@ def test_behaviour_21_network_key_rotation_then_old_key_frames_are_dropped() -> 
             assert han.receive(old, han.chf, current_clock().now_us()) is False
             dropped = [f for e, _, f in b.trace.events if e == "HanFrameDropped"]
             assert dropped and dropped[-1]["reason"] == "UnknownKeySequence"
+
+    run_virtual(main())
+
+
+def test_behaviour_26_gas_meter_swap_after_migration_over_tls() -> None:
+    """After migration the S1SP swaps the gas meter through the device log, over TLS on the
+    virtual clock: Remove the old GSME, Add the new one, the installer fits it and it joins in
+    the window. The head-end reads it over the WAN, the inventory lists it, the capture holds
+    its link key and its frames; the fleet's clock keeps running throughout."""
+
+    async def main() -> None:
+        clock = current_clock()
+        scheduler = Scheduler(clock)
+        trace = ListTrace()
+        capture = HanCapture()
+        fleet = Fleet(default_dmc(), 1, 7, scheduler, trace, capture=capture)
+        try:
+            inst = fleet.installations[0]
+            s1sp = S1sp(fleet, trace.emitter("dcc"), 7)
+            keys = fleet.keys_for(inst.chf.eui)
+            outcome = await s1sp.install(
+                inst, group_id="EA", device_certificate=fleet.chf_certificate(inst),
+                master_key=keys.master_key, previous_apn=inst.chf.sim.apn,
+                released_at=clock.now_us())
+            assert outcome.status == "migrated", outcome
+            session = await connect(fleet.link_to(inst, via_apn=DCC_APN).a, s1sp.s1sp_headend,
+                                    clock, timeout_s=30)
+            old = inst.gsme
+            assert old is not None
+            await session.update_device_log(DeviceLogAction.REMOVE, old.eui)
+            code = bytes(range(60, 76)) + install_code_crc(bytes(range(60, 76)))
+            await session.update_device_log(DeviceLogAction.ADD, NEW_GSME, install_code=code,
+                                            device_type=DeviceType.GSME, join_window_s=600)
+            model = default_dmc().gsme
+            assert model is not None
+            frames_before = capture.frames
+            new = Gsme(NEW_GSME, model, SplitMix64.derive(1, NEW_GSME), trace.emitter("new"),
+                       clock.now_us(), keys.prepayment_key)
+            inst.fit_gsme(new, code)
+            await sleep_us(HOUR)
+            inv = await session.read_inventory()
+            entry = _entry(inv, NEW_GSME)
+            assert entry is not None and entry.state.name == "JOINED"
+            assert _entry(inv, old.eui) is None
+            gas = await session.read_instantaneous(NEW_GSME)
+            assert isinstance(gas, wan.GsmeInstantaneous) and gas.data_age_s <= 1800
+            assert capture.frames > frames_before
+            assert install_code_link_key(code).hex() in " ".join(capture.tshark_args()).lower()
+            await sleep_us(3 * HOUR)  # the old meter keeps waking: nothing stops the timer
+            reading = await session.read_instantaneous(inst.esme.eui)
+            assert isinstance(reading, wan.EsmeInstantaneous)
+            await session.close()
+        finally:
+            fleet.close()
+            scheduler.close()
 
     run_virtual(main())

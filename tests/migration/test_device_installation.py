@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from emulator.core.timebase import DAY, HOUR
+from emulator.core.chf import WanSchedule
+from emulator.core.timebase import DAY, HOUR, MINUTE, SECOND
 from emulator.drivers.clock import current_clock, run_virtual, sleep_us
 from emulator.drivers.scheduler import Scheduler
 from emulator.errors import RemoteProtocolError, TransportError
@@ -17,9 +18,10 @@ from emulator.fleet import Fleet
 from emulator.installation import Installation
 from emulator.profiles import default_dmc
 from emulator.wire import wan
-from emulator.wire.vocabulary import ErrorCode, MessageType, Role
+from emulator.wire.vocabulary import DeviceType, ErrorCode, MessageType, Role
 from harness.headend import HeadEndSession, connect
 from harness.migration.history import History
+from harness.migration.inventory import DeviceRecord, InstallationRecord, previous_apn
 from harness.migration.outcome import Outcome
 from harness.migration.reasons import Reason
 from harness.migration.s1sp import DCC_APN, S1sp
@@ -47,13 +49,26 @@ class Lab:
 
     smso_apn: str = ""
 
-    async def install(self, group: str = "EA", master_key: bytes | None = None):  # type: ignore[no-untyped-def]
+    def record(self, group: str = "EA") -> InstallationRecord:
+        """What the inventory says of the installation (its CHF, ESME and GSME)."""
+        inst = self.inst
+        devices = [DeviceRecord(inst.chf.eui, DeviceType.CHF, inst.chf.firmware_version),
+                   DeviceRecord(inst.esme.eui, DeviceType.ESME, inst.esme.firmware_version,
+                                mpxn="1900000000001")]
+        if inst.gsme is not None:
+            devices.append(DeviceRecord(inst.gsme.eui, DeviceType.GSME,
+                                        inst.gsme.firmware_version, mpxn="9000000001"))
+        return InstallationRecord(inst.id, group, "default", inst.chf.eui, tuple(devices))
+
+    async def install(self, group: str = "EA", master_key: bytes | None = None,  # type: ignore[no-untyped-def]
+                      previous_apn: str | None = None):
         inst = self.inst
         keys = self.fleet.keys_for(inst.chf.eui)
         cert = self.fleet.chf_certificate(inst)
         return await self.s1sp.install(
             inst, group_id=group, device_certificate=cert,
-            master_key=master_key or keys.master_key, previous_apn=self.smso_apn,
+            master_key=master_key or keys.master_key,
+            previous_apn=self.smso_apn if previous_apn is None else previous_apn,
             released_at=current_clock().now_us())
 
 
@@ -131,6 +146,25 @@ def test_behaviour_2_rollback_restores_the_smso_and_the_previous_apn() -> None:
     run_virtual(main())
 
 
+def test_rollback_restores_the_service_profile_recorded_in_previous_apn() -> None:
+    """PreviousAPN carries the SIM's ServiceProfile [S1]: rollback puts back that profile, not
+    the one the CHF happened to save."""
+    async def main() -> None:
+        async with lab() as b:
+            saved = b.inst.chf.sim.service_profile
+            b.inst.fail_step("sim")
+            outcome = await b.install(
+                "EA", previous_apn=previous_apn(b.smso_apn, "smso-restored-profile"))
+            assert outcome.status == "rolled-back"
+            assert saved != "smso-restored-profile"
+            assert b.inst.chf.sim.apn == b.smso_apn
+            assert b.inst.chf.sim.service_profile == "smso-restored-profile"
+            rolled = b.trace.named("RolledBack")
+            assert rolled and str(rolled[-1]["apn"]).startswith(b.smso_apn)
+
+    run_virtual(main())
+
+
 async def _s1sp_on(b: Lab, apn: str) -> HeadEndSession:
     link = b.fleet.link_to(b.inst, via_apn=apn)
     return await connect(link.a, b.s1sp.s1sp_headend, current_clock(), timeout_s=30)
@@ -161,10 +195,10 @@ def test_behaviour_5_gt01_preflight() -> None:
     async def main() -> None:
         async with lab() as b:
             now = current_clock().now_us()
-            assert await b.s1sp.preflight(b.inst, now) is None
+            assert await b.s1sp.preflight(b.inst, b.record()) is None
             b.inst.link_down("gsme", now, now + 80 * HOUR)
             await sleep_us(73 * HOUR)
-            result = await b.s1sp.preflight(b.inst, current_clock().now_us())
+            result = await b.s1sp.preflight(b.inst, b.record())
             assert result is not None and result[0] is Reason.GT01
 
     run_virtual(main())
@@ -178,8 +212,10 @@ def test_behaviour_7_ma112_preflight() -> None:
             await smso.close()
             b.inst.wan_outage(current_clock().now_us() + 10 * DAY)
             await sleep_us(8 * DAY)
-            result = await b.s1sp.preflight(b.inst, current_clock().now_us())
+            start = current_clock().now_us()
+            result = await b.s1sp.preflight(b.inst, b.record())
             assert result is not None and result[0] is Reason.MA112
+            assert current_clock().now_us() == start  # decided on the last contact, no waiting
 
     run_virtual(main())
 
@@ -199,6 +235,79 @@ def test_behaviour_8_s1sp_timeout_by_group(group: str, reconnect_h: float, expec
                 assert outcome.reason is Reason.S1SP_TIMEOUT
             hours = (outcome.ended_us - outcome.started_us) / HOUR
             assert hours < 48 + 25 if group == "CA" else hours < 192 + 25
+
+    run_virtual(main())
+
+
+@pytest.mark.parametrize("group, hours", [("CA", 48), ("EA", 192)])
+@pytest.mark.parametrize("minutes", [-3, 3])
+def test_timeout_is_exact_minutes_either_side_of_the_deadline(
+        group: str, hours: int, minutes: int) -> None:
+    """48 h / 192 h from secret release: a CHF reattaching 3 minutes before the deadline
+    migrates, one reattaching 3 minutes after fails. The S1SP wakes when the SIM attaches, so
+    it reaches the CHF within seconds of reattaching, not on a polling period."""
+    async def main() -> None:
+        async with lab() as b:
+            b.inst.chf.reconnect_delay_us = (hours * 60 + minutes) * MINUTE
+            outcome = await b.install(group)
+            deadline = outcome.started_us + hours * HOUR
+            events = {what: at for at, what in outcome.events}
+            if minutes < 0:
+                assert outcome.status == "migrated", outcome
+                assert events["reattached"] - events["sim-moved"] - \
+                    b.inst.chf.reconnect_delay_us < 10 * SECOND
+                assert outcome.ended_us <= deadline
+            else:
+                assert outcome.status == "rolled-back" and outcome.reason is Reason.S1SP_TIMEOUT
+                assert outcome.step == "reconnect"
+                assert "reattached" not in events
+                # it gave up at the deadline, not an hour early
+                failed_at = next(at for at, what in outcome.events if what.startswith("failed"))
+                assert failed_at == deadline
+
+    run_virtual(main())
+
+
+def test_ma112_passes_a_chf_asleep_at_preflight_and_the_s1sp_waits_for_it() -> None:
+    """A CHF whose modem attaches 15 minutes every 6 hours was in contact within 7 days:
+    asleep at pre-flight, it passes MA112; the S1SP waits for its next wake-up (its WAN
+    schedule), then runs GT01 and migrates it, following the schedule at every session."""
+    async def main() -> None:
+        async with lab() as b:
+            now = current_clock().now_us()
+            b.inst.chf.wan_schedule = WanSchedule(6 * HOUR, 15 * MINUTE, now - HOUR)
+            assert not b.inst.wan_available(now)  # asleep
+            start = current_clock().now_us()
+            assert await b.s1sp.preflight(b.inst, b.record("CA")) is None
+            woke = current_clock().now_us()
+            # its next wake-up (plus a session's round trips), not a polling period
+            assert 5 * HOUR <= woke - start < 5 * HOUR + 10 * SECOND
+            outcome = await b.install("CA")
+            assert outcome.status == "migrated", outcome
+
+    run_virtual(main())
+
+
+def test_ma112_briefly_unreachable_waits_and_asleep_too_long_times_out() -> None:
+    async def main() -> None:
+        async with lab() as b:
+            now = current_clock().now_us()
+            b.inst.wan_outage(now + 3 * HOUR)  # an outage of three hours
+            assert await b.s1sp.preflight(b.inst, b.record("CA")) is None
+            assert 0 <= current_clock().now_us() - (now + 3 * HOUR) < 10 * SECOND
+        async with lab() as b:
+            now = current_clock().now_us()
+            # in contact 1 day ago, next wake-up in 3 days: beyond the 48 h window of CA
+            b.inst.chf.wan_schedule = WanSchedule(4 * DAY, HOUR, now - DAY - HOUR)
+            assert b.inst.chf.last_wan_attached(now) == now - DAY - 1
+            result = await b.s1sp.preflight(b.inst, b.record("CA"))
+            assert result is not None and result[0] is Reason.S1SP_TIMEOUT
+            assert current_clock().now_us() == now + 48 * HOUR
+            # ...and one last in contact 8 days ago fails MA112 at once
+            b.inst.chf.wan_schedule = WanSchedule(30 * DAY, HOUR, now - 8 * DAY)
+            b.inst.chf.last_wan_contact = None
+            result = await b.s1sp.preflight(b.inst, b.record("CA"))
+            assert result is not None and result[0] is Reason.MA112
 
     run_virtual(main())
 

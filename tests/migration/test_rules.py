@@ -36,12 +36,14 @@ from harness.migration.report import (
     write_json,
 )
 from harness.migration.rules import (
+    SPLIT_SUPPLY_COS_DAYS,
     Action,
     Decision,
     evaluate,
     partial_on_gsme_firmware_failure,
     preflight,
     resolve_duplicate_mpxn,
+    split_supply_window_us,
     validate_record,
 )
 from harness.migration.rules import eligible as epcl_gate
@@ -647,7 +649,9 @@ def test_behaviour_14_data_issues_found_by_validation() -> None:
     credit = make("CA", prepayment_key_present=False)  # a credit meter needs no key
     assert validate_record(credit, [], T0) == []
     no_apn = make("CA", previous_apn=None)
-    assert validate_record(no_apn, [], T0) == [Reason.PREVIOUS_APN_MISSING]
+    # TMAD 5.25 is the DCO's MGF validation (step 15.6.4, tests/migration/test_files.py),
+    # not a data check here: it must reach the SCF, not stop before the MGF.
+    assert validate_record(no_apn, [], T0) == []
 
 
 @pytest.mark.parametrize(
@@ -703,23 +707,40 @@ def test_behaviour_15_migrate_without_notification(status: SupplierStatus, claus
 
 
 def test_behaviour_16_split_supply_on_cos() -> None:
+    """The change of supply in question is judged by its time against the window: a CoS
+    inside it refuses a split-supply site (unless both fuels are Recently Dormant); an old one
+    does not."""
+    inside = T0 - 3 * DAY
     recent = make("CA", state=MeterState.RECENTLY_DORMANT, split_supply=True,
-                  last_change_of_supply_us=T0 - 30 * DAY)
+                  last_change_of_supply_us=inside)
     assert validate_record(recent, [recent], T0) == []
     assert recent.esme is not None
     one_fuel = replace(recent, devices=(replace(recent.esme, state=MeterState.DORMANT),
                                         recent.devices[1]))
     assert validate_record(one_fuel, [one_fuel], T0) == [Reason.SPLIT_SUPPLY_ON_COS]
     assert Reason.SPLIT_SUPPLY_ON_COS.data_error
-    dormant = make("CA", split_supply=True, last_change_of_supply_us=T0 - 30 * DAY)
+    dormant = make("CA", split_supply=True, last_change_of_supply_us=inside)
     assert validate_record(dormant, [], T0) == [Reason.SPLIT_SUPPLY_ON_COS]
+    window = split_supply_window_us("CA")
+    assert window == SPLIT_SUPPLY_COS_DAYS * DAY  # IOC has no CoS window of its own
+    edge = make("CA", split_supply=True, last_change_of_supply_us=T0 - window + 1)
+    assert validate_record(edge, [], T0) == [Reason.SPLIT_SUPPLY_ON_COS]
+    old_cos = make("CA", split_supply=True, last_change_of_supply_us=T0 - window)
+    assert validate_record(old_cos, [], T0) == []  # a change of supply long past is not this one
+    long_ago = make("CA", split_supply=True, last_change_of_supply_us=T0 - 30 * DAY)
+    assert validate_record(long_ago, [], T0) == []
+    future = make("CA", split_supply=True, last_change_of_supply_us=T0 + DAY)
+    assert validate_record(future, [], T0) == []  # not happened yet
     no_cos = make("CA", split_supply=True)
     assert validate_record(no_cos, [], T0) == []
-    not_split = make("CA", last_change_of_supply_us=T0 - 30 * DAY)
+    not_split = make("CA", last_change_of_supply_us=inside)
     assert validate_record(not_split, [], T0) == []
     electricity_only = make("CA", gas=False, state=MeterState.RECENTLY_DORMANT,
-                            split_supply=True, last_change_of_supply_us=T0 - 30 * DAY)
+                            split_supply=True, last_change_of_supply_us=inside)
     assert validate_record(electricity_only, [], T0) == [Reason.SPLIT_SUPPLY_ON_COS]
+    foc = make("EA", split_supply=True, last_change_of_supply_us=T0 - 13 * DAY)
+    assert Reason.SPLIT_SUPPLY_ON_COS in validate_record(foc, [], T0)
+    assert split_supply_window_us("EA") == 14 * DAY
 
 
 # -- behaviour 17: EPCL gate -------------------------------------------------------------------

@@ -28,6 +28,7 @@ from emulator.wire.vocabulary import (
     DeviceType,
     ErrorCode,
     EventCode,
+    FirmwareTransferState,
     MessageType,
     PaymentMode,
     Role,
@@ -159,6 +160,9 @@ REMOVE_GSME = replace(ADD_GSME, action=DeviceLogAction.REMOVE, install_code=b"",
 
 SECURITY_STATE = wan.SecurityState(Role.S1SP, 2, Role.S1SP, "dcc", "P", "smso", True)
 
+FIRMWARE_TRANSFER = wan.FirmwareTransfer(FirmwareTransferState.REFUSED, 0x96, "3.2.0", "3.1.0",
+                                         0, 4714, "bad")
+
 RESPONSES = [
     (
         MessageType.READ_INSTANTANEOUS,
@@ -196,6 +200,13 @@ RESPONSES = [
         wan._ERROR,
     ),
     (MessageType.ERROR, wan.ErrorPayload(ErrorCode.MALFORMED, 0), 3, wan._ERROR),
+    (MessageType.FIRMWARE_SEGMENT, wan.FirmwareSegmentAck(1994, 4714), 8,
+     wan._FIRMWARE_SEGMENT_ACK),
+    *[
+        (m, FIRMWARE_TRANSFER, 13 + 5 + 5 + 3, wan._FIRMWARE_TRANSFER)
+        for m in (MessageType.DISTRIBUTE_FIRMWARE, MessageType.READ_FIRMWARE_TRANSFER,
+                  MessageType.ACTIVATE_FIRMWARE)
+    ],
     *[
         (m, SECURITY_STATE, 15, wan._SECURITY_STATE)
         for m in (MessageType.ROTATE_KEYS, MessageType.ROLLBACK, MessageType.READ_SECURITY_STATE,
@@ -241,6 +252,12 @@ REQUESTS = [
     (MessageType.SWAP_CERTIFICATE, wan.SwapCertificate(Role.S1SP, b"x" * 500), 503,
      wan._SWAP_CERTIFICATE),
     (MessageType.MOVE_SIM, wan.MoveSim("dcc.apn", "P"), 10, wan._MOVE_SIM),
+    (MessageType.FIRMWARE_SEGMENT, wan.FirmwareSegment(0, 4714, bytes(1994)), 10 + 1994,
+     wan._FIRMWARE_SEGMENT),
+    (MessageType.DISTRIBUTE_FIRMWARE, wan.DistributeFirmware(0, bytes(32)), 36,
+     wan._DISTRIBUTE_FIRMWARE),
+    (MessageType.READ_FIRMWARE_TRANSFER, None, 0, None),
+    (MessageType.ACTIVATE_FIRMWARE, wan.ActivateFirmware(820_888_200), 4, wan._ACTIVATE_FIRMWARE),
 ]
 
 
@@ -806,6 +823,16 @@ EXPECTED: dict[str, tuple[wan.Header, object]] = {
     "rotate_keys_command": (
         wan.Header(1, 0x20, 6, CHF, Role.SMSO, wan.MASTER_KEY_ID, 1),
         wan.RotateKeys(Role.S1SP, 2, aes_key_wrap(MASTER_KEY, S1SP_NEW_KEYS)),
+    ),
+    "distribute_firmware_command": (
+        wan.Header(1, 0x51, 7, ESME, Role.SMSO, 1, 4),
+        wan.DistributeFirmware(0xFFFFFFFF, bytes.fromhex(
+            "0d42da256a0e9520ac7228d46a686de347bc858abf6ab8c96e19af51dbc22921")),
+    ),
+    "read_firmware_transfer_response": (
+        wan.Header(1, 0xD2, 8, ESME, Role.CHF, 1, 5),
+        wan.FirmwareTransfer(FirmwareTransferState.DOWNLOADED, 0, "3.2.0", "3.1.0", 4714, 4714,
+                             ""),
     ),
 }
 

@@ -23,6 +23,7 @@ from emulator.core.chf.records import (
     Restarted,
     Sim,
     Snapshot,
+    WanSchedule,
 )
 from emulator.core.chf.security import LIFECYCLE, SecurityEvent, SecurityPhase
 
@@ -46,4 +47,5 @@ __all__ = [
     "SecurityPhase",
     "Sim",
     "Snapshot",
+    "WanSchedule",
 ]

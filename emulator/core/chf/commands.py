@@ -32,7 +32,7 @@ from emulator.core.esme import EsmeReading
 from emulator.core.han_crypto import InstallCodeError, install_code_link_key
 from emulator.core.prepayment import PaymentSnapshot
 from emulator.core.timebase import SECOND, from_zigbee_utc, zigbee_utc
-from emulator.errors import DeclarationError
+from emulator.errors import DeclarationError, LocalProtocolError
 from emulator.wire import wan
 from emulator.wire.eui import eui_from_str, eui_to_str
 from emulator.wire.vocabulary import (
@@ -42,12 +42,14 @@ from emulator.wire.vocabulary import (
     DeviceType,
     ErrorCode,
     EventCode,
+    FirmwareTransferState,
     MessageType,
     TopUpStatus,
 )
 
 if TYPE_CHECKING:
     from emulator.core.chf.hub import Chf
+    from emulator.core.ota_han import OtaHan
 
 MAX_LOG_ENTRIES_PER_FRAME = 200  # docs/wan-protocol.md: READ_EVENT_LOG
 
@@ -366,8 +368,7 @@ def _rollback(
         security.finish_rollback(chf)
         result = security.security_state(chf)
         if moved_sim:
-            chf.wan_down_until = now + chf.reconnect_delay_us
-            chf.drop_sessions = True
+            chf.lose_wan(now, now + chf.reconnect_delay_us)
     return result
 
 
@@ -394,11 +395,104 @@ def _move_sim(
                    request.service_profile)
     result = security.run_step(chf, "sim", new, now, keys)
     if not isinstance(result, Restarted):
-        chf.wan_down_until = now + chf.reconnect_delay_us
-        chf.drop_sessions = True
+        chf.lose_wan(now, now + chf.reconnect_delay_us)
         chf.emit(now, chf.eui, "SimMoved", {"apn": request.apn,
                                              "reattach_at_us": chf.wan_down_until})
     return result
+
+
+# ---- firmware (ZigBee OTA images): emulator.core.ota_han does the work ----------------------
+
+_TRANSFER_STATES = {
+    "none": FirmwareTransferState.NONE, "idle": FirmwareTransferState.NONE,
+    "offered": FirmwareTransferState.OFFERED, "downloading": FirmwareTransferState.DOWNLOADING,
+    "downloaded": FirmwareTransferState.DOWNLOADED,
+    "activation-scheduled": FirmwareTransferState.ACTIVATION_SCHEDULED,
+    "activated": FirmwareTransferState.ACTIVATED, "refused": FirmwareTransferState.REFUSED,
+    "failed": FirmwareTransferState.FAILED,
+}
+_ON_COMMAND = 0xFFFFFFFF
+
+
+def _ota(chf: Chf, keys: OperationalKeys) -> OtaHan:
+    ota = chf.han.ota if chf.han is not None else None
+    if ota is None:
+        raise Reject(ErrorCode.INVALID_ARGUMENT, "firmware needs the ZigBee HAN", keys)
+    return ota
+
+
+def _transfer(ota: OtaHan, eui: str) -> wan.FirmwareTransfer:
+    s = ota.status(eui)
+    return wan.FirmwareTransfer(state=_TRANSFER_STATES[s.state], ota_status=s.status,
+                                version=s.version, running=s.running, offset=s.offset,
+                                size=s.size, reason=s.reason[:255])
+
+
+def _firmware_target(ota: OtaHan, chf: Chf, core: object, keys: OperationalKeys) -> str:
+    eui = chf.eui if core is chf else str(getattr(core, "eui", ""))
+    if not ota.takes_images(eui):
+        raise Reject(ErrorCode.INVALID_ARGUMENT, f"{eui} takes no firmware images", keys)
+    return eui
+
+
+@handles(MessageType.FIRMWARE_SEGMENT)
+def _firmware_segment(
+    chf: Chf, device_type: DeviceType, core: object, request: object, now: int,
+    keys: OperationalKeys,
+) -> object:
+    """A piece of an image for the target, appended in order to the CHF's buffer for it."""
+    assert isinstance(request, wan.FirmwareSegment)
+    ota = _ota(chf, keys)
+    eui = _firmware_target(ota, chf, core, keys)
+    try:
+        received = ota.segment(eui, request.offset, request.total_size, request.data)
+    except LocalProtocolError as exc:
+        raise Reject(ErrorCode.INVALID_ARGUMENT, str(exc), keys) from None
+    return wan.FirmwareSegmentAck(received=received, total_size=request.total_size)
+
+
+@handles(MessageType.DISTRIBUTE_FIRMWARE)
+def _distribute_firmware(
+    chf: Chf, device_type: DeviceType, core: object, request: object, now: int,
+    keys: OperationalKeys,
+) -> object:
+    """Offer the buffered image to the target (Image Notify over the HAN; the CHF's own image
+    is verified at once). A refused image answers with state REFUSED, not an ERROR."""
+    assert isinstance(request, wan.DistributeFirmware)
+    ota = _ota(chf, keys)
+    eui = _firmware_target(ota, chf, core, keys)
+    try:
+        raw = ota.assembled(eui, request.sha256)
+    except LocalProtocolError as exc:
+        raise Reject(ErrorCode.INVALID_ARGUMENT, str(exc), keys) from None
+    at = None if request.activate_at == _ON_COMMAND else request.activate_at
+    ota.distribute(eui, raw, now, at)
+    return _transfer(ota, eui)
+
+
+@handles(MessageType.READ_FIRMWARE_TRANSFER)
+def _read_firmware_transfer(
+    chf: Chf, device_type: DeviceType, core: object, request: object, now: int,
+    keys: OperationalKeys,
+) -> object:
+    ota = _ota(chf, keys)
+    return _transfer(ota, _firmware_target(ota, chf, core, keys))
+
+
+@handles(MessageType.ACTIVATE_FIRMWARE)
+def _activate_firmware(
+    chf: Chf, device_type: DeviceType, core: object, request: object, now: int,
+    keys: OperationalKeys,
+) -> object:
+    """Run the verified image at ``at`` (the device reports the new version only then)."""
+    assert isinstance(request, wan.ActivateFirmware)
+    ota = _ota(chf, keys)
+    eui = _firmware_target(ota, chf, core, keys)
+    try:
+        ota.activate(eui, request.at, now)
+    except LocalProtocolError as exc:
+        raise Reject(ErrorCode.INVALID_ARGUMENT, str(exc), keys) from None
+    return _transfer(ota, eui)
 
 
 check_complete(_HANDLERS, wan.MESSAGES)

@@ -27,6 +27,7 @@ from emulator.core.chf.records import (
     Restarted,
     Sim,
     Snapshot,
+    WanSchedule,
 )
 from emulator.core.chf.security import SecurityPhase
 from emulator.core.rng import SplitMix64
@@ -73,6 +74,8 @@ class Chf:
         "previous",
         "reconnect_delay_us",
         "wan_down_until",
+        "wan_lost_at",
+        "wan_schedule",
         "log",
         "outgoing",
         "phase",
@@ -114,6 +117,8 @@ class Chf:
         self.previous: Snapshot | None = None  # what ROLLBACK reinstates
         self.reconnect_delay_us = reconnect_delay_us
         self.wan_down_until: int | None = None  # after a SIM move, until it reattaches
+        self.wan_lost_at: int | None = None  # when that outage began
+        self.wan_schedule: WanSchedule | None = None  # None: the modem is always attached
         self.drop_sessions = False  # set when the driver must close every WAN session
         self.phase = SecurityPhase.SMSO_OWNED  # where the security lifecycle stands
         #: Device faults set by profile or scenario, and the seeded RNG of restart outcomes.
@@ -138,11 +143,15 @@ class Chf:
             return None
         return entry.link_key
 
-    def joined(self, eui: str, now: int) -> None:
+    def joined(self, eui: str, now: int, core: object | None = None) -> None:
+        """A whitelisted device joined; ``core`` is the device itself (what WAN requests for it
+        reach), when the installation models it."""
         entry = self.log.get(eui)
         if entry is not None:
             entry.state = DeviceLogState.JOINED
             entry.last_heard = now
+            if core is not None:
+                self.devices[eui] = core
             self.emit(now, self.eui, "HanDeviceJoined",
                        {"eui": eui, "type": entry.device_type.name})
             self.log_event(now, EventCode.HAN_DEVICE_JOINED, int(entry.device_type))
@@ -153,7 +162,11 @@ class Chf:
             entry.last_heard = now
 
     def mirror_report(self, eui: str, reading: object, now: int) -> None:
-        """A GSME woke and reported into its mirror on the CHF."""
+        """A GSME woke and reported into its mirror on the CHF (ignored from a GSME that is
+        not, or no longer, a joined member of the device log)."""
+        entry = self.log.get(eui)
+        if entry is None or entry.state is not DeviceLogState.JOINED:
+            return
         self.gsme_mirror = (reading, now)
         self.heard(eui, now)
 
@@ -177,6 +190,40 @@ class Chf:
         return previous
 
     # ---- WAN side ---------------------------------------------------------------------------
+
+    def lose_wan(self, now: int, until: int) -> None:
+        """The SIM detaches at ``now`` (a SIM move, a rollback, an outage) until ``until``;
+        every WAN session drops."""
+        self.wan_down_until, self.wan_lost_at = until, now
+        self.drop_sessions = True
+
+    def _in_outage(self, now: int) -> bool:
+        return self.wan_down_until is not None and now < self.wan_down_until
+
+    def wan_up(self, now: int) -> bool:
+        """Whether the modem is attached now (no outage, awake on its schedule)."""
+        schedule = self.wan_schedule
+        return not self._in_outage(now) and (schedule is None or schedule.awake(now))
+
+    def next_wan_up(self, now: int) -> int:
+        """The first instant at or after ``now`` when the modem is attached (as things stand:
+        what the SMETS1 CSP reports when the SIM attaches)."""
+        until = self.wan_down_until
+        t = until if until is not None and now < until else now
+        return t if self.wan_schedule is None else self.wan_schedule.next_awake(t)
+
+    def last_wan_attached(self, now: int) -> int | None:
+        """The CHF's last WAN contact as the SMETS1 CSP saw it: now while attached, else the
+        last instant its SIM was attached (the start of an outage, the end of its last awake
+        window) or its last authenticated frame, whichever is later; None if never."""
+        if self.wan_up(now):
+            return now
+        end = self.wan_lost_at if self._in_outage(now) else now
+        seen: int | None = end
+        if end is not None and self.wan_schedule is not None:
+            seen = self.wan_schedule.last_awake(end)
+        candidates = [t for t in (seen, self.last_wan_contact) if t is not None]
+        return max(candidates) if candidates else None
 
     def handle_frame(
         self, data: bytes, now: int, tls_role: Role | None, session: int = 0
@@ -295,7 +342,11 @@ class Chf:
             if entry is None or entry.state is not DeviceLogState.JOINED:
                 raise Reject(ErrorCode.UNKNOWN_DEVICE, f"{target} is not on this HAN", keys)
             device_type = entry.device_type
-            core = self.devices[target]
+            found = self.devices.get(target)
+            if found is None:  # joined on the HAN, but no device core behind it
+                raise Reject(ErrorCode.DEVICE_UNREACHABLE,
+                             f"{target} joined but does not answer", keys)
+            core = found
         try:
             request = wan.decode_request(mt, payload)
         except MalformedFrame as exc:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from emulator.core.prepayment import PaymentSnapshot, TopUpOutcome
+
+if TYPE_CHECKING:
+    from emulator.core.ota_han import OtaHan
 from emulator.wire.vocabulary import (
     DeviceLogState,
     DeviceType,
@@ -39,6 +42,34 @@ class Snapshot:
     anchor_der: bytes
     apn: str
     service_profile: str
+
+
+@dataclass(frozen=True, slots=True)
+class WanSchedule:
+    """When a CHF's modem is attached: ``awake_us`` at the start of every ``period_us``,
+    counted from ``phase_us`` (a battery-saving or badly covered CHF). A session opened while
+    awake stays up until it closes."""
+
+    period_us: int
+    awake_us: int
+    phase_us: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.awake_us <= self.period_us:
+            raise ValueError("a WAN schedule is awake for 0 < awake <= period")
+
+    def awake(self, t: int) -> bool:
+        return (t - self.phase_us) % self.period_us < self.awake_us
+
+    def next_awake(self, t: int) -> int:
+        """The first instant at or after ``t`` when the modem is attached."""
+        offset = (t - self.phase_us) % self.period_us
+        return t if offset < self.awake_us else t - offset + self.period_us
+
+    def last_awake(self, t: int) -> int:
+        """The last instant at or before ``t`` when the modem was attached."""
+        offset = (t - self.phase_us) % self.period_us
+        return t if offset < self.awake_us else t - offset + self.awake_us - 1
 
 
 @dataclass(slots=True)
@@ -103,3 +134,6 @@ class HanPort(Protocol):
                      failed: Callable[[str, int], None]) -> None: ...
 
     def forget_device(self, eui: str) -> None: ...
+
+    @property
+    def ota(self) -> OtaHan | None: ...  # the OTA cluster (emulator.core.ota_han), if attached
