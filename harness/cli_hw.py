@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from emulator.outputs import close_partial, open_partial
 from emulator.profiles import default_dmc, load_dmc
 
 
@@ -59,14 +60,16 @@ def meters(pki_dir: Path, chf_eui: str | None, radio_url: str, profile: str | No
                                      param_hint="--pan")
 
     async def body(stop: asyncio.Event) -> None:
-        sink = trace_path.open("w", encoding="utf-8") if trace_path else None
+        sink = open_partial(trace_path) if trace_path else None  # renamed when meters stop
+        stopped = False
         try:
             await run_meters(pki_dir=pki_dir, dmc=dmc, seed=seed, radio_url=radio_url,
                              stop=stop, chf_eui=chf_eui, trace_sink=sink,
                              announce=lambda line: click.echo(line), pan_id=pan, only=only)
+            stopped = True
         finally:
-            if sink is not None:
-                sink.close()
+            if sink is not None and trace_path is not None:
+                close_partial(sink, trace_path, complete=stopped)
 
     _until_signalled(body)
 
