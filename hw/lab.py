@@ -33,8 +33,8 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from emulator.core.han_crypto import InstallCodeError, install_code_link_key
-from emulator.errors import LabError, TransportError, WireError
+from emulator.core.han_crypto import install_code_link_key
+from emulator.errors import InstallCodeError, LabError, TransportError, WireError
 from emulator.wire.eui import normalise
 from hw.radio import open_radio
 
