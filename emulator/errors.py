@@ -32,6 +32,7 @@ turn any of them into one line and a non-zero exit::
      +-- MigrationFileError      an MGF or SCF that is not well-formed or fails its schema
      +-- MigrationSpecError      a bad --fault or --group for a migration run
      +-- ReleaseRefused          the DCO will not release an installation's secrets
+     +-- LabError                a bench lab file (radios, physical devices) that fails its schema
 """
 
 from __future__ import annotations
@@ -240,3 +241,7 @@ class ReleaseRefused(S1labError):
         self.installation_id = installation_id
         self.reason = reason
         super().__init__(f"DCO refuses release for {installation_id}: {reason}")
+
+
+class LabError(S1labError):
+    """A lab file (hw/lab.py: radios and physical devices) is missing, unparsable or invalid."""

@@ -21,9 +21,11 @@ from emulator.core.esme import Esme
 from emulator.core.gsme import Gsme
 from emulator.core.han import Han
 from emulator.core.han_crypto import install_code_link_key
+from emulator.core.installation import HanRole
 from emulator.core.ota_han import OtaHan, attach_ota
 from emulator.core.trace_sink import Emit
 from emulator.drivers.capture import HanCapture
+from emulator.drivers.clock import Clock
 from emulator.drivers.link import LinkEnd
 from emulator.drivers.scheduler import Scheduler
 from emulator.drivers.wan_channel import WanChannel
@@ -56,6 +58,7 @@ class Installation(FaultApi):
         han: HanMode = "zigbee",
         capture: HanCapture | None = None,
         keylog: Path | None = None,
+        han_role: HanRole = "all",
     ) -> None:
         self.id = installation_id
         self.dmc = dmc
@@ -68,7 +71,7 @@ class Installation(FaultApi):
             installation_id=installation_id, dmc=dmc, chf_eui=chf_eui,
             anchor=(anchor_role, anchor_cert.public_bytes(Encoding.DER)), keys=keys, seed=seed,
             now=self._clock.now_us(), emit=emit, han=han,
-            han_capture=capture.frame if capture is not None else None,
+            han_capture=capture.frame if capture is not None else None, han_role=han_role,
         )
         self.core = built.core
         self.han: Han | None = built.han
@@ -77,9 +80,9 @@ class Installation(FaultApi):
         self.ota: OtaHan | None = attach_ota(self.core, ota_policies(dmc), trusted_signers())
         if capture is not None and self.han is not None:
             capture.add_network_key(self.han.keys.current_key, f"{installation_id} network key")
-            for eui, node in self.han.nodes.items():
-                if node.link_key is not None:
-                    capture.add_link_key(node.link_key, eui, f"{installation_id} link key")
+            for eui, code in self.core.install_codes.items():  # every HAN role knows them
+                capture.add_link_key(install_code_link_key(code), eui,
+                                     f"{installation_id} link key")
         self._slot = scheduler.slot(self._on_timer)
         self._slot.set(self.core.get_timer())
         self.wan = WanService(core=self.core, dmc=dmc, chf_bundle=chf_bundle, trust=trust,
@@ -116,6 +119,15 @@ class Installation(FaultApi):
     @property
     def frames_served(self) -> int:
         return self.wan.frames_served
+
+    @property
+    def emit(self) -> Emit:
+        return self._emit
+
+    @property
+    def scheduler_clock(self) -> Clock:
+        """The clock this installation runs on (drivers that feed its cores read it)."""
+        return self._clock
 
     def wan_available(self, now: int) -> bool:
         return self.wan.wan_available(now)

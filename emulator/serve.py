@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -48,7 +48,10 @@ async def serve(
     keylog: Path | None = None,
     handshake_timeout_s: float | None = None,
     idle_timeout_s: float | None = None,
+    radio: Callable[[Installation], Awaitable[Callable[[], Awaitable[None]]]] | None = None,
 ) -> None:
+    """Serve one installation; with ``radio`` (which attaches the HAN to a radio and returns
+    its closer) the CHF's meters are expected on the air, not in this process."""
     if (listen is None) == (connect is None):
         raise TransportError("give exactly one of --listen HOST:PORT or --connect HOST:PORT")
     pki = PkiFolder.load(pki_dir)
@@ -65,7 +68,7 @@ async def serve(
         installation_id="serve", dmc=dmc, chf_eui=eui, chf_bundle=pki.chf_bundle_path(eui),
         trust={Role.SMSO: pki.smso_ca.cert}, keys=pki.keystore.get(eui), seed=seed,
         scheduler=scheduler, emit=trace.emitter("serve"), han=han, capture=capture,
-        keylog=keylog,
+        keylog=keylog, han_role="chf" if radio is not None else "all",
     )
 
     handshake_s = handshake_timeout_s or dmc.chf.tls_handshake_timeout_s
@@ -127,8 +130,11 @@ async def serve(
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), REDIAL_S)
 
+    close_radio = await radio(inst) if radio is not None else None
     try:
         await scheduler.guard(run())  # a failed device callback ends the run loudly
     finally:
+        if close_radio is not None:
+            await close_radio()
         inst.close()
         scheduler.close()

@@ -32,6 +32,7 @@ from emulator.drivers.capture import HanCapture
 from emulator.drivers.tcp import parse_hostport
 from emulator.outputs import close_partial, open_partial
 from emulator.pki import init_folder
+from harness import cli_hw
 from harness.cli_campaign import campaign
 from harness.cli_firmware import firmware, headend_firmware
 from harness.cli_fleet import fleet
@@ -280,11 +281,17 @@ def pki_init(directory: Path, chfs: int, seed: int | None, days: int, first_eui:
 @click.option("--idle-timeout", type=TIMEOUT, default=None,
               help="Seconds of silence after which a session is closed "
                    "(default: the CHF profile's wan_idle_timeout_s, 900).")
+@click.option("--radio", "radio_url", metavar="URL", default=None,
+              help="Put the CHF's HAN on a radio (zep://HOST:PORT?peer=HOST:PORT, "
+                   "spinel:///dev/ttyACM0, or a radio named in --lab); its meters are then "
+                   "expected on the air.")
+@click.option("--lab", "lab_path", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, help="Lab file: radios by name, physical devices to whitelist.")
 def serve(listen: str | None, connect: str | None, pki_dir: Path, profile: str | None,
           seed: int, chf_eui: str | None, trace_path: Path | None, han: str,
           capture: Path | None, zep: str | None, faults: tuple[str, ...],
           keylog: Path | None, handshake_timeout: float | None,
-          idle_timeout: float | None) -> None:
+          idle_timeout: float | None, radio_url: str | None, lab_path: Path | None) -> None:
     """Run one emulated installation in real time; its CHF speaks mutual TLS over TCP."""
     from emulator.serve import serve as run_serve
 
@@ -293,6 +300,14 @@ def serve(listen: str | None, connect: str | None, pki_dir: Path, profile: str |
     connect_to = parse_hostport(connect) if connect else None
     fault_list = [parse_fault(f) for f in faults]
     zep_to = parse_hostport(zep) if zep else None
+    radio = None
+    if lab_path is not None and radio_url is None:
+        _fail("serve", "--lab needs --radio (a URL or one of the lab's radio names)")
+    if radio_url is not None:
+        from hw.bench import radio_attacher
+        from hw.lab import load_lab
+
+        radio = radio_attacher(radio_url, lab=load_lab(lab_path) if lab_path else None)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -313,7 +328,8 @@ def serve(listen: str | None, connect: str | None, pki_dir: Path, profile: str |
                             setup=lambda inst, sched: apply_faults(fault_list, [inst], sched),
                             wan_capture=evidence.wan if evidence else None,
                             keylog=evidence.keylog if evidence else keylog_path(keylog),
-                            handshake_timeout_s=handshake_timeout, idle_timeout_s=idle_timeout)
+                            handshake_timeout_s=handshake_timeout, idle_timeout_s=idle_timeout,
+                            radio=radio)
             stopped = True
         finally:
             if sink is not None and trace_path is not None:
@@ -490,6 +506,8 @@ cli.add_command(firmware)
 headend.add_command(headend_firmware)
 cli.add_command(run_command)  # s1lab run (harness/cli_run.py)
 cli.add_command(campaign)  # s1lab campaign (harness/cli_campaign.py)
+for _command in cli_hw.COMMANDS:  # bench commands for radios
+    cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,13 +2,14 @@
 # Set up everything s1lab and its tests need on a fresh Debian machine (idempotent):
 # Debian packages for the tests' real peers (tshark, editcap/mergecap, socat, openssl, mosquitto;
 # chromium and a font for the headless-browser check of the HTML report), a virtualenv in .venv,
-# and the project installed editable with its dev extras.
+# and the project installed editable with its dev extras; the pinned npm folder of the
+# independent-ZigBee-stack test (tests/interop/herdsman, `npm ci` from its lock file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 for pair in tshark:tshark editcap:wireshark-common mergecap:wireshark-common socat:socat \
-    openssl:openssl chromium:chromium mosquitto:mosquitto; do
+    openssl:openssl chromium:chromium mosquitto:mosquitto node:nodejs npm:npm; do
   cmd=${pair%%:*}; pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
 done
@@ -29,4 +30,10 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e '.[dev]'
   touch "$stamp"
+fi
+
+herdsman=tests/interop/herdsman
+if [ ! -f "$herdsman/node_modules/.package-lock.json" ] \
+    || [ "$herdsman/package-lock.json" -nt "$herdsman/node_modules/.package-lock.json" ]; then
+  (cd "$herdsman" && npm ci --no-audit --no-fund --loglevel=error)
 fi

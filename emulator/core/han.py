@@ -10,6 +10,11 @@ windows, MAC acks with up to ``mac_retries`` retransmissions. A sleepy end devic
 never receives directly: the CHF holds its frames (indirect transmission, with an expiry) until
 it polls with a MAC Data Request.
 
+On a radio (``Han.air`` set, see :class:`Air`), the nodes this process runs are ``Han.local``;
+frames for any other node go to the radio as bytes, and the radio's MAC does the acks, CSMA
+and MAC retries (it reports only acked or not). Frames the radio hears come back through
+:meth:`Han.air_frame`. APS acks and retries, indirect transmission and joining stay here.
+
 Time is an argument (``now``, µs); :meth:`Han.get_timer` reports the next event and
 :meth:`Han.handle_timer` runs what is due. What the devices *do* with the ZCL they receive is the
 application's business: delivered frames come back as :class:`Delivery` records.
@@ -21,7 +26,7 @@ import heapq
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from emulator.core.han_crypto import (
     NetworkKeyRing,
@@ -37,6 +42,7 @@ from emulator.errors import MalformedFrame, SecurityError
 from emulator.wire.eui import eui_from_str, eui_to_str
 from emulator.wire.ieee802154 import (
     CAP_ALLOCATE_ADDRESS,
+    CAP_RX_ON_WHEN_IDLE,
     AssociationResponse,
     MacCommand,
     MacFrame,
@@ -46,11 +52,14 @@ from emulator.wire.ieee802154 import (
     mac_ack,
     mac_data,
     mac_data_request,
+    parse_association_response,
     parse_mac,
 )
 from emulator.wire.zigbee_aps import (
+    SE_PROFILE,
     ApsFrameType,
     ApsHeader,
+    DeliveryMode,
     KeyType,
     SwitchKey,
     TransportKey,
@@ -63,6 +72,24 @@ from emulator.wire.zigbee_aps import (
 from emulator.wire.zigbee_nwk import KeyId, NwkFrameType, NwkHeader, SecurityHeader
 
 CaptureFn = Callable[[bytes, int], None]
+#: A radio's report on one transmission: (acknowledged, now).
+TxDone = Callable[[bool, int], None]
+UNASSIGNED_SHORT = 0xFFFE
+#: After an Association Request on a radio, the joiner polls for its response and keys.
+JOIN_POLLS_US = (300 * MS, 800 * MS, 1500 * MS, 3000 * MS, 5000 * MS)
+#: A joiner on a radio that got no network key tries again after this long.
+JOIN_RETRY_US = 8 * SECOND
+
+
+class Air(Protocol):
+    """The radio as the HAN sees it (implemented by a driver in ``hw/``)."""
+
+    def transmit(self, frame: bytes, now: int, done: TxDone) -> None:
+        """Put ``frame`` (PSDU with FCS) on the air; call ``done`` when the radio is through."""
+
+    def readdress(self) -> None:
+        """The local nodes' addresses, or the frames held for sleepy devices, changed: update
+        the radio's address filter and source-match table (:meth:`Han.pending_addresses`)."""
 
 
 def _CANCELLED(at: int) -> None:  # noqa: N802 - a sentinel action
@@ -132,6 +159,8 @@ class Delivery:
     dst_endpoint: int
     zcl: bytes
     at: int
+    profile: int = SE_PROFILE  # Smart Energy; ZDO (0) and Home Automation from other stacks
+    aps_secured: bool = True  # under a link key as well as the network key
 
 
 @dataclass(slots=True)
@@ -161,6 +190,8 @@ class _ApsPending:
     counter: int
     retries_left: int
     on_failed: Callable[[int], None] | None
+    profile: int = SE_PROFILE
+    aps_secure: bool = True
     attempt: int = 0
     timer_armed_for: int = -1
     timer: list[Any] | None = None  # the pending ack timer's queue entry
@@ -205,21 +236,36 @@ class Han:
         self.aps_retransmissions = 0
         self.frames_sent = 0
         self.frames_dropped = 0
+        #: The radio this HAN is on (None: every node is in this process, in-memory links).
+        self.air: Air | None = None
+        #: On a radio: the EUIs of the nodes this process runs; the others are on the air.
+        self.local: set[str] = set()
+        #: On a radio: a local device finished joining (Transport Key in, Verify Key out).
+        self.on_local_joined: Callable[[HanNode, int], None] | None = None
 
     # ---- membership -------------------------------------------------------------------------
 
     def add_node(self, eui: str, *, sleepy: bool = False, link_key: bytes | None = None,
-                 link: LinkParams | None = None) -> HanNode:
-        """Put a device on the network already joined (installation time)."""
-        short = self._free_short()
+                 link: LinkParams | None = None, joined: bool = True) -> HanNode:
+        """Put a device on the network already joined (installation time); with
+        ``joined=False`` it holds only its install-code key and must join (on a radio)."""
+        short = self._free_short() if joined else UNASSIGNED_SHORT
         node = HanNode(eui_from_str(eui), short, sleepy=sleepy, link_key=link_key,
-                       link=link or LinkParams(), joined=True)
-        node.keys = NetworkKeyRing(self.keys.current_key, self.keys.current_seq)
-        if link_key is not None:
-            self.tc_keys[eui] = link_key
+                       link=link or LinkParams(), joined=joined)
+        if joined:
+            node.keys = NetworkKeyRing(self.keys.current_key, self.keys.current_seq)
+            self._by_short[short] = node
+            if link_key is not None:
+                self.tc_keys[eui] = link_key
         self.nodes[eui] = node
-        self._by_short[short] = node
         return node
+
+    def is_local(self, eui: str) -> bool:
+        """Does this process run ``eui``'s radio side (always, without a radio)?"""
+        return self.air is None or eui in self.local
+
+    def _on_air(self, dst: HanNode) -> bool:
+        return self.air is not None and dst.name not in self.local
 
     def _free_short(self) -> int:
         """The lowest short address not in use (0x0000 is the coordinator)."""
@@ -284,17 +330,48 @@ class Han:
         src_endpoint: int = 1,
         dst_endpoint: int = 1,
         on_failed: Callable[[int], None] | None = None,
+        profile: int = SE_PROFILE,
+        aps_secure: bool = True,
     ) -> None:
         """Send a ZCL frame from ``src`` to ``dst``: NWK-secured, MAC acked, and APS acked with
-        retries (a frame whose APS ack never comes is sent again, up to APS_MAX_RETRIES)."""
-        frame = self._data_frame(src, dst, cluster, zcl, src_endpoint, dst_endpoint)
+        retries (a frame whose APS ack never comes is sent again, up to APS_MAX_RETRIES).
+        ``profile`` 0 with endpoints 0 sends ZDO; ``aps_secure=False`` keeps it NWK-only."""
+        if self.air is not None and (not src.joined or src.keys is None) and src is not self.chf:
+            self._emit(now, src.name, "HanTransmissionFailed",
+                       {"to": dst.name, "reason": "not joined"})
+            if on_failed is not None:
+                on_failed(now)
+            return
+        frame = self._data_frame(src, dst, cluster, zcl, src_endpoint, dst_endpoint,
+                                 profile=profile, aps_secure=aps_secure)
         key = (src.name, dst.name, src.aps_counter)
         self._aps_pending[key] = _ApsPending(src, dst, cluster, zcl, src_endpoint, dst_endpoint,
-                                             src.aps_counter, APS_MAX_RETRIES, on_failed)
+                                             src.aps_counter, APS_MAX_RETRIES, on_failed,
+                                             profile, aps_secure)
         self._launch(_Tx(frame, src, dst, src.mac_seq, 1 + self._link(src, dst).mac_retries,
                          lambda at: self._aps_timeout(key, -1, at), aps_key=key), now)
         if src.sleepy:  # a sleepy sender polls shortly for the ack (and any answer)
             self._at(now + APS_ACK_WAIT_US // 3, lambda at: self.poll(src, at))
+
+    def broadcast(self, src: HanNode, nwk_dst: int, cluster: int, payload: bytes, now: int, *,
+                  profile: int, src_endpoint: int = 0, dst_endpoint: int = 0) -> None:
+        """A NWK-secured broadcast (MAC 0xFFFF, no acks), such as a Device_annce to 0xFFFD.
+        On a radio it goes on the air; in memory only the capture sees it."""
+        ring = src.keys or self.keys
+        src.mac_seq = (src.mac_seq + 1) & 0xFF
+        src.aps_counter = (src.aps_counter + 1) & 0xFF
+        nwk = NwkHeader(NwkFrameType.DATA, nwk_dst, src.short, src.nwk_counter & 0xFF,
+                        aux=self._nwk_aux(src))
+        aps = ApsHeader(ApsFrameType.DATA, src.aps_counter, DeliveryMode.BROADCAST,
+                        dst_endpoint=dst_endpoint, cluster=cluster, profile=profile,
+                        src_endpoint=src_endpoint)
+        mac = mac_data(src.mac_seq, self.pan_id, 0xFFFF, src.short, b"")
+        frame = build_secured_frame(mac, nwk, aps, payload, network_key=ring.current_key)
+        self.frames_sent += 1
+        if self.capture is not None:
+            self.capture(frame, now)
+        if self.air is not None:
+            self.air.transmit(frame, now, lambda acked, at: None)
 
     def _aps_timeout(self, key: tuple[str, str, int], attempt: int, now: int) -> None:
         """No APS ack (or no MAC ack at all): send again, or give up."""
@@ -314,7 +391,8 @@ class Han:
         self.aps_retransmissions += 1
         frame = self._data_frame(pending.src, pending.dst, pending.cluster, pending.zcl,
                                  pending.src_endpoint, pending.dst_endpoint,
-                                 aps_counter=pending.counter)
+                                 aps_counter=pending.counter, profile=pending.profile,
+                                 aps_secure=pending.aps_secure)
         src, dst = pending.src, pending.dst
         self._launch(_Tx(frame, src, dst, src.mac_seq, 1 + self._link(src, dst).mac_retries,
                          lambda at: self._aps_timeout(key, -1, at), aps_key=key), now)
@@ -330,7 +408,7 @@ class Han:
 
     def _data_frame(self, src: HanNode, dst: HanNode, cluster: int, zcl: bytes,
                     src_endpoint: int, dst_endpoint: int, aps_counter: int | None = None,
-                    ) -> bytes:
+                    *, profile: int = SE_PROFILE, aps_secure: bool = True) -> bytes:
         src.mac_seq = (src.mac_seq + 1) & 0xFF
         if aps_counter is None:
             src.aps_counter = (src.aps_counter + 1) & 0xFF
@@ -338,7 +416,7 @@ class Han:
         # SE application traffic with the Trust Centre is also APS-secured under the device's
         # link key; device-to-device traffic (IHD reading the ESME) is NWK-secured only, as
         # there is no application link key between them without CBKE.
-        link_key = (self.tc_keys.get(dst.name) if src is self.chf
+        link_key = (None if not aps_secure else self.tc_keys.get(dst.name) if src is self.chf
                     else src.link_key if dst is self.chf else None)
         aps_aux = None
         if link_key is not None:
@@ -347,7 +425,7 @@ class Han:
         nwk = NwkHeader(NwkFrameType.DATA, dst.short, src.short, src.nwk_counter & 0xFF,
                         aux=self._nwk_aux(src))
         aps = aps_data(aps_counter, cluster, dst_endpoint=dst_endpoint,
-                       src_endpoint=src_endpoint, ack_request=True, aux=aps_aux)
+                       src_endpoint=src_endpoint, profile=profile, ack_request=True, aux=aps_aux)
         mac = mac_data(src.mac_seq, self.pan_id, dst.short, src.short, b"")
         ring = src.keys or self.keys
         return build_secured_frame(mac, nwk, aps, zcl, network_key=ring.current_key,
@@ -371,9 +449,13 @@ class Han:
                                    link_key=aps_key)
 
     def _launch(self, tx: _Tx, now: int) -> None:
-        if tx.dst.sleepy and tx.src is self.chf:
-            # Indirect: held for the sleepy device until it polls (or the entry expires).
-            self._indirect.setdefault(tx.dst.name, []).append((now + self.indirect_expiry_us, tx))
+        if tx.src is self.chf and (tx.dst.sleepy or (self._on_air(tx.dst) and not tx.dst.joined)):
+            # Indirect: held for the sleepy device until it polls (or the entry expires); on a
+            # radio a joiner too collects its Association Response and keys by polling.
+            held = self._indirect.setdefault(tx.dst.name, [])
+            held.append((now + self.indirect_expiry_us, tx))
+            if len(held) == 1 and self.air is not None:
+                self.air.readdress()  # the radio's source match: frames pending for it
             return
         self._transmit(tx, now)
 
@@ -391,6 +473,9 @@ class Han:
         self.frames_sent += 1
         if self.capture is not None:
             self.capture(tx.frame, now)
+        if self.air is not None and self._on_air(tx.dst):
+            self.air.transmit(tx.frame, now, lambda acked, at: self._air_done(tx, acked, at))
+            return
         link = self._link(tx.src, tx.dst)
         tx.attempts -= 1
         heard = not link.down_at(now) and not (link.loss and self._rng.random() < link.loss)
@@ -406,6 +491,17 @@ class Han:
             if tx.on_failed is not None:
                 tx.on_failed(now)
 
+    def _air_done(self, tx: _Tx, acked: bool, now: int) -> None:
+        """The radio is through with ``tx`` (its MAC retries included)."""
+        if acked:
+            return
+        self.frames_dropped += 1
+        if tx.aps_key is None:  # APS-acked frames are the APS layer's to retry or report
+            self._emit(now, tx.src.name, "HanTransmissionFailed",
+                       {"to": tx.dst.name, "reason": "no MAC ack"})
+        if tx.on_failed is not None:
+            tx.on_failed(now)
+
     def _arrive(self, tx: _Tx, now: int) -> None:
         if self.capture is not None:
             pending = bool(self._indirect.get(tx.src.name)) if tx.command else False
@@ -416,6 +512,75 @@ class Han:
             self.receive(tx.frame, tx.dst, now)
 
     # ---- receiving ----------------------------------------------------------------------------
+
+    def air_frame(self, frame: bytes, now: int) -> None:
+        """The radio heard ``frame`` (PSDU with FCS; acks are the radio's own business)."""
+        self._at(now, lambda at: self._air_arrive(frame, at))
+
+    def _air_arrive(self, frame: bytes, now: int) -> None:
+        try:
+            mac = parse_mac(frame)
+        except MalformedFrame as exc:
+            self._emit(now, self.chf.name, "HanFrameDropped",
+                       {"reason": "MalformedFrame", "detail": str(exc)})
+            return
+        if mac.frame_type is MacFrameType.ACK or (
+                mac.dst_pan not in (self.pan_id, 0xFFFF) and mac.dst_pan is not None):
+            return
+        if self.capture is not None:
+            self.capture(frame, now)
+        chf_here = self.chf.name in self.local
+        if mac.frame_type is MacFrameType.COMMAND:
+            src = mac.src_addr
+            joiner = isinstance(src, bytes) and chf_here
+            if mac.command == MacCommand.ASSOCIATION_REQUEST and joiner and isinstance(src, bytes):
+                eui = eui_to_str(src)
+                node = self.nodes.get(eui)
+                rejoin = self.tc_keys.get(eui) if node is not None and node.joined else None
+                if node is None:
+                    rx_on = bool(mac.payload and mac.payload[0] & CAP_RX_ON_WHEN_IDLE)
+                    node = HanNode(src, UNASSIGNED_SHORT, sleepy=not rx_on)
+                elif rejoin is not None:  # it restarted: new counters, keys again
+                    node.joined = False
+                    self.chf.guard.forget(node.eui)
+                    node.aps_seen.clear()
+                self._association(node, now, rejoin)
+            elif mac.command == MacCommand.DATA_REQUEST and chf_here:
+                poller = (self.nodes.get(eui_to_str(src)) if isinstance(src, bytes)
+                          else self._by_short.get(src) if isinstance(src, int) else None)
+                if poller is not None and poller is not self.chf:
+                    self._poll_received(poller, now)
+            elif (mac.command == MacCommand.ASSOCIATION_RESPONSE
+                  and isinstance(mac.dst_addr, bytes)):
+                node = self.nodes.get(eui_to_str(mac.dst_addr))
+                if node is not None and node.name in self.local:
+                    self._associated(node, mac.payload, now)
+            return
+        if mac.frame_type is not MacFrameType.DATA:
+            return
+        dst = mac.dst_addr
+        node = self._by_short.get(dst) if isinstance(dst, int) else (
+            self.nodes.get(eui_to_str(dst)) if isinstance(dst, bytes) else None)
+        if node is not None and node.name in self.local:
+            self.receive(frame, node, now)
+
+    def _associated(self, node: HanNode, payload: bytes, now: int) -> None:
+        """A local joiner got its Association Response: take the short address it gives."""
+        try:
+            resp = parse_association_response(payload)
+        except MalformedFrame:
+            return
+        if resp.status != 0:
+            self._emit(now, node.name, "HanJoinFailed",
+                       {"reason": f"association refused (status {resp.status})"})
+            return
+        if self._by_short.get(node.short) is node:
+            del self._by_short[node.short]
+        node.short = resp.short_address
+        self._by_short[node.short] = node
+        self._emit(now, node.name, "HanAssociated", {"short": node.short})
+        if self.air is not None:
+            self.air.readdress()
 
     def receive(self, frame: bytes, node: HanNode, now: int) -> bool:
         """``node``'s radio hears ``frame``: check and unsecure it with the node's own keys.
@@ -468,6 +633,8 @@ class Han:
             src=src.name, dst=node.name, cluster=parsed.aps.cluster or 0,
             src_endpoint=parsed.aps.src_endpoint or 0, dst_endpoint=parsed.aps.dst_endpoint or 0,
             zcl=parsed.payload, at=now,
+            profile=parsed.aps.profile if parsed.aps.profile is not None else SE_PROFILE,
+            aps_secured=parsed.aps.aux is not None,
         ))
         return True
 
@@ -482,10 +649,17 @@ class Han:
         proves so with Verify Key. No proof within ``join_timeout_us`` means the join failed.
         """
         node.mac_seq = (node.mac_seq + 1) & 0xFF
+        caps = CAP_ALLOCATE_ADDRESS | (0 if node.sleepy else CAP_RX_ON_WHEN_IDLE)
         req = MacFrame(MacFrameType.COMMAND, node.mac_seq, dst_pan=self.pan_id, dst_addr=0x0000,
                        src_pan=0xFFFF, src_addr=node.eui, command=MacCommand.ASSOCIATION_REQUEST,
-                       payload=association_request_payload(CAP_ALLOCATE_ADDRESS),
-                       ack_request=True)
+                       payload=association_request_payload(caps), ack_request=True)
+        if self._on_air(self.chf):
+            self._transmit(_Tx(build_mac(req), node, self.chf, node.mac_seq, 1, command=True),
+                           now)
+            for wait in JOIN_POLLS_US:  # collect the response, then the network key
+                self._at(now + wait, lambda at: self._join_poll(node, at))
+            self._at(now + JOIN_RETRY_US, lambda at: self._join_retry(node, at))
+            return
         if self.capture is not None:
             self.capture(build_mac(req), now)
         self.frames_sent += 1
@@ -495,18 +669,37 @@ class Han:
             return
         self._at(now + link.latency_us, lambda at: self._association(node, at))
 
-    def _association(self, node: HanNode, now: int) -> None:
-        key = self.on_join_request(node, now) if self.on_join_request is not None else None
+    def _join_poll(self, node: HanNode, now: int) -> None:
+        if not node.joined:
+            self.poll(node, now)
+
+    def _join_retry(self, node: HanNode, now: int) -> None:
+        if not node.joined and self.nodes.get(node.name) is node and node.name in self.local:
+            self._emit(now, node.name, "HanJoinRetry", {"reason": "no network key yet"})
+            self.request_join(node, now)
+
+    def _association(self, node: HanNode, now: int, rejoin_key: bytes | None = None) -> None:
+        """The Trust Centre answers an Association Request; ``rejoin_key``: a device it already
+        had (a meter that restarted, on a radio) comes back under its TC link key."""
+        key = rejoin_key or (self.on_join_request(node, now) if self.on_join_request is not None
+                             else None)
         self.chf.mac_seq = (self.chf.mac_seq + 1) & 0xFF
         if key is None:
             resp = AssociationResponse(0xFFFF, 0x02)  # PAN access denied
         else:
-            resp = AssociationResponse(self._free_short(), 0x00)
-        if self.capture is not None:
-            self.capture(build_mac(MacFrame(
-                MacFrameType.COMMAND, self.chf.mac_seq, dst_pan=self.pan_id, dst_addr=node.eui,
-                src_addr=self.chf.eui, command=MacCommand.ASSOCIATION_RESPONSE,
-                payload=resp.payload(), ack_request=True, pan_id_compression=True)), now)
+            known = self._by_short.get(node.short) is node
+            resp = AssociationResponse(node.short if known else self._free_short(), 0x00)
+        response = build_mac(MacFrame(
+            MacFrameType.COMMAND, self.chf.mac_seq, dst_pan=self.pan_id, dst_addr=node.eui,
+            src_addr=self.chf.eui, command=MacCommand.ASSOCIATION_RESPONSE,
+            payload=resp.payload(), ack_request=True, pan_id_compression=True))
+        if self._on_air(node):  # indirect: the joiner polls for it
+            tx = _Tx(response, self.chf, node, self.chf.mac_seq, 1)
+            self._indirect[node.name] = [(now + self.indirect_expiry_us, tx)]
+            if self.air is not None:
+                self.air.readdress()
+        elif self.capture is not None:
+            self.capture(response, now)
         if key is None:
             self._emit(now, self.chf.name, "HanJoinRefused",
                        {"eui": node.name, "reason": "not whitelisted or join window closed"})
@@ -566,6 +759,13 @@ class Han:
         if self.on_heard is not None:
             self.on_heard(node.name, now)
         held = self._indirect.pop(node.name, [])
+        if (self._on_air(node) and len(held) > 1
+                and held[0][1].frame[0] & 0x07 == MacFrameType.COMMAND):
+            # The Association Response alone: the joiner takes its address before the rest.
+            self._indirect[node.name] = held[1:]
+            held = held[:1]
+        elif held and self.air is not None:
+            self.air.readdress()  # nothing pending for it any more
         live = [tx for expires, tx in held if expires > now]
         for expired in (tx for expires, tx in held if expires <= now):
             self._emit(now, self.chf.name, "HanIndirectExpired", {"to": node.name})
@@ -585,6 +785,13 @@ class Han:
 
     def held_for(self, eui: str) -> int:
         return len(self._indirect.get(eui, []))
+
+    def pending_addresses(self) -> tuple[set[int], set[bytes]]:
+        """Short and extended addresses of the devices the CHF holds frames for (a radio's
+        source-match table); joiners, not yet in the node table, by their EUI-64."""
+        shorts = {n.short for eui in self._indirect if (n := self.nodes.get(eui)) is not None
+                  and n.short != UNASSIGNED_SHORT}
+        return shorts, {eui_from_str(eui) for eui, held in self._indirect.items() if held}
 
     # ---- Trust Centre: keys -----------------------------------------------------------------
 
@@ -631,6 +838,11 @@ class Han:
             self._emit(now, dst.name, "HanNetworkKeyReceived", {"seq": cmd.key_seq})
             if not dst.joined:
                 self.send_verify_key(dst, now)
+                if self._on_air(self.chf):  # the Trust Centre is elsewhere: we are in
+                    dst.joined = True
+                    self._emit(now, dst.name, "HanJoined", {"short": dst.short})
+                    if self.on_local_joined is not None:
+                        self.on_local_joined(dst, now)
         elif isinstance(cmd, SwitchKey):
             if dst.keys is not None and dst.keys.pending_seq == cmd.key_seq:
                 old = dst.keys.current_seq

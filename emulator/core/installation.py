@@ -12,9 +12,12 @@ prepayment supply is ARMED after a top-up, the consumer presses the PPMID button
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from emulator.core.chf import Chf
+from emulator.core.chf.records import LogEntry
 from emulator.core.esme import Esme
 from emulator.core.gsme import Gsme
 from emulator.core.han import Han, HanNode, LinkParams
@@ -23,9 +26,15 @@ from emulator.core.ihd import Ihd
 from emulator.core.ppmid import Ppmid
 from emulator.core.rng import SplitMix64
 from emulator.core.se_app import SmartEnergyApp
-from emulator.core.timebase import MINUTE
+from emulator.core.timebase import MINUTE, MS
 from emulator.wire.eui import eui_from_str, eui_to_str
-from emulator.wire.vocabulary import DeviceType, SupplyState
+from emulator.wire.vocabulary import DeviceLogState, DeviceType, SupplyState
+
+#: Which side of the HAN this process runs: all of it in memory, or, on a radio, only the CHF
+#: (its meters are on the air) or only the devices (they join a CHF on the air).
+HanRole = Literal["all", "chf", "devices"]
+#: On a radio the CHF keeps its devices' join window open for the run (10 years).
+OPEN_JOIN_WINDOW_US = 10 * 365 * 86_400 * 1_000_000
 
 
 def device_eui(chf_eui: str, device_type: DeviceType) -> str:
@@ -53,11 +62,13 @@ def install_code(rng: SplitMix64) -> bytes:
 
 class InstallationCore:
     __slots__ = ("_consumer_press_at", "_fitted", "_rng", "app", "devices", "direct_outages",
-                 "id", "install_codes")
+                 "id", "install_codes", "role")
 
     def __init__(self, installation_id: str, devices: Devices, rng: SplitMix64, now: int,
-                 han: Han | None = None, link: LinkParams | None = None) -> None:
+                 han: Han | None = None, link: LinkParams | None = None,
+                 role: HanRole = "all") -> None:
         self.id = installation_id
+        self.role = role
         self.devices = devices
         self._rng = rng
         self._consumer_press_at: int | None = None
@@ -68,26 +79,34 @@ class InstallationCore:
         #: Direct-link mode only: [start, end) windows when a device cannot reach the CHF.
         self.direct_outages: dict[str, list[tuple[int, int]]] = {}
         chf = devices.chf
-        chf.attach_device(devices.esme.eui, DeviceType.ESME, devices.esme, now)
-        if devices.gsme is not None:
-            chf.attach_device(devices.gsme.eui, DeviceType.GSME, devices.gsme, now)
-            if han is None:
+        typed = ((devices.esme, DeviceType.ESME), (devices.gsme, DeviceType.GSME),
+                 (devices.ppmid, DeviceType.PPMID), (devices.ihd, DeviceType.IHD))
+        if role != "chf":
+            for dev, device_type in typed:
+                if dev is not None:
+                    chf.attach_device(dev.eui, device_type, dev, now)
+            if devices.gsme is not None and han is None:
                 # On joining, the GSME requests its mirror and reports once.
                 chf.mirror_report(devices.gsme.eui, devices.gsme.registers(now), now)
-        if devices.ppmid is not None:
-            chf.attach_device(devices.ppmid.eui, DeviceType.PPMID, devices.ppmid, now)
-        if devices.ihd is not None:
-            chf.attach_device(devices.ihd.eui, DeviceType.IHD, devices.ihd, now)
         if han is not None:
-            for dev in (devices.esme, devices.gsme, devices.ppmid, devices.ihd):
+            if role != "all":
+                han.local = ({chf.eui} if role == "chf" else
+                             {dev.eui for dev, _ in typed if dev is not None})
+            for dev, device_type in typed:
                 if dev is None:
                     continue
                 code = install_code(rng)
                 self.install_codes[dev.eui] = code
+                key = install_code_link_key(code)
+                if role == "chf":  # expected on the air: whitelisted, join window open
+                    chf.log[dev.eui] = LogEntry(device_type, DeviceLogState.WHITELISTED, None,
+                                                key, now + OPEN_JOIN_WINDOW_US)
+                    chf.devices[dev.eui] = dev
+                    continue
                 params = LinkParams() if link is None else LinkParams(
                     link.latency_us, link.loss, link.mac_retries, link.ack_wait_us, [])
-                han.add_node(dev.eui, sleepy=dev is devices.gsme,
-                             link_key=install_code_link_key(code), link=params)
+                han.add_node(dev.eui, sleepy=dev is devices.gsme, link_key=key, link=params,
+                             joined=role == "all")
             self.app = SmartEnergyApp(han, chf, devices.esme, devices.gsme, devices.ppmid,
                                       devices.ihd, rng, chf.emit, now)
             if devices.gsme is not None:  # on joining, the GSME wakes and fills its mirror
@@ -95,6 +114,7 @@ class InstallationCore:
             chf.han = self.app
             han.on_join_request = lambda node, at: chf.admit(node.name, at)
             han.on_joined = self._joined
+            han.on_local_joined = self.app.device_joined
 
     def _joined(self, node: HanNode, now: int) -> None:
         """The Trust Centre confirmed a join: a fitted device becomes a member (its core is what
@@ -126,6 +146,20 @@ class InstallationCore:
         # Awake while joining (a sleepy device polls fast until it has the network key).
         node = HanNode(eui_from_str(gsme.eui), 0xFFFE, link_key=install_code_link_key(install_code))
         self.app.han.request_join(node, now)
+
+    def join(self, now: int) -> None:
+        """On a radio, as the devices' side: each device asks the CHF on the air to join
+        (with its install-code key), a little apart."""
+        app = self.app
+        if app is None or self.role != "devices":
+            return
+        han = app.han
+        for i, eui in enumerate(sorted(han.local)):
+            han.schedule(now + i * 250 * MS, self._joiner(han, han.nodes[eui]))
+
+    @staticmethod
+    def _joiner(han: Han, node: HanNode) -> Callable[[int], None]:
+        return lambda at: han.request_join(node, at)
 
     def get_timer(self) -> int | None:
         d = self.devices

@@ -31,7 +31,9 @@ from emulator.core.ppmid import Ppmid
 from emulator.core.rng import SplitMix64
 from emulator.core.timebase import DAY, MS, SECOND, from_zigbee_utc, zigbee_utc
 from emulator.core.trace_sink import Emit
+from emulator.core.zdo import Identity
 from emulator.errors import MalformedFrame
+from emulator.wire.eui import eui_from_str
 from emulator.wire.se_clusters import ClusterId, MeteringAttr, PrepaymentAttr, TimeAttr, TimeStatus
 from emulator.wire.vocabulary import DeviceType
 from emulator.wire.zcl import (
@@ -50,6 +52,7 @@ from emulator.wire.zcl import (
     parse_zcl,
     zcl_foundation_frame,
 )
+from emulator.wire.zdo import BROADCAST_RX_ON, ZDO_ENDPOINT, ZDO_PROFILE, ZdoCluster
 
 #: s1lab's manufacturer code for the vendor-specific ZCL commands that carry WAN commands for
 #: a sleepy GSME (SMETS1 HAN command sets were vendor-specific too). Fictional.
@@ -150,8 +153,10 @@ class SmartEnergyApp:
 
         def got(records: tuple[ReadAttributeRecord, ...], snapshot: object) -> None:
             # The registers come from the decoded frame; what Metering does not carry (TOU,
-            # payment state) from the ESME's snapshot of the same instant.
-            assert isinstance(snapshot, EsmeReading)
+            # payment state) from the ESME's snapshot of the same instant, or, when the ESME
+            # is on a radio (no snapshot crosses the air), from this process's ESME model.
+            if not isinstance(snapshot, EsmeReading):
+                snapshot = self.esme.registers(self._now)
             values = {r.attribute_id: r.value for r in records}
             summation = values.get(MeteringAttr.CURRENT_SUMMATION_DELIVERED)
             demand = values.get(MeteringAttr.INSTANTANEOUS_DEMAND)
@@ -196,8 +201,8 @@ class SmartEnergyApp:
         gsme = self.gsme
         assert gsme is not None
         node = self.han.nodes.get(gsme.eui)
-        if node is None or not node.joined:
-            return  # not (or no longer) on the network: its radio gets no answer
+        if node is None or not node.joined or not self.han.is_local(gsme.eui):
+            return  # not (or no longer) on the network, or on a radio elsewhere
         self.han.poll(node, now)
         if self.ota is not None:
             self.ota.wake(gsme.eui, now)
@@ -231,7 +236,9 @@ class SmartEnergyApp:
 
     def refresh(self, consumer: Ppmid | Ihd, target: DeviceType, what: str, now: int) -> None:
         """A PPMID or IHD refreshes: reads the ESME, or gas from the CHF's mirror."""
-        src = self.han.node(consumer.eui)
+        src = self.han.nodes.get(consumer.eui)
+        if src is None or not src.joined or not self.han.is_local(consumer.eui):
+            return
 
         def show(records: tuple[ReadAttributeRecord, ...], snapshot: object) -> None:
             values = {r.attribute_id: r.value for r in records}
@@ -256,7 +263,7 @@ class SmartEnergyApp:
 
     def _sync_time(self, eui: str, now: int) -> None:
         node = self.han.nodes.get(eui)
-        if node is None:
+        if node is None or not node.joined or not self.han.is_local(eui):
             return
 
         def synced(records: tuple[ReadAttributeRecord, ...], snapshot: object) -> None:
@@ -309,6 +316,9 @@ class SmartEnergyApp:
 
     def _dispatch(self, d: Delivery) -> None:
         self._now = d.at
+        if d.profile == ZDO_PROFILE and d.dst_endpoint == ZDO_ENDPOINT:
+            self._zdo(d)
+            return
         if d.cluster == ClusterId.OTA and self.ota is not None:
             self.ota.dispatch(d)
             return
@@ -321,7 +331,7 @@ class SmartEnergyApp:
                 elif isinstance(cmd, ReadAttributesResponse):
                     self._got_response(d, header.tsn, cmd)
                 elif isinstance(cmd, ReportAttributes):
-                    self._got_report(d, header.tsn)
+                    self._got_report(d, header.tsn, cmd)
             elif header.manufacturer_code == S1LAB_MANUFACTURER:
                 self._gsme_vendor_command(d, header, payload)
         except MalformedFrame as exc:
@@ -331,8 +341,12 @@ class SmartEnergyApp:
     def _answer_read(self, d: Delivery, tsn: int, cmd: ReadAttributes) -> None:
         now = d.at
         snapshot: object
-        values: dict[int, tuple[int, int | None]]
-        if d.dst == self.esme.eui and d.cluster == ClusterId.METERING:
+        values: dict[int, tuple[int, int | str | None]]
+        identity = self._identity(d.dst) if d.cluster == ClusterId.BASIC else None
+        if identity is not None:  # other stacks interview with Basic reads (HA profile)
+            snapshot = None
+            values = dict(identity.basic())
+        elif d.dst == self.esme.eui and d.cluster == ClusterId.METERING:
             r = self.esme.registers(now)
             snapshot = r
             values = {MeteringAttr.CURRENT_SUMMATION_DELIVERED: (DataType.UINT48, r.import_wh),
@@ -373,7 +387,8 @@ class SmartEnergyApp:
                                      direction=Direction.SERVER_TO_CLIENT,
                                      disable_default_response=True)
         self.han.send_zcl(src, dst, d.cluster, frame, now, src_endpoint=d.dst_endpoint,
-                          dst_endpoint=d.src_endpoint)
+                          dst_endpoint=d.src_endpoint, profile=d.profile,
+                          aps_secure=d.aps_secured)
 
     def _got_response(self, d: Delivery, tsn: int, cmd: ReadAttributesResponse) -> None:
         pending = self._pending.pop((d.dst, d.src, tsn), None)
@@ -383,11 +398,59 @@ class SmartEnergyApp:
                 Han.cancel(pending.timeout)
             pending.done(cmd.records, snapshot)
 
-    def _got_report(self, d: Delivery, tsn: int) -> None:
+    def _got_report(self, d: Delivery, tsn: int, cmd: ReportAttributes) -> None:
         snapshot = self._snapshots.pop((d.src, d.dst, tsn), None)
-        if (self.gsme is not None and d.src == self.gsme.eui and d.dst == self.chf.eui
-                and snapshot is not None):
-            self.chf.mirror_report(d.src, snapshot, d.at)
+        gsme = self.gsme
+        if gsme is None or d.src != gsme.eui or d.dst != self.chf.eui:
+            return
+        if snapshot is None:  # from a GSME on a radio: the registers from the frame itself
+            values = {a.attribute_id: a.value for a in cmd.reports}
+            volume = values.get(MeteringAttr.CURRENT_SUMMATION_DELIVERED)
+            flow = values.get(MeteringAttr.INSTANTANEOUS_DEMAND)
+            if not isinstance(volume, int):
+                return
+            snapshot = replace(gsme.registers(d.at), volume_dm3=volume,
+                               flow_dm3_per_h=flow if isinstance(flow, int) else 0)
+        self.chf.mirror_report(d.src, snapshot, d.at)
+
+    def device_joined(self, node: HanNode, now: int) -> None:
+        """A device of this process joined a CHF on the air: it announces itself (Device_annce,
+        which other coordinators wait for); a GSME fills its mirror."""
+        identity = self._identity(node.name)
+        if identity is not None:
+            self.han.broadcast(node, BROADCAST_RX_ON, ZdoCluster.DEVICE_ANNCE,
+                               identity.announce(node.next_tsn(), node.short), now,
+                               profile=ZDO_PROFILE)
+        if self.gsme is not None and node.name == self.gsme.eui:
+            self.gsme_wake(self.gsme.registers(now), now)
+
+    def _identity(self, eui: str) -> Identity | None:
+        for device, kind in ((self.esme, DeviceType.ESME), (self.gsme, DeviceType.GSME),
+                             (self.ppmid, DeviceType.PPMID), (self.ihd, DeviceType.IHD)):
+            if device is not None and device.eui == eui:
+                model = getattr(device, "model", None)
+                return Identity(eui_from_str(eui), kind,
+                                str(getattr(model, "manufacturer", "s1lab")),
+                                str(getattr(model, "model", kind.name)),
+                                str(getattr(model, "firmware_version", "")),
+                                sleepy=kind is DeviceType.GSME)
+        return None
+
+    def _zdo(self, d: Delivery) -> None:
+        """A ZDO request to one of our devices (a coordinator's interview): answer it."""
+        identity = self._identity(d.dst)
+        node = self.han.nodes.get(d.dst)
+        if identity is None or node is None:
+            return
+        answer = identity.answer(d.cluster, d.zcl, node.short)
+        if answer is None:
+            return
+        src = self.han.chf if d.src == self.chf.eui else self.han.nodes.get(d.src)
+        if src is None:
+            return
+        cluster, payload = answer
+        self.han.send_zcl(node, src, cluster, payload, d.at, src_endpoint=ZDO_ENDPOINT,
+                          dst_endpoint=ZDO_ENDPOINT, profile=ZDO_PROFILE, aps_secure=False)
 
     def _gsme_vendor_command(self, d: Delivery, header: ZclHeader, payload: bytes) -> None:
         if self.gsme is not None and d.dst == self.gsme.eui:
