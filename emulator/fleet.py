@@ -15,6 +15,7 @@ from pathlib import Path
 
 from cryptography import x509
 
+from emulator.core.installation import HanStart
 from emulator.core.timebase import HOUR
 from emulator.drivers.capture import HanCapture, WanCapture
 from emulator.drivers.memory import MemoryLink
@@ -82,7 +83,10 @@ class Fleet:
         capture: HanCapture | None = None,
         wan_capture: WanCapture | None = None,
         keylog: Path | None = None,
+        start: HanStart = "commissioned",
     ) -> None:
+        """``start``: fleets start from the commissioned steady state (HANs formed); pass
+        ``"joining"`` for every HAN to join at the first instant."""
         self.dmc = dmc
         self.wan_capture = wan_capture  # in-memory WAN links, recorded at the CHF
         self.keylog = keylog  # head-end contexts log their TLS secrets here
@@ -109,6 +113,7 @@ class Fleet:
                 installation_id=inst_id, dmc=dmc, chf_eui=eui, chf_bundle=bundle,
                 trust={Role.SMSO: self.pki.authorities.smso_ca.cert}, keys=keys, seed=seed,
                 scheduler=scheduler, emit=trace.emitter(inst_id), han=han, capture=capture,
+                start=start,
             ))
 
     def chf_certificate(self, installation: Installation) -> x509.Certificate:

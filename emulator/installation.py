@@ -21,6 +21,7 @@ from emulator.core.esme import Esme
 from emulator.core.gsme import Gsme
 from emulator.core.han import Han
 from emulator.core.han_crypto import install_code_link_key
+from emulator.core.installation import HanStart
 from emulator.core.ota_han import OtaHan, attach_ota
 from emulator.core.trace_sink import Emit
 from emulator.drivers.capture import HanCapture
@@ -56,6 +57,7 @@ class Installation(FaultApi):
         han: HanMode = "zigbee",
         capture: HanCapture | None = None,
         keylog: Path | None = None,
+        start: HanStart = "joining",
     ) -> None:
         self.id = installation_id
         self.dmc = dmc
@@ -68,7 +70,7 @@ class Installation(FaultApi):
             installation_id=installation_id, dmc=dmc, chf_eui=chf_eui,
             anchor=(anchor_role, anchor_cert.public_bytes(Encoding.DER)), keys=keys, seed=seed,
             now=self._clock.now_us(), emit=emit, han=han,
-            han_capture=capture.frame if capture is not None else None,
+            han_capture=capture.frame if capture is not None else None, start=start,
         )
         self.core = built.core
         self.han: Han | None = built.han

@@ -13,6 +13,7 @@ prepayment supply is ARMED after a top-up, the consumer presses the PPMID button
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from emulator.core.chf import Chf
 from emulator.core.esme import Esme
@@ -26,6 +27,10 @@ from emulator.core.se_app import SmartEnergyApp
 from emulator.core.timebase import MINUTE
 from emulator.wire.eui import eui_from_str, eui_to_str
 from emulator.wire.vocabulary import DeviceType, SupplyState
+
+#: How an installation's HAN starts: every device joining at the first instant (the GSME then
+#: wakes and fills its mirror over the air), or commissioned (the state a join leaves, no frames).
+HanStart = Literal["joining", "commissioned"]
 
 
 def device_eui(chf_eui: str, device_type: DeviceType) -> str:
@@ -56,7 +61,8 @@ class InstallationCore:
                  "id", "install_codes")
 
     def __init__(self, installation_id: str, devices: Devices, rng: SplitMix64, now: int,
-                 han: Han | None = None, link: LinkParams | None = None) -> None:
+                 han: Han | None = None, link: LinkParams | None = None,
+                 start: HanStart = "joining") -> None:
         self.id = installation_id
         self.devices = devices
         self._rng = rng
@@ -90,7 +96,14 @@ class InstallationCore:
                              link_key=install_code_link_key(code), link=params)
             self.app = SmartEnergyApp(han, chf, devices.esme, devices.gsme, devices.ppmid,
                                       devices.ihd, rng, chf.emit, now)
-            if devices.gsme is not None:  # on joining, the GSME wakes and fills its mirror
+            if start == "commissioned":
+                # The HAN as a join left it, the GSME's first report already in its mirror
+                # and its clock synced: no frame goes on air until the devices' own schedules.
+                han.commission(now)
+                self.app.commissioned(now)
+                if devices.gsme is not None:
+                    chf.mirror_report(devices.gsme.eui, devices.gsme.registers(now), now)
+            elif devices.gsme is not None:  # on joining, the GSME wakes and fills its mirror
                 self.app.gsme_wake(devices.gsme.registers(now), now)
             chf.han = self.app
             han.on_join_request = lambda node, at: chf.admit(node.name, at)

@@ -14,7 +14,7 @@ import heapq
 import itertools
 from collections.abc import Callable
 
-from emulator.drivers.clock import Clock
+from emulator.drivers.clock import Clock, VirtualEventLoop
 
 
 class Slot:
@@ -55,6 +55,10 @@ class Scheduler:
         self._seq = itertools.count()
         self._armed_at: int | None = None
         self._handle: asyncio.TimerHandle | None = None
+        self._firing = False  # inside _fire: arm once at the end, not on every push
+        # On the virtual loop, deadlines with nothing else in between run back to back.
+        self._advance: Callable[[int], bool] | None = (
+            self._loop.advance_if_idle if isinstance(self._loop, VirtualEventLoop) else None)
         self.fired = 0  # callbacks run, for benchmarks
 
     @property
@@ -73,7 +77,7 @@ class Scheduler:
 
     def _push(self, deadline: int, slot: Slot, generation: int) -> None:
         heapq.heappush(self._heap, (deadline, next(self._seq), slot, generation))
-        if self._armed_at is None or deadline < self._armed_at:
+        if not self._firing and (self._armed_at is None or deadline < self._armed_at):
             self._arm(deadline)
 
     def _arm(self, deadline: int) -> None:
@@ -87,17 +91,26 @@ class Scheduler:
         self._armed_at = None
         now = self._clock.now_us()
         heap = self._heap
-        while heap and heap[0][0] <= now:
-            _, _, slot, generation = heapq.heappop(heap)
-            if generation != slot._generation:
-                continue  # superseded or cancelled
-            slot._deadline = None
-            self.fired += 1
-            slot._callback(now)
-        # Drop stale entries at the head so we do not wake for nothing.
-        while heap and heap[0][3] != heap[0][2]._generation:
-            heapq.heappop(heap)
-        if heap:
+        advance = self._advance
+        self._firing = True
+        try:
+            while True:
+                while heap and heap[0][0] <= now:
+                    _, _, slot, generation = heapq.heappop(heap)
+                    if generation != slot._generation:
+                        continue  # superseded or cancelled
+                    slot._deadline = None
+                    self.fired += 1
+                    slot._callback(now)
+                # Drop stale entries at the head so we do not wake for nothing.
+                while heap and heap[0][3] != heap[0][2]._generation:
+                    heapq.heappop(heap)
+                if not heap or advance is None or not advance(heap[0][0]):
+                    break
+                now = self._clock.now_us()
+        finally:
+            self._firing = False
+        if heap and self._handle is None:
             self._arm(heap[0][0])
 
     def close(self) -> None:
