@@ -46,7 +46,6 @@ from emulator.wire.ieee802154 import (
     mac_ack,
     mac_data,
     mac_data_request,
-    parse_mac,
 )
 from emulator.wire.zigbee_aps import (
     ApsFrameType,
@@ -455,15 +454,12 @@ class Han:
         """
         ring = self.keys if node is self.chf else node.keys  # None until a joiner has it
         try:
-            mac = parse_mac(frame)
-            if node is self.chf:
-                sender = (self._by_short.get(mac.src_addr) if isinstance(mac.src_addr, int)
-                          else None)
-                link_key = self.tc_keys.get(sender.name) if sender is not None else None
-            else:
-                link_key = node.link_key  # what the device itself holds
-            parsed = parse_secured_frame(frame, network_keys=ring, link_key=link_key,
-                                         guard=node.guard)
+            if node is self.chf:  # the Trust Centre's copy of the sender's link key
+                parsed = parse_secured_frame(frame, network_keys=ring, guard=node.guard,
+                                             link_key_for=self._tc_key_of)
+            else:  # what the device itself holds
+                parsed = parse_secured_frame(frame, network_keys=ring, link_key=node.link_key,
+                                             guard=node.guard)
         except (MalformedFrame, SecurityError) as exc:
             self.frames_dropped += 1
             self._emit(now, node.name, "HanFrameDropped",
@@ -500,6 +496,10 @@ class Han:
             zcl=parsed.payload, at=now,
         ))
         return True
+
+    def _tc_key_of(self, mac: MacFrame) -> bytes | None:
+        sender = self._by_short.get(mac.src_addr) if isinstance(mac.src_addr, int) else None
+        return self.tc_keys.get(sender.name) if sender is not None else None
 
     # ---- joining -------------------------------------------------------------------------------
 
