@@ -23,6 +23,11 @@ turn any of them into one line and a non-zero exit::
      +-- DeclarationError        s1lab's own tables disagree (a message without a handler...)
      +-- FaultSpecError          a fault spec (``--fault``, a scenario) that does not parse
      +-- ReportError             results that cannot make a report, or a report not written
+     +-- CampaignError           a campaign file is bad, or its run cannot go on
+          +-- CampaignMismatch   a results folder belongs to another campaign file or seed
+     +-- OutputError             an output file or folder that cannot be written (full disk...)
+     +-- DeviceCallbackError     a device's timer callback raised: the run stops (a bug)
+     +-- CaptureError            a capture or key-log file cannot be written, a capture tool failed
 """
 
 from __future__ import annotations
@@ -138,9 +143,37 @@ class FaultSpecError(S1labError):
     """A fault spec (a ``--fault`` value, a scenario's fault) that does not parse."""
 
 
+class CampaignError(S1labError):
+    """A campaign file is missing, unparsable or fails its schema, or its run cannot go on.
+
+    ``file`` names the file or folder, ``line`` the 1-based line of the problem (0 when the
+    file as a whole is bad).
+    """
+
+    def __init__(self, file: str, line: int, reason: str) -> None:
+        self.file = file
+        self.line = line
+        self.reason = reason
+        super().__init__(f"{file}:{line}: {reason}" if line else f"{file}: {reason}")
+
+
+class CampaignMismatch(CampaignError):
+    """``--resume``/``--rerun-failed`` on a results folder of another campaign file or seed."""
+
+
 class ReportError(S1labError):
     """Results that cannot make a report (e.g. two results for one cell), or a report file that
     cannot be written."""
+
+
+class OutputError(S1labError):
+    """An output file or folder that cannot be written or replaced (a full disk, no permission);
+    the message names the file."""
+
+
+class DeviceCallbackError(S1labError):
+    """A device's timer callback raised something that is not an s1lab error: a bug in the
+    emulator. The run stops (every timer with it) and the command line exits non-zero."""
 
 
 class CaptureError(S1labError):

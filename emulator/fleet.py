@@ -23,6 +23,7 @@ from emulator.drivers.scheduler import Scheduler
 from emulator.drivers.tls import client_context
 from emulator.installation import HanMode, Installation
 from emulator.keystore import ChfKeys, derive_chf_keys
+from emulator.outputs import SECRET, write_atomic
 from emulator.pki import Authorities, Credential, mint_authorities, mint_chf
 from emulator.profiles import ResolvedDmc
 from emulator.trace import Trace
@@ -62,9 +63,8 @@ def mint_fleet_pki(folder: Path, seed: int, now: int) -> FleetPki:
     for role in (Role.SMSO, Role.S1SP):
         cred = pki.authorities.headend("smso" if role is Role.SMSO else "s1sp")
         cert_path, key_path = pki.headend_paths(role)
-        cert_path.write_bytes(cred.cert_pem())
-        key_path.write_bytes(cred.key_pem())
-        key_path.chmod(0o600)
+        write_atomic(cert_path, cred.cert_pem())
+        write_atomic(key_path, cred.key_pem(), mode=SECRET)
     return pki
 
 
@@ -104,9 +104,8 @@ class Fleet:
             inst_id = f"i{i + 1:05d}"
             cred = mint_chf(self.pki.device_ca, eui, now - HOUR, CERT_DAYS, seed)
             bundle = folder / f"chf-{i + 1:05d}.pem"
-            bundle.write_bytes(cred.bundle_pem())
+            write_atomic(bundle, cred.bundle_pem(), mode=SECRET)
             self._certs[eui] = cred.cert
-            bundle.chmod(0o600)
             keys = derive_chf_keys(seed, eui)
             self.keys[eui] = keys
             self.installations.append(Installation(

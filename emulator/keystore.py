@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -28,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from emulator.core.rng import derive_seed
-from emulator.errors import PkiError, WireError
+from emulator.errors import OutputError, PkiError, WireError
+from emulator.outputs import SECRET, write_atomic
 from emulator.wire.eui import normalise
 
 #: Bytes in every symmetric key (AES-128).
@@ -233,16 +233,13 @@ class Keystore:
 
     def save(self, path: Path) -> None:
         """Write the keystore as JSON, readable by the owner only (mode 0o600), atomically."""
+        # write_atomic: a fresh O_EXCL temporary name, then a rename that replaces a symlink
+        # planted at ``path`` instead of writing through it.
         text = json.dumps(self.to_json(), indent=2) + "\n"
-        tmp = path.with_name(path.name + ".tmp")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                os.fchmod(handle.fileno(), 0o600)
-                handle.write(text)
-            tmp.replace(path)
-        except OSError as exc:
-            raise PkiError(f"{path}: cannot write: {exc.strerror or exc}") from None
+            write_atomic(path, text, mode=SECRET)
+        except OutputError as exc:
+            raise PkiError(str(exc)) from None
 
     @classmethod
     def load(cls, path: Path) -> Keystore:

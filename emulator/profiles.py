@@ -21,6 +21,7 @@ Public API: :func:`load_device_model`, :func:`list_device_models`, :func:`load_d
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib.resources import files
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -44,6 +46,7 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from emulator.core.load_profile import hhmm_to_slot, tou_table
 from emulator.errors import ProfileError
+from emulator.wire import wan as wan_limits
 from emulator.wire.vocabulary import PaymentMode
 
 SCHEMA_VERSION = 1
@@ -83,13 +86,29 @@ PaymentModeField = Annotated[
 TlsVersion = Annotated[Literal["1.2", "1.3"], BeforeValidator(_tls_version)]
 Text = Annotated[str, Field(min_length=1)]
 NonNegInt = Annotated[int, Field(ge=0)]
+U32 = Annotated[int, Field(ge=0, le=2**32 - 1)]  # a value the WAN carries in a u32
+I64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]  # ... in an i64
+
+
+def _fits(limit: int) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if len(value.encode("utf-8")) > limit:
+            raise ValueError(f"longer than {limit} bytes of UTF-8, the WAN field's limit")
+        return value
+
+    return check
+
+
+# Fields the WAN carries, checked against the wire's limits when the profile loads.
+WireText = Annotated[Text, AfterValidator(_fits(wan_limits.MAX_TEXT))]
+Version = Annotated[Text, AfterValidator(_fits(wan_limits.MAX_VERSION))]
 NonNegFloat = Annotated[float, Field(ge=0)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
 HhMm = Annotated[str, BeforeValidator(_hhmm)]
 
 
 class _Schema(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 U16 = Annotated[int, Field(ge=0, le=0xFFFF)]
@@ -118,7 +137,7 @@ class _DeviceBase(_Schema):
     schema_version: Literal[1]
     manufacturer: Text
     model: Text
-    firmware_version: Text
+    firmware_version: Version
     ota: OtaSpec | None = None
 
 
@@ -140,9 +159,13 @@ class ChfModel(_DeviceBase):
     tls_min_version: TlsVersion = "1.2"
     tls_max_version: TlsVersion = "1.3"
     wan_latency_ms: NonNegInt = 150  # one way
-    apn: Text = "smso.example.apn"
-    service_profile: Text = "smso-standard"
+    apn: WireText = "smso.example.apn"
+    service_profile: WireText = "smso-standard"
     reconnect_delay_s: NonNegInt = 600  # after a SIM move
+    # TCP sessions (serve): closed when the TLS handshake is not done in time, or when the
+    # head-end stays silent this long (half-open connections do not pile up).
+    tls_handshake_timeout_s: Annotated[int, Field(ge=1, le=3600)] = 30
+    wan_idle_timeout_s: Annotated[int, Field(ge=1, le=86_400)] = 900
     # The WAN schedule: the modem attaches for wan_awake_s every wan_wake_interval_s
     # (0: always attached).
     wan_wake_interval_s: NonNegInt = 0
@@ -162,12 +185,12 @@ class ChfModel(_DeviceBase):
 
 
 class PrepaymentConfig(_Schema):
-    initial_balance_pence: int
-    max_credit_pence: NonNegInt
+    initial_balance_pence: I64
+    max_credit_pence: Annotated[int, Field(ge=0, le=2**63 - 1)]
     low_credit_threshold_pence: NonNegInt
-    emergency_credit_limit_pence: NonNegInt
-    emergency_credit_threshold_pence: NonNegInt
-    initial_debt_pence: NonNegInt = 0
+    emergency_credit_limit_pence: U32
+    emergency_credit_threshold_pence: U32
+    initial_debt_pence: U32 = 0
     debt_recovery_pence_per_day: NonNegInt = 0
 
     @model_validator(mode="after")
@@ -355,14 +378,54 @@ def _check_name(name: str, file: str) -> None:
         raise ProfileError(file, "", f"not a profile name: {name!r}")
 
 
+#: The largest profile file read (bytes) and the deepest nesting of mappings and lists in it.
+MAX_PROFILE_BYTES = 1 << 20
+MAX_PROFILE_DEPTH = 32
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a mapping with the same key twice (the safe loader keeps
+    the last silently) and nesting deeper than MAX_PROFILE_DEPTH."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, list | dict):
+                continue  # unhashable: the base class reports it
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_PROFILE_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested deeper than {MAX_PROFILE_DEPTH} levels", mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
 def parse_yaml(text: str, file: str) -> dict[str, Any]:
-    """A profile-style YAML mapping with the right ``schema_version``; one ProfileError."""
+    """A profile-style YAML mapping with the right ``schema_version``; one ProfileError.
+
+    Duplicate keys, nesting deeper than MAX_PROFILE_DEPTH, a file over MAX_PROFILE_BYTES and a
+    number too long to convert are profile errors, like a syntax error."""
+    if len(text) > MAX_PROFILE_BYTES:
+        raise ProfileError(file, "", f"larger than {MAX_PROFILE_BYTES} bytes")
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark is not None else 0
         raise ProfileError(file, "", f"YAML error at line {line}: {exc.problem}") from None
     except yaml.YAMLError as exc:
+        raise ProfileError(file, "", f"YAML error: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of more than 4300 digits
         raise ProfileError(file, "", f"YAML error: {exc}") from None
     if not isinstance(data, dict):
         raise ProfileError(file, "", f"expected a mapping, got {type(data).__name__}")
@@ -421,11 +484,18 @@ def _read_builtin(folder: str, name: str) -> tuple[str, str]:
 def read_path(path: Path, file: str) -> str:
     """A user file's text; ProfileError when it cannot be read."""
     try:
-        return path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            data = f.read(MAX_PROFILE_BYTES + 1)
     except FileNotFoundError:
         raise ProfileError(file, "", "no such file") from None
     except OSError as exc:
         raise ProfileError(file, "", f"cannot read: {exc.strerror}") from None
+    if len(data) > MAX_PROFILE_BYTES:
+        raise ProfileError(file, "", f"larger than {MAX_PROFILE_BYTES} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProfileError(file, "", f"not UTF-8 text (byte {exc.start})") from None
 
 
 @cache

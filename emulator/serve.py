@@ -18,6 +18,7 @@ from emulator.drivers.clock import current_clock
 from emulator.drivers.link import LinkEnd
 from emulator.drivers.scheduler import Scheduler
 from emulator.drivers.tcp import TcpLinkEnd, tcp_connect, tcp_listen
+from emulator.drivers.wan_channel import WanChannel
 from emulator.errors import PkiError, TransportError
 from emulator.installation import HanMode, Installation
 from emulator.pki import PkiFolder
@@ -45,6 +46,8 @@ async def serve(
     setup: Callable[[Installation, Scheduler], None] | None = None,
     wan_capture: WanCapture | None = None,
     keylog: Path | None = None,
+    handshake_timeout_s: float | None = None,
+    idle_timeout_s: float | None = None,
 ) -> None:
     if (listen is None) == (connect is None):
         raise TransportError("give exactly one of --listen HOST:PORT or --connect HOST:PORT")
@@ -65,6 +68,15 @@ async def serve(
         keylog=keylog,
     )
 
+    handshake_s = handshake_timeout_s or dmc.chf.tls_handshake_timeout_s
+    idle_s = idle_timeout_s or dmc.chf.wan_idle_timeout_s
+
+    def accept(link: LinkEnd) -> WanChannel:
+        """Serve a TCP session, closed if its handshake stalls or it falls silent."""
+        channel = inst.accept(link)
+        channel.watch(handshake_s, idle_s)
+        return channel
+
     def tapped(link: TcpLinkEnd, dialled: bool) -> LinkEnd:
         if wan_capture is None:
             return link
@@ -74,10 +86,11 @@ async def serve(
     if setup is not None:
         setup(inst, scheduler)  # faults
     devices = ", ".join(f"{e.device_type.name} {d}" for d, e in inst.chf.log.items())
-    try:
+
+    async def run() -> None:
         if listen is not None:
             server = await tcp_listen(listen[0], listen[1],
-                                      lambda end: inst.accept(tapped(end, False)))
+                                      lambda end: accept(tapped(end, False)))
             host, port = server.sockets[0].getsockname()[:2]
             announce(f"CHF {eui} listening on {host}:{port} (HAN: {devices})")
             try:
@@ -95,7 +108,7 @@ async def serve(
                     announce(f"dial failed: {exc}; retrying in {REDIAL_S:g} s")
                 else:
                     closed = asyncio.Event()
-                    channel = inst.accept(tapped(link, True))
+                    channel = accept(tapped(link, True))
                     previous = channel.on_closed
 
                     def on_closed(reason: str, previous: Callable[[str], None] = previous,
@@ -113,6 +126,9 @@ async def serve(
                         break
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), REDIAL_S)
+
+    try:
+        await scheduler.guard(run())  # a failed device callback ends the run loudly
     finally:
         inst.close()
         scheduler.close()

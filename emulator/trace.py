@@ -17,6 +17,7 @@ from typing import TextIO
 
 from emulator.core.timebase import isoformat
 from emulator.core.trace_sink import Emit
+from emulator.errors import OutputError
 
 _dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
@@ -42,10 +43,15 @@ class Trace:
         for fn in self._subscribers:
             fn(now, installation, device, event, fields)
         if self._sink is not None:
-            self._sink.write(
-                f'{{"time":"{isoformat(now)}","us":{now},"installation":{_dumps(installation)},'
-                f'"device":{_dumps(device)},"event":{_dumps(event)},"fields":{_dumps(fields)}}}\n'
-            )
+            try:
+                self._sink.write(
+                    f'{{"time":"{isoformat(now)}","us":{now},'
+                    f'"installation":{_dumps(installation)},"device":{_dumps(device)},'
+                    f'"event":{_dumps(event)},"fields":{_dumps(fields)}}}\n'
+                )
+            except OSError as exc:  # a full disk: one error naming the file, not a traceback
+                name = getattr(self._sink, "name", "trace")
+                raise OutputError(f"{name}: cannot write: {exc.strerror or exc}") from None
 
     def emitter(self, installation: str) -> Emit:
         """An ``Emit`` for the cores of one installation."""

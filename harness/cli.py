@@ -30,13 +30,18 @@ from emulator.capture.evidence import CaptureDir
 from emulator.capture.keylog import keylog_path
 from emulator.drivers.capture import HanCapture
 from emulator.drivers.tcp import parse_hostport
+from emulator.outputs import close_partial, open_partial
 from emulator.pki import init_folder
+from harness.cli_campaign import campaign
 from harness.cli_firmware import firmware, headend_firmware
+from harness.cli_run import run_command
+from harness.cli_types import TIMEOUT, FiniteFloat
 from harness.faults import apply_faults, parse_fault
 
 if TYPE_CHECKING:
     from harness.remote_migration import Evidence
 
+EXIT_RUN_FAILED = 1  # the run went through, but something failed that no injected fault explains
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 70
 
@@ -88,7 +93,7 @@ FAULT_OPTION = click.option(
 @cli.command()
 @click.option("--installations", "-n", type=click.IntRange(1, 100_000), default=20,
               show_default=True, help="Installations to emulate.")
-@click.option("--days", type=click.FloatRange(0, 3650, min_open=True), default=2.0,
+@click.option("--days", type=FiniteFloat(0, 3650, min_open=True), default=2.0,
               show_default=True, help="Simulated days to run (virtual time).")
 @click.option("--seed", type=int, default=1, show_default=True,
               help="Run seed: the same seed gives the same trace.")
@@ -129,6 +134,11 @@ def demo(installations: int, days: float, seed: int, out: Path, profile: str | N
     console.print(summary_table(summary))
     console.print(f"trace: {out / 'trace.jsonl'} ({summary.trace_lines} lines)   "
                   f"summary: {out / 'summary.json'}")
+    console.print(f"failed requests: {summary.errors_from_faults} explained by injected faults, "
+                  f"{summary.unexplained_errors} not")
+    if summary.unexplained_errors:
+        _fail("demo", f"{summary.unexplained_errors} request(s) failed at installations with no "
+              f"injected fault (see {out / 'summary.json'})", EXIT_RUN_FAILED)
 
 
 # ---- migrate ------------------------------------------------------------------------------
@@ -203,6 +213,12 @@ def migrate(group_id: str, installations: int, seed: int, faults: tuple[str, ...
                   f"{summary.rollbacks}")
     console.print(f"files: {out}/ (mgf-week*.xml, scf-week*.xml, exclusions/, history.json, "
                   "trace.jsonl, summary.json)")
+    console.print(f"failed attempts: {summary.failed_attempts_from_faults} at installations with "
+                  f"injected faults, {summary.unexplained_failed_attempts} not")
+    if summary.unexplained_failed_attempts:
+        _fail("migrate", f"{summary.unexplained_failed_attempts} failed attempt(s) at "
+              f"installations with no injected fault (see {out / 'summary.json'})",
+              EXIT_RUN_FAILED)
 
 
 # ---- pki ----------------------------------------------------------------------------------
@@ -217,10 +233,12 @@ def pki() -> None:
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--chfs", type=click.IntRange(0, 100_000), default=1, show_default=True,
               help="CHF device certificates to mint.")
-@click.option("--seed", type=int, default=1, show_default=True, help="Key derivation seed.")
+@click.option("--seed", type=int, default=None,
+              help="Derive every key from this seed (reproducible; FOR TESTS ONLY: the seed "
+                   "is the keys). Default: keys from the operating system.")
 @click.option("--days", type=click.IntRange(1, 36_500), default=3650, show_default=True,
               help="Validity of every certificate.")
-def pki_init(directory: Path, chfs: int, seed: int, days: int) -> None:
+def pki_init(directory: Path, chfs: int, seed: int | None, days: int) -> None:
     """Mint an SMSO CA, an S1SP (DCC) CA, head-end client certificates and CHF certificates."""
     async def now() -> int:
         return current_clock().now_us()
@@ -250,10 +268,17 @@ def pki_init(directory: Path, chfs: int, seed: int, days: int) -> None:
 @ZEP_OPTION
 @FAULT_OPTION
 @KEYLOG_OPTION
+@click.option("--handshake-timeout", type=TIMEOUT, default=None,
+              help="Seconds a TCP session may take to finish its TLS handshake "
+                   "(default: the CHF profile's tls_handshake_timeout_s, 30).")
+@click.option("--idle-timeout", type=TIMEOUT, default=None,
+              help="Seconds of silence after which a session is closed "
+                   "(default: the CHF profile's wan_idle_timeout_s, 900).")
 def serve(listen: str | None, connect: str | None, pki_dir: Path, profile: str | None,
           seed: int, chf_eui: str | None, trace_path: Path | None, han: str,
           capture: Path | None, zep: str | None, faults: tuple[str, ...],
-          keylog: Path | None) -> None:
+          keylog: Path | None, handshake_timeout: float | None,
+          idle_timeout: float | None) -> None:
     """Run one emulated installation in real time; its CHF speaks mutual TLS over TCP."""
     from emulator.serve import serve as run_serve
 
@@ -268,7 +293,8 @@ def serve(listen: str | None, connect: str | None, pki_dir: Path, profile: str |
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        sink = trace_path.open("w", encoding="utf-8") if trace_path else None
+        sink = open_partial(trace_path) if trace_path else None  # renamed when serve stops
+        stopped = False
         evidence = (CaptureDir(capture, zep_to=zep_to, keylog=keylog)
                     if capture is not None else None)
         cap = (evidence.han if evidence is not None
@@ -280,10 +306,12 @@ def serve(listen: str | None, connect: str | None, pki_dir: Path, profile: str |
                             han="direct" if han == "direct" else "zigbee", capture=cap,
                             setup=lambda inst, sched: apply_faults(fault_list, [inst], sched),
                             wan_capture=evidence.wan if evidence else None,
-                            keylog=evidence.keylog if evidence else keylog_path(keylog))
+                            keylog=evidence.keylog if evidence else keylog_path(keylog),
+                            handshake_timeout_s=handshake_timeout, idle_timeout_s=idle_timeout)
+            stopped = True
         finally:
-            if sink is not None:
-                sink.close()
+            if sink is not None and trace_path is not None:
+                close_partial(sink, trace_path, complete=stopped)
             if evidence is not None:
                 evidence.close()
             if cap is not None:
@@ -309,7 +337,7 @@ def headend() -> None:
               type=click.Path(path_type=Path, file_okay=False), help="Folder from `pki init`.")
 @click.option("--role", type=click.Choice(["smso", "s1sp"]), required=True)
 @click.option("--device", default=None, help="Read only this device (EUI-64).")
-@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds.")
+@click.option("--timeout", type=TIMEOUT, default=30.0, show_default=True, help="Seconds.")
 @WAN_CAPTURE_OPTION
 @KEYLOG_OPTION
 def headend_read(connect: str | None, listen: str | None, pki_dir: Path,
@@ -352,7 +380,7 @@ def _remote_evidence(capture: Path | None, keylog: Path | None) -> tuple[Capture
                    "to the S1SP CA), sim (move the SIM to --apn).")
 @click.option("--apn", default="dcc.smets1.example", show_default=True)
 @click.option("--service-profile", default="DCC-SMETS1-CSP", show_default=True)
-@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds.")
+@click.option("--timeout", type=TIMEOUT, default=30.0, show_default=True, help="Seconds.")
 @WAN_CAPTURE_OPTION
 @KEYLOG_OPTION
 def headend_migrate(connect: str, pki_dir: Path, steps: str, apn: str, service_profile: str,
@@ -363,6 +391,8 @@ def headend_migrate(connect: str, pki_dir: Path, steps: str, apn: str, service_p
 
     chosen = tuple(s.strip() for s in steps.split(",") if s.strip())
     bad = [s for s in chosen if s not in ("rotate", "swap", "sim")]
+    if not chosen:
+        raise click.BadParameter("no steps given (rotate, swap, sim)", param_hint="--steps")
     if bad:
         raise click.BadParameter(f"unknown step {bad[0]!r} (rotate, swap, sim)",
                                  param_hint="--steps")
@@ -385,7 +415,7 @@ def headend_migrate(connect: str, pki_dir: Path, steps: str, apn: str, service_p
               type=click.Path(path_type=Path, file_okay=False), help="Folder from `pki init`.")
 @click.option("--previous-apn", default="", help="PreviousAPN to restore (default: as before).")
 @click.option("--service-profile", default="", help="ServiceProfile to restore.")
-@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds.")
+@click.option("--timeout", type=TIMEOUT, default=30.0, show_default=True, help="Seconds.")
 @WAN_CAPTURE_OPTION
 @KEYLOG_OPTION
 def headend_rollback(connect: str, pki_dir: Path, previous_apn: str, service_profile: str,
@@ -452,6 +482,8 @@ def profiles_check(paths: tuple[str, ...]) -> None:
 
 cli.add_command(firmware)
 headend.add_command(headend_firmware)
+cli.add_command(run_command)  # s1lab run (harness/cli_run.py)
+cli.add_command(campaign)  # s1lab campaign (harness/cli_campaign.py)
 
 
 def main(argv: list[str] | None = None) -> None:

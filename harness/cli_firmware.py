@@ -13,6 +13,7 @@ from emulator.drivers.tcp import parse_hostport
 from emulator.errors import MalformedImage
 from emulator.firmware import build_catalogue, catalogue, inspect_image
 from emulator.wire.ota_image import parse_image
+from harness.cli_types import TIMEOUT, WAIT
 from harness.headend_firmware import ON_COMMAND, Action, Role, firmware_remote
 
 
@@ -78,9 +79,9 @@ _ROLE = click.option("--role", type=click.Choice(["smso", "s1sp"]), default="sms
                      show_default=True)
 _DEVICE = click.option("--device", default=None,
                        help="The device's EUI-64 (default: the CHF's own firmware).")
-_TIMEOUT = click.option("--timeout", type=float, default=30.0, show_default=True,
+_TIMEOUT = click.option("--timeout", type=TIMEOUT, default=30.0, show_default=True,
                         help="Seconds for the connection and each answer.")
-_WAIT = click.option("--wait", "wait_s", type=click.FloatRange(0), default=0.0,
+_WAIT = click.option("--wait", "wait_s", type=WAIT, default=0.0,
                      help="Seconds to keep reading the transfer until it is final.")
 
 

@@ -32,6 +32,7 @@ from emulator.core.rng import SplitMix64
 from emulator.core.timebase import DAY, HOUR, MINUTE, SECOND, isoformat
 from emulator.drivers.capture import HanCapture
 from emulator.errors import RemoteProtocolError, TransportError
+from emulator.outputs import RunFolder
 from emulator.wire import wan
 from emulator.wire.vocabulary import PaymentMode, Role, SupplyState, TopUpStatus
 from harness.faults import Fault, apply_faults
@@ -74,6 +75,7 @@ class InstallationSummary:
     credited_pence: int = 0
     errors: int = 0
     tls: str = ""
+    faults: list[str] = field(default_factory=list)  # the injected faults aimed at it
 
 
 @dataclass
@@ -88,6 +90,10 @@ class DemoSummary:
     handshakes: int = 0
     requests: int = 0
     errors: int = 0
+    #: Of ``errors``: those at an installation an injected fault is aimed at (the fault explains
+    #: them), and the rest, which nothing explains (the CLI exits non-zero on any).
+    errors_from_faults: int = 0
+    unexplained_errors: int = 0
     top_ups_accepted: int = 0
     top_ups_rejected: int = 0
     supply_interruptions: int = 0
@@ -121,7 +127,8 @@ async def _drive(
         try:
             reading = await session.read_instantaneous(esme)
             row.reads += 1
-            assert isinstance(reading, wan.EsmeInstantaneous)
+            if not isinstance(reading, wan.EsmeInstantaneous):  # a CHF answering out of turn
+                raise RemoteProtocolError(f"an ESME read answered with {type(reading).__name__}")
             if gsme is not None and (now // interval) % 4 == 0:
                 await session.read_instantaneous(gsme)
                 row.reads += 1
@@ -170,10 +177,10 @@ async def run_demo(cfg: DemoConfig, progress: ProgressFn | None = None) -> DemoS
     start_us = clock.now_us()
     total_us = int(cfg.days * DAY)
     end_us = start_us + total_us
-    sink = None
-    if cfg.out is not None:
-        cfg.out.mkdir(parents=True, exist_ok=True)
-        sink = (cfg.out / "trace.jsonl").open("w", encoding="utf-8", newline="\n")
+    folder = RunFolder(cfg.out) if cfg.out is not None else None
+    sink = folder.open_stream("trace.jsonl") if folder is not None else None
+    complete = False
+    fleet: Fleet | None = None
     try:
         trace = Trace(sink)
         interruptions = [0]
@@ -198,6 +205,8 @@ async def run_demo(cfg: DemoConfig, progress: ProgressFn | None = None) -> DemoS
                           emit=trace.emitter("headend"))
         rows = [InstallationSummary(inst.id, inst.chf.eui, inst.esme.eui)
                 for inst in fleet.installations]
+        for i, row in enumerate(rows):
+            row.faults = [f.describe() for f in cfg.faults if f.applies_to(i)]
 
         def factory(inst: Installation) -> Callable[[], asyncio.Future[HeadEndSession]]:
             def make() -> asyncio.Future[HeadEndSession]:
@@ -219,7 +228,7 @@ async def run_demo(cfg: DemoConfig, progress: ProgressFn | None = None) -> DemoS
                    SplitMix64.derive(cfg.seed, inst.id, "headend"), row, i)
             for i, (inst, row) in enumerate(zip(fleet.installations, rows, strict=True))
         ]
-        await asyncio.gather(ticker(), *tasks)
+        await scheduler.guard(asyncio.gather(ticker(), *tasks))
         now = clock.now_us()
         summary = DemoSummary(
             seed=cfg.seed, dmc=dmc.name, group_id=dmc.group_id, installations=cfg.installations,
@@ -237,6 +246,10 @@ async def run_demo(cfg: DemoConfig, progress: ProgressFn | None = None) -> DemoS
             summary.handshakes += inst.sessions_opened
             summary.requests += inst.frames_served
             summary.errors += row.errors
+            if row.faults:
+                summary.errors_from_faults += row.errors
+            else:
+                summary.unexplained_errors += row.errors
             summary.top_ups_accepted += row.top_ups_accepted
             summary.top_ups_rejected += row.top_ups_rejected
         summary.supply_interruptions = interruptions[0]
@@ -250,10 +263,13 @@ async def run_demo(cfg: DemoConfig, progress: ProgressFn | None = None) -> DemoS
         summary.trace_lines = trace.lines
         summary.events = dict(sorted(trace.counts.items()))
         summary.per_installation = rows
+        complete = True
     finally:
-        if sink is not None:
-            sink.close()
-    if cfg.out is not None:
-        (cfg.out / "summary.json").write_text(
-            json.dumps(asdict(summary), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        if not complete and fleet is not None:
+            fleet.close()  # a failed run still releases its installations and temporary PKI
+        if folder is not None and sink is not None:
+            folder.close_stream(sink, "trace.jsonl", complete=complete)
+    if folder is not None:
+        folder.write("summary.json", json.dumps(asdict(summary), indent=2, sort_keys=True) + "\n")
+        folder.finish()
     return summary

@@ -30,13 +30,21 @@ _SPEC = re.compile(
 )
 
 
+#: The largest start, duration or clock skew a fault may name: ten years (a longer one is a
+#: typo, and would carry clocks past what the wire's fields hold).
+MAX_FAULT_S = 10 * 366 * 86_400
+
+
 def parse_duration(text: str) -> int:
     unit = _UNITS.get(text[-1])
     number = text[:-1] if unit is not None else text
     try:
-        return round(float(number) * (unit or SECOND))
+        us = float(number) * (unit or SECOND)
     except ValueError:
         raise FaultSpecError(f"not a duration: {text!r} (use 90s, 30m, 73h, 2d)") from None
+    if not 0 <= us <= MAX_FAULT_S * SECOND:  # NaN fails this too
+        raise FaultSpecError(f"duration {text!r} is not between 0 and 10 years")
+    return round(us)
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,11 @@ class Fault:
     start_us: int = 0
     duration_us: int = 0
     installation: int | None = None  # 1-based; None = all
+
+    def describe(self) -> str:
+        """The fault in words for a summary (``link-down:gsme``, ``loss:esme=0.2``)."""
+        text = self.kind + (f":{self.device}" if self.device else "")
+        return text + (f"={self.value:g}" if self.kind in ("loss", "clock-skew") else "")
 
     def applies_to(self, index: int) -> bool:
         return self.installation is None or self.installation == index + 1
@@ -67,6 +80,11 @@ def parse_fault(spec: str) -> Fault:
     value = float(m["value"]) if m["value"] is not None else 0.0
     if kind == "loss" and not 0.0 <= value <= 1.0:
         raise FaultSpecError(f"bad fault {spec!r}: a loss rate is between 0 and 1")
+    if kind == "clock-skew" and not -MAX_FAULT_S <= value <= MAX_FAULT_S:
+        raise FaultSpecError(f"bad fault {spec!r}: a clock skew is at most 10 years "
+                             f"({MAX_FAULT_S} s) either way")
+    if m["inst"] is not None and int(m["inst"]) < 1:
+        raise FaultSpecError(f"bad fault {spec!r}: installations are numbered from #1")
     return Fault(
         kind=kind, device=device if kind != "battery-flat" else "gsme", value=value,
         start_us=parse_duration(m["start"]) if m["start"] else 0,

@@ -81,7 +81,9 @@ async def read_chf(
                 if device is not None:
                     raise  # the one device asked for: its error is the answer
                 # e.g. a GSME that has not reported into its mirror yet
-                readings[target] = {"error": ErrorCode(exc.code).name, "detail": str(exc)}
+                code = exc.code if exc.code in set(ErrorCode) else None  # 0: not an ERROR
+                readings[target] = {"error": ErrorCode(code).name if code else "BAD_REPLY",
+                                    "detail": str(exc)}
         return {
             "chf": session.chf_eui,
             "role": role,

@@ -21,11 +21,11 @@ from emulator.drivers.capture import WanCapture
 from emulator.drivers.clock import current_clock
 from emulator.drivers.link import LinkEnd
 from emulator.drivers.tcp import tcp_connect
-from emulator.errors import S1labError, TransportError
-from emulator.keystore import RoleKeys
+from emulator.errors import PkiError, RemoteProtocolError, S1labError, TransportError
+from emulator.keystore import ChfKeys, RoleKeys
 from emulator.pki import PkiFolder
 from emulator.wire import wan
-from emulator.wire.vocabulary import MessageType, Role
+from emulator.wire.vocabulary import ErrorCode, MessageType, Role
 from harness.headend import HeadEndSession, connect, headend_from_pki
 from harness.jsonable import jsonable
 
@@ -65,6 +65,37 @@ async def _any_session(pki: PkiFolder, host: str, port: int,
     raise TransportError("no head-end certificate is accepted: " + "; ".join(errors))
 
 
+async def _rotate(session: HeadEndSession, pki: PkiFolder, keys: ChfKeys) -> None:
+    """Rotate the CHF's keys to new S1SP keys, never leaving it with keys nobody holds.
+
+    The new keys go into the keystore (written atomically and synced) *before* the CHF is asked
+    to take them: if they cannot be stored, nothing is sent. If the CHF refuses the rotation,
+    the keystore is put back as it was. If the answer never comes (the session broke), the
+    outcome is unknown and the keystore keeps both the old and the new keys."""
+    path = pki.directory / "keystore.json"
+    new = RoleKeys(S1SP_KEY_ID, os.urandom(16), os.urandom(16))
+    wrapped = aes_key_wrap(keys.master_key, new.command_key + new.response_key)
+    pki.keystore.add(keys.with_role("s1sp", new))
+    try:
+        pki.keystore.save(path)
+    except PkiError as exc:
+        pki.keystore.add(keys)
+        raise PkiError(f"{exc}; the new keys could not be stored, so the CHF was not asked to "
+                       "rotate (it still holds its old keys)") from None
+    unknown = "the rotation's outcome is unknown: the keystore holds both the old and new keys"
+    try:
+        await session.master_request(MessageType.ROTATE_KEYS,
+                                     wan.RotateKeys(Role.S1SP, new.key_id, wrapped))
+    except RemoteProtocolError as exc:
+        if exc.code in (0, ErrorCode.INTERNAL_ERROR):  # a reply out of turn, or the CHF broke
+            raise RemoteProtocolError(f"{exc}; {unknown}", code=exc.code) from None
+        pki.keystore.add(keys)  # refused (steps are atomic): the CHF kept its old keys
+        pki.keystore.save(path)
+        raise
+    except (TransportError, S1labError) as exc:  # no reply, or one that failed its checks
+        raise TransportError(f"{exc}; {unknown}") from None
+
+
 async def migrate_remote(*, pki_dir: Path, host: str, port: int, steps: tuple[Step, ...],
                          apn: str, service_profile: str, timeout_s: float = 30.0,
                          evidence: Evidence = Evidence()) -> dict[str, object]:
@@ -76,12 +107,7 @@ async def migrate_remote(*, pki_dir: Path, host: str, port: int, steps: tuple[St
     done: list[str] = []
     try:
         if "rotate" in steps:
-            new = RoleKeys(S1SP_KEY_ID, os.urandom(16), os.urandom(16))
-            wrapped = aes_key_wrap(keys.master_key, new.command_key + new.response_key)
-            await session.master_request(MessageType.ROTATE_KEYS,
-                                         wan.RotateKeys(Role.S1SP, new.key_id, wrapped))
-            pki.keystore.add(keys.with_role("s1sp", new))
-            pki.keystore.save(pki.directory / "keystore.json")
+            await _rotate(session, pki, keys)
             done.append("rotate")
         if "swap" in steps:
             ca = pki.s1sp_ca.cert.public_bytes(Encoding.DER)

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 import pytest
 
 from emulator.errors import ProfileError
 from emulator.profiles import (
+    MAX_PROFILE_BYTES,
     ChfModel,
     EsmeModel,
     GsmeModel,
@@ -213,3 +215,56 @@ def test_edited_user_file_is_reloaded(tmp_path: Path) -> None:
     assert load_dmc(str(path)).group_id == "DA"
     write(tmp_path, "mine.yaml", DMC.replace("group_id: DA", "group_id: CB "))
     assert load_dmc(str(path)).group_id == "CB"
+
+
+# ---- wire limits at load (issue 8, item 10) --------------------------------------------------
+
+@pytest.mark.parametrize(("field", "value", "reason"), [
+    ("firmware_version", "v" * 33, "longer than 32 bytes"),
+    ("apn", "\u00e9" * 128, "longer than 255 bytes"),
+])
+def test_chf_fields_the_wan_carries_are_checked_against_its_limits(
+        tmp_path: Path, field: str, value: str, reason: str) -> None:
+    chf = (files("profiles") / "devices" / "acme-chf.yaml").read_text(encoding="utf-8")
+    lines = [f"{field}: {value}" if line.startswith(f"{field}:") else line
+             for line in chf.splitlines()]
+    write(tmp_path, "my-chf.yaml", "\n".join(lines) + "\n")
+    write(tmp_path, "my-esme.yaml", GOOD_ESME)
+    path = write(tmp_path, "mine.yaml", DMC.replace("acme-chf", "my-chf"))
+    with pytest.raises(ProfileError) as info:
+        load_dmc(str(path))
+    assert info.value.field == field and reason in info.value.reason
+
+
+def test_a_u32_prepayment_field_is_checked_at_load(tmp_path: Path) -> None:
+    write(tmp_path, "my-esme.yaml", GOOD_ESME.replace("emergency_credit_limit_pence: 500",
+                                                      "emergency_credit_limit_pence: 4294967296"))
+    with pytest.raises(ProfileError) as info:
+        load_dmc(str(write(tmp_path, "mine.yaml", DMC)))
+    assert info.value.field == "prepayment.emergency_credit_limit_pence"
+
+
+# ---- hostile YAML (issue 8, item 17) ---------------------------------------------------------
+
+@pytest.mark.parametrize(("content", "reason"), [
+    (GOOD_ESME.replace("model: T1\n", "model: T1\nmodel: T2\n").encode(), "duplicate key 'model'"),
+    (b"schema_version: 1\nname: \xff\xfe\n", "not UTF-8 text"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not UTF-8 text"),
+    (b"schema_version: 1\nname: " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested deeper than 32"),
+    (b"schema_version: 1\nname: " + b"9" * 5000 + b"\n", "YAML error"),
+    (b"x" * (MAX_PROFILE_BYTES + 1), "larger than"),
+])
+def test_hostile_yaml_is_one_profile_error(tmp_path: Path, content: bytes, reason: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ProfileError) as info:
+        load_dmc(str(path))
+    assert reason in info.value.reason and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("number", [".nan", ".inf", "1e999"])
+def test_nan_and_infinite_numbers_in_a_profile_are_refused(tmp_path: Path, number: str) -> None:
+    write(tmp_path, "my-esme.yaml", GOOD_ESME.replace("base_load_w: 200", f"base_load_w: {number}"))
+    with pytest.raises(ProfileError) as info:
+        load_dmc(str(write(tmp_path, "mine.yaml", DMC)))
+    assert info.value.field == "load.base_load_w"

@@ -24,15 +24,14 @@ Use::
 
 from __future__ import annotations
 
-import os
 import shlex
-import tempfile
 from pathlib import Path
 from types import TracebackType
 
 from emulator.capture.keylog import prepare_secret_file
 from emulator.capture.pcapng import merge_with_secrets
 from emulator.drivers.capture import KEYS_NAME, PCAP_NAME, README_NAME, HanCapture, WanCapture
+from emulator.outputs import write_atomic
 
 __all__ = ["CAPTURE_NAME", "TLS_KEYS_NAME", "WAN_NAME", "CaptureDir", "tshark_command"]
 
@@ -86,7 +85,7 @@ class CaptureDir:
             self.han.close()
             inputs.insert(0, self.directory / PCAP_NAME)
         merge_with_secrets(self.path, inputs, self.keylog)
-        _write_atomically(self.directory / README_NAME, self._readme())
+        write_atomic(self.directory / README_NAME, self._readme())
         return self.path
 
     @property
@@ -150,14 +149,3 @@ class CaptureDir:
             if self.han is not None:
                 self.han.close()
 
-
-def _write_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        Path(tmp).chmod(0o644)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -39,13 +39,14 @@ from emulator.drivers.clock import Clock
 from emulator.drivers.link import LinkEnd, OnClosed, OnData
 from emulator.drivers.tcp import TcpLinkEnd
 from emulator.errors import MalformedFrame
+from emulator.outputs import SECRET, write_atomic
 from emulator.wire.pcap import (
     LINKTYPE_IEEE802_15_4_WITHFCS,
     LINKTYPE_IPV4,
     PcapWriter,
     tshark_key_args,
     wireshark_key_lines,
-    write_wireshark_keys,
+    wireshark_keys_text,
 )
 from emulator.wire.zep import zep_v2
 
@@ -157,8 +158,9 @@ class HanCapture:
         if self.directory is None:
             return
         network, link = self._key_lists()
-        write_wireshark_keys(self.directory / KEYS_NAME, network, link)
-        (self.directory / README_NAME).write_text(self._readme(), encoding="utf-8")
+        # The HAN keys are secrets: 0600 whatever the umask; both files atomic.
+        write_atomic(self.directory / KEYS_NAME, wireshark_keys_text(network, link), mode=SECRET)
+        write_atomic(self.directory / README_NAME, self._readme())
 
     def _readme(self) -> str:
         return self.readme_text()

@@ -5,16 +5,27 @@ would otherwise be ten thousand sleeping tasks (measured here: ~75k wake-ups/s) 
 heap (~1.4M/s). Each device owns a :class:`Slot`; setting a slot's deadline pushes a heap entry
 and bumps the slot's generation, so superseded entries are skipped when they surface (lazy
 deletion: no searching the heap).
+
+A callback that raises breaks the run, never one device: the scheduler stops every timer, keeps
+the exception, and :meth:`Scheduler.guard` (which the runs await their work under) ends the
+work and raises it: an s1lab error as it is (a full disk while tracing), anything else as a
+:class:`~emulator.errors.DeviceCallbackError` naming the time and the cause.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
+from emulator.core.timebase import isoformat
 from emulator.drivers.clock import Clock, VirtualEventLoop
+from emulator.errors import DeviceCallbackError, S1labError
+
+_T = TypeVar("_T")
 
 
 class Slot:
@@ -60,6 +71,8 @@ class Scheduler:
         self._advance: Callable[[int], bool] | None = (
             self._loop.advance_if_idle if isinstance(self._loop, VirtualEventLoop) else None)
         self.fired = 0  # callbacks run, for benchmarks
+        self.failure: S1labError | None = None  # set when a callback raised: the run is over
+        self._broken: asyncio.Future[None] = self._loop.create_future()
 
     @property
     def clock(self) -> Clock:
@@ -101,7 +114,11 @@ class Scheduler:
                         continue  # superseded or cancelled
                     slot._deadline = None
                     self.fired += 1
-                    slot._callback(now)
+                    try:
+                        slot._callback(now)
+                    except Exception as exc:  # noqa: BLE001 - the run fails, not one device's
+                        self._fail(exc, now)
+                        return
                 # Drop stale entries at the head so we do not wake for nothing.
                 while heap and heap[0][3] != heap[0][2]._generation:
                     heapq.heappop(heap)
@@ -112,6 +129,28 @@ class Scheduler:
             self._firing = False
         if heap and self._handle is None:
             self._arm(heap[0][0])
+
+    def _fail(self, exc: Exception, now: int) -> None:
+        failure = (exc if isinstance(exc, S1labError) else DeviceCallbackError(
+            f"a device callback failed at {isoformat(now)}: {type(exc).__name__}: {exc}"))
+        self.failure = failure
+        self.close()
+        if not self._broken.done():
+            self._broken.set_exception(failure)
+            self._broken.exception()  # retrieved here: guard() raises it, not the loop's logger
+
+    async def guard(self, work: Awaitable[_T]) -> _T:
+        """Await ``work``; if a device callback fails first, cancel it and raise the failure."""
+        task = asyncio.ensure_future(work)
+        waiters: set[asyncio.Future[Any]] = {task, self._broken}
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        if self.failure is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.failure is not None:
+            raise self.failure
+        return task.result()
 
     def close(self) -> None:
         if self._handle is not None:

@@ -4,20 +4,31 @@ One class serves both ends (the CHF is always the TLS server, whichever side ope
 connection) and both transports (memory, TCP). After the handshake the peer's certificate is
 judged against the run's clock and handed to ``on_established`` for the caller to decide who the
 peer is (a CHF maps the issuing CA to a role; a head-end reads the CHF's EUI-64).
+
+The server judges the client before it lets the handshake's last flight out: the bytes that
+OpenSSL writes as it completes the handshake (a TLS 1.3 session ticket, a TLS 1.2 Finished) go
+to the client only if its certificate is valid on the run's clock and is a head-end client
+certificate (:func:`emulator.pki.check_client_certificate`). A refused client never receives
+them, so it never looks connected.
+
+:meth:`WanChannel.watch` closes a channel whose handshake does not finish in time or that
+stays silent too long (TCP: half-open connections do not pile up).
 """
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import Callable
 
 from cryptography import x509
 
+from emulator.core.timebase import SECOND
 from emulator.drivers.clock import Clock
 from emulator.drivers.link import LinkEnd
 from emulator.drivers.tls import TlsEndpoint, TlsOutput
 from emulator.errors import MalformedFrame, S1labError, TransportError
-from emulator.pki import check_validity
+from emulator.pki import check_client_certificate, check_validity
 from emulator.wire.wan import RecordReader, record
 
 OnFrame = Callable[[bytes], None]
@@ -40,8 +51,10 @@ def _ignore_close(reason: str) -> None:
 class WanChannel:
     __slots__ = (
         "_clock",
+        "_last_heard",
         "_link",
         "_reader",
+        "_server",
         "_tls",
         "close_reason",
         "on_closed",
@@ -59,6 +72,8 @@ class WanChannel:
         self._link = link
         self._clock = clock
         self._tls = TlsEndpoint(ctx, server_side)
+        self._server = server_side
+        self._last_heard = clock.now_us()
         self._reader = RecordReader()
         self.on_frame: OnFrame = _ignore_frame
         self.on_established: OnEstablished = _ignore_cert
@@ -103,11 +118,48 @@ class WanChannel:
         self._tls.closed = True
         self._finish(self._tls.error and f"TLS: {self._tls.error}" or reason)
 
+    def watch(self, handshake_s: float, idle_s: float) -> None:
+        """Close this channel if its handshake is not done ``handshake_s`` after now, or when
+        nothing arrives from the peer for ``idle_s`` (timers on the running loop's clock)."""
+        loop = asyncio.get_running_loop()
+
+        def handshake_due() -> None:
+            if self.close_reason is None and not self._tls.established:
+                self._drop(f"TLS handshake not completed within {handshake_s:g} s")
+
+        def idle_due() -> None:
+            if self.close_reason is not None:
+                return
+            quiet_s = (self._clock.now_us() - self._last_heard) / SECOND
+            if quiet_s >= idle_s:
+                self.close(f"idle for {idle_s:g} s")
+            else:
+                loop.call_later(idle_s - quiet_s, idle_due)
+
+        loop.call_later(handshake_s, handshake_due)
+        loop.call_later(idle_s, idle_due)
+
+    def _drop(self, reason: str) -> None:
+        """Close the link without a TLS goodbye (a refused or half-open peer)."""
+        self._tls.closed = True
+        self._link.close()
+        self._finish(reason)
+
     def _on_data(self, data: bytes) -> None:
         if self.close_reason is None:
+            self._last_heard = self._clock.now_us()
             self._handle(self._tls.receive(data))
 
     def _handle(self, out: TlsOutput) -> None:
+        if out.handshake_completed and self._server:
+            # Judge the client before the handshake's last flight (its ticket) leaves.
+            try:
+                cert = self._tls.peer_certificate()
+                check_validity(cert, self._clock.now_us())
+                check_client_certificate(cert)
+            except S1labError as exc:
+                self._drop(str(exc))
+                return
         if out.to_network:
             self._link.write(out.to_network)
         if out.error is not None:
@@ -117,7 +169,8 @@ class WanChannel:
         if out.handshake_completed:
             try:
                 cert = self._tls.peer_certificate()
-                check_validity(cert, self._clock.now_us())
+                if not self._server:
+                    check_validity(cert, self._clock.now_us())
                 self.on_established(cert)  # not kept: ~1 KiB a side adds up in a fleet
             except S1labError as exc:
                 self.close(str(exc))

@@ -144,6 +144,7 @@ class ErrorCode(IntEnum):
     INVALID_ARGUMENT = 0x09
     DEVICE_UNREACHABLE = 0x0A
     OPERATION_FAILED = 0x0B  # the device tried and failed (a migration step)
+    INTERNAL_ERROR = 0x0C  # the CHF failed while handling an authenticated request (traced)
 
 
 class DeviceLogAction(IntEnum):

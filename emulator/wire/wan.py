@@ -90,6 +90,9 @@ __all__ = [
     "MAC_SIZE",
     "MAX_DETAIL",
     "MAX_MPXN",
+    "MAX_SETTABLE_UTC",
+    "MAX_TEXT",
+    "MAX_VERSION",
     "MAX_PAYLOAD",
     "MAX_RECORD",
     "MESSAGES",
@@ -150,6 +153,11 @@ HEADER_SIZE: Final = 28
 MAX_PAYLOAD: Final = MAX_RECORD - HEADER_SIZE - MAC_SIZE  # 2004
 MAX_DETAIL: Final = 200  # ERROR detail text, UTF-8 bytes
 MAX_MPXN: Final = 32  # UPDATE_HAN_DEVICE_LOG MPAN/MPRN, UTF-8 bytes
+MAX_TEXT: Final = 255  # any u8-counted UTF-8 text (APN, service profile, ICCID), bytes
+MAX_VERSION: Final = 32  # a firmware version, UTF-8 bytes (so READ_FIRMWARE_VERSIONS fits a frame)
+#: The latest SET_TIME ``utc`` a device accepts: ten years short of the u32 field's end, so a
+#: clock set there still reads back in a u32 for ten years of running.
+MAX_SETTABLE_UTC: Final = 0xFFFF_FFFF - 10 * 366 * 86_400
 #: Sizes of an UPDATE_HAN_DEVICE_LOG ADD install code: a 6, 8, 12 or 16-byte code and its CRC-16.
 INSTALL_CODE_SIZES: Final = frozenset((8, 10, 14, 18))
 KEY_SIZE: Final = 16  # AES-128

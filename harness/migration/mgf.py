@@ -32,12 +32,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import defusedxml.ElementTree as safe_xml
 from cryptography import x509
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from defusedxml import DefusedXmlException
 
 from emulator.core.timebase import from_datetime, isoformat
 from emulator.errors import BadMac, PkiError, S1labError, WireError
@@ -280,12 +282,24 @@ def file_id(prefix: str, group_id: str, now_us: int, parts: Sequence[str]) -> st
     return f"{prefix}-{group_id}-{compact}-{digest}"
 
 
+#: The largest MGF or SCF read (bytes): far above a full group file, far below a memory problem.
+MAX_XML_BYTES = 64 << 20
+
+
 def parse_root(data: bytes, source: str, namespace: str, root_name: str) -> ET.Element:
-    """Well-formed XML with the expected root element; no DTDs or entity declarations."""
-    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
-        raise MigrationFileError(source, "", "DTDs and entity declarations are not allowed")
+    """Well-formed XML with the expected root element, at most MAX_XML_BYTES; no DTDs, entity
+    declarations or external references in any encoding (defusedxml refuses them while parsing,
+    so a UTF-16 ``<!DOCTYPE`` is caught as surely as an ASCII one)."""
+    if len(data) > MAX_XML_BYTES:
+        raise MigrationFileError(source, "", f"larger than {MAX_XML_BYTES} bytes")
     try:
-        root = ET.fromstring(data)
+        root = safe_xml.fromstring(data, forbid_dtd=True, forbid_entities=True,
+                                   forbid_external=True)
+    except DefusedXmlException:
+        raise MigrationFileError(source, "", "DTDs and entity declarations are not allowed") \
+            from None
+    except ValueError as exc:  # expat: "multi-byte encodings are not supported" (UTF-16-BE...)
+        raise MigrationFileError(source, "", f"unreadable XML encoding: {exc}") from None
     except ET.ParseError as exc:
         line, column = exc.position
         raise MigrationFileError(

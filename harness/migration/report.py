@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from emulator.outputs import write_atomic
 from harness.migration.inventory import DeviceRecord, InstallationRecord
 from harness.migration.rules import Action, Decision
 from harness.migration.tmad import ExclusionCategory, TmadVersion
@@ -136,9 +137,7 @@ def write_csv(report: Mapping[str, list[ExclusionRow]], folder: Path) -> dict[st
     folder.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
     for supplier, name in supplier_file_names(report).items():
-        path = folder / name
-        path.write_text(csv_text(report[supplier]), encoding="utf-8")
-        paths[supplier] = path
+        paths[supplier] = write_atomic(folder / name, csv_text(report[supplier]))
     return paths
 
 
@@ -172,6 +171,4 @@ def json_text(report: Mapping[str, list[ExclusionRow]], tmad: TmadVersion) -> st
 
 
 def write_json(report: Mapping[str, list[ExclusionRow]], tmad: TmadVersion, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json_text(report, tmad), encoding="utf-8")
-    return path
+    return write_atomic(path, json_text(report, tmad))

@@ -56,6 +56,7 @@ from emulator.errors import S1labError
 from emulator.fleet import Fleet
 from emulator.installation import HanMode, Installation
 from emulator.keystore import ChfKeys
+from emulator.outputs import RunFolder
 from emulator.pki import derive_key
 from emulator.profiles import load_dmc
 from emulator.trace import Trace
@@ -75,7 +76,7 @@ from harness.migration.mgf import build_mgf, parse_mgf
 from harness.migration.outcome import Outcome
 from harness.migration.prework import Answer, Prework, Work, record_prework
 from harness.migration.reasons import Reason
-from harness.migration.report import exclusion_report, write_csv, write_json
+from harness.migration.report import csv_text, exclusion_report, json_text, supplier_file_names
 from harness.migration.rules import (
     Action,
     Decision,
@@ -100,6 +101,7 @@ FAULT_KINDS = (
 PRE_WORK_COHORTS = frozenset({"IOC", "MOC (MDS)"})
 _FAULT = re.compile(r"^(?P<kind>[a-z-]+)(?:=(?P<value>[\d.]+))?:(?P<share>[\d.]+%|#\d+(?:,#\d+)*)$")
 TERMINAL = {"migrated", "partial", "excluded", "not-eligible"}
+MAX_FAULT_HOURS = 10 * 366 * 24  # a fault VALUE (slow-reconnect hours): at most ten years
 WAN_AWAKE = 15 * MINUTE  # how long a wan-asleep CHF's modem stays attached
 
 
@@ -123,16 +125,21 @@ def parse_migration_fault(spec: str) -> MigrationFault:
             f"{', '.join(FAULT_KINDS)} and SHARE like 10% or #3,#7")
     if m["kind"] in ("slow-reconnect", "wan-asleep") and m["value"] is None:
         raise MigrationSpecError(f"bad fault {spec!r}: {m['kind']} needs =HOURS")
-    if m["kind"] == "wan-asleep" and not float(m["value"]) * HOUR > WAN_AWAKE:
+    try:
+        value = float(m["value"] or 0)
+        fraction = float(m["share"][:-1]) / 100 if m["share"].endswith("%") else None
+    except ValueError:  # the pattern lets "1.2.3" through
+        raise MigrationSpecError(f"bad fault {spec!r}: not a number") from None
+    if not 0 <= value <= MAX_FAULT_HOURS:
+        raise MigrationSpecError(f"bad fault {spec!r}: a value is 0 to {MAX_FAULT_HOURS} hours")
+    if m["kind"] == "wan-asleep" and not value * HOUR > WAN_AWAKE:
         raise MigrationSpecError(f"bad fault {spec!r}: wan-asleep needs more than 0.25 hours")
-    share = m["share"]
-    if share.endswith("%"):
-        fraction = float(share[:-1]) / 100
+    if fraction is not None:
         if not 0 <= fraction <= 1:
             raise MigrationSpecError(f"bad fault {spec!r}: a share is 0% to 100%")
-        return MigrationFault(m["kind"], float(m["value"] or 0), fraction, ())
-    return MigrationFault(m["kind"], float(m["value"] or 0), None,
-                          tuple(int(t[1:]) for t in share.split(",")))
+        return MigrationFault(m["kind"], value, fraction, ())
+    return MigrationFault(m["kind"], value, None,
+                          tuple(int(t[1:]) for t in m["share"].split(",")))
 
 
 @dataclass
@@ -176,6 +183,10 @@ class MigrationSummary:
     outcomes: dict[str, int] = field(default_factory=dict)
     categories: dict[str, int] = field(default_factory=dict)
     failures_by_reason: dict[str, int] = field(default_factory=dict)
+    #: Failed attempts at installations an injected fault is aimed at (``faults`` in their
+    #: row), and the rest, which no fault explains (the CLI exits non-zero on any).
+    failed_attempts_from_faults: int = 0
+    unexplained_failed_attempts: int = 0
     rollbacks: int = 0
     per_installation: list[InstallationReport] = field(default_factory=list)
 
@@ -235,30 +246,35 @@ async def run_migration(
     tmad = load_tmad(cfg.tmad) if cfg.tmad else load_tmad()
     epcl = load_epcl()
     dmc_name = cfg.dmc or _dmc_for(cfg.group_id)
-    out = cfg.out
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-    sink = (out / "trace.jsonl").open("w", encoding="utf-8") if out is not None else None
+    folder = RunFolder(cfg.out) if cfg.out is not None else None
+    sink = folder.open_stream("trace.jsonl") if folder is not None else None
+    complete = False
     trace = Trace(sink)
     scheduler = Scheduler(clock)
     fleet = Fleet(load_dmc(dmc_name), cfg.installations, cfg.seed, scheduler, trace,
                   han=cfg.han)
     try:
-        return await _run(cfg, fleet, trace, tmad, epcl, dmc_name, t0, progress)
+        summary = await scheduler.guard(
+            _run(cfg, fleet, trace, tmad, epcl, dmc_name, t0, progress, folder))
+        complete = True
     finally:
         fleet.close()
         scheduler.close()
-        if sink is not None:
-            sink.close()
+        if folder is not None and sink is not None:
+            folder.close_stream(sink, "trace.jsonl", complete=complete)
+    if folder is not None:
+        folder.finish()
+    return summary
 
 
 async def _run(cfg: MigrateConfig, fleet: Fleet, trace: Trace, tmad: TmadVersion, epcl: Epcl,
                dmc_name: str, t0: int, progress: Callable[[int, int], None] | None,
-               ) -> MigrationSummary:
+               folder: RunFolder | None = None) -> MigrationSummary:
     """The weekly run, phase by phase: every week select, submit the MGF, collect; at the end
     decide what is left and write the outputs."""
     clock = current_clock()
     run = _WeeklyRun.prepare(cfg, fleet, trace.emitter("dcc"), tmad, epcl, dmc_name, t0)
+    run.folder = folder
     # The fleet runs a settle week under its SMSO before the first migration week, so
     # pre-flight sees real history (a GSME silent for days fails GT01).
     first_week = t0 + WEEK
@@ -307,6 +323,7 @@ class _WeeklyRun:
     in_flight: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     prework: dict[str, Prework] = field(default_factory=dict)
     prework_decisions: dict[str, Decision] = field(default_factory=dict)
+    folder: RunFolder | None = None  # where the outputs go (atomically), None: nowhere
 
     @classmethod
     def prepare(cls, cfg: MigrateConfig, fleet: Fleet, emit: Emit, tmad: TmadVersion,
@@ -327,6 +344,8 @@ class _WeeklyRun:
                 inst, rec = installs[i], records[installs[i].id]
                 reports[inst.id].faults.append(fault.kind)
                 _apply(fault, inst, rec, records, installs, i, mgf_keys, t0, end_of_run)
+                if fault.kind == "duplicate-mpxn" and i > 0:  # it gave its MPxN to the one before
+                    reports[installs[i - 1].id].faults.append("duplicate-mpxn (shared)")
         s1sp = S1sp(fleet, emit, cfg.seed)
         dco_key = derive_key(cfg.seed, "dco")
         assert isinstance(dco_key, ec.EllipticCurvePrivateKey)
@@ -477,8 +496,8 @@ class _WeeklyRun:
             cfg.group_id, batch, {r.chf_eui: self.certs[r.chf_eui] for r in batch},
             {r.chf_eui: self.mgf_keys[r.chf_eui] for r in batch}, self.dco.public_key, now,
             rng=SplitMix64.derive(cfg.seed, week, "mgf").randbytes)
-        if cfg.out is not None:
-            (cfg.out / f"mgf-week{week + 1}.xml").write_bytes(mgf_bytes)
+        if self.folder is not None:
+            self.folder.write(f"mgf-week{week + 1}.xml", mgf_bytes)
         mgf = parse_mgf(mgf_bytes, f"mgf-week{week + 1}.xml")
         result = self.dco.validate(mgf, now)
         for failed in result.failed:
@@ -522,9 +541,8 @@ class _WeeklyRun:
     # ---- phase 4: write outputs ------------------------------------------------------------
 
     def write_scf(self, week: int, scf: list[ScfEntry], now: int) -> None:
-        if self.cfg.out is not None:
-            (self.cfg.out / f"scf-week{week + 1}.xml").write_bytes(
-                build_scf(self.cfg.group_id, scf, now))
+        if self.folder is not None:
+            self.folder.write(f"scf-week{week + 1}.xml", build_scf(self.cfg.group_id, scf, now))
 
     def summary(self, t0: int, now: int) -> MigrationSummary:
         cfg, reports, histories = self.cfg, self.reports, self.histories
@@ -538,25 +556,31 @@ class _WeeklyRun:
             a.reason.value for h in histories.values() for a in h.failures() if a.reason))
         summary.rollbacks = sum(1 for h in histories.values() for a in h.attempts
                                 if a.outcome is Outcome.ROLLED_BACK)
+        for key, history in histories.items():
+            failed = len(history.failures())
+            if reports[key].faults:
+                summary.failed_attempts_from_faults += failed
+            else:
+                summary.unexplained_failed_attempts += failed
         return summary
 
     def write_outputs(self, summary: MigrationSummary) -> None:
         """The exclusion report per supplier, history.json and summary.json."""
-        out = self.cfg.out
+        out = self.folder
         if out is None:
             return
         excluded = {k: d for k, d in self.decisions.items()
                     if d.action in (Action.EXCLUDE, Action.PARTIAL_ESME_ONLY)}
         report = exclusion_report(excluded, self.records.values(), self.tmad,
                                   missing_clause="not numbered in this TMAD version")
-        write_csv(report, out / "exclusions")
-        write_json(report, self.tmad, out / "exclusions.json")
-        (out / "history.json").write_text(json.dumps({
+        for supplier, name in supplier_file_names(report).items():
+            out.write(f"exclusions/{name}", csv_text(report[supplier]))
+        out.write("exclusions.json", json_text(report, self.tmad))
+        out.write("history.json", json.dumps({
             k: [{"at": isoformat(a.at_us), "outcome": a.outcome.history, "step": a.step,
                  "reason": a.reason.value if a.reason else None} for a in h.attempts]
-            for k, h in self.histories.items()}, indent=1) + "\n", encoding="utf-8")
-        (out / "summary.json").write_text(
-            json.dumps(asdict(summary), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            for k, h in self.histories.items()}, indent=1) + "\n")
+        out.write("summary.json", json.dumps(asdict(summary), indent=2, sort_keys=True) + "\n")
 
 
 def _exclude(rep: InstallationReport, decision: Decision, tmad: TmadVersion) -> None:

@@ -39,6 +39,7 @@ from emulator.errors import RemoteProtocolError, S1labError, TransportError
 from emulator.fleet import Fleet
 from emulator.installation import Installation
 from emulator.keystore import ChfKeys, derive_role_keys
+from emulator.outputs import SECRET, write_atomic
 from emulator.pki import mint_leaf
 from emulator.wire import wan
 from emulator.wire.eui import eui_from_str
@@ -104,8 +105,8 @@ class S1sp:
         # only the SMSO.
         migration = mint_leaf(auth.smso_ca, "s1sp-migration.s1lab.test", "s1lab test S1SP (DCC)",
                               "client", clock_now - HOUR, 3650, seed + 77)
-        (folder / "migration.pem").write_bytes(migration.cert_pem())
-        (folder / "migration.key").write_bytes(migration.key_pem())
+        write_atomic(folder / "migration.pem", migration.cert_pem())
+        write_atomic(folder / "migration.key", migration.key_pem(), mode=SECRET)
         device_ca = auth.device_ca.cert_pem()
         self._migration = HeadEnd(Role.SMSO, client_context(
             folder / "migration.pem", folder / "migration.key", device_ca), self._no_keys,

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap
+from cryptography.hazmat.primitives.serialization import Encoding
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -33,6 +34,7 @@ from emulator.core.meter_states import (
 from emulator.core.trace_sink import Recorder
 from emulator.core.transitions import TransitionTable
 from emulator.errors import DeclarationError, IllegalTransition
+from emulator.pki import mint_ca
 from emulator.wire import wan
 from emulator.wire.eui import eui_from_str
 from emulator.wire.vocabulary import ErrorCode, MessageType, Role, SupplyState
@@ -169,6 +171,7 @@ def test_every_wan_message_has_exactly_one_handler() -> None:
 EUI = "00-1B-C5-0C-00-00-00-01"
 MASTER = bytes(range(32, 48))
 T0 = 1_767_571_200_000_000
+S1SP_CA_DER = mint_ca("s1lab S1SP CA", "test", T0, 30, 1).cert.public_bytes(Encoding.DER)
 
 
 class _Head:
@@ -215,7 +218,7 @@ def test_the_chf_refuses_a_rollback_exactly_without_a_rollback_point(
                 head.keys, head.owner = new, owner
         elif step == "swap":
             answer = head.send(MessageType.SWAP_CERTIFICATE,
-                               wan.SwapCertificate(Role.S1SP, b"ca"), master=True)
+                               wan.SwapCertificate(Role.S1SP, S1SP_CA_DER), master=True)
         elif step == "sim":
             answer = head.send(MessageType.MOVE_SIM, wan.MoveSim(f"apn{i}", "sp"), master=False)
         else:
@@ -236,3 +239,57 @@ def test_the_chf_refuses_a_rollback_exactly_without_a_rollback_point(
             assert isinstance(answer, wan.SecurityState)
             assert answer.can_roll_back is point
         assert (head.chf.phase in HOLDS_ROLLBACK_POINT) is point is (head.chf.previous is not None)
+
+
+# ---- the new trust anchor is checked before it is committed (issue 8, item 12) --------------
+
+def _self_signed_ca(key: Any, ca: bool = True) -> bytes:
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "odd CA")])
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(7).not_valid_before(start)
+            .not_valid_after(start + dt.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    return cert.public_bytes(Encoding.DER)
+
+
+def _bad_anchors() -> dict[str, bytes]:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    from emulator.pki import mint_leaf
+
+    ca = mint_ca("s1lab S1SP CA", "test", T0, 30, 1)
+    leaf = mint_leaf(ca, "s1sp-headend.s1lab.test", "test", "client", T0, 30, 1)
+    return {
+        "garbage": b"\x30\x03\x02\x01\x00",
+        "end-entity": leaf.cert.public_bytes(Encoding.DER),
+        "rsa": _self_signed_ca(rsa.generate_private_key(public_exponent=65537, key_size=2048)),
+        "p384": _self_signed_ca(ec.generate_private_key(ec.SECP384R1())),
+        "p256 but CA:FALSE": _self_signed_ca(ec.generate_private_key(ec.SECP256R1()), ca=False),
+    }
+
+
+@pytest.mark.parametrize("kind", list(_bad_anchors()))
+def test_a_swap_to_an_unusable_anchor_is_refused_and_changes_nothing(kind: str) -> None:
+    head = _Head()
+    before = (head.chf.anchor, head.chf.anchor_der, head.chf.phase)
+    answer = head.send(MessageType.SWAP_CERTIFICATE,
+                       wan.SwapCertificate(Role.S1SP, _bad_anchors()[kind]), master=True)
+    assert isinstance(answer, wan.ErrorPayload)
+    assert answer.error_code is ErrorCode.INVALID_ARGUMENT and "anchor refused" in answer.detail
+    assert (head.chf.anchor, head.chf.anchor_der, head.chf.phase) == before
+
+
+def test_a_good_anchor_is_committed_and_reported() -> None:
+    head = _Head()
+    answer = head.send(MessageType.SWAP_CERTIFICATE,
+                       wan.SwapCertificate(Role.S1SP, S1SP_CA_DER), master=True)
+    assert isinstance(answer, wan.SecurityState) and answer.anchor is Role.S1SP
+    assert head.chf.anchor_der == S1SP_CA_DER

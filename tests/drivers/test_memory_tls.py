@@ -100,3 +100,115 @@ def test_certificate_validity_is_judged_by_the_run_clock(tmp_path: Path) -> None
 
     log = run_virtual(main())
     assert any("not yet valid" in e for e in log), log
+
+
+# ---- refused after the handshake, client certificate profile, timeouts (issue 8, item 15) ---
+
+def _client_cert(tmp: Path, pki: object, kind: str, now: int) -> tuple[Path, Path]:
+    """A head-end client certificate issued by the SMSO CA, spoiled as ``kind`` says."""
+    import datetime as dt
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    from emulator.core.timebase import to_datetime
+
+    ca = pki.authorities.smso_ca  # type: ignore[attr-defined]
+    key = (rsa.generate_private_key(public_exponent=65537, key_size=2048) if kind == "rsa"
+           else ec.generate_private_key(ec.SECP384R1() if kind == "p384" else ec.SECP256R1()))
+    start = to_datetime(now) - dt.timedelta(days=1)
+    if kind == "expired":
+        start -= dt.timedelta(days=30)
+    usage = (ExtendedKeyUsageOID.SERVER_AUTH if kind == "no-client-auth"
+             else ExtendedKeyUsageOID.CLIENT_AUTH)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{kind}.test")]))
+            .issuer_name(ca.cert.subject).public_key(key.public_key()).serial_number(99)
+            .not_valid_before(start).not_valid_after(start + dt.timedelta(days=10))
+            .add_extension(x509.BasicConstraints(ca=kind == "ca", path_length=None), True)
+            .add_extension(x509.ExtendedKeyUsage([usage]), False)
+            .sign(ca.key, hashes.SHA256()))
+    cert_path, key_path = tmp / f"{kind}.pem", tmp / f"{kind}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+@pytest.mark.parametrize("kind", ["expired", "rsa", "p384", "ca", "no-client-auth"])
+def test_a_refused_client_never_looks_connected(tmp_path: Path, version: str,
+                                                kind: str) -> None:
+    async def main() -> tuple[list[str], bool, bool]:
+        import asyncio
+
+        clock = current_clock()
+        sched = Scheduler(clock)
+        now = clock.now_us()
+        pki = mint_fleet_pki(tmp_path, 5, now)
+        bundle = tmp_path / "chf.pem"
+        bundle.write_bytes(mint_chf(pki.device_ca, EUI, now, 365, 5).bundle_pem())
+        sctx = server_context(bundle, pki.authorities.smso_ca.cert_pem(), version, version)
+        cert, key = _client_cert(tmp_path, pki, kind, now)
+        cctx = client_context(cert, key, pki.device_ca.cert_pem(), version, version)
+        link = MemoryLink(sched, 100_000)
+        server = WanChannel(link.b, sctx, server_side=True, clock=clock)
+        client = WanChannel(link.a, cctx, server_side=False, clock=clock)
+        log: list[str] = []
+        server.on_closed = lambda r: log.append(f"server closed: {r}")
+        client.on_established = lambda c: log.append("client up")
+        server.on_established = lambda c: log.append("server up")
+        client.start()
+        await asyncio.sleep(2)
+        session = client._tls._obj.session  # noqa: SLF001 - the ticket is the point here
+        return log, client.established, session is not None and session.has_ticket
+
+    log, established, ticket = run_virtual(main())
+    assert not established and not ticket
+    assert "client up" not in log and "server up" not in log
+    assert any(e.startswith("server closed") for e in log), log
+    # Our check, or OpenSSL's own where it already refuses (a P-384 key in TLS 1.2, a
+    # certificate not for client use).
+    expected = {"expired": ("expired",), "rsa": ("P-256",), "p384": ("P-256", "WRONG_CURVE"),
+                "ca": ("CA certificate",),
+                "no-client-auth": ("clientAuth", "CERTIFICATE_VERIFY_FAILED",
+                                   "certificate")}[kind]
+    assert any(x in e for e in log for x in expected), log
+
+
+def test_a_stalled_handshake_and_an_idle_session_are_closed(tmp_path: Path) -> None:
+    async def main() -> list[str]:
+        import asyncio
+
+        clock = current_clock()
+        sched = Scheduler(clock)
+        now = clock.now_us()
+        pki = mint_fleet_pki(tmp_path, 5, now)
+        bundle = tmp_path / "chf.pem"
+        bundle.write_bytes(mint_chf(pki.device_ca, EUI, now, 365, 5).bundle_pem())
+        sctx = server_context(bundle, pki.authorities.smso_ca.cert_pem())
+        log: list[str] = []
+        half_open = WanChannel(MemoryLink(sched, 100_000).b, sctx, server_side=True,
+                               clock=clock)  # a client that connects and never speaks
+        half_open.on_closed = lambda r: log.append(f"half-open closed at "
+                                                   f"{(clock.now_us() - now) // 10**6}s: {r}")
+        half_open.watch(30, 900)
+        link = MemoryLink(sched, 100_000)
+        server = WanChannel(link.b, sctx, server_side=True, clock=clock)
+        cert, key = pki.headend_paths(Role.SMSO)
+        client = WanChannel(link.a, client_context(cert, key, pki.device_ca.cert_pem()),
+                            server_side=False, clock=clock)
+        server.on_closed = lambda r: log.append(f"idle closed at "
+                                                f"{(clock.now_us() - now) // 10**6}s: {r}")
+        server.watch(30, 900)
+        client.start()
+        await asyncio.sleep(600)
+        client.send_frame(b"still here")  # activity pushes the idle deadline out
+        await asyncio.sleep(2000)
+        return log
+
+    log = run_virtual(main())
+    assert log[0] == "half-open closed at 30s: TLS handshake not completed within 30 s"
+    assert log[1].startswith("idle closed at 1500s: idle for 900 s"), log

@@ -78,3 +78,66 @@ def test_many_devices_share_one_loop_timer() -> None:
                    if i * SECOND + k * 30 * MINUTE <= 24 * 60 * MINUTE)
     assert fires == expected
     assert armed == 1  # the scheduler's one live timer, whatever the number of devices
+
+
+# ---- a failing callback fails the run (issue 8, item 11) -------------------------------------
+
+def test_a_raising_callback_fails_the_guarded_run_and_stops_every_timer() -> None:
+    from emulator.errors import DeviceCallbackError
+
+    async def main() -> tuple[list[int], Scheduler]:
+        clock = current_clock()
+        sched = Scheduler(clock)
+        t0 = clock.now_us()
+        ticks: list[int] = []
+
+        def healthy(now: int) -> None:
+            ticks.append(now - t0)
+            slot.set(now + MINUTE)
+
+        def broken(now: int) -> None:
+            raise KeyError("00-1B-C5-0C-00-00-00-09")
+
+        slot = sched.slot(healthy)
+        slot.set(t0 + MINUTE)
+        sched.call_at(t0 + 150 * SECOND, broken)
+        try:
+            await sched.guard(sleep_until(t0 + 60 * MINUTE))
+        except DeviceCallbackError as exc:
+            assert "KeyError" in str(exc) and "\n" not in str(exc)
+            return ticks, sched
+        raise AssertionError("the run went on")
+
+    ticks, sched = run_virtual(main())
+    assert ticks == [MINUTE, 2 * MINUTE]  # nothing after the failure at 150 s
+    assert len(sched) == 0 and sched.failure is not None
+
+
+def test_an_s1lab_error_in_a_callback_is_raised_as_it_is() -> None:
+    from emulator.errors import OutputError
+
+    async def main() -> None:
+        clock = current_clock()
+        sched = Scheduler(clock)
+
+        def full(now: int) -> None:
+            raise OutputError("trace.jsonl: cannot write: No space left on device")
+
+        sched.call_at(clock.now_us() + SECOND, full)
+        await sched.guard(asyncio.sleep(3600))
+
+    try:
+        run_virtual(main())
+    except OutputError as exc:
+        assert "No space left" in str(exc)
+    else:
+        raise AssertionError("no error")
+
+
+def test_guard_returns_the_result_when_nothing_fails() -> None:
+    async def main() -> int:
+        sched = Scheduler(current_clock())
+        sched.call_at(current_clock().now_us() + SECOND, lambda now: None)
+        return await sched.guard(asyncio.sleep(10, result=7))
+
+    assert run_virtual(main()) == 7

@@ -37,6 +37,7 @@ from harness.migration.inventory import (
 )
 from harness.migration.mgf import (
     FIELD_MASTER_KEY,
+    MAX_XML_BYTES,
     MigrationFileError,
     build_mgf,
     parse_mgf,
@@ -416,6 +417,26 @@ def test_dtd_refused(mgf_bytes: bytes) -> None:
                              b"<MigrationGroupFile", 1)
     with pytest.raises(MigrationFileError, match="DTDs"):
         parse_mgf(data, "f.xml")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+@pytest.mark.parametrize("declaration", [
+    '<!DOCTYPE x [<!ENTITY a "b">]>',
+    '<!DOCTYPE x [<!ENTITY a SYSTEM "file:///etc/passwd">]>',
+    "<!DOCTYPE x>",
+])
+def test_dtd_refused_in_any_encoding(mgf_bytes: bytes, encoding: str, declaration: str) -> None:
+    text = mgf_bytes.decode().replace('encoding="UTF-8"', f'encoding="{encoding}"')
+    text = text.replace("<MigrationGroupFile", declaration + "\n<MigrationGroupFile", 1)
+    data = text.encode(encoding)
+    assert b"<!DOCTYPE" not in data  # a byte search would miss it
+    with pytest.raises(MigrationFileError, match="DTDs|encoding|malformed"):
+        parse_mgf(data, "f.xml")
+
+
+def test_oversized_xml_is_refused_before_parsing() -> None:
+    with pytest.raises(MigrationFileError, match="larger than"):
+        parse_mgf(b" " * (MAX_XML_BYTES + 1), "huge.xml")
 
 
 def test_dco_validate_bytes_reports_step_15_6_1(mgf_bytes: bytes, dco: Dco) -> None:

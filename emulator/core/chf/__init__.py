@@ -9,7 +9,7 @@
 """
 
 from emulator.core.chf.auth import Reject
-from emulator.core.chf.commands import HANDLERS, MAX_LOG_ENTRIES_PER_FRAME
+from emulator.core.chf.commands import DEVICE_LOG_SIZE, HANDLERS, MAX_LOG_ENTRIES_PER_FRAME
 from emulator.core.chf.faults import DeviceFaults
 from emulator.core.chf.hub import EVENT_LOG_SIZE, Chf
 from emulator.core.chf.records import (
@@ -28,6 +28,7 @@ from emulator.core.chf.records import (
 from emulator.core.chf.security import LIFECYCLE, SecurityEvent, SecurityPhase
 
 __all__ = [
+    "DEVICE_LOG_SIZE",
     "EVENT_LOG_SIZE",
     "HANDLERS",
     "LIFECYCLE",

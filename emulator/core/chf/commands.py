@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, cast
 
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
 
 from emulator.core.chf import security
@@ -52,6 +54,10 @@ if TYPE_CHECKING:
     from emulator.core.ota_han import OtaHan
 
 MAX_LOG_ENTRIES_PER_FRAME = 200  # docs/wan-protocol.md: READ_EVENT_LOG
+#: The device log's capacity: an ADD to a full log answers LOG_FULL. 32 entries keep the
+#: READ_INVENTORY answer inside one frame (docs/wan-protocol.md §7.2).
+DEVICE_LOG_SIZE = 32
+_I32_MIN, _I32_MAX = -(2**31), 2**31 - 1  # an event value is an i32 on the wire (saturated)
 
 Handler = Callable[["Chf", DeviceType, object, object, int, OperationalKeys], object]
 _HANDLERS: dict[MessageType, Handler] = {}
@@ -186,7 +192,8 @@ def _read_event_log(
     limit = min(request.max_entries or MAX_LOG_ENTRIES_PER_FRAME, MAX_LOG_ENTRIES_PER_FRAME)
     raw = raw[-limit:]  # the newest entries that fit one frame
     return wan.EventLog(entries=tuple(
-        wan.EventLogEntry(time=zigbee_utc(t), code=c, value=v) for t, c, v in raw))
+        wan.EventLogEntry(time=zigbee_utc(t), code=c, value=max(_I32_MIN, min(v, _I32_MAX)))
+        for t, c, v in raw))
 
 
 def _payment_body(p: PaymentSnapshot) -> wan.PaymentState:
@@ -248,6 +255,9 @@ def _set_time(
     keys: OperationalKeys,
 ) -> object:
     assert isinstance(request, wan.SetTime)
+    if request.utc > wan.MAX_SETTABLE_UTC:
+        raise Reject(ErrorCode.INVALID_ARGUMENT,
+                     f"utc {request.utc} is past {wan.MAX_SETTABLE_UTC}, the latest settable", keys)
     target_us = from_zigbee_utc(request.utc)
     if device_type is DeviceType.CHF:
         previous = chf.set_clock(target_us, now)
@@ -284,6 +294,8 @@ def _update_device_log(
     if request.action is DeviceLogAction.ADD:
         if entry is not None and entry.state is not DeviceLogState.REMOVED:
             status = DeviceLogStatus.ALREADY_PRESENT
+        elif entry is None and len(chf.log) >= DEVICE_LOG_SIZE:
+            status = DeviceLogStatus.LOG_FULL
         else:
             try:
                 link_key = install_code_link_key(request.install_code)
@@ -337,6 +349,34 @@ def _rotate_keys(
     return security.run_step(chf, "rotate", new, now, keys)
 
 
+def anchor_problem(der: bytes) -> str | None:
+    """Why DER bytes cannot be a CHF's trust anchor, or None: it must parse as an X.509
+    certificate of a CA (basicConstraints CA:TRUE, keyCertSign when keyUsage is present) with
+    an ECDSA P-256 key, the only kind the WAN's TLS accepts."""
+    # Imported here: cryptography.x509 pulls in socket (for IP addresses in names), which the
+    # sans-IO core must not load at import (tests/test_layers.py).
+    from cryptography import x509
+
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        key = cert.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        return f"not an X.509 certificate ({exc})"
+    try:
+        if not cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
+            return "not a CA certificate (basicConstraints CA:FALSE)"
+    except x509.ExtensionNotFound:
+        return "not a CA certificate (no basicConstraints)"
+    try:
+        if not cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign:
+            return "its keyUsage does not allow signing certificates"
+    except x509.ExtensionNotFound:
+        pass
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        return f"its key is not ECDSA P-256 ({type(key).__name__})"
+    return None
+
+
 @handles(MessageType.SWAP_CERTIFICATE)
 def _swap_certificate(
     chf: Chf, device_type: DeviceType, core: object, request: object, now: int,
@@ -346,6 +386,9 @@ def _swap_certificate(
     _chf_only(device_type, "SWAP_CERTIFICATE", keys)
     if not request.ca_certificate:
         raise Reject(ErrorCode.INVALID_ARGUMENT, "empty certificate", keys)
+    problem = anchor_problem(request.ca_certificate)
+    if problem is not None:  # checked before anything changes: TLS must be able to trust it
+        raise Reject(ErrorCode.INVALID_ARGUMENT, f"new trust anchor refused: {problem}", keys)
     old = security.snapshot(chf)
     new = Snapshot(old.owner, old.keys, request.role, request.ca_certificate, old.apn,
                    old.service_profile)

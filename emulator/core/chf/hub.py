@@ -46,6 +46,7 @@ from emulator.wire.vocabulary import (
     Role,
 )
 
+#: The CHF keeps its newest EVENT_LOG_SIZE events (a ring: the oldest goes when one arrives).
 EVENT_LOG_SIZE = 100
 
 
@@ -240,7 +241,10 @@ class Chf:
             h = frame.header
             txn, msg_type, target = h.txn_id, h.msg_type, h.target
             auth = authenticate(self, frame, tls_role, now)
-            keys, slot = auth.keys, auth.slot
+        except Reject as rej:
+            return self._reject(rej, txn, msg_type, target, tls_role, now)
+        keys, slot = auth.keys, auth.slot
+        try:
             body = self._dispatch(h, frame.payload, keys, now)
             if isinstance(body, Deferred):
                 self._defer(body, session, slot, keys, msg_type, txn, target)
@@ -250,6 +254,16 @@ class Chf:
             return self._seal(slot, keys, msg_type | RESPONSE_BIT, txn, target, body)
         except Reject as rej:
             return self._reject(rej, txn, msg_type, target, tls_role, now)
+        except Exception as exc:  # noqa: BLE001 - an authenticated request always gets a reply
+            return self._reject(self._internal(exc, msg_type, now, keys), txn, msg_type, target,
+                                tls_role, now)
+
+    def _internal(self, exc: Exception, msg_type: int, now: int,
+                  keys: OperationalKeys) -> Reject:
+        """The INTERNAL_ERROR answer to a request whose handling failed; traced with its cause."""
+        cause = f"{type(exc).__name__}: {exc}"
+        self.emit(now, self.eui, "WanHandlerFailed", {"msg_type": msg_type, "cause": cause})
+        return Reject(ErrorCode.INTERNAL_ERROR, f"internal error: {cause}", keys)
 
     def accept_counter(self, slot: Role, counter: int, keys: OperationalKeys) -> None:
         """Accept a frame's counter for ``slot``, or Reject it as a replay."""
@@ -263,9 +277,13 @@ class Chf:
         mt = MessageType(msg_type)
 
         def complete(result: object, at: int) -> None:
-            body = result if isinstance(result, bytes) else wan.encode_response(mt, result)
-            self.outgoing.append(
-                (session, self._seal(role, keys, msg_type | RESPONSE_BIT, txn, target, body)))
+            try:
+                body = result if isinstance(result, bytes) else wan.encode_response(mt, result)
+                reply = self._seal(role, keys, msg_type | RESPONSE_BIT, txn, target, body)
+            except Exception as exc:  # noqa: BLE001 - the deferred answer still gets a reply
+                reply = self._reject(self._internal(exc, msg_type, at, keys), txn, msg_type,
+                                     target, role, at)
+            self.outgoing.append((session, reply))
 
         def fail(code: ErrorCode, detail: str, at: int) -> None:
             self.outgoing.append((session, self._reject(Reject(code, detail, keys), txn,
@@ -417,6 +435,9 @@ class Chf:
             return bytes([1, int(rej.error)]) + rej.detail.encode()[:200]
         except (ValueError, KeyError, MalformedFrame) as exc:
             return bytes([1, int(ErrorCode.MALFORMED)]) + str(exc).encode()[:200]
+        except Exception as exc:  # noqa: BLE001 - the GSME's answer is an ERROR, never a raise
+            internal = self._internal(exc, msg_type, now, keys)
+            return bytes([1, int(internal.error)]) + internal.detail.encode()[:200]
 
     def log_event(self, now: int, code: EventCode, value: int) -> None:
         events = self._events

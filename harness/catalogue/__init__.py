@@ -1,0 +1,1 @@
+"""The shipped test-case catalogue (YAML data files; see docs/scenarios.md)."""

@@ -1,0 +1,260 @@
+"""Run one test case on one DMC with one seed: a campaign cell.
+
+:func:`run_cell` takes only picklable arguments, so worker processes and Dask workers can call
+it. It runs the case on a fresh virtual-time loop and returns a :class:`CaseResult`; with
+``out_dir`` it also writes the cell's evidence there: ``trace.jsonl``, the HAN capture
+(``han.pcap`` and ``han-keys.txt`` with a README), and ``CaseResult.json``. The same case, DMC
+and seed give the same CaseResult except ``wall_s``.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TextIO
+
+from emulator.drivers.capture import KEYS_NAME, PCAP_NAME, HanCapture
+from emulator.drivers.clock import run_virtual
+from emulator.errors import S1labError
+from emulator.profiles import ResolvedDmc, load_dmc
+from harness.scenario import model
+from harness.scenario.catalogue import resolve
+from harness.scenario.expect import check
+from harness.scenario.lab import Lab, LabEvent
+from harness.scenario.result import CaseResult, ExpectationResult, TimelineEvent, Verdict
+
+TRACE_NAME = "trace.jsonl"
+RESULT_NAME = "CaseResult.json"
+WAN_KEYLOG_NAME = "wan-keys.log"  # NSS key log of the WAN TLS sessions (Wireshark)
+WAN_CAPTURE_NAME = "wan.pcap"
+#: Evidence kinds and their file names, listed in CaseResult.evidence when written.
+EVIDENCE = (("trace", TRACE_NAME), ("han_capture", PCAP_NAME), ("han_keys", KEYS_NAME),
+            ("wan_capture", WAN_CAPTURE_NAME), ("wan_keylog", WAN_KEYLOG_NAME))
+#: Per-device trace events too frequent to draw on a timeline (they stay in trace.jsonl).
+_NOISY = frozenset({"HanFrameSent", "HanFrameReceived", "MirrorUpdated", "ConsumptionSample",
+                    "DisplayRefreshed", "HanPoll", "HanAck", "GsmeWoke", "ClockSynchronised"})
+_LANES = (("Wan", "wan"), ("Tls", "wan"), ("Han", "han"), ("Migration", "migration"),
+          ("DeviceInstallation", "migration"), ("RolledBack", "migration"),
+          ("Installation", "migration"), ("Supplier", "migration"), ("Security", "migration"))
+TIMELINE_LIMIT = 1000  # events per cell; beyond it the device lanes are thinned evenly
+
+
+def repro_command(case: str, dmc: str, seed: int) -> str:
+    """The one command that reproduces a cell alone."""
+    return f"s1lab run {shlex.quote(case)} --dmc {shlex.quote(dmc)} --seed {seed}"
+
+
+def _lane(e: LabEvent) -> str:
+    if e.installation == "harness":
+        if e.event == "FaultInjected":
+            return "fault"
+        return "action"
+    if e.event.startswith("Fault"):
+        return "fault"
+    if e.installation == "dcc":
+        return "migration"
+    for prefix, lane in _LANES:
+        if e.event.startswith(prefix):
+            return lane
+    return "device"
+
+
+def _detail(e: LabEvent) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(e.fields.items()))[:200]
+
+
+def _timeline(events: list[LabEvent]) -> tuple[TimelineEvent, ...]:
+    kept = [e for e in events if e.event not in _NOISY]
+    if len(kept) > TIMELINE_LIMIT:  # keep the harness lanes whole, thin the device lanes
+        own = [e for e in kept if e.installation in ("harness", "dcc")]
+        rest = [e for e in kept if e.installation not in ("harness", "dcc")]
+        room = max(1, TIMELINE_LIMIT - len(own))
+        step = -(-len(rest) // room)  # ceiling: at most `room` device events stay
+        kept = sorted(own + rest[::step], key=lambda e: e.us)
+    return tuple(TimelineEvent(us=e.us, device=e.device, event=e.event, lane=_lane(e),
+                               detail=_detail(e)) for e in kept)
+
+
+async def _perform(lab: Lab, action: model._Action) -> list[ExpectationResult]:
+    """Do one action; a ``check`` returns its expectation results."""
+    name, role = action.as_, action.role
+    if isinstance(action, model.Wait):
+        await lab.wait(action.wait, name)
+    elif isinstance(action, model.Read):
+        await lab.read(action.read, role, name)
+    elif isinstance(action, model.Inventory):
+        await lab.inventory(role, name)
+    elif isinstance(action, model.PaymentModeAction):
+        a = action.payment_mode
+        await lab.payment_mode(a.device, a.set, role, name)
+    elif isinstance(action, model.TopUp):
+        t = action.top_up
+        await lab.top_up(t.device, t.amount_pence, t.utrn, role, name)
+    elif isinstance(action, model.DeviceLog):
+        d = action.device_log
+        if d.add is not None:
+            code = bytes.fromhex(d.install_code) if d.install_code else None
+            await lab.device_log_add(d.add, d.device_type, code, d.bad_crc, d.join_window,
+                                     role, name)
+        else:
+            assert d.remove is not None
+            await lab.device_log_remove(d.remove, role, name)
+    elif isinstance(action, model.Join):
+        await lab.join(action.join.device, action.join.install_code, name)
+    elif isinstance(action, model.KeySwitch):
+        await lab.network_key_switch(name)
+    elif isinstance(action, model.HanReplay):
+        await lab.han_replay(name)
+    elif isinstance(action, model.Migrate):
+        await lab.migrate(action.migrate.attempts, name)
+    elif isinstance(action, model.Rollback):
+        await lab.rollback(name)
+    elif isinstance(action, model.Connect):
+        await lab.connect(role, action.connect.credential, name)
+    elif isinstance(action, model.Replay):
+        await lab.replay(action.replay.device, role, name)
+    elif isinstance(action, model.Check):
+        return [await check(e, lab) for e in action.check]
+    else:  # Firmware is refused by the schema
+        raise S1labError(f"action {action.KIND} is not supported yet")
+    return []
+
+
+def wan_evidence_options(out_dir: Path) -> dict[str, Any]:
+    """Fleet options that record the WAN into ``out_dir`` (TLS key log, WAN capture).
+
+    HOOK: the TLS key log and WAN capture are being added to the drivers (branch
+    s11-capture: ``Fleet(keylog=Path, wan_capture=WanCapture(path))``). Until that is on main
+    this returns nothing; then it returns ``{"keylog": out_dir / WAN_KEYLOG_NAME,
+    "wan_capture": WanCapture(out_dir / WAN_CAPTURE_NAME)}`` and the files show up in
+    ``CaseResult.evidence`` by themselves (see EVIDENCE)."""
+    return {}
+
+
+async def run_case(scenario: model.Scenario, dmc: ResolvedDmc, seed: int, *,
+                   sink: TextIO | None = None, capture: HanCapture | None = None,
+                   also: Sequence[model.Expectation] = (),
+                   fleet_options: dict[str, Any] | None = None,
+                   on_open: Callable[[Lab], None] | None = None,
+                   ) -> tuple[list[ExpectationResult], Lab]:
+    """Run ``scenario`` on the running virtual loop; the expectation results and the lab
+    (closed). ``sink`` takes the trace lines, ``capture`` the HAN frames; ``on_open`` gets
+    the lab as soon as it exists (so a run that breaks still has its timeline).
+
+    ``also``: more expectations checked at the end after the case's own (tests use it to show
+    that each expectation of a case can fail)."""
+    results: list[ExpectationResult] = []
+    async with Lab.open(dmc, seed=seed, start=scenario.start, capture=capture,
+                        trace_sink=sink, fleet_options=fleet_options) as lab:
+        if on_open is not None:
+            on_open(lab)
+        for fault in scenario.faults:
+            lab.inject(fault)
+        for action in scenario.actions:
+            if action.at is not None:
+                await lab.wait_until(action.at)
+            results.extend(await _perform(lab, action))
+        for exp in (*scenario.expect, *also):
+            results.append(await check(exp, lab))
+        return results, lab
+
+
+def run_scenario(scenario: model.Scenario, dmc: str, seed: int, out_dir: Path | None = None,
+                 case_ref: str | None = None) -> CaseResult:
+    """One cell; never raises for a failing case or a broken run (Verdict FAIL / ERROR)."""
+    t_wall = time.perf_counter()
+    repro = repro_command(case_ref or scenario.id, dmc, seed)
+    base = CaseResult(case_id=scenario.id, title=scenario.title, dmc=dmc, seed=seed,
+                      verdict=Verdict.ERROR, behaviours=tuple(scenario.behaviours),
+                      clauses=tuple(scenario.clauses), expectations=(), timeline=(),
+                      started_us=0, ended_us=0, wall_s=0.0, repro=repro)
+    try:
+        resolved = load_dmc(dmc)
+    except S1labError as exc:
+        return _write(replace(base, wall_s=_since(t_wall), error=_one_line(exc)), out_dir)
+    why_not = scenario.not_applicable(resolved)
+    if why_not is not None:  # SKIP carries its reason in ``error``
+        return _write(replace(base, verdict=Verdict.SKIP, wall_s=_since(t_wall),
+                              error=f"skipped: {why_not}"), out_dir)
+    holder: list[Lab] = []
+    sink: TextIO | None = None
+    capture: HanCapture | None = None
+    options: dict[str, Any] = {}
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        sink = (out_dir / TRACE_NAME).open("w", encoding="utf-8", newline="\n")
+        if scenario.start.han == "zigbee":
+            capture = HanCapture(out_dir)
+        options = wan_evidence_options(out_dir)
+
+    async def main() -> list[ExpectationResult]:
+        results, _lab = await run_case(scenario, resolved, seed, sink=sink, capture=capture,
+                                       fleet_options=options, on_open=holder.append)
+        return results
+
+    error: str | None = None
+    results: list[ExpectationResult] = []
+    try:
+        results = run_virtual(main())
+    except Exception as exc:  # a broken run is a verdict (ERROR), not a crash of the campaign
+        error = _one_line(exc)
+    finally:
+        for closeable in (capture, sink, options.get("wan_capture")):
+            if closeable is not None:
+                closeable.close()
+    lab = holder[0] if holder else None
+    if error is not None:
+        verdict = Verdict.ERROR
+    elif results and all(r.passed for r in results):
+        verdict = Verdict.PASS
+    else:
+        verdict = Verdict.FAIL
+    evidence: dict[str, str] = {}
+    if out_dir is not None:
+        for kind, name in EVIDENCE:
+            if (out_dir / name).exists():
+                evidence[kind] = name
+        evidence["result"] = RESULT_NAME
+    result = replace(
+        base, verdict=verdict, expectations=tuple(results),
+        timeline=_timeline(lab.events) if lab is not None else (),
+        started_us=lab.t0 if lab is not None else 0,
+        ended_us=lab.now if lab is not None else 0,
+        wall_s=_since(t_wall), error=error, evidence=evidence)
+    return _write(result, out_dir)
+
+
+def run_cell(case_id_or_path: str, dmc: str, seed: int, out_dir: Path | None) -> CaseResult:
+    """A campaign cell: the case (a catalogue id or a file path) on ``dmc`` with ``seed``.
+
+    A case that cannot be found or read gives a ScenarioError (bad input, not a verdict)."""
+    scenario = resolve(case_id_or_path)
+    return run_scenario(scenario, dmc, seed, Path(out_dir) if out_dir is not None else None,
+                        case_ref=case_id_or_path)
+
+
+def _since(t: float) -> float:
+    return round(time.perf_counter() - t, 3)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if isinstance(exc, S1labError) else f"{type(exc).__name__}: {text}"
+
+
+def _write(result: CaseResult, out_dir: Path | None) -> CaseResult:
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".CaseResult.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(result.to_json() + "\n")
+        Path(tmp).replace(out_dir / RESULT_NAME)
+    return result
+
+
+__all__ = ["repro_command", "run_case", "run_cell", "run_scenario"]
