@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from emulator.core.installation import HanStart
 from emulator.core.timebase import HOUR
@@ -97,7 +98,7 @@ class Fleet:
         now = scheduler.clock.now_us()
         self.pki = mint_fleet_pki(folder, seed, now)
         self.keys: dict[str, ChfKeys] = {}
-        self._certs: dict[str, x509.Certificate] = {}
+        self._certs: dict[str, bytes] = {}  # DER: a parsed certificate per CHF costs KiBs
         self.installations: list[Installation] = []
         for i in range(count):
             eui = nth_eui(first_eui, i)
@@ -105,7 +106,7 @@ class Fleet:
             cred = mint_chf(self.pki.device_ca, eui, now - HOUR, CERT_DAYS, seed)
             bundle = folder / f"chf-{i + 1:05d}.pem"
             write_atomic(bundle, cred.bundle_pem(), mode=SECRET)
-            self._certs[eui] = cred.cert
+            self._certs[eui] = cred.cert.public_bytes(Encoding.DER)
             keys = derive_chf_keys(seed, eui)
             self.keys[eui] = keys
             self.installations.append(Installation(
@@ -117,7 +118,7 @@ class Fleet:
 
     def chf_certificate(self, installation: Installation) -> x509.Certificate:
         """The CHF's device certificate (the MGF's DeviceCertificate)."""
-        return self._certs[installation.chf.eui]
+        return x509.load_der_x509_certificate(self._certs[installation.chf.eui])
 
     def keys_for(self, eui: str) -> ChfKeys:
         return self.keys[eui]
