@@ -5,6 +5,7 @@ turn any of them into one line and a non-zero exit::
 
     S1labError
      +-- ProfileError            a profile file is missing, unparsable or fails its schema
+     +-- ScenarioError           a test-case file that cannot be read, parsed or validated
      +-- PkiError                a PKI folder, certificate or key is missing or unusable
      +-- WireError               bytes that do not parse as the declared format
      |    +-- MalformedFrame     a WAN or HAN frame that cannot be decoded
@@ -28,6 +29,9 @@ turn any of them into one line and a non-zero exit::
      +-- OutputError             an output file or folder that cannot be written (full disk...)
      +-- DeviceCallbackError     a device's timer callback raised: the run stops (a bug)
      +-- CaptureError            a capture or key-log file cannot be written, a capture tool failed
+     +-- MigrationFileError      an MGF or SCF that is not well-formed or fails its schema
+     +-- MigrationSpecError      a bad --fault or --group for a migration run
+     +-- ReleaseRefused          the DCO will not release an installation's secrets
 """
 
 from __future__ import annotations
@@ -50,6 +54,16 @@ class ProfileError(S1labError):
         self.reason = reason
         where = f"{file}: {field}" if field else file
         super().__init__(f"{where}: {reason}")
+
+
+class ScenarioError(S1labError):
+    """A scenario (test case) file that cannot be read, parsed or validated, or a case id
+    not found. One line: ``file:line: field: reason`` (``line`` None when it has none)."""
+
+    def __init__(self, file: str, line: int | None, reason: str, field: str = "") -> None:
+        self.file, self.line, self.reason, self.field = file, line, reason, field
+        where = f"{file}:{line}" if line else file
+        super().__init__(f"{where}: {field + ': ' if field else ''}{reason}")
 
 
 class PkiError(S1labError):
@@ -166,6 +180,15 @@ class ReportError(S1labError):
     cannot be written."""
 
 
+class FleetError(S1labError):
+    """A fleet that cannot be laid out (a bad shard, too few addresses, a bad broker URL), or a
+    control-plane command that failed or got no reply; ``code`` names it in an error reply."""
+
+    def __init__(self, message: str, code: str = "failed") -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class OutputError(S1labError):
     """An output file or folder that cannot be written or replaced (a full disk, no permission);
     the message names the file."""
@@ -178,3 +201,42 @@ class DeviceCallbackError(S1labError):
 
 class CaptureError(S1labError):
     """A capture or key-log file cannot be written, or a capture tool failed."""
+
+
+# --- declared here, raised by one module each (HAN crypto, the migration roles) ---
+
+
+class InstallCodeError(SecurityError):
+    """An install code of the wrong length, or whose CRC does not match."""
+
+
+class UnknownKeySequence(SecurityError):
+    """A frame under a network key sequence number we do not hold (or no longer hold)."""
+
+
+class MigrationFileError(S1labError):
+    """A migration file (MGF or SCF) that is not well-formed or does not match its schema.
+
+    ``file`` names the file, ``path`` the element (``/MigrationGroupFile/Installation[2]/CHFEUI``,
+    empty when the file as a whole is bad), and ``reason`` says what is wrong.
+    """
+
+    def __init__(self, file: str, path: str, reason: str) -> None:
+        self.file = file
+        self.path = path
+        self.reason = reason
+        where = f"{file}: {path}" if path else file
+        super().__init__(f"{where}: {reason}")
+
+
+class MigrationSpecError(S1labError):
+    """A bad ``--fault`` or ``--group`` for a migration run."""
+
+
+class ReleaseRefused(S1labError):
+    """The DCO will not release secrets for this installation (unknown, or it failed)."""
+
+    def __init__(self, installation_id: str, reason: str) -> None:
+        self.installation_id = installation_id
+        self.reason = reason
+        super().__init__(f"DCO refuses release for {installation_id}: {reason}")

@@ -34,6 +34,7 @@ from emulator.outputs import close_partial, open_partial
 from emulator.pki import init_folder
 from harness.cli_campaign import campaign
 from harness.cli_firmware import firmware, headend_firmware
+from harness.cli_fleet import fleet
 from harness.cli_run import run_command
 from harness.cli_types import TIMEOUT, FiniteFloat
 from harness.faults import apply_faults, parse_fault
@@ -59,6 +60,9 @@ def _dmc(profile: str | None) -> ResolvedDmc:
 @click.version_option(package_name="s1lab")
 def cli() -> None:
     """s1lab: emulator and test harness for GB SMETS1 installations."""
+
+
+cli.add_command(fleet)
 
 
 # ---- shared options -------------------------------------------------------------------------
@@ -238,12 +242,14 @@ def pki() -> None:
                    "is the keys). Default: keys from the operating system.")
 @click.option("--days", type=click.IntRange(1, 36_500), default=3650, show_default=True,
               help="Validity of every certificate.")
-def pki_init(directory: Path, chfs: int, seed: int | None, days: int) -> None:
+@click.option("--first-eui", default="00-1B-C5-0C-00-00-00-01", show_default=True,
+              help="The first CHF's EUI-64 (the others count up): a fleet shard's slice.")
+def pki_init(directory: Path, chfs: int, seed: int | None, days: int, first_eui: str) -> None:
     """Mint an SMSO CA, an S1SP (DCC) CA, head-end client certificates and CHF certificates."""
     async def now() -> int:
         return current_clock().now_us()
 
-    folder = init_folder(directory, chfs, asyncio.run(now()), seed, days)
+    folder = init_folder(directory, chfs, asyncio.run(now()), seed, days, first_eui)
     click.echo(f"wrote test PKI to {folder.directory}: SMSO CA, S1SP CA, device CA, "
                f"head-end certificates, {chfs} CHF certificate(s), keystore.json")
     for eui in folder.chf_euis()[:5]:

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Set up everything s1lab and its tests need on a fresh Debian machine (idempotent):
-# Debian packages for the tests' real peers (tshark, editcap/mergecap, socat, openssl; chromium and a font for
-# the headless-browser check of the HTML report), a virtualenv in .venv,
+# Debian packages for the tests' real peers (tshark, editcap/mergecap, socat, openssl, mosquitto;
+# chromium and a font for the headless-browser check of the HTML report), a virtualenv in .venv,
 # and the project installed editable with its dev extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 for pair in tshark:tshark editcap:wireshark-common mergecap:wireshark-common socat:socat \
-    openssl:openssl chromium:chromium; do
+    openssl:openssl chromium:chromium mosquitto:mosquitto; do
   cmd=${pair%%:*}; pkg=${pair##*:}
-  command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
 done
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 if [ ${#need[@]} -gt 0 ]; then

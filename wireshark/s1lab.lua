@@ -24,6 +24,8 @@ local REQUESTS = {
   [0x07] = "TOP_UP", [0x08] = "READ_TIME", [0x09] = "SET_TIME", [0x0A] = "SET_SUPPLY",
   [0x0B] = "UPDATE_HAN_DEVICE_LOG", [0x20] = "ROTATE_KEYS", [0x21] = "ROLLBACK",
   [0x22] = "READ_SECURITY_STATE", [0x30] = "SWAP_CERTIFICATE", [0x40] = "MOVE_SIM",
+  [0x50] = "FIRMWARE_SEGMENT", [0x51] = "DISTRIBUTE_FIRMWARE", [0x52] = "READ_FIRMWARE_TRANSFER",
+  [0x53] = "ACTIVATE_FIRMWARE",
 }
 local MSG_TYPES = { [0x7F] = "ERROR" }
 for code, name in pairs(REQUESTS) do
@@ -49,7 +51,7 @@ local ERROR_CODES = {
   [0x01] = "MALFORMED", [0x02] = "UNSUPPORTED_VERSION", [0x03] = "UNKNOWN_ROLE",
   [0x04] = "UNKNOWN_KEY", [0x05] = "BAD_MAC", [0x06] = "REPLAYED_COUNTER",
   [0x07] = "UNKNOWN_DEVICE", [0x08] = "UNSUPPORTED_COMMAND", [0x09] = "INVALID_ARGUMENT",
-  [0x0A] = "DEVICE_UNREACHABLE", [0x0B] = "OPERATION_FAILED",
+  [0x0A] = "DEVICE_UNREACHABLE", [0x0B] = "OPERATION_FAILED", [0x0C] = "INTERNAL_ERROR",
 }
 local EVENT_CODES = {
   [0x0001] = "POWER_ON", [0x0002] = "CLOCK_ADJUSTED", [0x0010] = "PAYMENT_MODE_CHANGED",
@@ -60,6 +62,15 @@ local EVENT_CODES = {
   [0x0022] = "SUPPLY_ARMED", [0x0030] = "FIRMWARE_ACTIVATED", [0x0040] = "WAN_FRAME_REJECTED",
   [0x0050] = "HAN_DEVICE_ADDED", [0x0051] = "HAN_DEVICE_REMOVED", [0x0052] = "HAN_DEVICE_JOINED",
 }
+local TRANSFER_STATES = {
+  [0] = "NONE", [1] = "OFFERED", [2] = "DOWNLOADING", [3] = "DOWNLOADED",
+  [4] = "ACTIVATION_SCHEDULED", [5] = "ACTIVATED", [6] = "REFUSED", [7] = "FAILED",
+}
+-- The ZigBee OTA statuses a firmware transfer reports (emulator/wire/zcl.py Status).
+local OTA_STATUS = { [0x00] = "SUCCESS", [0x95] = "ABORT", [0x96] = "INVALID_IMAGE" }
+-- DISTRIBUTE_FIRMWARE activate_at and ACTIVATE_FIRMWARE at: ZigBee UTC, or one of these.
+local ACTIVATE_AT = { [0] = "on arrival", [0xFFFFFFFF] = "on ACTIVATE_FIRMWARE" }
+local ACTIVATE_NOW = { [0] = "now" }
 local BOOLS = { [0] = "false", [1] = "true" }
 local KEY_IDS = { [0] = "unauthenticated", [0xFF] = "Master Key" }
 
@@ -85,7 +96,7 @@ field("payload", PF.bytes, "Payload")
 field("mac", PF.bytes, "AES-CMAC")
 
 -- Payload layouts: each item is {kind, field abbreviation (under s1lab.<message>.), name, values}.
--- kinds: u8 u16 u32 i32 u64 i64 eui (8 bytes) str8 (u8 count + UTF-8) ascii20 bytes40 blob8 /
+-- kinds: u8 u16 u32 i32 u64 i64 eui (8 bytes) str8 (u8 count + UTF-8) ascii20 bytes32 bytes40 blob8 /
 -- blob16 (u8 / u16 count + bytes); list8/list16 {count, entry layout}; tou (u8 count + u64 each).
 local LAYOUTS = {}
 local PREFIX = {}
@@ -95,13 +106,13 @@ local function declare(prefix, items)
     local kind, abbr, name, values = item[1], prefix .. "." .. item[2], item[3], item[4]
     if kind == "u8" then field(abbr, PF.uint8, name, values and base.HEX or base.DEC, values)
     elseif kind == "u16" then field(abbr, PF.uint16, name, values and base.HEX or base.DEC, values)
-    elseif kind == "u32" then field(abbr, PF.uint32, name, base.DEC)
+    elseif kind == "u32" then field(abbr, PF.uint32, name, base.DEC, values)
     elseif kind == "i32" then field(abbr, PF.int32, name, base.DEC)
     elseif kind == "u64" then field(abbr, PF.uint64, name, base.DEC)
     elseif kind == "i64" then field(abbr, PF.int64, name, base.DEC)
     elseif kind == "eui" then field(abbr, PF.eui64, name)
     elseif kind == "str8" or kind == "ascii20" then field(abbr, PF.string, name)
-    elseif kind == "bytes40" or kind == "blob8" or kind == "blob16" then
+    elseif kind == "bytes32" or kind == "bytes40" or kind == "blob8" or kind == "blob16" then
       field(abbr, PF.bytes, name)
     elseif kind == "tou" then
       field(abbr .. "_count", PF.uint8, name .. ": count", base.DEC)
@@ -161,6 +172,15 @@ local PAYMENT = layout("payment", {
   {"u32", "debt_pence", "Debt (p)"},
   {"u8", "supply_state", "Supply state", SUPPLY_STATES},
 })
+local FIRMWARE_TRANSFER = layout("firmware_transfer", {
+  {"u8", "state", "State", TRANSFER_STATES},
+  {"u8", "ota_status", "OTA status", OTA_STATUS},
+  {"str8", "version", "Image version"},
+  {"str8", "running", "Running version"},
+  {"u32", "offset", "Bytes taken by the device"},
+  {"u32", "size", "Image size"},
+  {"str8", "reason", "Reason"},
+})
 local EMPTY = {}
 
 -- By message type: the request layouts and the response layouts (ESME or GSME picked by the
@@ -194,6 +214,16 @@ local REQUEST_LAYOUT = {
     {"blob16", "ca_certificate", "CA certificate (DER)"},
   }),
   [0x40] = layout("move_sim", { {"str8", "apn", "APN"}, {"str8", "service_profile", "Service profile"} }),
+  [0x50] = layout("firmware_segment", {
+    {"u32", "offset", "Offset in the image"}, {"u32", "total_size", "Image size"},
+    {"blob16", "data", "Image data"},
+  }),
+  [0x51] = layout("distribute_firmware", {
+    {"u32", "activate_at", "Activate at (ZigBee UTC)", ACTIVATE_AT},
+    {"bytes32", "sha256", "Image SHA-256"},
+  }),
+  [0x52] = EMPTY,
+  [0x53] = layout("activate_firmware", { {"u32", "at", "Activate at (ZigBee UTC)", ACTIVATE_NOW} }),
 }
 local RESPONSE_LAYOUT = {
   [0x82] = layout("inventory", {
@@ -231,6 +261,10 @@ local RESPONSE_LAYOUT = {
   }),
   [0xA0] = SECURITY_STATE, [0xA1] = SECURITY_STATE, [0xA2] = SECURITY_STATE,
   [0xB0] = SECURITY_STATE, [0xC0] = SECURITY_STATE,
+  [0xD0] = layout("firmware_segment_ack", {
+    {"u32", "received", "Bytes held"}, {"u32", "total_size", "Image size"},
+  }),
+  [0xD1] = FIRMWARE_TRANSFER, [0xD2] = FIRMWARE_TRANSFER, [0xD3] = FIRMWARE_TRANSFER,
   [0x7F] = layout("error", {
     {"u8", "error_code", "Error code", ERROR_CODES},
     {"u8", "request_msg_type", "Rejected request type", MSG_TYPES},
@@ -257,7 +291,7 @@ s1lab.experts = { E.malformed, E.record, E.unknown, E.unauth }
 -- ---- payload walker -------------------------------------------------------------------------------
 
 local SIZES = { u8 = 1, u16 = 2, u32 = 4, i32 = 4, u64 = 8, i64 = 8, eui = 8, ascii20 = 20,
-                bytes40 = 40 }
+                bytes32 = 32, bytes40 = 40 }
 
 -- Adds the items of ``items`` from ``pos``; returns the next position, or nil when the bytes run
 -- out (the caller flags the payload malformed).

@@ -27,7 +27,14 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
-from emulator.errors import BadMac, MalformedFrame, ReplayedCounter, SecurityError
+from emulator.errors import (
+    BadMac,
+    InstallCodeError,
+    MalformedFrame,
+    ReplayedCounter,
+    SecurityError,
+    UnknownKeySequence,
+)
 from emulator.wire.ieee802154 import MacFrame, build_mac_frame, split_mac
 from emulator.wire.zigbee_aps import ApsHeader, build_aps, parse_aps_split
 from emulator.wire.zigbee_nwk import (
@@ -65,14 +72,6 @@ __all__ = [
 ]
 
 INSTALL_CODE_LENGTHS = (6, 8, 12, 16)
-
-
-class InstallCodeError(SecurityError):
-    """An install code of the wrong length, or whose CRC does not match."""
-
-
-class UnknownKeySequence(SecurityError):
-    """A frame under a network key sequence number we do not hold (or no longer hold)."""
 
 
 # --- CRC-16/X-25 -----------------------------------------------------------------------------

@@ -20,7 +20,13 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from emulator.errors import CertificateError, PkiError, S1labError, SecurityError
+from emulator.errors import (
+    CertificateError,
+    MigrationFileError,
+    PkiError,
+    ReleaseRefused,
+    SecurityError,
+)
 from emulator.keystore import KEY_BYTES
 from emulator.pki import check_validity, eui_of_chf_cert
 from harness.migration.inventory import cohort_name, group_ids
@@ -28,7 +34,6 @@ from harness.migration.mgf import (
     FIELD_GROUP_INFO,
     FIELD_MASTER_KEY,
     MgfInstallation,
-    MigrationFileError,
     MigrationGroupFile,
     parse_mgf,
     unseal,
@@ -53,15 +58,6 @@ STEPS: dict[str, str] = {
 #: Which step raises which reason (the docs table is checked against this); the reasons are
 #: members of :class:`~harness.migration.reasons.Reason` that name a DCO step.
 REASON_STEPS: dict[Reason, str] = {r: r.dco_step for r in Reason if r.dco_step}
-
-
-class ReleaseRefused(S1labError):
-    """The DCO will not release secrets for this installation (unknown, or it failed)."""
-
-    def __init__(self, installation_id: str, reason: str) -> None:
-        self.installation_id = installation_id
-        self.reason = reason
-        super().__init__(f"DCO refuses release for {installation_id}: {reason}")
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from defusedxml import DefusedXmlException
 
 from emulator.core.timebase import from_datetime, isoformat
-from emulator.errors import BadMac, PkiError, S1labError, WireError
+from emulator.errors import BadMac, MigrationFileError, PkiError, WireError
 from emulator.keystore import ChfKeys
 from emulator.wire.eui import normalise
 from emulator.wire.vocabulary import DeviceType, PaymentMode
@@ -73,21 +73,6 @@ _GROUP_ID = re.compile(r"^[A-Z]{2}$")
 _CANONICAL_EUI = re.compile(r"^[0-9A-F]{2}(-[0-9A-F]{2}){7}$")
 
 Rng = Callable[[int], bytes]
-
-
-class MigrationFileError(S1labError):
-    """A migration file (MGF or SCF) that is not well-formed or does not match its schema.
-
-    ``file`` names the file, ``path`` the element (``/MigrationGroupFile/Installation[2]/CHFEUI``,
-    empty when the file as a whole is bad), and ``reason`` says what is wrong.
-    """
-
-    def __init__(self, file: str, path: str, reason: str) -> None:
-        self.file = file
-        self.path = path
-        self.reason = reason
-        where = f"{file}: {path}" if path else file
-        super().__init__(f"{where}: {reason}")
 
 
 # --------------------------------------------------------------------------- encryption

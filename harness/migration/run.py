@@ -52,7 +52,7 @@ from emulator.core.timebase import DAY, HOUR, MINUTE, WEEK, isoformat
 from emulator.core.trace_sink import Emit
 from emulator.drivers.clock import current_clock, sleep_until
 from emulator.drivers.scheduler import Scheduler
-from emulator.errors import S1labError
+from emulator.errors import MigrationSpecError, S1labError
 from emulator.fleet import Fleet
 from emulator.installation import HanMode, Installation
 from emulator.keystore import ChfKeys
@@ -103,10 +103,6 @@ _FAULT = re.compile(r"^(?P<kind>[a-z-]+)(?:=(?P<value>[\d.]+))?:(?P<share>[\d.]+
 TERMINAL = {"migrated", "partial", "excluded", "not-eligible"}
 MAX_FAULT_HOURS = 10 * 366 * 24  # a fault VALUE (slow-reconnect hours): at most ten years
 WAN_AWAKE = 15 * MINUTE  # how long a wan-asleep CHF's modem stays attached
-
-
-class MigrationSpecError(S1labError):
-    """A bad ``--fault`` or ``--group`` for a migration run."""
 
 
 @dataclass(frozen=True)

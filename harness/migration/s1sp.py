@@ -109,8 +109,8 @@ class S1sp:
         write_atomic(folder / "migration.key", migration.key_pem(), mode=SECRET)
         device_ca = auth.device_ca.cert_pem()
         self._migration = HeadEnd(Role.SMSO, client_context(
-            folder / "migration.pem", folder / "migration.key", device_ca), self._no_keys,
-            emit=emit)
+            folder / "migration.pem", folder / "migration.key", device_ca,
+            keylog=fleet.keylog), self._no_keys, emit=emit)
         self._s1sp = HeadEnd(Role.S1SP, fleet.headend_context(Role.S1SP),
                              self._own_keys, emit=emit)
         self._smso = HeadEnd(Role.SMSO, fleet.headend_context(Role.SMSO),
@@ -134,7 +134,10 @@ class S1sp:
     # ---- connections ------------------------------------------------------------------------
 
     async def _open(self, inst: Installation, headend: HeadEnd, apn: str) -> HeadEndSession:
-        link = self.fleet.link_to(inst, via_apn=apn)
+        # Where a WAN capture puts the head-end: the migration credential speaks as the SMSO
+        # but from the S1SP's host; only the pre-flight is the SMSO's own session.
+        host = "smso" if headend is self._smso else "s1sp"
+        link = self.fleet.link_to(inst, via_apn=apn, headend=host)
         return await connect(link.a, headend, self.fleet.scheduler.clock, timeout_s=60,
                              request_timeout_s=120)
 

@@ -12,11 +12,10 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 from emulator.core.timebase import isoformat
-from emulator.errors import WireError
+from emulator.errors import MigrationFileError, WireError
 from emulator.wire.eui import normalise
 from harness.migration.mgf import (
     ChildSpec,
-    MigrationFileError,
     Reader,
     file_id,
     parse_root,

@@ -41,6 +41,7 @@ from emulator.drivers.tls import client_context
 from emulator.errors import (
     LocalProtocolError,
     MalformedFrame,
+    ReleaseRefused,
     RemoteProtocolError,
     S1labError,
     SecurityError,
@@ -64,7 +65,7 @@ from emulator.wire.vocabulary import (
     Role,
 )
 from harness.headend import HeadEnd, HeadEndSession, connect
-from harness.migration.dco import Dco, ReleaseRefused
+from harness.migration.dco import Dco
 from harness.migration.history import FailedOutcome, History, OtherOutcome
 from harness.migration.inventory import (
     DeviceRecord,
@@ -152,6 +153,7 @@ class Lab:
                            han=self.start.han, capture=capture, **(fleet_options or {}))
         self.t0 = self.clock.now_us()
         self.emit = self.trace.emitter("harness")
+        tmad = tmad or self.start.tmad
         self.tmad: TmadVersion = load_tmad(tmad) if tmad else load_tmad()
         self.epcl: Epcl = load_epcl()
         self.s1sp = S1sp(self.fleet, self.trace.emitter("dcc"), seed)
@@ -542,12 +544,31 @@ class Lab:
     async def connect(self, role: str = "smso", credential: str = "valid",
                       name: str | None = None) -> ActionResult:
         """Try a head-end connection with a ``valid``, ``wrong-ca`` or ``expired`` client
-        certificate; ``status`` ok or refused."""
+        certificate, or ``old-keys`` (the role's valid certificate with the operational keys
+        the CHF held before any rotation); ``status`` ok or refused."""
         r = self._begin("connect", name)
-        headend = self.headend(role) if credential == "valid" else self._forged(role, credential)
+        if credential == "valid":
+            headend = self.headend(role)
+        elif credential == "old-keys":
+            headend = self._old_keys(role)
+        else:
+            headend = self._forged(role, credential)
         ok, detail = await self._try(headend)
         r.status, r.detail = ("ok" if ok else "refused"), detail
         return self._end(r)
+
+    def _old_keys(self, role: str) -> HeadEnd:
+        """``role``'s head-end (its valid TLS certificate) signing with the SMSO's
+        pre-rotation operational keys, as handed over in the MGF: after key rotation the CHF
+        must reject its commands."""
+        base = self.headend(role)
+        name = role if role in ROLES else "smso"
+
+        def keys(eui: str) -> ChfKeys:
+            old = self.fleet.keys[normalise(eui)]
+            return old.with_role(name, old.role("smso"))
+
+        return HeadEnd(base.role, base.ctx, keys, emit=self.trace.emitter("headend"))
 
     async def _try(self, headend: HeadEnd) -> tuple[bool, str]:
         try:
@@ -582,7 +603,8 @@ class Lab:
         cert.write_bytes(cred.cert_pem())
         key.write_bytes(cred.key_pem())
         ctx = client_context(cert, key, auth.device_ca.cert_pem(),
-                             self.dmc.chf.tls_min_version, self.dmc.chf.tls_max_version)
+                             self.dmc.chf.tls_min_version, self.dmc.chf.tls_max_version,
+                             keylog=self.fleet.keylog)
         base = self.headend(role)
         return HeadEnd(base.role, ctx, base.keys, emit=self.trace.emitter("headend"))
 
@@ -628,6 +650,13 @@ class Lab:
                 keys, master_key=bytes(b ^ 0x5A for b in keys.master_key))
         elif kind == "no-previous-apn":
             self.records[inst.id] = replace(self.records[inst.id], previous_apn=None)
+        elif kind == "no-prepayment-key":
+            self.records[inst.id] = replace(self.records[inst.id], prepayment_key_present=False)
+        elif kind == "duplicate-guid":
+            record = self.records[inst.id]
+            devices = tuple(replace(d, eui=record.chf_eui) if d.device_type is DeviceType.ESME
+                            else d for d in record.devices)
+            self.records[inst.id] = replace(record, devices=devices)
         elif kind == "not-on-epcl":
             self.records[inst.id] = replace(self.records[inst.id], dmc=f"{self.dmc.name}-unlisted")
         elif kind == "fail-step":

@@ -14,17 +14,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from emulator.errors import S1labError
+from emulator.errors import ScenarioError
 from harness.scenario.model import Scenario
 
-
-class ScenarioError(S1labError):
-    """A scenario file that cannot be read, parsed or validated (or a case id not found)."""
-
-    def __init__(self, file: str, line: int | None, reason: str, field: str = "") -> None:
-        self.file, self.line, self.reason, self.field = file, line, reason, field
-        where = f"{file}:{line}" if line else file
-        super().__init__(f"{where}: {field + ': ' if field else ''}{reason}")
+__all__ = ["ScenarioError", "load_scenario", "parse_scenario"]
 
 
 class _Map(dict[Any, Any]):

@@ -31,6 +31,7 @@ from pydantic import (
 
 from emulator.core.timebase import DAY, HOUR, MINUTE, SECOND, WEEK
 from emulator.profiles import ResolvedDmc, load_cohorts, load_dmc
+from harness.migration.tmad import list_tmad_versions
 
 _UNITS = {"s": SECOND, "m": MINUTE, "h": HOUR, "d": DAY, "w": WEEK}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
@@ -111,6 +112,15 @@ class Start(_Schema):
     group_id: GroupId | None = None  # default: the DMC's (must be in profiles/cohorts.yaml)
     han: Literal["zigbee", "direct"] = "zigbee"
     settle: Duration = 0  # run under the SMSO this long before t=0 (history for pre-flight)
+    tmad: str | None = None  # TMAD version for clause numbers (profiles/tmad/); default the lab's
+
+    @field_validator("tmad")
+    @classmethod
+    def _known_tmad(cls, value: str | None) -> str | None:
+        known = list_tmad_versions()
+        if value is not None and value not in known:
+            raise ValueError(f"unknown TMAD version {value!r} (one of {', '.join(known)})")
+        return value
 
     @field_validator("group_id")
     @classmethod
@@ -138,6 +148,8 @@ FaultKind = Literal[
     "no-previous-apn",  # the MGF has no PreviousAPN (TMAD 5.25)
     "not-on-epcl",  # the installation's DMC matches no EPCL entry
     "change-of-supply",  # a change of supply is recorded at `at` (Table 5.10 window)
+    "duplicate-guid",  # the DCC inventory lists the ESME under the CHF's GUID (18.12)
+    "no-prepayment-key",  # DCC holds no prepayment key for the installation (18.12)
 ]
 _NEEDS_DEVICE = {"han-outage", "loss", "counter-reset", "clock-skew"}
 _NEEDS_FOR = {"han-outage", "wan-outage", "slow-reconnect"}
@@ -278,7 +290,7 @@ class Rollback(_Action):
 
 
 class ConnectArgs(_Schema):
-    credential: Literal["valid", "wrong-ca", "expired"] = "valid"
+    credential: Literal["valid", "wrong-ca", "expired", "old-keys"] = "valid"
 
 
 class Connect(_Action):

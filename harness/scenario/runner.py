@@ -18,7 +18,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from emulator.drivers.capture import KEYS_NAME, PCAP_NAME, HanCapture
+from emulator.capture.evidence import CAPTURE_NAME, TLS_KEYS_NAME, WAN_NAME, CaptureDir
+from emulator.drivers.capture import KEYS_NAME, PCAP_NAME, README_NAME, HanCapture
 from emulator.drivers.clock import run_virtual
 from emulator.errors import S1labError
 from emulator.profiles import ResolvedDmc, load_dmc
@@ -30,11 +31,10 @@ from harness.scenario.result import CaseResult, ExpectationResult, TimelineEvent
 
 TRACE_NAME = "trace.jsonl"
 RESULT_NAME = "CaseResult.json"
-WAN_KEYLOG_NAME = "wan-keys.log"  # NSS key log of the WAN TLS sessions (Wireshark)
-WAN_CAPTURE_NAME = "wan.pcap"
 #: Evidence kinds and their file names, listed in CaseResult.evidence when written.
-EVIDENCE = (("trace", TRACE_NAME), ("han_capture", PCAP_NAME), ("han_keys", KEYS_NAME),
-            ("wan_capture", WAN_CAPTURE_NAME), ("wan_keylog", WAN_KEYLOG_NAME))
+EVIDENCE = (("trace", TRACE_NAME), ("capture", CAPTURE_NAME), ("han_capture", PCAP_NAME),
+            ("han_keys", KEYS_NAME), ("wan_capture", WAN_NAME), ("wan_keylog", TLS_KEYS_NAME),
+            ("capture_readme", README_NAME))
 #: Per-device trace events too frequent to draw on a timeline (they stay in trace.jsonl).
 _NOISY = frozenset({"HanFrameSent", "HanFrameReceived", "MirrorUpdated", "ConsumptionSample",
                     "DisplayRefreshed", "HanPoll", "HanAck", "GsmeWoke", "ClockSynchronised"})
@@ -125,17 +125,6 @@ async def _perform(lab: Lab, action: model._Action) -> list[ExpectationResult]:
     return []
 
 
-def wan_evidence_options(out_dir: Path) -> dict[str, Any]:
-    """Fleet options that record the WAN into ``out_dir`` (TLS key log, WAN capture).
-
-    HOOK: the TLS key log and WAN capture are being added to the drivers (branch
-    s11-capture: ``Fleet(keylog=Path, wan_capture=WanCapture(path))``). Until that is on main
-    this returns nothing; then it returns ``{"keylog": out_dir / WAN_KEYLOG_NAME,
-    "wan_capture": WanCapture(out_dir / WAN_CAPTURE_NAME)}`` and the files show up in
-    ``CaseResult.evidence`` by themselves (see EVIDENCE)."""
-    return {}
-
-
 async def run_case(scenario: model.Scenario, dmc: ResolvedDmc, seed: int, *,
                    sink: TextIO | None = None, capture: HanCapture | None = None,
                    also: Sequence[model.Expectation] = (),
@@ -183,18 +172,20 @@ def run_scenario(scenario: model.Scenario, dmc: str, seed: int, out_dir: Path | 
                               error=f"skipped: {why_not}"), out_dir)
     holder: list[Lab] = []
     sink: TextIO | None = None
-    capture: HanCapture | None = None
+    evidence_dir: CaptureDir | None = None
     options: dict[str, Any] = {}
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         sink = (out_dir / TRACE_NAME).open("w", encoding="utf-8", newline="\n")
-        if scenario.start.han == "zigbee":
-            capture = HanCapture(out_dir)
-        options = wan_evidence_options(out_dir)
+        # The WAN (synthesized TCP) with its NSS key log, the HAN with its keys, merged.
+        evidence_dir = CaptureDir(out_dir, han=scenario.start.han == "zigbee")
+        options = {"wan_capture": evidence_dir.wan, "keylog": evidence_dir.keylog}
 
     async def main() -> list[ExpectationResult]:
-        results, _lab = await run_case(scenario, resolved, seed, sink=sink, capture=capture,
-                                       fleet_options=options, on_open=holder.append)
+        results, _lab = await run_case(
+            scenario, resolved, seed, sink=sink,
+            capture=evidence_dir.han if evidence_dir is not None else None,
+            fleet_options=options, on_open=holder.append)
         return results
 
     error: str | None = None
@@ -204,9 +195,13 @@ def run_scenario(scenario: model.Scenario, dmc: str, seed: int, out_dir: Path | 
     except Exception as exc:  # a broken run is a verdict (ERROR), not a crash of the campaign
         error = _one_line(exc)
     finally:
-        for closeable in (capture, sink, options.get("wan_capture")):
-            if closeable is not None:
-                closeable.close()
+        if sink is not None:
+            sink.close()
+    if evidence_dir is not None:
+        try:
+            evidence_dir.close()
+        except S1labError as exc:  # e.g. mergecap missing: the parts stay, the run stands
+            error = error or f"capture not merged: {_one_line(exc)}"
     lab = holder[0] if holder else None
     if error is not None:
         verdict = Verdict.ERROR
@@ -253,6 +248,7 @@ def _write(result: CaseResult, out_dir: Path | None) -> CaseResult:
         fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".CaseResult.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(result.to_json() + "\n")
+        Path(tmp).chmod(0o644)
         Path(tmp).replace(out_dir / RESULT_NAME)
     return result
 

@@ -11,6 +11,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
+import hashlib
+import subprocess
+import types
+import typing
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,12 +32,14 @@ from emulator.pki import mint_chf
 from emulator.wire import wan
 from emulator.wire.eui import eui_from_str
 from emulator.wire.vocabulary import (
+    RESPONSE_BIT,
     DeviceLogAction,
     DeviceLogState,
     DeviceLogStatus,
     DeviceType,
     ErrorCode,
     EventCode,
+    FirmwareTransferState,
     MessageType,
     PaymentMode,
     Role,
@@ -40,7 +47,9 @@ from emulator.wire.vocabulary import (
     SupplyState,
     TopUpStatus,
 )
-from tests.capture.tshark import pdml
+from emulator.wire.zcl import Status
+from tests.capture.tshark import pdml, tshark_path
+from wireshark import dissector_path
 
 pytestmark = pytest.mark.io
 
@@ -50,7 +59,11 @@ GSME = eui_from_str("00-1B-C5-0C-00-00-00-03")
 KEY = bytes(range(16))
 M = MessageType
 
-#: The dissector's field prefix for each payload (s1lab.<prefix>.<dataclass field>).
+#: Every WAN request type, from the message table (ERROR is the only type that is not one).
+REQUEST_TYPES: tuple[MessageType, ...] = tuple(MessageType(t) for t in wan.MESSAGES)
+
+#: The dissector's field prefix for each payload (s1lab.<prefix>.<dataclass field>); the entries
+#: of a list are under s1lab.<prefix>.entry.
 PREFIX: dict[type, str] = {
     wan.EsmeInstantaneous: "esme", wan.GsmeInstantaneous: "gsme", wan.Inventory: "inventory",
     wan.FirmwareVersions: "firmware", wan.EventLogRequest: "event_log_request",
@@ -62,13 +75,29 @@ PREFIX: dict[type, str] = {
     wan.DeviceLogUpdated: "device_log_updated", wan.RotateKeys: "rotate_keys",
     wan.Rollback: "rollback", wan.SwapCertificate: "swap_certificate", wan.MoveSim: "move_sim",
     wan.SecurityState: "security_state", wan.ErrorPayload: "error",
+    wan.FirmwareSegment: "firmware_segment", wan.FirmwareSegmentAck: "firmware_segment_ack",
+    wan.DistributeFirmware: "distribute_firmware", wan.ActivateFirmware: "activate_firmware",
+    wan.FirmwareTransfer: "firmware_transfer",
 }
+
+
+def payload_classes() -> set[type]:
+    """Every payload dataclass of the message table, and ERROR's."""
+    out: set[type] = {wan.ErrorPayload}
+    for spec in wan.MESSAGES.values():
+        if spec.request_body is not None:
+            out.add(spec.request_body)
+        out.update(spec.response_bodies)
+    return out
 
 _STATE = wan.SecurityState(owner=Role.S1SP, key_id=2, anchor=Role.SMSO, apn="dcc.apn",
                            service_profile="DCC-SMETS1-CSP", previous_apn="smso.apn",
                            can_roll_back=True)
 _PAYMENT = wan.PaymentState(PaymentMode.PREPAYMENT, -250, 1000, 750, True, 1234,
                             SupplyState.ARMED)
+_IMAGE_SIZE = 4714
+#: As much image as one FIRMWARE_SEGMENT carries: a 2048-byte frame, the largest a record holds.
+_SEGMENT = bytes(i * 7 % 256 for i in range(wan.MAX_PAYLOAD - 10))
 #: (request type, request body, response body) for every v1 request; then ERROR.
 EXCHANGES: list[tuple[MessageType, object | None, object]] = [
     (M.READ_INSTANTANEOUS, None, wan.EsmeInstantaneous(
@@ -103,6 +132,17 @@ EXCHANGES: list[tuple[MessageType, object | None, object]] = [
     (M.READ_SECURITY_STATE, None, _STATE),
     (M.SWAP_CERTIFICATE, wan.SwapCertificate(Role.S1SP, bytes(range(200)) * 3), _STATE),
     (M.MOVE_SIM, wan.MoveSim("dcc.apn", "DCC-SMETS1-CSP"), _STATE),
+    (M.FIRMWARE_SEGMENT, wan.FirmwareSegment(0, _IMAGE_SIZE, _SEGMENT),
+     wan.FirmwareSegmentAck(len(_SEGMENT), _IMAGE_SIZE)),
+    (M.DISTRIBUTE_FIRMWARE, wan.DistributeFirmware(0xFFFFFFFF, hashlib.sha256(_SEGMENT).digest()),
+     wan.FirmwareTransfer(FirmwareTransferState.OFFERED, Status.SUCCESS, "3.2.0", "3.1.0", 0,
+                          _IMAGE_SIZE, "")),
+    (M.READ_FIRMWARE_TRANSFER, None, wan.FirmwareTransfer(
+        FirmwareTransferState.REFUSED, Status.INVALID_IMAGE, "3.2.0-β", "3.1.0", 1994,
+        _IMAGE_SIZE, "signature does not verify")),
+    (M.ACTIVATE_FIRMWARE, wan.ActivateFirmware(820890000), wan.FirmwareTransfer(
+        FirmwareTransferState.ACTIVATION_SCHEDULED, Status.SUCCESS, "3.2.0", "3.1.0",
+        _IMAGE_SIZE, _IMAGE_SIZE, "")),
 ]
 ERROR = wan.ErrorPayload(ErrorCode.BAD_MAC, M.READ_INSTANTANEOUS, "MAC does not verify")
 
@@ -117,7 +157,8 @@ def _show(value: object) -> str:
 
 
 _FRAMING = ("s1lab.record_length", "s1lab.magic", "s1lab.version", "s1lab.length", "s1lab.mac")
-_OCTETS = ("s1lab.device", ".eui", ".wrapped_keys", ".ca_certificate", ".install_code")
+_OCTETS = ("s1lab.device", ".eui", ".wrapped_keys", ".ca_certificate", ".install_code",
+           ".data", ".sha256")
 
 
 def _normal(item: tuple[str, str]) -> tuple[str, str]:
@@ -162,7 +203,9 @@ def _header_fields(frame: bytes) -> list[tuple[str, str]]:
 
 def _frame(msg_type: int, txn: int, role: Role, counter: int, payload: bytes,
            target: bytes = ESME) -> bytes:
-    key_id = wan.MASTER_KEY_ID if msg_type & 0x7F in (0x20, 0x21, 0x30) else 1
+    spec = wan.MESSAGES.get(msg_type & ~RESPONSE_BIT)
+    master = spec is not None and spec.key is wan.KeyUse.MASTER
+    key_id = wan.MASTER_KEY_ID if master else 1
     header = wan.Header(wan.FRAME_VERSION, msg_type, txn, target, role, key_id, counter)
     return wan.seal(header, payload, KEY)
 
@@ -182,10 +225,88 @@ def _all_frames() -> list[tuple[bool, bytes, object | None]]:
 
 
 def test_every_v1_message_type_is_covered() -> None:
-    requests = {m for m in MessageType if m is not M.ERROR}
-    assert {m for m, _, _ in EXCHANGES} == requests
+    """A type added to wan.MESSAGES fails here until it has an exchange (and the tshark test
+    below then fails until wireshark/s1lab.lua decodes it)."""
+    assert {m for m in MessageType if m is not M.ERROR} == set(REQUEST_TYPES)
+    covered = {m for m, _, _ in EXCHANGES}
+    missing = [m.name for m in REQUEST_TYPES if m not in covered]
+    assert not missing, (f"no EXCHANGES case for {missing}: add one here, and its layouts to "
+                         "wireshark/s1lab.lua")
+    for msg_type, request, response in EXCHANGES:
+        spec = wan.MESSAGES[msg_type]
+        assert (None if request is None else type(request)) is spec.request_body, msg_type.name
+        assert type(response) in spec.response_bodies, msg_type.name
     bodies = {type(b) for _, r, s in EXCHANGES for b in (r, s) if b is not None} | {type(ERROR)}
-    assert bodies == set(PREFIX) - {wan.InventoryEntry, wan.FirmwareEntry, wan.EventLogEntry}
+    unexercised = sorted(c.__name__ for c in payload_classes() - bodies)
+    assert not unexercised, f"payloads no exchange sends: {unexercised}"
+    no_prefix = sorted(c.__name__ for c in payload_classes() - set(PREFIX))
+    assert not no_prefix, f"payloads with no dissector prefix in PREFIX: {no_prefix}"
+
+
+def _enum_of(hint: object) -> type[enum.IntEnum] | None:
+    """The IntEnum a field's type names (``EventCode | int`` included), if any."""
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    found = [o for o in options if isinstance(o, type) and issubclass(o, enum.IntEnum)]
+    return found[0] if found else None
+
+
+def _named_fields(cls: type, prefix: str) -> Iterator[tuple[str, dict[int, str]]]:
+    """(field, value names) for every field of a payload that the dissector shows by name: its
+    enums and booleans, also inside list entries."""
+    if cls in (wan.EsmeInstantaneous, wan.GsmeInstantaneous):
+        yield f"{prefix}.device_type", {int(m): m.name for m in DeviceType}
+    for name, hint in typing.get_type_hints(cls).items():
+        args = typing.get_args(hint)
+        if typing.get_origin(hint) is tuple and args and dataclasses.is_dataclass(args[0]):
+            yield from _named_fields(typing.cast(type, args[0]), f"{prefix}.entry")
+        elif (values := _enum_of(hint)) is not None:
+            yield f"{prefix}.{name}", {int(m): m.name for m in values}
+        elif hint is bool:
+            yield f"{prefix}.{name}", {0: "false", 1: "true"}
+
+
+def _message_type_names() -> dict[int, str]:
+    names = {int(M.ERROR): M.ERROR.name}
+    for m in REQUEST_TYPES:
+        names[int(m)] = m.name
+        names[wan.response_type(m)] = f"{m.name}_RESPONSE"
+    return names
+
+
+def _dissector_value_names() -> dict[str, dict[int, str]]:
+    """tshark's value strings of every s1lab field (``tshark -G values``)."""
+    done = subprocess.run([tshark_path(), "-G", "values", "-X",
+                           f"lua_script:{dissector_path()}"],
+                          capture_output=True, text=True, timeout=300, check=True)
+    assert "Lua: Error" not in done.stderr, done.stderr
+    out: dict[str, dict[int, str]] = {}
+    for line in done.stdout.splitlines():
+        parts = line.split("\t")
+        if len(parts) == 4 and parts[0] == "V" and parts[1].startswith("s1lab."):
+            out.setdefault(parts[1], {})[int(parts[2], 0)] = parts[3]
+    return out
+
+
+def test_the_dissector_names_every_enum_value() -> None:
+    """Every enum value of every header and payload field, by the name vocabulary.py gives it:
+    a value added to an enum, or an enum field added to a payload, fails here until the
+    dissector knows it."""
+    want: dict[str, dict[int, str]] = {
+        "s1lab.type": _message_type_names(),
+        "s1lab.role": {int(r): r.name for r in Role},
+        "s1lab.error.request_msg_type": _message_type_names(),
+        # Plain ints on the wire, with documented values (docs/wan-protocol.md §7.9).
+        "s1lab.firmware_transfer.ota_status": {
+            int(s): s.name for s in (Status.SUCCESS, Status.ABORT, Status.INVALID_IMAGE)},
+        "s1lab.distribute_firmware.activate_at": {0: "on arrival",
+                                                  0xFFFFFFFF: "on ACTIVATE_FIRMWARE"},
+        "s1lab.activate_firmware.at": {0: "now"},
+    }
+    for cls in payload_classes():
+        want.update(_named_fields(cls, "s1lab." + PREFIX[cls]))
+    got = _dissector_value_names()
+    assert {name: got.get(name) for name in want} == want
+    assert sorted(set(got) - set(want)) == []  # no stale value table
 
 
 async def _record(tmp: Path, version: str, frames: list[tuple[bool, bytes, object | None]],
@@ -232,14 +353,19 @@ def test_tshark_decodes_every_message_type_as_encoded(tmp_path: Path, version: s
 
     packets = pdml(out, "s1lab")
     assert len(packets) == len(frames) + 1
+    names = _message_type_names()
     for (_, frame, body), packet in zip(frames, packets, strict=False):
         want = _header_fields(frame) + (expected_fields(body) if body is not None else [])
         got = [(n, v) for n, v in packet.fields if n not in _FRAMING]
-        assert [_normal(f) for f in got] == [_normal(f) for f in want], packet.number
+        what = f"frame {packet.number}: {names[wan.parse_frame(frame).header.msg_type]}"
+        assert [_normal(f) for f in got] == [_normal(f) for f in want], what
     # Message types by name, as in a display filter.
     assert len(pdml(out, 's1lab.type == "READ_INSTANTANEOUS_RESPONSE"')) == 2
     assert len(pdml(out, 's1lab.type == "ERROR"')) == 1
     assert len(pdml(out, 's1lab.type == "TOP_UP"')) == 2  # with the damaged one
+    assert len(pdml(out, 's1lab.firmware_transfer.state == "REFUSED" and '
+                         's1lab.firmware_transfer.ota_status == "INVALID_IMAGE"')) == 1
+    assert pdml(out, "s1lab.type.unknown") == []  # every type has its layout
     # Only the damaged frame is malformed, and it is the only error.
     for display_filter in ("_ws.expert.severity == error", "_ws.malformed", "s1lab.malformed"):
         assert [p.number for p in pdml(out, display_filter)] == [packets[-1].number]

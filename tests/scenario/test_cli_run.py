@@ -36,6 +36,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.io
+@pytest.mark.slow
 def test_exit_codes_summary_and_evidence(tmp_path: Path) -> None:
     ok = run("svc-topup-utrn", "--dmc", "default", "--seed", "2", "--out", str(tmp_path / "c"))
     assert ok.returncode == 0, ok.stdout + ok.stderr

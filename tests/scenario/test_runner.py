@@ -44,8 +44,13 @@ def test_run_cell_writes_evidence_and_is_deterministic(tmp_path: Path) -> None:
     assert _strip(a) == _strip(b)
     for name in ("trace.jsonl", "han.pcap", "han-keys.txt"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
-    assert a.evidence == {"trace": "trace.jsonl", "han_capture": "han.pcap",
-                          "han_keys": "han-keys.txt", "result": "CaseResult.json"}
+    assert a.evidence == {
+        "trace": "trace.jsonl", "capture": "capture.pcapng", "han_capture": "han.pcap",
+        "han_keys": "han-keys.txt", "wan_capture": "wan.pcap", "wan_keylog": "tls-keys.txt",
+        "capture_readme": "README.txt", "result": "CaseResult.json"}
+    # The NSS key log holds the secrets of the cell's WAN sessions (TLS 1.3 labels).
+    keylog = (tmp_path / "a" / "tls-keys.txt").read_text()
+    assert "CLIENT_HANDSHAKE_TRAFFIC_SECRET" in keylog or "CLIENT_RANDOM" in keylog
     stored = CaseResult.from_json((tmp_path / "a" / "CaseResult.json").read_text())
     assert stored == a  # only wall_s differs between a and b
     assert a.repro == "s1lab run mig-gt01-preflight --dmc default --seed 5"
@@ -157,3 +162,26 @@ def test_negation_helper_covers_every_expectation_kind() -> None:
     assert kinds == {"OutcomeExpect", "RegisterExpect", "ConnectsExpect", "EventExpect",
                      "DeadlineExpect", "StateExpect"}
     assert parse_scenario(CASE, "x.yaml").expect  # the inline case is well formed
+
+
+@pytest.mark.io
+def test_cell_capture_decrypts_with_its_own_key_log(tmp_path: Path) -> None:
+    """tshark decrypts the cell's WAN from its evidence alone: TLS 1.3 Certificate messages
+    are encrypted on the wire, so tshark sees them only with the cell's secrets."""
+    import shutil
+    import subprocess
+
+    tshark = shutil.which("tshark")
+    assert tshark is not None, "tshark is installed by scripts/setup.sh"
+    result = run_cell("sec-wrong-ca", "default", 1, tmp_path)
+    assert result.verdict is Verdict.PASS
+    out = subprocess.run(
+        [tshark, "-r", str(tmp_path / "capture.pcapng"), "-Y", "tls.handshake.type == 11",
+         "-T", "fields", "-e", "frame.number"],
+        capture_output=True, text=True, timeout=120, check=True).stdout.split()
+    assert out, "no decrypted TLS Certificate message in the cell's capture"
+    plain = subprocess.run(
+        [tshark, "-r", str(tmp_path / "wan.pcap"), "-Y", "tls.handshake.type == 11",
+         "-T", "fields", "-e", "frame.number"],
+        capture_output=True, text=True, timeout=120, check=True).stdout.split()
+    assert not plain  # without the secrets they stay encrypted
