@@ -98,8 +98,7 @@ async def _fleet_run(n: int, days: float, han: HanMode, capture_first: bool,
     fleet = Fleet(default_dmc(), n, 1, scheduler, Trace(None), han=han)
     build_s = time.perf_counter() - t0
     gc.collect()
-    # A built fleet is millions of long-lived objects: frozen, the cyclic collector stops
-    # walking them on every full collection (what made large ramps slower per handshake).
+    # A built fleet is millions of long-lived objects: frozen, full collections skip them.
     gc.freeze()
     rss_built = current_rss_kib()
     frames: list[tuple[bytes, Installation]] = []
