@@ -17,7 +17,7 @@ from emulator.core.esme import Esme
 from emulator.core.gsme import Gsme
 from emulator.core.han import CaptureFn, Han
 from emulator.core.ihd import Ihd
-from emulator.core.installation import Devices, HanRole, InstallationCore, device_eui
+from emulator.core.installation import Devices, HanRole, HanStart, InstallationCore, device_eui
 from emulator.core.ppmid import Ppmid
 from emulator.core.rng import SplitMix64
 from emulator.core.timebase import SECOND
@@ -55,12 +55,15 @@ def build_cores(
     han: HanMode = "zigbee",
     han_capture: CaptureFn | None = None,
     han_role: HanRole = "all",
+    start: HanStart = "joining",
 ) -> Cores:
     """Build the CHF, the meters and the other devices of ``dmc`` and join them.
 
     ``anchor`` is the role and DER certificate the CHF trusts at first; ``han_capture``, when
     given, sees every HAN frame from the first join on. ``han_role`` other than "all" builds
     one side of a HAN on a radio (the CHF, or the devices that join it over the air).
+    ``start="commissioned"`` builds the
+    HAN as a join leaves it (no join traffic at the first instant; fleets start so).
     """
     rng = SplitMix64.derive(seed, installation_id, "installation")
     sim = Sim(
@@ -108,6 +111,6 @@ def build_cores(
         chf.master_key = None
     core = InstallationCore(
         installation_id, Devices(chf, esme, gsme, ppmid, ihd), sub("consumer"), now,
-        han=han_core, role=han_role,
+        han=han_core, role=han_role, start=start,
     )
     return Cores(core, han_core)

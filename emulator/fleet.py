@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
+from emulator.core.installation import HanStart
 from emulator.core.timebase import HOUR
 from emulator.drivers.capture import HanCapture, WanCapture
 from emulator.drivers.memory import MemoryLink
@@ -82,7 +84,10 @@ class Fleet:
         capture: HanCapture | None = None,
         wan_capture: WanCapture | None = None,
         keylog: Path | None = None,
+        start: HanStart = "commissioned",
     ) -> None:
+        """``start``: fleets start from the commissioned steady state (HANs formed); pass
+        ``"joining"`` for every HAN to join at the first instant."""
         self.dmc = dmc
         self.wan_capture = wan_capture  # in-memory WAN links, recorded at the CHF
         self.keylog = keylog  # head-end contexts log their TLS secrets here
@@ -93,7 +98,7 @@ class Fleet:
         now = scheduler.clock.now_us()
         self.pki = mint_fleet_pki(folder, seed, now)
         self.keys: dict[str, ChfKeys] = {}
-        self._certs: dict[str, x509.Certificate] = {}
+        self._certs: dict[str, bytes] = {}  # DER: a parsed certificate per CHF costs KiBs
         self.installations: list[Installation] = []
         for i in range(count):
             eui = nth_eui(first_eui, i)
@@ -101,18 +106,19 @@ class Fleet:
             cred = mint_chf(self.pki.device_ca, eui, now - HOUR, CERT_DAYS, seed)
             bundle = folder / f"chf-{i + 1:05d}.pem"
             write_atomic(bundle, cred.bundle_pem(), mode=SECRET)
-            self._certs[eui] = cred.cert
+            self._certs[eui] = cred.cert.public_bytes(Encoding.DER)
             keys = derive_chf_keys(seed, eui)
             self.keys[eui] = keys
             self.installations.append(Installation(
                 installation_id=inst_id, dmc=dmc, chf_eui=eui, chf_bundle=bundle,
                 trust={Role.SMSO: self.pki.authorities.smso_ca.cert}, keys=keys, seed=seed,
                 scheduler=scheduler, emit=trace.emitter(inst_id), han=han, capture=capture,
+                start=start,
             ))
 
     def chf_certificate(self, installation: Installation) -> x509.Certificate:
         """The CHF's device certificate (the MGF's DeviceCertificate)."""
-        return self._certs[installation.chf.eui]
+        return x509.load_der_x509_certificate(self._certs[installation.chf.eui])
 
     def keys_for(self, eui: str) -> ChfKeys:
         return self.keys[eui]

@@ -21,7 +21,7 @@ from emulator.core.esme import Esme
 from emulator.core.gsme import Gsme
 from emulator.core.han import Han
 from emulator.core.han_crypto import install_code_link_key
-from emulator.core.installation import HanRole
+from emulator.core.installation import HanRole, HanStart
 from emulator.core.ota_han import OtaHan, attach_ota
 from emulator.core.trace_sink import Emit
 from emulator.drivers.capture import HanCapture
@@ -59,6 +59,7 @@ class Installation(FaultApi):
         capture: HanCapture | None = None,
         keylog: Path | None = None,
         han_role: HanRole = "all",
+        start: HanStart = "joining",
     ) -> None:
         self.id = installation_id
         self.dmc = dmc
@@ -72,6 +73,7 @@ class Installation(FaultApi):
             anchor=(anchor_role, anchor_cert.public_bytes(Encoding.DER)), keys=keys, seed=seed,
             now=self._clock.now_us(), emit=emit, han=han,
             han_capture=capture.frame if capture is not None else None, han_role=han_role,
+            start=start,
         )
         self.core = built.core
         self.han: Han | None = built.han

@@ -198,7 +198,8 @@ async def run_demo(cfg: DemoConfig, progress: ProgressFn | None = None) -> DemoS
                    else HanCapture(None, cfg.zep_to) if cfg.zep_to is not None else None)
         fleet = Fleet(dmc, cfg.installations, cfg.seed, scheduler, trace, han=cfg.han,
                       capture=capture, wan_capture=evidence.wan if evidence else None,
-                      keylog=evidence.keylog if evidence else cfg.keylog)
+                      keylog=evidence.keylog if evidence else cfg.keylog,
+                      start="joining")  # the demo shows every HAN join on air
         apply_faults(cfg.faults, fleet.installations, scheduler)
         headend = HeadEnd(Role.SMSO, fleet.headend_context(Role.SMSO), fleet.keys_for,
                           emit=trace.emitter("headend"))

@@ -138,10 +138,10 @@ class HanNode:
     last_heard: int | None = None  # set on the CHF's node table: when the CHF last heard it
     frame_counter_reset: bool = False
     aps_seen: dict[str, list[int]] = field(default_factory=dict)  # duplicate rejection
+    name: str = field(init=False, repr=False, compare=False)  # the EUI as text (cached)
 
-    @property
-    def name(self) -> str:
-        return eui_to_str(self.eui)
+    def __post_init__(self) -> None:
+        self.name = eui_to_str(self.eui)
 
     def next_tsn(self) -> int:
         self.zcl_tsn = (self.zcl_tsn + 1) & 0xFF
@@ -266,6 +266,36 @@ class Han:
 
     def _on_air(self, dst: HanNode) -> bool:
         return self.air is not None and dst.name not in self.local
+
+    def commission(self, now: int) -> None:
+        """Leave every device added by :meth:`add_node` as a real join at ``now`` leaves it,
+        without putting the join's frames on the air (a fleet's commissioned steady state).
+
+        Per device, in the order they were added, the counters move as :meth:`request_join`
+        moves them: Association Request (device MAC sequence) and Response (CHF MAC sequence);
+        APS Transport Key under the key-transport key (CHF MAC and APS sequence, one CHF frame
+        counter, accepted by the device's replay guard); Verify Key, NWK-secured (device MAC and
+        APS sequence, one device frame counter, accepted by the CHF's guard). The CHF has heard
+        the device at ``now``. ``tests/core/test_han_commissioned.py`` holds this equal to a
+        real join.
+        """
+        chf = self.chf
+        for node in self.nodes.values():
+            node.mac_seq = (node.mac_seq + 1) & 0xFF  # Association Request
+            chf.mac_seq = (chf.mac_seq + 1) & 0xFF  # Association Response
+            chf.mac_seq = (chf.mac_seq + 1) & 0xFF  # Transport Key
+            chf.aps_counter = (chf.aps_counter + 1) & 0xFF
+            chf.nwk_counter += 1
+            node.guard.accept(chf.eui, None, chf.nwk_counter)
+            node.mac_seq = (node.mac_seq + 1) & 0xFF  # Verify Key
+            node.aps_counter = (node.aps_counter + 1) & 0xFF
+            node.nwk_counter += 1
+            ring = node.keys or self.keys
+            chf.guard.accept(node.eui, ring.current_seq, node.nwk_counter)
+            node.joined = True
+            node.last_heard = now
+            if self.on_heard is not None:
+                self.on_heard(node.name, now)
 
     def _free_short(self) -> int:
         """The lowest short address not in use (0x0000 is the coordinator)."""
@@ -590,15 +620,12 @@ class Han:
         """
         ring = self.keys if node is self.chf else node.keys  # None until a joiner has it
         try:
-            mac = parse_mac(frame)
-            if node is self.chf:
-                sender = (self._by_short.get(mac.src_addr) if isinstance(mac.src_addr, int)
-                          else None)
-                link_key = self.tc_keys.get(sender.name) if sender is not None else None
-            else:
-                link_key = node.link_key  # what the device itself holds
-            parsed = parse_secured_frame(frame, network_keys=ring, link_key=link_key,
-                                         guard=node.guard)
+            if node is self.chf:  # the Trust Centre's copy of the sender's link key
+                parsed = parse_secured_frame(frame, network_keys=ring, guard=node.guard,
+                                             link_key_for=self._tc_key_of)
+            else:  # what the device itself holds
+                parsed = parse_secured_frame(frame, network_keys=ring, link_key=node.link_key,
+                                             guard=node.guard)
         except (MalformedFrame, SecurityError) as exc:
             self.frames_dropped += 1
             self._emit(now, node.name, "HanFrameDropped",
@@ -637,6 +664,10 @@ class Han:
             aps_secured=parsed.aps.aux is not None,
         ))
         return True
+
+    def _tc_key_of(self, mac: MacFrame) -> bytes | None:
+        sender = self._by_short.get(mac.src_addr) if isinstance(mac.src_addr, int) else None
+        return self.tc_keys.get(sender.name) if sender is not None else None
 
     # ---- joining -------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ No clock is read here; nothing here does I/O.
 from __future__ import annotations
 
 import binascii
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -538,12 +539,16 @@ def parse_secured_frame(
     level: int = SecurityLevel.ENC_MIC_32,
     aps_source: bytes | None = None,
     guard: ReplayGuard | None = None,
+    link_key_for: Callable[[MacFrame], bytes | None] | None = None,
 ) -> HanFrame:
     """Check the FCS, unsecure NWK (and APS when secured) and split the frame.
 
     ``aps_source`` is the sender's EUI-64 for an APS frame without extended nonce; by default
-    the NWK source IEEE address or the NWK nonce source is used."""
+    the NWK source IEEE address or the NWK nonce source is used. ``link_key_for``, when given,
+    picks the link key from the MAC header (a receiver that knows its senders by address)."""
     mac, nwk_raw = split_mac(data)
+    if link_key_for is not None:
+        link_key = link_key_for(mac)
     if len(nwk_raw) > 1 and nwk_raw[1] & 0x02:  # NWK security bit (frame control bit 9)
         if network_keys is None:
             raise SecurityError("secured NWK frame and no network key")

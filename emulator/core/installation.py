@@ -36,6 +36,10 @@ HanRole = Literal["all", "chf", "devices"]
 #: On a radio the CHF keeps its devices' join window open for the run (10 years).
 OPEN_JOIN_WINDOW_US = 10 * 365 * 86_400 * 1_000_000
 
+#: How an installation's HAN starts: every device joining at the first instant (the GSME then
+#: wakes and fills its mirror over the air), or commissioned (the state a join leaves, no frames).
+HanStart = Literal["joining", "commissioned"]
+
 
 def device_eui(chf_eui: str, device_type: DeviceType) -> str:
     """s1lab's EUI scheme for an installation's devices: the CHF's EUI with byte 4 set to the
@@ -66,7 +70,7 @@ class InstallationCore:
 
     def __init__(self, installation_id: str, devices: Devices, rng: SplitMix64, now: int,
                  han: Han | None = None, link: LinkParams | None = None,
-                 role: HanRole = "all") -> None:
+                 role: HanRole = "all", start: HanStart = "joining") -> None:
         self.id = installation_id
         self.role = role
         self.devices = devices
@@ -109,7 +113,14 @@ class InstallationCore:
                              joined=role == "all")
             self.app = SmartEnergyApp(han, chf, devices.esme, devices.gsme, devices.ppmid,
                                       devices.ihd, rng, chf.emit, now)
-            if devices.gsme is not None:  # on joining, the GSME wakes and fills its mirror
+            if start == "commissioned":
+                # The HAN as a join left it, the GSME's first report already in its mirror
+                # and its clock synced: no frame goes on air until the devices' own schedules.
+                han.commission(now)
+                self.app.commissioned(now)
+                if devices.gsme is not None:
+                    chf.mirror_report(devices.gsme.eui, devices.gsme.registers(now), now)
+            elif devices.gsme is not None:  # on joining, the GSME wakes and fills its mirror
                 self.app.gsme_wake(devices.gsme.registers(now), now)
             chf.han = self.app
             han.on_join_request = lambda node, at: chf.admit(node.name, at)

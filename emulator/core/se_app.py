@@ -127,6 +127,11 @@ class SmartEnergyApp:
             self._next_sync[device.eui] = now + rng.randrange(TIME_SYNC_INTERVAL // SECOND) * SECOND
         self._gsme_sync_at = now  # the sleepy GSME syncs at a wake once this is due
 
+    def commissioned(self, now: int) -> None:
+        """The HAN starts formed (:meth:`Han.commission`): the GSME synced its clock when it
+        joined at ``now``, so its next sync is a day on, as after a join's first wake."""
+        self._gsme_sync_at = now + TIME_SYNC_INTERVAL
+
     # ---- the clock --------------------------------------------------------------------------
 
     def get_timer(self) -> int | None:

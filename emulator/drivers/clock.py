@@ -13,6 +13,7 @@ fails with :class:`~emulator.errors.WaitingOnNothing` instead of hanging.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import selectors
 import time as _time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -113,6 +114,31 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         # within half a microsecond as ready, so rounding down never stalls and rounding up
         # never accumulates float error into the virtual time.
         self._elapsed_us = max(round(when * SECOND), self._elapsed_us)
+
+    def advance_if_idle(self, at_us: int) -> bool:
+        """Jump the clock to ``at_us`` now if the loop would do nothing else before it.
+
+        True when no callback is ready, no real file descriptor (beyond the loop's own wake-up
+        pipe) is registered, and no timer falls at or before ``at_us``: exactly the turns the
+        loop would spend jumping to a timer armed at ``at_us``. The scheduler uses this to run
+        device deadlines back to back without a loop turn each (a large share of fleet time).
+        """
+        if self._ready or self._stopping:  # type: ignore[attr-defined]
+            return False
+        if len(self._selector.get_map()) > 1:  # type: ignore[attr-defined]
+            return False  # real I/O could be pending: take the ordinary path
+        scheduled: list[asyncio.TimerHandle] = self._scheduled  # type: ignore[attr-defined]
+        while scheduled and scheduled[0].cancelled():  # as the loop itself drops them
+            self._timer_cancelled_count -= 1  # type: ignore[attr-defined]
+            handle = heapq.heappop(scheduled)
+            handle._scheduled = False  # type: ignore[attr-defined]
+        target = at_us - self._epoch_us
+        # A timer within a microsecond of ``at_us`` may be due with it: let the loop order them.
+        if scheduled and round(scheduled[0].when() * SECOND) <= target + 1:
+            return False
+        if target > self._elapsed_us:
+            self._elapsed_us = target
+        return True
 
 
 class VirtualClock:

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from emulator.core.timebase import isoformat
-from emulator.drivers.clock import Clock
+from emulator.drivers.clock import Clock, VirtualEventLoop
 from emulator.errors import DeviceCallbackError, S1labError
 
 _T = TypeVar("_T")
@@ -66,6 +66,10 @@ class Scheduler:
         self._seq = itertools.count()
         self._armed_at: int | None = None
         self._handle: asyncio.TimerHandle | None = None
+        self._firing = False  # inside _fire: arm once at the end, not on every push
+        # On the virtual loop, deadlines with nothing else in between run back to back.
+        self._advance: Callable[[int], bool] | None = (
+            self._loop.advance_if_idle if isinstance(self._loop, VirtualEventLoop) else None)
         self.fired = 0  # callbacks run, for benchmarks
         self.failure: S1labError | None = None  # set when a callback raised: the run is over
         self._broken: asyncio.Future[None] = self._loop.create_future()
@@ -86,7 +90,7 @@ class Scheduler:
 
     def _push(self, deadline: int, slot: Slot, generation: int) -> None:
         heapq.heappush(self._heap, (deadline, next(self._seq), slot, generation))
-        if self._armed_at is None or deadline < self._armed_at:
+        if not self._firing and (self._armed_at is None or deadline < self._armed_at):
             self._arm(deadline)
 
     def _arm(self, deadline: int) -> None:
@@ -100,21 +104,30 @@ class Scheduler:
         self._armed_at = None
         now = self._clock.now_us()
         heap = self._heap
-        while heap and heap[0][0] <= now:
-            _, _, slot, generation = heapq.heappop(heap)
-            if generation != slot._generation:
-                continue  # superseded or cancelled
-            slot._deadline = None
-            self.fired += 1
-            try:
-                slot._callback(now)
-            except Exception as exc:  # noqa: BLE001 - the run fails, not one device's timers
-                self._fail(exc, now)
-                return
-        # Drop stale entries at the head so we do not wake for nothing.
-        while heap and heap[0][3] != heap[0][2]._generation:
-            heapq.heappop(heap)
-        if heap:
+        advance = self._advance
+        self._firing = True
+        try:
+            while True:
+                while heap and heap[0][0] <= now:
+                    _, _, slot, generation = heapq.heappop(heap)
+                    if generation != slot._generation:
+                        continue  # superseded or cancelled
+                    slot._deadline = None
+                    self.fired += 1
+                    try:
+                        slot._callback(now)
+                    except Exception as exc:  # noqa: BLE001 - the run fails, not one device's
+                        self._fail(exc, now)
+                        return
+                # Drop stale entries at the head so we do not wake for nothing.
+                while heap and heap[0][3] != heap[0][2]._generation:
+                    heapq.heappop(heap)
+                if not heap or advance is None or not advance(heap[0][0]):
+                    break
+                now = self._clock.now_us()
+        finally:
+            self._firing = False
+        if heap and self._handle is None:
             self._arm(heap[0][0])
 
     def _fail(self, exc: Exception, now: int) -> None:

@@ -1,0 +1,298 @@
+"""Fleet figures on the virtual clock, one process (issue 12, item 4), each target beside it.
+
+    .venv/bin/python bench/bench_fleet_virtual.py [--scale 20000] [--scale-minutes 10]
+        [--installations 100] [--direct 2000] [--days 1] [--profile zigbee|direct]
+
+Phases, all in this one process and run:
+
+1. **scale**: ``--scale`` installations of the default DMC with the full ZigBee HAN, started
+   from the commissioned steady state, every one connected by the head-end (paced ramp, 50
+   in flight; the built fleet's objects frozen with ``gc.freeze()`` first, as a large fleet's
+   driver should), then ``--scale-minutes`` of the standard activity: peak RSS per installation
+   with both TLS ends counted, and handshakes/s beside the raw ``ssl.MemoryBIO`` rate
+   (s1lab's own contexts) measured in this process with that fleet in memory, before and
+   after its ramp (mean of the two).
+2. **throughput, ZigBee**: ``--installations`` installations x ``--days`` of the standard
+   activity, twice: the GSME wakes every 30 min (poll, report to its mirror), the ESME
+   settles its half hours every 30 min (s1lab's ESME is read by the CHF; it sends no HAN
+   report of its own), IHD and PPMID refresh at their profiles' rates (900 s: the IHD reads
+   electricity and gas, the PPMID credit), and the head-end reads the ESME over the WAN every
+   hour: installation-days per wall second (mean of the two runs).
+3. **bare floor**: the frames installation 1 put on the air in the first run of phase 2 (every
+   frame: data, APS and MAC acks, polls), per day, each built, secured, unsecured and parsed
+   (ZCL included) by the bare codec and AES-CCM* path with no device logic, timed before and
+   after the second run: the cost of one installation-day of frames, and its rate.
+4. **throughput, direct HAN**: ``--direct`` installations x ``--days``, same activity.
+
+The machine is shared and noisy: read the ratios (each side is measured within this run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import ctypes
+import ctypes.util
+import gc
+import pstats
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_wan import current_rss_kib, raw_baseline, rss_kib  # noqa: E402
+
+from emulator.core.han_crypto import build_secured_frame, parse_secured_frame  # noqa: E402
+from emulator.core.timebase import DAY, HOUR  # noqa: E402
+from emulator.drivers.clock import current_clock, run_virtual, sleep_until  # noqa: E402
+from emulator.drivers.scheduler import Scheduler  # noqa: E402
+from emulator.fleet import Fleet  # noqa: E402
+from emulator.installation import HanMode, Installation  # noqa: E402
+from emulator.profiles import default_dmc  # noqa: E402
+from emulator.trace import Trace  # noqa: E402
+from emulator.wire.ieee802154 import MacFrameType, build_mac, parse_mac  # noqa: E402
+from emulator.wire.vocabulary import Role  # noqa: E402
+from emulator.wire.zcl import decode_foundation, parse_zcl  # noqa: E402
+from emulator.wire.zigbee_aps import ApsFrameType  # noqa: E402
+from harness.headend import HeadEnd, HeadEndSession, connect  # noqa: E402
+
+READ_INTERVAL = HOUR
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+
+
+def trim() -> None:
+    """Hand glibc's free pages back to the system: RSS then counts live memory, not the
+    fragments a ramp of handshakes leaves between long-lived allocations."""
+    gc.collect()
+    _LIBC.malloc_trim(0)
+RAMP = 50  # handshakes in flight at once (a real head-end paces its ramp: design.md §10)
+
+
+@dataclass
+class Run:
+    n: int
+    days: float
+    build_s: float
+    handshake_s: float
+    activity_s: float
+    reads: int
+    rss0_kib: int
+    rss_built_kib: int
+    rss_connected_kib: int
+    peak_kib: int
+    rss_trimmed_kib: int  # connected, after glibc returned its free pages (malloc_trim)
+    frames: list[tuple[bytes, Installation]]  # installation 0's frames on air, when captured
+    raw_hs: float  # raw MemoryBIO handshakes/s measured with this fleet in memory (or 0)
+
+
+async def _fleet_run(n: int, days: float, han: HanMode, capture_first: bool,
+                     profile: cProfile.Profile | None = None, raw: bool = False) -> Run:
+    clock = current_clock()
+    scheduler = Scheduler(clock)
+    trim()
+    rss0 = current_rss_kib()
+    t0 = time.perf_counter()
+    fleet = Fleet(default_dmc(), n, 1, scheduler, Trace(None), han=han)
+    build_s = time.perf_counter() - t0
+    gc.collect()
+    # A built fleet is millions of long-lived objects: frozen, full collections skip them.
+    gc.freeze()
+    rss_built = current_rss_kib()
+    frames: list[tuple[bytes, Installation]] = []
+    first = fleet.installations[0]
+    if capture_first and first.han is not None:
+        first.han.capture = lambda frame, now: frames.append((frame, first))
+    headend = HeadEnd(Role.SMSO, fleet.headend_context(Role.SMSO), fleet.keys_for)
+    gate = asyncio.Semaphore(RAMP)
+    raw_before = raw_baseline(min(n, 1000), 1)[0] if raw else 0.0  # the fleet built, in memory
+
+    async def paced(inst: Installation) -> HeadEndSession:
+        async with gate:
+            return await connect(fleet.link_to(inst).a, headend, clock)
+
+    t0 = time.perf_counter()
+    sessions = await asyncio.gather(*[paced(inst) for inst in fleet.installations])
+    handshake_s = time.perf_counter() - t0
+    gc.collect()
+    rss_connected = current_rss_kib()
+    trim()
+    rss_trimmed = current_rss_kib()
+    # ... and again with every session open; the mean of both faces the same noisy machine.
+    raw_hs = (raw_before + raw_baseline(min(n, 1000), 1)[0]) / 2 if raw else 0.0
+    frames.clear()  # count the activity only, from the steady state on
+
+    start = clock.now_us()
+    end = start + int(days * DAY)
+
+    async def reader(session: HeadEndSession, esme: str, offset: int) -> int:
+        count = 0
+        at = start + offset
+        while at < end:
+            await sleep_until(at)
+            await session.read_instantaneous(esme)
+            count += 1
+            at += READ_INTERVAL
+        return count
+
+    async def until_end() -> None:
+        await sleep_until(end)
+
+    if profile is not None:
+        profile.enable()
+    t0 = time.perf_counter()
+    counts = await asyncio.gather(until_end(), *[
+        reader(s, inst.esme.eui, (i * 7919 * 1_000_003) % READ_INTERVAL)
+        for i, (s, inst) in enumerate(zip(sessions, fleet.installations, strict=True))
+    ])
+    activity_s = time.perf_counter() - t0
+    if profile is not None:
+        profile.disable()
+    peak = max(rss_kib(), current_rss_kib())
+    for s in sessions:
+        await s.close()
+    fleet.close()
+    scheduler.close()
+    gc.unfreeze()
+    return Run(n, days, build_s, handshake_s, activity_s, sum(c for c in counts if c),
+               rss0, rss_built, rss_connected, peak, rss_trimmed, frames, raw_hs)
+
+
+def fleet_run(n: int, days: float, han: HanMode, capture_first: bool = False,
+              profile: cProfile.Profile | None = None, raw: bool = False) -> Run:
+    return run_virtual(_fleet_run(n, days, han, capture_first, profile, raw))
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """One frame taken apart once, to be built and parsed again in the timed loop."""
+
+    raw: bytes
+    secured: bool
+    network_key: bytes | None
+    link_key: bytes | None
+
+
+def _take_apart(frame: bytes, inst: Installation) -> _Parts:
+    """Which keys open ``frame`` (outside the timed loop)."""
+    han = inst.han
+    assert han is not None
+    mac = parse_mac(frame)
+    if mac.frame_type is not MacFrameType.DATA or not mac.payload:
+        return _Parts(frame, False, None, None)
+    key = han.keys.current_key
+    for link_key in [None, *han.tc_keys.values()]:
+        try:
+            parse_secured_frame(frame, network_keys=key, link_key=link_key)
+        except Exception:  # noqa: BLE001, S112 - the wrong link key: try the next
+            continue
+        return _Parts(frame, True, key, link_key)
+    raise AssertionError("a frame on air that its own installation's keys do not open")
+
+
+def bare_floor(frames: list[tuple[bytes, Installation]], days: float, repeat: int = 5
+               ) -> tuple[float, int]:
+    """Seconds to build, secure, unsecure and parse one installation-day of frames (median),
+    and how many frames that is."""
+    parts = [_take_apart(f, inst) for f, inst in frames]
+    decoded = []
+    for p in parts:
+        if p.secured:
+            hf = parse_secured_frame(p.raw, network_keys=p.network_key, link_key=p.link_key)
+            decoded.append((p, hf.mac, hf.nwk, hf.aps, hf.payload))
+        else:
+            decoded.append((p, parse_mac(p.raw), None, None, b""))
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for p, mac, nwk, aps, payload in decoded:
+            if nwk is None or aps is None:
+                parse_mac(build_mac(mac))
+                continue
+            frame = build_secured_frame(mac, nwk, aps, payload, network_key=p.network_key,
+                                        link_key=p.link_key)
+            back = parse_secured_frame(frame, network_keys=p.network_key, link_key=p.link_key)
+            if back.aps.frame_type == ApsFrameType.DATA and back.payload:
+                header, zcl = parse_zcl(back.payload)
+                if header.frame_type == 0:  # foundation (global) command: decode its body
+                    decode_foundation(header.command_id, zcl)
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return times[len(times) // 2] / days, round(len(decoded) / days)
+
+
+def _verdict(ok: bool) -> str:
+    return "MET" if ok else "NOT MET"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scale", type=int, default=20_000, help="installations for RSS/handshakes")
+    ap.add_argument("--installations", "-n", type=int, default=100,
+                    help="installations for the ZigBee throughput run")
+    ap.add_argument("--direct", type=int, default=2000,
+                    help="installations for the direct-HAN throughput run")
+    ap.add_argument("--days", type=float, default=1.0, help="simulated days per throughput run")
+    ap.add_argument("--scale-minutes", type=float, default=10.0,
+                    help="simulated minutes of standard activity in the scale phase")
+    ap.add_argument("--profile", choices=["zigbee", "direct"],
+                    help="cProfile that throughput run only and print the top functions")
+    args = ap.parse_args()
+
+    if args.profile:
+        prof = cProfile.Profile()
+        n = args.installations if args.profile == "zigbee" else args.direct
+        r = fleet_run(n, args.days, args.profile, profile=prof)
+        print(f"{n * args.days / r.activity_s:.1f} installation-days/s (under the profiler)")
+        stats = pstats.Stats(prof)
+        stats.sort_stats("tottime").print_stats(35)
+        stats.sort_stats("cumulative").print_stats(40)
+        return
+
+    print(f"s1lab virtual-time fleet figures, one process, default DMC; {time.ctime()}")
+    if args.scale:
+        s = fleet_run(args.scale, args.scale_minutes / 1440, "zigbee", raw=True)
+        raw_hs = s.raw_hs
+        per_inst = (s.peak_kib - s.rss0_kib) / s.n
+        hs = s.n / s.handshake_s
+        print(f"[scale] {s.n} installations, full ZigBee HAN, commissioned start, "
+              f"{args.scale_minutes:g} simulated minutes of standard activity")
+        print(f"  build {s.build_s:.1f} s, handshakes {s.handshake_s:.1f} s, "
+              f"activity {s.activity_s:.1f} s")
+        print(f"  RSS per installation (both TLS ends)   {per_inst:7.1f} KiB    target <= 100 KiB"
+              f"   {_verdict(per_inst <= 100)}")
+        print(f"    built {(s.rss_built_kib - s.rss0_kib) / s.n:.1f} KiB, connected "
+              f"{(s.rss_connected_kib - s.rss0_kib) / s.n:.1f} KiB, peak {s.peak_kib / 1024:.0f}"
+              f" MiB (before the fleet {s.rss0_kib / 1024:.0f} MiB); connected after malloc_trim "
+              f"{(s.rss_trimmed_kib - s.rss0_kib) / s.n:.1f} KiB")
+        print(f"  handshakes/s {hs:7.0f} vs raw MemoryBIO {raw_hs:7.0f} = {100 * hs / raw_hs:5.1f}%"
+              f"   target >= 80%   {_verdict(hs >= 0.8 * raw_hs)}")
+
+    z = fleet_run(args.installations, args.days, "zigbee", capture_first=True)
+    # The floor is timed twice around a second ZigBee run and the medians averaged, so that
+    # both sides of the ratio see the same (shared, noisy) machine.
+    floor_a, frames_per_day = bare_floor(z.frames, args.days)
+    z2 = fleet_run(args.installations, args.days, "zigbee")
+    floor_b, _ = bare_floor(z.frames, args.days)
+    floor_s = (floor_a + floor_b) / 2
+    z.activity_s = (z.activity_s + z2.activity_s) / 2
+    z_rate = z.n * z.days / z.activity_s
+    floor_rate = 1 / floor_s
+    print(f"[throughput] standard activity, {args.days:g} simulated day(s)")
+    print(f"  full ZigBee HAN, {z.n} installations: {z_rate:8.1f} installation-days/s "
+          f"({1e3 / z_rate:.1f} ms per installation-day; {z.reads} WAN reads)")
+    print(f"  bare floor: {frames_per_day} frames per installation-day, "
+          f"{1e3 * floor_s:.1f} ms -> {floor_rate:8.1f} installation-days/s")
+    print(f"  ZigBee / bare floor = {z_rate / floor_rate:.2f}   target >= 0.5   "
+          f"{_verdict(z_rate >= 0.5 * floor_rate)}")
+    d = fleet_run(args.direct, args.days, "direct")
+    d_rate = d.n * d.days / d.activity_s
+    print(f"  direct HAN, {d.n} installations:  {d_rate:8.1f} installation-days/s "
+          f"({1e3 / d_rate:.2f} ms per installation-day)   target >= 200   "
+          f"{_verdict(d_rate >= 200)}")
+
+
+if __name__ == "__main__":
+    main()
