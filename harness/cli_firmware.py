@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from pathlib import Path
 from typing import cast
 
@@ -15,7 +16,7 @@ from emulator.errors import MalformedImage
 from emulator.firmware import build_catalogue, catalogue, inspect_image
 from emulator.wire.ota_image import parse_image
 from harness.cli_types import TIMEOUT, WAIT
-from harness.headend_firmware import ON_COMMAND, Action, Role, firmware_remote
+from harness.headend_firmware import ON_COMMAND, Action, Role, firmware_remote, refusal
 
 
 @click.group()
@@ -116,6 +117,10 @@ def _run(action: Action, connect: str, pki_dir: Path, role: str, device: str | N
         device=device, image=image, activate_at=activate_at, wait_s=wait_s,
         timeout_s=timeout_s))
     click.echo(json.dumps(result, indent=2))
+    why = refusal(result) if action != "status" or wait_s > 0 else None
+    if why is not None:  # the exchange went through; its outcome is a refusal
+        click.echo(f"s1lab headend firmware {action}: error: {why}", err=True)
+        sys.exit(1)
 
 
 @click.group("firmware")
@@ -136,7 +141,11 @@ def headend_firmware() -> None:
 @_TIMEOUT
 def firmware_send(connect: str, pki_dir: Path, role: str, device: str | None, image_path: Path,
                   activate: str, wait_s: float, timeout: float) -> None:
-    """Send an OTA image to the CHF and offer it to DEVICE; print the transfer as JSON."""
+    """Send an OTA image to the CHF and offer it to DEVICE; print the transfer as JSON.
+
+    A transfer that ends REFUSED or FAILED (the device refused the image: wrong manufacturer,
+    image type or hardware version, a failed verification, a refused downgrade) adds one line
+    on stderr saying why, and exit status 1."""
     raw = _read_image(image_path)
     parse_image(raw)  # refuse a malformed file here, with the reason, before any traffic
     _run("send", connect, pki_dir, role, device, image=raw, activate_at=_when(activate),
@@ -152,7 +161,8 @@ def firmware_send(connect: str, pki_dir: Path, role: str, device: str | None, im
 @_TIMEOUT
 def firmware_status(connect: str, pki_dir: Path, role: str, device: str | None, wait_s: float,
                     timeout: float) -> None:
-    """Read a device's transfer (and with --wait, until it is final)."""
+    """Read a device's transfer (and with --wait, until it is final; then REFUSED or FAILED
+    exits 1 with one line saying why)."""
     _run("status", connect, pki_dir, role, device, wait_s=wait_s, timeout_s=timeout)
 
 
@@ -166,7 +176,7 @@ def firmware_status(connect: str, pki_dir: Path, role: str, device: str | None, 
 @_TIMEOUT
 def firmware_activate(connect: str, pki_dir: Path, role: str, device: str | None, at: str,
                       wait_s: float, timeout: float) -> None:
-    """Activate the verified image on DEVICE."""
+    """Activate the verified image on DEVICE (FAILED exits 1 with one line saying why)."""
     _run("activate", connect, pki_dir, role, device, activate_at=_when(at), wait_s=wait_s,
          timeout_s=timeout)
 

@@ -5,6 +5,9 @@ target (the CHF itself when no device is given), and with ``wait`` the transfer 
 every ``poll_s`` until it reaches a final state (activated, refused, failed; downloaded too
 when activation waits for a command) or the time runs out. Versions are
 READ_FIRMWARE_VERSIONS, which reports a new version only after activation.
+
+:func:`refusal` says, in one line, why a transfer that ended REFUSED or FAILED did (the CLI
+prints it and exits 1).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from emulator.pki import PkiFolder
 from emulator.wire import wan
 from emulator.wire.eui import eui_to_str
 from emulator.wire.vocabulary import FirmwareTransferState
+from emulator.wire.zcl import Status
 from harness.headend import HeadEndSession, connect, headend_from_pki
 from harness.jsonable import jsonable
 
@@ -29,7 +33,7 @@ Action = Literal["send", "status", "activate", "versions"]
 _FINAL = {FirmwareTransferState.ACTIVATED, FirmwareTransferState.REFUSED,
           FirmwareTransferState.FAILED}
 
-__all__ = ["ON_COMMAND", "firmware_remote"]
+__all__ = ["ON_COMMAND", "firmware_remote", "refusal"]
 
 
 def _transfer(t: wan.FirmwareTransfer) -> dict[str, object]:
@@ -49,6 +53,19 @@ async def _until_final(session: HeadEndSession, device: str | None, wait_s: floa
         if t.state in final or loop.time() >= deadline:
             return t
         await asyncio.sleep(poll_s)
+
+
+def refusal(result: dict[str, object]) -> str | None:
+    """One line on why the transfer in ``result`` ended REFUSED or FAILED; None otherwise."""
+    t = result.get("transfer")
+    if not isinstance(t, dict) or t.get("state") not in ("REFUSED", "FAILED"):
+        return None
+    code = t.get("ota_status")
+    status = (Status(code).name if isinstance(code, int) and code in set(Status)
+              else f"OTA status {code}")
+    what = "refused the image" if t["state"] == "REFUSED" else "failed to activate the image"
+    reason = f": {t['reason']}" if t.get("reason") else ""
+    return f"device {result.get('device')} {what} ({status}){reason}"
 
 
 async def firmware_remote(

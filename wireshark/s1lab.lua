@@ -67,7 +67,8 @@ local TRANSFER_STATES = {
   [4] = "ACTIVATION_SCHEDULED", [5] = "ACTIVATED", [6] = "REFUSED", [7] = "FAILED",
 }
 -- The ZigBee OTA statuses a firmware transfer reports (emulator/wire/zcl.py Status).
-local OTA_STATUS = { [0x00] = "SUCCESS", [0x95] = "ABORT", [0x96] = "INVALID_IMAGE" }
+local OTA_STATUS = { [0x00] = "SUCCESS", [0x95] = "ABORT", [0x96] = "INVALID_IMAGE",
+                     [0x98] = "NO_IMAGE_AVAILABLE" }
 -- DISTRIBUTE_FIRMWARE activate_at and ACTIVATE_FIRMWARE at: ZigBee UTC, or one of these.
 local ACTIVATE_AT = { [0] = "on arrival", [0xFFFFFFFF] = "on ACTIVATE_FIRMWARE" }
 local ACTIVATE_NOW = { [0] = "now" }

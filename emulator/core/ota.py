@@ -19,8 +19,8 @@ The device reports the new version only after activation: the server learns it f
 Query Next Image Request, and the CHF's version table from the server.
 
 Server (the CHF): one :class:`Transfer` per device. An image is offered only when manufacturer
-code, image type and (when the client gives one) hardware version match; otherwise
-NO_IMAGE_AVAILABLE.
+code, image type and (when the client gives one) hardware version match; otherwise the answer is
+NO_IMAGE_AVAILABLE and the transfer ends ``refused`` with that status and the field at fault.
 
 Profile-driven device behaviour (:class:`OtaPolicy`, from ``ota:`` in the device profile):
 downgrades accepted or not, block size and minimum block period, blocks per wake for a sleepy
@@ -39,7 +39,7 @@ from emulator.core.ota_verify import ImageIdentity, verify
 from emulator.core.timebase import SECOND
 from emulator.core.trace_sink import Emit
 from emulator.errors import LocalProtocolError, MalformedImage
-from emulator.wire.ota_image import OtaImage, parse_image, version_text
+from emulator.wire.ota_image import OtaHeader, OtaImage, parse_image, version_text
 
 __all__ = [
     "UPGRADE_WAIT",
@@ -379,6 +379,19 @@ class Transfer:
         self.history.append((now, state))
 
 
+def _mismatch(h: OtaHeader, mfr: int, image_type: int, hardware: int | None) -> str:
+    """What keeps an image with header ``h`` from a device that queried with these; "" if none."""
+    if mfr != h.manufacturer_code:
+        return f"manufacturer code 0x{h.manufacturer_code:04X}, the device's is 0x{mfr:04X}"
+    if image_type != h.image_type:
+        return f"image type 0x{h.image_type:04X}, the device's is 0x{image_type:04X}"
+    if not h.hardware_matches(hardware):
+        assert hardware is not None  # no hardware version given always matches
+        return (f"hardware versions 0x{h.min_hardware_version:04X}-"
+                f"0x{h.max_hardware_version:04X}, the device's is 0x{hardware:04X}")
+    return ""
+
+
 class OtaServer:
     """The CHF's OTA server for its HAN devices."""
 
@@ -432,11 +445,17 @@ class OtaServer:
             return no
         h = t.image.header
         hw = fields.get("hardware_version") if fields["field_control"] & 1 else None
-        if (fields["manufacturer_code"] != h.manufacturer_code
-                or fields["image_type"] != h.image_type or not h.hardware_matches(hw)):
+        mismatch = _mismatch(h, fields["manufacturer_code"], fields["image_type"], hw)
+        if mismatch:
+            # The device asked for its own image and this is not it: the transfer is over.
+            t.status = OtaStatus.NO_IMAGE_AVAILABLE
+            t.reason = f"the image does not fit the device: {mismatch}"
+            t.finished_at = now
+            t.move("refused", now)
             self._emit(now, self.eui, "OtaNoImageOffered", {
                 "device": eui, "manufacturer_code": fields["manufacturer_code"],
-                "image_type": fields["image_type"], "hardware_version": hw})
+                "image_type": fields["image_type"], "hardware_version": hw,
+                "reason": t.reason})
             return no
         return Out("QueryNextImageResponse", {
             "status": OtaStatus.SUCCESS,
@@ -527,10 +546,15 @@ class ChfFirmware:
         self.pending: OtaImage | None = None
         self.activate_at_us: int | None = None  # run time
         self.state = "idle"  # idle downloaded activation-scheduled activated failed refused
+        self.status: int = OtaStatus.SUCCESS  # of the last image loaded
         self.reason = ""
 
     def load(self, raw: bytes, now: int) -> int:
         """Take an image; returns the OTA status (SUCCESS or INVALID_IMAGE / ABORT)."""
+        self.status = self._load(raw, now)
+        return self.status
+
+    def _load(self, raw: bytes, now: int) -> int:
         p = self.policy
         identity = ImageIdentity(p.manufacturer_code, p.image_type, p.hardware_version)
         verdict = verify(raw, self.trusted, identity=identity)

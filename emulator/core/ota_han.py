@@ -157,7 +157,7 @@ class OtaHan:
             pending = own.pending.header.file_version if own.pending is not None else own.version
             size = len(own.pending.raw) if own.pending is not None else 0
             return TransferStatus(eui, own.state, version_text(pending), size, size,
-                                  OtaStatus.SUCCESS, own.reason, version_text(own.version))
+                                  own.status, own.reason, version_text(own.version))
         t = self.server.transfers.get(eui)
         running = self._holders[eui].firmware_version if eui in self._holders else ""
         if eui in self._refusals:  # the CHF could not even read the file

@@ -297,7 +297,8 @@ def test_the_dissector_names_every_enum_value() -> None:
         "s1lab.error.request_msg_type": _message_type_names(),
         # Plain ints on the wire, with documented values (docs/wan-protocol.md §7.9).
         "s1lab.firmware_transfer.ota_status": {
-            int(s): s.name for s in (Status.SUCCESS, Status.ABORT, Status.INVALID_IMAGE)},
+            int(s): s.name for s in (Status.SUCCESS, Status.ABORT, Status.INVALID_IMAGE,
+                                     Status.NO_IMAGE_AVAILABLE)},
         "s1lab.distribute_firmware.activate_at": {0: "on arrival",
                                                   0xFFFFFFFF: "on ACTIVATE_FIRMWARE"},
         "s1lab.activate_firmware.at": {0: "now"},

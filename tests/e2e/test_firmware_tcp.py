@@ -53,3 +53,19 @@ def test_a_malformed_image_is_refused_before_any_traffic(pki: Path, served: Serv
     assert r.returncode == 2
     assert r.stderr.startswith("s1lab headend: error: truncated: total image size says")
     assert r.stderr.count("\n") == 1
+
+
+def test_an_image_for_another_manufacturer_exits_1_saying_the_device_refused_it(
+        pki: Path, served: Served) -> None:
+    esme = device_eui(served.eui, DeviceType.ESME)
+    r = subprocess.run([*S1LAB, "headend", "firmware", "send", "--connect", served.address,
+                        "--pki", str(pki), "--device", esme,
+                        "--image", str(IMAGES / "acme-esme-credit-2.1.0.ota"), "--wait", "30"],
+                       capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 1, r.stderr
+    transfer = json.loads(r.stdout)["transfer"]
+    assert (transfer["state"], transfer["ota_status"]) == ("REFUSED", 0x98), transfer
+    assert r.stderr == (
+        f"s1lab headend firmware send: error: device {esme} refused the image "
+        "(NO_IMAGE_AVAILABLE): the image does not fit the device: manufacturer code 0x1A5A, "
+        "the device's is 0x1B5A\n")

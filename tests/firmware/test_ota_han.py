@@ -97,23 +97,53 @@ def test_interrupted_transfer_resumes_from_its_offset() -> None:
     assert r.core.devices.esme.firmware_version == "3.2.0"
 
 
-def test_wrong_manufacturer_or_hardware_gets_no_image_available() -> None:
-    for kw in ({"hardware_min": 0x0200, "hardware_max": 0x02FF},):
-        r = rig()
-        esme = r.eui(ESME)
-        r.ota.distribute(esme, image("zenith-esme-prepay", "3.2.0", **kw), r.now, activate_at=0)
-        r.run_for(10 * MINUTE)
-        assert r.events("OtaNoImageAvailable") == [{"status": OtaStatus.NO_IMAGE_AVAILABLE}]
-        assert r.ota.status(esme).state == "offered"
-        assert r.core.devices.esme.firmware_version == "3.1.0"
+def test_wrong_hardware_version_ends_the_transfer_refused_with_no_image_available() -> None:
+    r = rig()
+    esme = r.eui(ESME)
+    hw = r.ota.clients[esme].policy.hardware_version
+    assert not 0x0200 <= hw <= 0x02FF  # the Zenith P7's hardware is outside the image's range
+    raw = image("zenith-esme-prepay", "3.2.0", hardware_min=0x0200, hardware_max=0x02FF)
+    r.ota.distribute(esme, raw, r.now, activate_at=0)
+    r.run_until(lambda: r.ota.status(esme).state != "offered", 10 * MINUTE)
+    s = r.ota.status(esme)
+    assert (s.state, s.status, s.offset) == ("refused", OtaStatus.NO_IMAGE_AVAILABLE, 0)
+    assert s.reason == ("the image does not fit the device: hardware versions 0x0200-0x02FF, "
+                        f"the device's is 0x{hw:04X}")
+    r.run_for(HOUR)
+    assert r.events("OtaNoImageAvailable") == [{"status": OtaStatus.NO_IMAGE_AVAILABLE}]
+    assert r.ota.status(esme).state == "refused"  # final: no block was ever served
+    assert r.ota.transfer(esme).blocks_served == 0  # type: ignore[union-attr]
+    assert r.core.devices.esme.firmware_version == "3.1.0"
+
+
+def test_wrong_manufacturer_ends_the_transfer_refused_with_no_image_available() -> None:
     r = rig()
     esme = r.eui(ESME)
     # An image for another manufacturer's ESME (Acme 0x1A5A, not Zenith 0x1B5A).
     r.ota.distribute(esme, shipped_image("acme-esme-credit-2.1.0.ota"), r.now, activate_at=0)
-    r.run_for(10 * MINUTE)
+    r.run_until(lambda: r.ota.status(esme).state != "offered", 10 * MINUTE)
+    s = r.ota.status(esme)
+    assert (s.state, s.status) == ("refused", OtaStatus.NO_IMAGE_AVAILABLE)
+    assert s.reason == ("the image does not fit the device: manufacturer code 0x1A5A, "
+                        "the device's is 0x1B5A")
     offered = r.events("OtaNoImageOffered")
-    assert offered and offered[0]["manufacturer_code"] == 0x1B5A
+    assert len(offered) == 1 and offered[0]["manufacturer_code"] == 0x1B5A
     assert r.core.devices.esme.firmware_version == "3.1.0"
+    # The refusal is not sticky: the right image afterwards goes through.
+    r.ota.distribute(esme, shipped_image("zenith-esme-prepay-3.2.0.ota"), r.now, activate_at=0)
+    r.run_until(lambda: r.ota.status(esme).state == "activated")
+    assert r.ota.status(esme).status == OtaStatus.SUCCESS
+
+
+def test_wrong_image_type_ends_the_transfer_refused() -> None:
+    r = rig()
+    gsme = r.eui(GSME)
+    r.ota.distribute(gsme, shipped_image("zenith-esme-prepay-3.2.0.ota"), r.now, activate_at=0)
+    r.run_until(lambda: r.ota.status(gsme).state != "offered")
+    s = r.ota.status(gsme)
+    assert (s.state, s.status) == ("refused", OtaStatus.NO_IMAGE_AVAILABLE)
+    assert "image type" in s.reason
+    assert r.core.devices.gsme.firmware_version == "1.2.5"  # type: ignore[union-attr]
 
 
 def test_bad_signature_is_refused_with_invalid_image() -> None:

@@ -85,3 +85,25 @@ def test_refusals_over_the_wan() -> None:
     with pytest.raises(RemoteProtocolError) as err:
         p.pair.run(cmds.activate_firmware(esme, 0))
     assert err.value.code == ErrorCode.INVALID_ARGUMENT
+
+
+def test_an_image_for_another_device_ends_refused_with_no_image_available() -> None:
+    """The device's Query Next Image is refused on the HAN; READ_FIRMWARE_TRANSFER says so."""
+    p = _paired()
+    esme = p.esme.eui
+    assert _send(p, esme, shipped_image("acme-esme-credit-2.1.0.ota"), 0) is S.OFFERED
+    p.pair.advance(p.pair.now + 5 * MINUTE)
+    t = p.pair.run(cmds.read_firmware_transfer(esme))
+    assert (t.state, t.ota_status, t.offset, t.version, t.running) == (
+        S.REFUSED, 0x98, 0, "2.1.0", "3.1.0")
+    assert t.reason == ("the image does not fit the device: manufacturer code 0x1A5A, "
+                        "the device's is 0x1B5A")
+    assert _versions(p)[esme] == "3.1.0"
+
+
+def test_the_chf_refusing_its_own_image_reports_the_status() -> None:
+    p = _paired()
+    assert _send(p, None, shipped_image("zenith-esme-prepay-3.2.0.ota"), 0) is S.REFUSED
+    t = p.pair.run(cmds.read_firmware_transfer(None))
+    assert (t.state, t.ota_status) == (S.REFUSED, 0x96)  # not SUCCESS
+    assert t.reason
