@@ -105,7 +105,8 @@ class FleetServer:
                 installation_id=member.id, dmc=opts.dmc, chf_eui=member.chf_eui,
                 chf_bundle=files[member.id].bundle, trust=trust,
                 keys=pki.keys(member.chf_eui), seed=opts.seed, scheduler=scheduler,
-                emit=trace.emitter(member.id), han=opts.han)
+                emit=trace.emitter(member.id), han=opts.han,
+                start="commissioned")  # fleets start from the commissioned steady state
             self.installations[member.id] = inst
             self._by_address[member.address] = inst
             self._entries.append(ManifestEntry(
