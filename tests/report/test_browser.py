@@ -8,6 +8,7 @@ import re
 import shutil
 import struct
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,35 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     assert _png_size(data) == WINDOW
     assert len(data) > 60_000  # a blank page of this size compresses to ~11 kB
     print(f"\nreport: {html}\nscreenshot: {shot}")
+
+
+@pytest.mark.io
+@pytest.mark.slow
+def test_the_shipped_smoke_campaigns_report_renders_in_headless_chromium(tmp_path: Path) -> None:
+    """The shipped campaign, run from the one command, and its report in a real browser: the
+    whole DMC x case matrix is laid out and every cell's timeline is drawn."""
+    out = ARTIFACTS.parent / "campaign-browser"
+    shutil.rmtree(out, ignore_errors=True)
+    run = subprocess.run([sys.executable, "-m", "harness", "campaign", "run", "smoke",
+                          "--out", str(out), "--workers", "2"],
+                         capture_output=True, text=True, timeout=600, check=False)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    for name in ("junit.xml", "report.json", "report.html"):
+        assert (out / name).is_file(), name
+    url = (out / "report.html").resolve().as_uri()
+    dom = _browse(tmp_path / "profile", "--dump-dom", url)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    opening = re.search(r"<html[^>]*>", dom.stdout)
+    assert opening is not None
+    attrs = dict(re.findall(r'(data-[a-z-]+)="([^"]*)"', opening.group(0)))
+    assert attrs["data-rendered"] == "ok"
+    assert int(attrs["data-matrix-cells"]) == 28  # 7 cases x 4 DMCs
+    assert int(attrs["data-timelines"]) > 0
+    assert attrs["data-timelines-drawn"] == attrs["data-timelines"]
+    assert int(attrs["data-timeline-marks-drawn"]) > 0
+    shot = out / "screenshot.png"
+    run = _browse(tmp_path / "profile", f"--screenshot={shot}",
+                  f"--window-size={WINDOW[0]},{WINDOW[1]}", url)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert len(shot.read_bytes()) > 60_000
+    print(f"\nreport: {out / 'report.html'}\nscreenshot: {shot}")
