@@ -49,6 +49,7 @@ from emulator.core.han_crypto import build_secured_frame, parse_secured_frame  #
 from emulator.core.timebase import DAY, HOUR  # noqa: E402
 from emulator.drivers.clock import current_clock, run_virtual, sleep_until  # noqa: E402
 from emulator.drivers.scheduler import Scheduler  # noqa: E402
+from emulator.errors import S1labError
 from emulator.fleet import Fleet  # noqa: E402
 from emulator.installation import HanMode, Installation  # noqa: E402
 from emulator.profiles import default_dmc  # noqa: E402
@@ -186,7 +187,7 @@ def _take_apart(frame: bytes, inst: Installation) -> _Parts:
     for link_key in [None, *han.tc_keys.values()]:
         try:
             parse_secured_frame(frame, network_keys=key, link_key=link_key)
-        except Exception:  # noqa: BLE001, S112 - the wrong link key: try the next
+        except S1labError:  # the wrong link key: try the next (BadMac, or no key for it)
             continue
         return _Parts(frame, True, key, link_key)
     raise AssertionError("a frame on air that its own installation's keys do not open")
