@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from emulator import current_clock
+from emulator import S1labError, current_clock
 from emulator.drivers.tcp import tcp_connect
 from emulator.pki import PkiFolder
 from harness.headend import HeadEnd, HeadEndSession, connect, headend_from_pki
@@ -110,7 +110,7 @@ async def connect_all(headend: HeadEnd, addresses: list[tuple[str, int]],
                 try:
                     link = await tcp_connect(*address)
                     return await connect(link, headend, clock, 60, 60)
-                except Exception:
+                except (OSError, S1labError):  # refused, reset, or the TLS session failed
                     await asyncio.sleep(0.5)
             failures += 1
             return None

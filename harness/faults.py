@@ -111,10 +111,11 @@ def apply_faults(faults: list[Fault], installations: list[Installation],
                 continue
             if fault.kind != "battery-flat":
                 inst.han_node(fault.device)  # fail now, not later, on a bad device
-            scheduler.call_at(start, _action(fault, inst))
+            scheduler.call_at(start, fault_action(fault, inst))
 
 
-def _action(fault: Fault, inst: Installation) -> Callable[[int], None]:
+def fault_action(fault: Fault, inst: Installation) -> Callable[[int], None]:
+    """The timer callback that applies a timed (non-window) fault to ``inst``."""
     def run(now: int) -> None:
         if fault.kind == "loss":
             inst.set_loss(fault.device, fault.value)

@@ -26,7 +26,7 @@ from emulator.core.utrn import generate_utrn
 from emulator.drivers.scheduler import Slot
 from emulator.errors import FleetError, S1labError
 from emulator.wire.vocabulary import SupplyAction
-from harness.faults import KINDS, Fault, parse_fault
+from harness.faults import KINDS, Fault, fault_action, parse_fault
 from harness.fleet.plan import FleetPlan, installation_id
 from harness.jsonable import jsonable
 
@@ -164,7 +164,7 @@ class Controller:
             inst.han_node(fault.device)  # a bad device fails now, not later
         elif inst.gsme is None:
             raise _error("failed", "this installation has no GSME")
-        slot = self.scheduler.call_at(start, _action(fault, inst))
+        slot = self.scheduler.call_at(start, fault_action(fault, inst))
         state = self._faults.setdefault(inst.id, _Faults())
         state.pending = [(f, s) for f, s in state.pending if s.deadline is not None]
         state.pending.append((fault, slot))
@@ -327,16 +327,3 @@ def _plain(value: object) -> dict[str, object]:
     return value
 
 
-def _action(fault: Fault, inst: Installation) -> Callable[[int], None]:
-    def run(now: int) -> None:
-        if fault.kind == "loss":
-            inst.set_loss(fault.device, fault.value)
-        elif fault.kind == "battery-flat":
-            inst.battery_flat()
-        elif fault.kind == "counter-reset":
-            inst.reset_frame_counter(fault.device)
-        elif fault.kind == "clock-skew":
-            inst.clock_skew(fault.device, round(fault.value))
-        inst.sync_timer()
-
-    return run
