@@ -31,6 +31,10 @@ Faults (``--fault KIND[=VALUE]:SHARE``, SHARE = ``10%`` of the installations or 
   duplicate-mpxn      shares its MPAN with the previous installation
   ceased-supplier     its supplier ceased trading (TMAD 4.1A: no notification)
   not-on-epcl         its DMC is not on the EPCL
+
+A fault that would do nothing where it is aimed (pre-work faults on an installation that does no
+4.26 pre-work, GSME faults without a GSME, duplicate-mpxn on the first) is refused with a
+MigrationSpecError; a SHARE is drawn among the installations the fault acts on.
 """
 
 from __future__ import annotations
@@ -99,6 +103,9 @@ FAULT_KINDS = (
 )
 #: The cohorts whose dormant installations get the 4.26 pre-work [S2][S3].
 PRE_WORK_COHORTS = frozenset({"IOC", "MOC (MDS)"})
+#: Faults of the 4.26 pre-work: they act only on installations that do it.
+PRE_WORK_FAULTS = frozenset({"firmware-fails", "gsme-firmware-fails", "configuration-fails",
+                             "no-confirmation"})
 _FAULT = re.compile(r"^(?P<kind>[a-z-]+)(?:=(?P<value>[\d.]+))?:(?P<share>[\d.]+%|#\d+(?:,#\d+)*)$")
 TERMINAL = {"migrated", "partial", "excluded", "not-eligible"}
 MAX_FAULT_HOURS = 10 * 366 * 24  # a fault VALUE (slow-reconnect hours): at most ten years
@@ -215,19 +222,48 @@ def _record(inst: Installation, group_id: str, dmc: str, rng: SplitMix64, index:
         installed_at_us=installed_at)
 
 
-def _targets(fault: MigrationFault, count: int, rng: SplitMix64) -> list[int]:
+def _targets(fault: MigrationFault, count: int, rng: SplitMix64,
+             eligible: Callable[[int], str | None]) -> list[int]:
+    """The installations (0-based) ``fault`` hits. ``eligible(i)`` says why the fault would
+    have no effect on installation ``i`` (None: it acts). A fault aimed at such an
+    installation by number is refused; a share is drawn among the installations it acts on."""
     if fault.share is None:
         bad = [t for t in fault.targets if not 1 <= t <= count]
         if bad:
             raise MigrationSpecError(f"fault {fault.kind} aims at installation {bad[0]}, "
                                      f"but the run has {count}")
+        for t in fault.targets:
+            why = eligible(t - 1)
+            if why is not None:
+                raise MigrationSpecError(f"fault {fault.kind} aims at installation {t}, "
+                                         f"where it has no effect: {why}")
         return [t - 1 for t in fault.targets]
-    n = round(fault.share * count)
-    order = list(range(count))
-    for i in range(count - 1, 0, -1):  # seeded shuffle
+    pool = [i for i in range(count) if eligible(i) is None]
+    if fault.share > 0 and not pool:
+        raise MigrationSpecError(f"fault {fault.kind}:{fault.share:.0%} has no effect on any "
+                                 f"installation of this run: {eligible(0)}")
+    n = round(fault.share * len(pool))
+    order = list(pool)
+    for i in range(len(order) - 1, 0, -1):  # seeded shuffle
         j = rng.randrange(i + 1)
         order[i], order[j] = order[j], order[i]
     return sorted(order[:n])
+
+
+def _no_effect(kind: str, installs: list[Installation], records: dict[str, InstallationRecord],
+               prework: set[str]) -> Callable[[int], str | None]:
+    """Why fault ``kind`` would do nothing to installation ``i`` (None when it acts)."""
+    def why(i: int) -> str | None:
+        inst = installs[i]
+        if kind in PRE_WORK_FAULTS and inst.id not in prework:
+            return (f"{inst.id} does no 4.26 pre-work (only dormant installations of the "
+                    f"{' and '.join(sorted(PRE_WORK_COHORTS))} cohorts do)")
+        if kind in ("gsme-silent", "gsme-firmware-fails") and inst.gsme is None:
+            return f"{inst.id} has no GSME"
+        if kind == "duplicate-mpxn" and (i == 0 or records[installs[i - 1].id].esme is None):
+            return f"{inst.id} has no previous installation with an ESME to share an MPAN with"
+        return None
+    return why
 
 
 async def run_migration(
@@ -335,8 +371,11 @@ class _WeeklyRun:
                    for inst in installs}
         mgf_keys: dict[str, ChfKeys] = {eui: fleet.keys_for(eui) for eui in fleet.keys}
         end_of_run = t0 + (cfg.weeks + 1) * WEEK + 10 * DAY
+        prework_ids = {inst.id for inst in installs if records[inst.id].dormant
+                       and cohort_name(records[inst.id].group_id) in PRE_WORK_COHORTS}
         for fault in cfg.faults:
-            for i in _targets(fault, len(installs), rng):
+            eligible = _no_effect(fault.kind, installs, records, prework_ids)
+            for i in _targets(fault, len(installs), rng, eligible):
                 inst, rec = installs[i], records[installs[i].id]
                 reports[inst.id].faults.append(fault.kind)
                 _apply(fault, inst, rec, records, installs, i, mgf_keys, t0, end_of_run)
@@ -355,9 +394,7 @@ class _WeeklyRun:
             prework={
                 inst.id: Prework([d.device_type for d in records[inst.id].devices
                                   if d.device_type in (DeviceType.ESME, DeviceType.GSME)], t0)
-                for inst in installs
-                if records[inst.id].dormant
-                and cohort_name(records[inst.id].group_id) in PRE_WORK_COHORTS
+                for inst in installs if inst.id in prework_ids
             },
         )
 

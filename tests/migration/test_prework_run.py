@@ -20,9 +20,9 @@ Attempts = Counter[tuple[str, str, str]]  # (installation, device, work) -> work
 Run = tuple[dict[str, InstallationReport], Attempts, dict[str, list[dict[str, str]]]]
 
 
-def _run(tmp_path: Path, group: str, *faults: str) -> Run:
+def _run(tmp_path: Path, group: str, *faults: str, installations: int = 4) -> Run:
     summary = run_virtual(run_migration(MigrateConfig(
-        group_id=group, installations=4, seed=2, weeks=5,
+        group_id=group, installations=installations, seed=2, weeks=5,
         faults=[parse_migration_fault(f) for f in faults], out=tmp_path)))
     rows = {r.installation: r for r in summary.per_installation}
     chf_to_inst = {r.chf: r.installation for r in summary.per_installation}
@@ -65,3 +65,28 @@ def test_moc_mds_partial_migration_and_configuration_failure(tmp_path: Path) -> 
     assert attempts[("i00002", "ESME", "configuration")] == 69  # 23 x 3
     assert rows["i00002"].status == "excluded"
     assert rows["i00002"].category == "FIRMWARE_CONFIG_FAILURE_MOC_MDS"
+
+
+def test_prework_fault_on_an_installation_without_prework_is_refused(tmp_path: Path) -> None:
+    """A FOC installation does no 4.26 pre-work: a fault of that work aimed at it would do
+    nothing, so the run refuses it instead of ignoring it (and a share finds no target)."""
+    import pytest
+
+    from emulator.errors import MigrationSpecError
+
+    with pytest.raises(MigrationSpecError, match="no 4.26 pre-work"):
+        _run(tmp_path / "a", "EA", "firmware-fails:#1")
+    with pytest.raises(MigrationSpecError, match="no effect on any installation"):
+        _run(tmp_path / "b", "EA", "no-confirmation:50%")
+    with pytest.raises(MigrationSpecError, match="no previous installation"):
+        _run(tmp_path / "c", "EA", "duplicate-mpxn:#1")
+
+
+def test_prework_fault_share_is_drawn_among_the_installations_that_do_it(
+        tmp_path: Path) -> None:
+    """configuration-fails:100% hits every installation doing pre-work, and those only."""
+    rows, attempts, _ = _run(tmp_path, "CA", "configuration-fails:100%", installations=10)
+    doing = {inst for inst, _, _ in attempts}
+    assert doing and doing != set(rows), "seed 2: some of the ten are dormant, some not"
+    for inst, row in rows.items():
+        assert ("configuration-fails" in row.faults) == (inst in doing)
