@@ -33,6 +33,7 @@ from harness.migration.inventory import cohort_name, group_ids
 from harness.migration.mgf import (
     FIELD_GROUP_INFO,
     FIELD_MASTER_KEY,
+    FIELD_PREPAYMENT_KEY,
     MgfInstallation,
     MigrationGroupFile,
     parse_mgf,
@@ -139,6 +140,17 @@ class _Secrets:
     chf_eui: str
     master_key: bytes
     s1sp_group_info: bytes
+    prepayment: Prepayment
+
+
+@dataclass(frozen=True)
+class Prepayment:
+    """What the S1SP needs to go on generating UTRNs for an installation's meters: their
+    prepayment key (None: the SMSO had none) and the last UTRN counter the SMSO issued to each
+    meter (by EUI)."""
+
+    key: bytes | None
+    utrn_counters: dict[str, int]
 
 
 class Dco:
@@ -316,9 +328,24 @@ class Dco:
         except SecurityError as exc:
             failures.append(Failure.of(Reason.GROUP_INFO_UNDECRYPTABLE,
                                        f"{inst.path}/{FIELD_GROUP_INFO}: {exc}"))
+        prepayment_key: bytes | None = None
+        if inst.encrypted_prepayment_key is not None:
+            try:
+                prepayment_key = unseal(self._key, inst.encrypted_prepayment_key,
+                                        FIELD_PREPAYMENT_KEY, inst.chf_eui)
+            except SecurityError as exc:
+                failures.append(Failure.of(Reason.PREPAYMENT_KEY_UNDECRYPTABLE,
+                                           f"{inst.path}/{FIELD_PREPAYMENT_KEY}: {exc}"))
+            else:
+                if len(prepayment_key) != KEY_BYTES:
+                    failures.append(Failure.of(
+                        Reason.PREPAYMENT_KEY_UNDECRYPTABLE,
+                        f"{inst.path}/{FIELD_PREPAYMENT_KEY}: decrypts to "
+                        f"{len(prepayment_key)} bytes, a prepayment key is {KEY_BYTES}"))
         if failures or master is None or info is None:
             return None, failures
-        return _Secrets(inst.chf_eui, master, info), []
+        counters = {d.eui: d.utrn_counter for d in inst.devices if d.utrn_counter is not None}
+        return _Secrets(inst.chf_eui, master, info, Prepayment(prepayment_key, counters)), []
 
     # ---- release (TMAD 5.16)
 
@@ -336,3 +363,12 @@ class Dco:
                                  if installation_id in self._refused else why)
         self.audit.append(ReleaseRecord(installation_id, now_us))
         return secrets.master_key, secrets.s1sp_group_info
+
+    def prepayment(self, installation_id: str) -> Prepayment:
+        """The prepayment handover of an installation whose secrets were released (the S1SP
+        takes it with them); ReleaseRefused for one never released."""
+        secrets = self._held.get(installation_id)
+        if secrets is None or not any(r.installation_id == installation_id
+                                      for r in self.audit):
+            raise ReleaseRefused(installation_id, "its secrets were not released")
+        return secrets.prepayment

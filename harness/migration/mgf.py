@@ -61,6 +61,9 @@ DEFAULT_S1SP_GROUP_INFO = b"s1lab S1SP group information/1"
 #: Field names, as used in the AAD of :func:`seal`.
 FIELD_MASTER_KEY = "EncryptedMasterKey"
 FIELD_GROUP_INFO = "EncryptedS1SPGroupInformation"
+FIELD_PREPAYMENT_KEY = "EncryptedPrepaymentKey"
+#: The largest UTRN counter (emulator.core.utrn: 24 bits).
+MAX_UTRN_COUNTER = (1 << 24) - 1
 
 _P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 _POINT_BYTES = 65
@@ -156,6 +159,8 @@ class MgfDevice:
     mpxn: str = ""
     model: str = ""
     supplier: str = ""
+    #: The last UTRN counter the SMSO issued for this meter (the S1SP goes on from it).
+    utrn_counter: int | None = None
 
     def to_record(self) -> DeviceRecord:
         return DeviceRecord(
@@ -180,6 +185,8 @@ class MgfInstallation:
     supplier_status: SupplierStatus
     dmc: str
     devices: tuple[MgfDevice, ...]
+    #: The meters' prepayment (UTRN) key, sealed to the DCO; None when the SMSO has none.
+    encrypted_prepayment_key: bytes | None = None
     path: str = ""  # element path in the file, for messages
 
     def to_record(self) -> InstallationRecord:
@@ -220,13 +227,15 @@ SCHEMA: dict[str, ChildSpec] = {
     "Installation": (
         ("InstallationID", 1, 1), ("GroupID", 1, 1), ("CHFEUI", 1, 1),
         ("DeviceCertificate", 1, 1), ("EncryptedS1SPGroupInformation", 1, 1),
-        ("EncryptedMasterKey", 1, 1), ("PreviousAPN", 0, 1), ("Supplier", 1, 1),
+        ("EncryptedMasterKey", 1, 1), ("EncryptedPrepaymentKey", 0, 1), ("PreviousAPN", 0, 1),
+        ("Supplier", 1, 1),
         ("SupplierStatus", 1, 1), ("DMC", 1, 1), ("Devices", 1, 1),
     ),
     "Devices": (("Device", 1, None),),
     "Device": (
         ("EUI", 1, 1), ("DeviceType", 1, 1), ("Model", 0, 1), ("MPxN", 0, 1),
         ("FirmwareVersion", 1, 1), ("PaymentMode", 1, 1), ("State", 1, 1), ("Supplier", 0, 1),
+        ("UtrnCounter", 0, 1),
     ),
 }
 #: Enumerated simple types: element name -> allowed texts.
@@ -440,6 +449,7 @@ def build_mgf(
     s1sp_group_info: bytes = DEFAULT_S1SP_GROUP_INFO,
     *,
     rng: Rng = os.urandom,
+    utrn_counters: Mapping[str, int] | None = None,
 ) -> bytes:
     """The RP's Migration Group File for ``records``, as UTF-8 XML.
 
@@ -448,6 +458,9 @@ def build_mgf(
     Installation carries its record's own GroupID (normally equal to ``group_id``; the DCO checks).
     PkiError if a CHF has no certificate or no keys; MigrationFileError if a record cannot be
     written as a conforming file (an empty text field, an installation without devices).
+    The meters' prepayment key goes in sealed too, unless the record says the SMSO has none
+    (TMAD 18.12); ``utrn_counters`` (meter EUI -> the last UTRN counter the SMSO issued) go
+    in each meter's row, so the S1SP's first UTRN follows on.
     """
     if not _GROUP_ID.match(group_id):
         raise MigrationFileError("MGF", "/MigrationGroupFile/GroupID",
@@ -457,6 +470,7 @@ def build_mgf(
                                  "a file needs at least one installation")
     certs = _canonical_map(chf_certs, "chf_certs")
     keys = _canonical_map(chf_keys, "chf_keys")
+    counters = _canonical_map(utrn_counters or {}, "utrn_counters")
     root = ET.Element(q(NAMESPACE, ROOT_ELEMENT))
     sub(root, NAMESPACE, "GroupID", group_id)
     sub(root, NAMESPACE, "Created", isoformat(now_us))
@@ -480,6 +494,9 @@ def build_mgf(
             _b64(seal(dco_public_key, s1sp_group_info, FIELD_GROUP_INFO, eui, rng)))
         sub(inst, NAMESPACE, FIELD_MASTER_KEY,
             _b64(seal(dco_public_key, chf.master_key, FIELD_MASTER_KEY, eui, rng)))
+        if record.prepayment_key_present:
+            sub(inst, NAMESPACE, FIELD_PREPAYMENT_KEY,
+                _b64(seal(dco_public_key, chf.prepayment_key, FIELD_PREPAYMENT_KEY, eui, rng)))
         if record.previous_apn is not None:
             sub(inst, NAMESPACE, "PreviousAPN", record.previous_apn)
         sub(inst, NAMESPACE, "Supplier", record.supplier)
@@ -499,6 +516,9 @@ def build_mgf(
             sub(row, NAMESPACE, "State", device.state.value)
             if device.supplier:
                 sub(row, NAMESPACE, "Supplier", device.supplier)
+            counter = counters.get(normalise(device.eui))
+            if counter is not None:
+                sub(row, NAMESPACE, "UtrnCounter", str(counter))
     data = serialise(root, NAMESPACE)
     parse_mgf(data, "MGF being built")  # what we write must conform (no empty DMC, no devices)
     return data
@@ -517,7 +537,18 @@ def _device(reader: Reader) -> MgfDevice:
         payment_mode=PaymentMode[reader.enum("PaymentMode", ENUMS["PaymentMode"]).upper()],
         state=MeterState(reader.enum("State", ENUMS["State"])),
         supplier=reader.optional("Supplier") or "",
+        utrn_counter=_counter(reader),
     )
+
+
+def _counter(reader: Reader) -> int | None:
+    text = reader.optional("UtrnCounter")
+    if text is None:
+        return None
+    if not text.isascii() or not text.isdigit() or int(text) > MAX_UTRN_COUNTER:
+        raise reader.error(f"{reader.path}/UtrnCounter",
+                           f"not a UTRN counter (0 to {MAX_UTRN_COUNTER}): {text!r}")
+    return int(text)
 
 
 def _installation(reader: Reader, source: str) -> MgfInstallation:
@@ -530,6 +561,8 @@ def _installation(reader: Reader, source: str) -> MgfInstallation:
         device_certificate=reader.base64("DeviceCertificate"),
         encrypted_s1sp_group_info=reader.base64(FIELD_GROUP_INFO),
         encrypted_master_key=reader.base64(FIELD_MASTER_KEY),
+        encrypted_prepayment_key=(reader.base64(FIELD_PREPAYMENT_KEY)
+                                  if reader.optional(FIELD_PREPAYMENT_KEY) is not None else None),
         previous_apn=reader.optional("PreviousAPN"),
         supplier=reader.text("Supplier"),
         supplier_status=SupplierStatus(reader.enum("SupplierStatus", ENUMS["SupplierStatus"])),

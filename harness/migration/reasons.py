@@ -76,6 +76,7 @@ class Reason(Enum):
     GROUP_INFO_UNDECRYPTABLE = "MV11"
     DUPLICATE_CHF_EUI = "MV12"
     DUPLICATE_INSTALLATION_ID = "MV13"
+    PREPAYMENT_KEY_UNDECRYPTABLE = "MV14"
 
     @property
     def code(self) -> str:
@@ -211,6 +212,10 @@ _INFO: dict[Reason, _Info] = {
     Reason.DUPLICATE_CHF_EUI: _Info("the CHF EUI appears twice in the file", dco_step="15.7.2"),
     Reason.DUPLICATE_INSTALLATION_ID: _Info(
         "the InstallationID appears twice in the file", dco_step="15.7.2"
+    ),
+    Reason.PREPAYMENT_KEY_UNDECRYPTABLE: _Info(
+        "EncryptedPrepaymentKey does not decrypt with the DCO key to 16 bytes",
+        dco_step="15.7.1"
     ),
 }
 

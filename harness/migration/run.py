@@ -528,7 +528,8 @@ class _WeeklyRun:
         mgf_bytes = build_mgf(
             cfg.group_id, batch, {r.chf_eui: self.certs[r.chf_eui] for r in batch},
             {r.chf_eui: self.mgf_keys[r.chf_eui] for r in batch}, self.dco.public_key, now,
-            rng=SplitMix64.derive(cfg.seed, week, "mgf").randbytes)
+            rng=SplitMix64.derive(cfg.seed, week, "mgf").randbytes,
+            utrn_counters=self.s1sp.smso.utrn_counters)
         if self.folder is not None:
             self.folder.write(f"mgf-week{week + 1}.xml", mgf_bytes)
         mgf = parse_mgf(mgf_bytes, f"mgf-week{week + 1}.xml")
@@ -652,7 +653,8 @@ async def _attempt(inst: Installation, record: InstallationRecord, decision: Dec
     excluded = tuple(d.eui for d in record.devices if d.device_type in decision.excluded_devices)
     outcome = await s1sp.install(inst, group_id=group_id, device_certificate=cert,
                                  master_key=master_key, previous_apn=record.previous_apn or "",
-                                 released_at=now, deregister=excluded if partial else ())
+                                 released_at=now, deregister=excluded if partial else (),
+                                 prepayment=dco.prepayment(inst.id))
     end = clock.now_us()
     if outcome.reason is None:
         done: OtherOutcome = Outcome.PARTIAL if partial else Outcome.MIGRATED

@@ -38,7 +38,7 @@ from emulator.drivers.tls import client_context
 from emulator.errors import RemoteProtocolError, S1labError, TransportError
 from emulator.fleet import Fleet
 from emulator.installation import Installation
-from emulator.keystore import ChfKeys, derive_role_keys
+from emulator.keystore import KEY_BYTES, ChfKeys, derive_role_keys
 from emulator.outputs import SECRET, write_atomic
 from emulator.pki import mint_leaf
 from emulator.wire import wan
@@ -51,6 +51,7 @@ from emulator.wire.vocabulary import (
     Role,
 )
 from harness.headend import HeadEnd, HeadEndSession, connect
+from harness.migration.dco import Prepayment
 from harness.migration.inventory import InstallationRecord, split_previous_apn, timeout_hours
 from harness.migration.outcome import Outcome
 from harness.migration.reasons import Reason
@@ -223,11 +224,14 @@ class S1sp:
     async def install(
         self, inst: Installation, *, group_id: str, device_certificate: x509.Certificate,
         master_key: bytes, previous_apn: str, released_at: int, deregister: tuple[str, ...] = (),
+        prepayment: Prepayment | None = None,
     ) -> InstallResult:
         """Device Installation from secret release (``released_at``). ``deregister``: devices
         excluded from the migration (the GSME of a partial migration, Consistent GT01 Check
         Failure or 4.26A-C): removed from the CHF's device log once the CHF is reached on the
-        DCC APN, and not required by the HAN check."""
+        DCC APN, and not required by the HAN check. ``prepayment``: the meters' prepayment key
+        and the SMSO's last UTRN counters from the MGF (:meth:`Dco.prepayment`); the S1SP
+        generates the installation's UTRNs from then on."""
         clock = current_clock()
         out = InstallResult(inst.id, inst.chf.eui, Outcome.FAILED, started_us=released_at)
         deadline = released_at + timeout_for(group_id)
@@ -258,8 +262,13 @@ class S1sp:
                 wan.RotateKeys(Role.S1SP, S1SP_KEY_ID, wrapped), master_key, smso_apn, deadline,
                 done=lambda s: s.owner is Role.S1SP)
             keys_moved = True
-            self.keys[inst.chf.eui] = ChfKeys(inst.chf.eui, master_key, b"\0" * 16,
-                                              {"s1sp": new})
+            utrn_key = prepayment.key if prepayment is not None and prepayment.key else None
+            self.keys[inst.chf.eui] = ChfKeys(inst.chf.eui, master_key,
+                                              utrn_key or b"\0" * KEY_BYTES, {"s1sp": new})
+            if prepayment is not None:  # the S1SP's UTRNs follow on from the SMSO's
+                for meter, counter in prepayment.utrn_counters.items():
+                    known = self._s1sp.utrn_counters.get(meter, 0)
+                    self._s1sp.utrn_counters[meter] = max(known, counter)
             log("keys-rotated")
 
             # Certificate swap: the CHF trusts the S1SP CA from now on.

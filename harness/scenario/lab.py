@@ -743,7 +743,8 @@ class Lab:
         mgf = parse_mgf(build_mgf(
             self.group_id, [record], {inst.chf.eui: self.fleet.chf_certificate(inst)},
             {inst.chf.eui: self.mgf_keys[inst.chf.eui]}, self.dco.public_key, now,
-            rng=SplitMix64.derive(self.seed, now, "mgf").randbytes), "mgf.xml")
+            rng=SplitMix64.derive(self.seed, now, "mgf").randbytes,
+            utrn_counters=self._headends["smso"].utrn_counters), "mgf.xml")
         result = self.dco.validate(mgf, now)
         for failed in result.failed:
             failure = failed.failure
@@ -769,7 +770,8 @@ class Lab:
             return
         outcome = await self.s1sp.install(
             inst, group_id=self.group_id, device_certificate=self.fleet.chf_certificate(inst),
-            master_key=master_key, previous_apn=record.previous_apn or "", released_at=now)
+            master_key=master_key, previous_apn=record.previous_apn or "", released_at=now,
+            prepayment=self.dco.prepayment(inst.id))
         end = self.now
         self._sessions.clear()  # the WAN dropped or the owner changed
         if outcome.reason is None:

@@ -253,7 +253,8 @@ def test_another_dco_key_cannot_decrypt(mgf_bytes: bytes, auth: Authorities) -> 
     assert len(result.failed) == 3
     for inst in result.installations:
         reasons = {f.reason for f in inst.failures}
-        assert reasons == {Reason.MASTER_KEY_UNDECRYPTABLE, Reason.GROUP_INFO_UNDECRYPTABLE}
+        assert reasons == {Reason.MASTER_KEY_UNDECRYPTABLE, Reason.GROUP_INFO_UNDECRYPTABLE,
+                           Reason.PREPAYMENT_KEY_UNDECRYPTABLE}
         assert _only(result, inst.installation_id) == ("15.7.1", "MASTER_KEY_UNDECRYPTABLE")
     with pytest.raises(ReleaseRefused, match=r"15\.7\.1 MASTER_KEY_UNDECRYPTABLE"):
         other.release("INST-0001", NOW)
@@ -708,3 +709,46 @@ def test_scf_xsd_matches_the_parser() -> None:
 def test_steps_table_is_ordered() -> None:
     assert list(STEPS) == ["15.6.1", "15.6.2", "15.6.3", "15.6.4", "15.7.1", "15.7.2"]
     assert all(step in STEPS for step in REASON_STEPS.values())
+
+
+# --------------------------------------------------------------------------- prepayment handover
+
+
+def test_the_prepayment_key_and_utrn_counters_reach_the_s1sp(
+        certs: dict[str, x509.Certificate], keys: dict[str, ChfKeys],
+        dco_key: ec.EllipticCurvePrivateKey, dco: Dco) -> None:
+    """The SMSO seals the meters' prepayment key to the DCO and writes its last UTRN counter
+    per meter; after release the S1SP gets both, and an installation whose SMSO has no
+    prepayment key (TMAD 18.12) carries none."""
+    records = _records()
+    records[1] = replace(records[1], prepayment_key_present=False)
+    gsme = records[0].devices[1].eui
+    data = build_mgf("CA", records, certs, keys, dco_key.public_key(), NOW, rng=_rng("pp"),
+                     utrn_counters={gsme.lower(): 41})
+    parsed = parse_mgf(data, "f")
+    assert parsed.installations[1].encrypted_prepayment_key is None
+    assert parsed.installations[0].devices[1].utrn_counter == 41
+    assert parsed.installations[0].devices[0].utrn_counter is None
+    dco.validate(parsed, NOW)
+    with pytest.raises(ReleaseRefused, match="not released"):
+        dco.prepayment("INST-0001")
+    dco.release("INST-0001", NOW)
+    handover = dco.prepayment("INST-0001")
+    assert handover.key == keys[EUIS[0]].prepayment_key
+    assert handover.utrn_counters == {gsme: 41}
+    dco.release("INST-0002", NOW)
+    assert dco.prepayment("INST-0002").key is None
+
+
+def test_a_bad_prepayment_handover_fails_validation_or_parsing(
+        mgf_bytes: bytes, dco: Dco) -> None:
+    # the master key's blob in the prepayment key's place: bound to another field, it fails
+    master = re.search(r"<EncryptedMasterKey>([^<]*)<", mgf_bytes.decode())
+    prepay = re.search(r"<EncryptedPrepaymentKey>([^<]*)<", mgf_bytes.decode())
+    assert master is not None and prepay is not None
+    swapped = _bad(mgf_bytes, prepay[1], master[1])
+    result = dco.validate(parse_mgf(swapped, "f"), NOW)
+    assert _only(result, "INST-0001") == ("15.7.1", "PREPAYMENT_KEY_UNDECRYPTABLE")
+    counter = _bad(mgf_bytes, "</Device>", "<UtrnCounter>16777216</UtrnCounter></Device>")
+    with pytest.raises(MigrationFileError, match="UtrnCounter: not a UTRN counter"):
+        parse_mgf(counter, "f")
