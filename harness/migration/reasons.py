@@ -103,6 +103,13 @@ class Reason(Enum):
         return _INFO[self].dco_step
 
     @property
+    def check(self) -> tuple[str, str]:
+        """Where a record check that gives this reason belongs, as (history step, label):
+        the DCO step for an MGF validation (V525 is TMAD 5.25, step 15.6.4), else Table 5.10."""
+        step = _INFO[self].dco_step
+        return (step, f"DCO {step}") if step else ("5.10", "Table 5.10")
+
+    @property
     def scf_code(self) -> str:
         """The SCF ``ReasonCode`` spelling: the member name for a DCO validation failure
         (``docs/migration-files.md`` §2), the code otherwise (``MA112``, ``S1KR01``, ...)."""

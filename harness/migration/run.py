@@ -493,9 +493,10 @@ class _WeeklyRun:
             issues = [r for r in validate_record(record, list(self.records.values()), now)
                       if not (r is Reason.DUPLICATE_MPXN and inst.id in self.duplicates)]
             if issues:
-                self.histories[inst.id].record(now, Outcome.FAILED, issues[0], "5.10")
+                step, label = issues[0].check
+                self.histories[inst.id].record(now, Outcome.FAILED, issues[0], step)
                 rep.attempts += 1
-                rep.last_reason, rep.last_step = issues[0].value, "Table 5.10"
+                rep.last_reason, rep.last_step = issues[0].value, label
                 continue
             batch.append(record)
         return batch

@@ -735,8 +735,9 @@ class Lab:
             return
         issues = validate_record(record, list(self.records.values()), now)
         if issues:
-            history.record(now, Outcome.FAILED, issues[0], "5.10")
-            r.status, r.reason, r.step = "failed", issues[0].code, "Table 5.10"
+            step, label = issues[0].check
+            history.record(now, Outcome.FAILED, issues[0], step)
+            r.status, r.reason, r.step = "failed", issues[0].code, label
             r.detail = issues[0].description
             self._attempt_ended(r)
             return
