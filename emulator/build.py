@@ -120,6 +120,6 @@ def build_cores(
     core = InstallationCore(
         installation_id, Devices(chf, esme, gsme, ppmid, ihd), sub("consumer"), now,
         han=han_core, role=han_role, start=start,
-        on_air={eui: code for eui, code in air.values()},
+        on_air=dict(air.values()),
     )
     return Cores(core, han_core)

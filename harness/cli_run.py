@@ -3,9 +3,12 @@
 
 SCENARIO is a catalogue id or a scenario file. With ``--lab`` it runs on a bench, in real time:
 the emulated CHF's HAN on the lab's radio and the roles the case (``physical:``) or
-``--device`` binds played by the lab file's physical devices (docs/hardware.md). Exit 0 only if the case passes; 1 if it fails,
-does not apply to the DMC (SKIP) or the run broke (ERROR); 2 with one line for bad input (a
-scenario that does not parse, an unknown case or DMC), through ``harness.cli.main``.
+``--device`` binds played by the lab file's physical devices (docs/hardware.md).
+
+Exit 0 only if the case passes; 1 if it fails, does not apply to the DMC (SKIP) or the run broke
+(ERROR, e.g. a physical device that never joined); 2 with one line for bad input (a scenario
+that does not parse, an unknown case or DMC, a binding the lab file cannot satisfy), through
+``harness.cli.main``.
 """
 
 from __future__ import annotations
