@@ -132,8 +132,9 @@ def plan_bench(scenario: model.Scenario, dmc: ResolvedDmc, lab: LabFile, lab_pat
             known = ", ".join(d.name for d in lab.devices) or "none"
             raise LabError(f"{where}: {exc} (bound to {role}; it has: {known})") from None
         if device.type != role.upper():
-            raise LabError(f"{where}: device {name} is a {device.type}, so it cannot be the "
-                           f"case's {role}")
+            article = "an" if device.type[0] in "AEIOU" else "a"
+            raise LabError(f"{where}: device {name} is {article} {device.type}, so it cannot be "
+                           f"the case's {role}")
         if not has[role]:
             raise LabError(f"the DMC {dmc.name} has no {role} for lab device {name} to play")
         chosen.append(device)
