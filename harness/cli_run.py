@@ -109,10 +109,11 @@ def _print(console: object, r: CaseResult, out: Path | None) -> None:
         joined = "joined" if d.joined_us is not None else "never joined"
         console.print(f"physical {d.role}: {d.name} {d.eui} ({d.model or 'model not given'}) "
                       f"on {d.radio or d.radio_url}, {joined}", markup=False, soft_wrap=True)
-    clock = "real" if r.physical else "virtual"
+    took = (f"{(r.ended_us - r.started_us) / 1e6:.0f} s of scenario time on the real clock"
+            if r.physical else f"{hours:.1f} h virtual")
     console.print(f"[{_STYLE[r.verdict]}]{r.verdict.value.upper()}[/{_STYLE[r.verdict]}]  "
                   f"{len(r.failed_expectations())} of {len(r.expectations)} expectations failed; "
-                  f"{hours:.1f} h {clock} in {r.wall_s:.2f} s")
+                  f"{took} in {r.wall_s:.2f} s")
     if out is not None:
         console.print(f"evidence: {out}/ ({', '.join(sorted(r.evidence.values()))})",
                       soft_wrap=True, markup=False)
