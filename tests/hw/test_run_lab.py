@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from emulator.core.han_crypto import install_code_link_key
-from tests.hw.bench import S1LAB, events, s1lab, zep_pair
+from tests.hw.bench import S1LAB, events, free_port, headend_read, s1lab, zep_pair
 
 pytestmark = pytest.mark.io
 
@@ -147,3 +147,38 @@ def test_device_without_lab_is_a_usage_error() -> None:
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [
         "s1lab run: error: --radio and --device go with --lab LAB.yaml (see --help)"]
+
+
+def test_serve_with_the_lab_file_reads_the_physical_esme_over_the_air(pki: Path,
+                                                                      tmp_path: Path) -> None:
+    """`serve --lab` too: the lab's ESME stands in for the installation's, and a head-end
+    read of it carries only its Metering attributes."""
+    serve_radio, meters_radio = zep_pair()
+    own_pki = tmp_path / "serve-pki"  # the served CHF's own PKI: not the meters'
+    subprocess.run([*S1LAB, "pki", "init", str(own_pki), "--chfs", "1"], check=True,
+                   capture_output=True)
+    meters = s1lab("meters", "--pki", str(pki), "--radio", meters_radio, "--pan", PAN,
+                   "--only", "esme", name="meters")
+    port = free_port()
+    serve = None
+    try:
+        m = re.match(r"install code (\S+): ([0-9A-F]+)$", meters.wait_for("install code")[0])
+        assert m is not None
+        eui, code = m.group(1), m.group(2)
+        lab = _lab(tmp_path / "lab.yaml", serve_radio, eui, code)
+        serve = s1lab("serve", "--listen", f"127.0.0.1:{port}", "--pki", str(own_pki),
+                      "--lab", str(lab), "--radio", "bus", name="serve")
+        serve.wait_for("listening on")
+        meters.wait_for("joined:", timeout=40)
+        report = headend_read(own_pki, f"127.0.0.1:{port}")
+    finally:
+        meters.stop()
+        if serve is not None:
+            serve.stop()
+    states = {e["eui"]: e["state"] for e in report["inventory"]["entries"]}
+    assert states[eui] == "JOINED"
+    reading = report["readings"][eui]
+    assert set(reading) >= {"import_wh", "demand_w", "status"} and reading["demand_w"] > 0
+    assert not {"balance_pence", "tou_wh", "payment_mode", "meter_time"} & set(reading)
+    versions = {e["eui"] for e in report["firmware"]["entries"]}
+    assert eui not in versions  # not known over the air, so not invented
