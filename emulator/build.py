@@ -56,6 +56,7 @@ def build_cores(
     han_capture: CaptureFn | None = None,
     han_role: HanRole = "all",
     start: HanStart = "joining",
+    on_air: dict[DeviceType, tuple[str, bytes]] | None = None,
 ) -> Cores:
     """Build the CHF, the meters and the other devices of ``dmc`` and join them.
 
@@ -64,7 +65,14 @@ def build_cores(
     one side of a HAN on a radio (the CHF, or the devices that join it over the air).
     ``start="commissioned"`` builds the
     HAN as a join leaves it (no join traffic at the first instant; fleets start so).
+    ``on_air`` names physical devices (type -> EUI-64 and install code with CRC): built with
+    that EUI, whitelisted with that code, expected on a radio; the rest run in memory.
     """
+    air = on_air or {}
+
+    def eui_of(device_type: DeviceType) -> str:
+        return air[device_type][0] if device_type in air else device_eui(chf_eui, device_type)
+
     rng = SplitMix64.derive(seed, installation_id, "installation")
     sim = Sim(
         iccid="8944" + _digits(rng, 15),
@@ -83,16 +91,16 @@ def build_cores(
     def sub(name: str) -> SplitMix64:
         return SplitMix64.derive(seed, installation_id, name)
 
-    esme = Esme(device_eui(chf_eui, DeviceType.ESME), dmc.esme, sub("esme"), emit, now,
+    esme = Esme(eui_of(DeviceType.ESME), dmc.esme, sub("esme"), emit, now,
                 keys.prepayment_key)
     gsme = (
-        Gsme(device_eui(chf_eui, DeviceType.GSME), dmc.gsme, sub("gsme"), emit, now,
+        Gsme(eui_of(DeviceType.GSME), dmc.gsme, sub("gsme"), emit, now,
              keys.prepayment_key)
         if dmc.gsme is not None else None
     )
-    ppmid = (Ppmid(device_eui(chf_eui, DeviceType.PPMID), dmc.ppmid, emit, now)
+    ppmid = (Ppmid(eui_of(DeviceType.PPMID), dmc.ppmid, emit, now)
              if dmc.ppmid is not None else None)
-    ihd = (Ihd(device_eui(chf_eui, DeviceType.IHD), dmc.ihd, emit, now)
+    ihd = (Ihd(eui_of(DeviceType.IHD), dmc.ihd, emit, now)
            if dmc.ihd is not None else None)
     han_core: Han | None = None
     if han == "zigbee":
@@ -112,5 +120,6 @@ def build_cores(
     core = InstallationCore(
         installation_id, Devices(chf, esme, gsme, ppmid, ihd), sub("consumer"), now,
         han=han_core, role=han_role, start=start,
+        on_air=dict(air.values()),
     )
     return Cores(core, han_core)

@@ -29,7 +29,7 @@ from emulator.pki import Authorities, Credential, mint_authorities, mint_chf
 from emulator.profiles import ResolvedDmc
 from emulator.trace import Trace
 from emulator.wire.eui import eui_from_str, eui_to_str
-from emulator.wire.vocabulary import Role
+from emulator.wire.vocabulary import DeviceType, Role
 
 FIRST_EUI = "00-1B-C5-0C-00-00-00-01"
 CERT_DAYS = 3650
@@ -85,9 +85,11 @@ class Fleet:
         wan_capture: WanCapture | None = None,
         keylog: Path | None = None,
         start: HanStart = "commissioned",
+        on_air: dict[DeviceType, tuple[str, bytes]] | None = None,
     ) -> None:
         """``start``: fleets start from the commissioned steady state (HANs formed); pass
-        ``"joining"`` for every HAN to join at the first instant."""
+        ``"joining"`` for every HAN to join at the first instant. ``on_air``: physical devices
+        of the first installation (a bench run, see :func:`emulator.build.build_cores`)."""
         self.dmc = dmc
         self.wan_capture = wan_capture  # in-memory WAN links, recorded at the CHF
         self.keylog = keylog  # head-end contexts log their TLS secrets here
@@ -113,7 +115,7 @@ class Fleet:
                 installation_id=inst_id, dmc=dmc, chf_eui=eui, chf_bundle=bundle,
                 trust={Role.SMSO: self.pki.authorities.smso_ca.cert}, keys=keys, seed=seed,
                 scheduler=scheduler, emit=trace.emitter(inst_id), han=han, capture=capture,
-                start=start,
+                start=start, on_air=on_air if i == 0 else None,
             ))
 
     def chf_certificate(self, installation: Installation) -> x509.Certificate:

@@ -34,7 +34,7 @@ from emulator.firmware import ota_policies, trusted_signers
 from emulator.keystore import ChfKeys
 from emulator.profiles import ResolvedDmc
 from emulator.wan_service import WanService
-from emulator.wire.vocabulary import Role
+from emulator.wire.vocabulary import DeviceType, Role
 
 __all__ = ["HanMode", "Installation"]
 
@@ -60,6 +60,7 @@ class Installation(FaultApi):
         keylog: Path | None = None,
         han_role: HanRole = "all",
         start: HanStart = "joining",
+        on_air: dict[DeviceType, tuple[str, bytes]] | None = None,
     ) -> None:
         self.id = installation_id
         self.dmc = dmc
@@ -73,7 +74,7 @@ class Installation(FaultApi):
             anchor=(anchor_role, anchor_cert.public_bytes(Encoding.DER)), keys=keys, seed=seed,
             now=self._clock.now_us(), emit=emit, han=han,
             han_capture=capture.frame if capture is not None else None, han_role=han_role,
-            start=start,
+            start=start, on_air=on_air,
         )
         self.core = built.core
         self.han: Han | None = built.han

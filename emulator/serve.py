@@ -25,7 +25,7 @@ from emulator.pki import PkiFolder
 from emulator.profiles import ResolvedDmc
 from emulator.trace import Trace
 from emulator.wire.eui import normalise
-from emulator.wire.vocabulary import Role
+from emulator.wire.vocabulary import DeviceType, Role
 
 REDIAL_S = 5.0
 
@@ -49,9 +49,12 @@ async def serve(
     handshake_timeout_s: float | None = None,
     idle_timeout_s: float | None = None,
     radio: Callable[[Installation], Awaitable[Callable[[], Awaitable[None]]]] | None = None,
+    on_air: dict[DeviceType, tuple[str, bytes]] | None = None,
 ) -> None:
     """Serve one installation; with ``radio`` (which attaches the HAN to a radio and returns
-    its closer) the CHF's meters are expected on the air, not in this process."""
+    its closer) the CHF's meters are expected on the air, not in this process. ``on_air``
+    (physical devices of a lab file: type -> EUI-64 and install code) puts those devices in
+    the place of the installation's own of that type, so head-end reads reach them."""
     if (listen is None) == (connect is None):
         raise TransportError("give exactly one of --listen HOST:PORT or --connect HOST:PORT")
     pki = PkiFolder.load(pki_dir)
@@ -68,7 +71,7 @@ async def serve(
         installation_id="serve", dmc=dmc, chf_eui=eui, chf_bundle=pki.chf_bundle_path(eui),
         trust={Role.SMSO: pki.smso_ca.cert}, keys=pki.keystore.get(eui), seed=seed,
         scheduler=scheduler, emit=trace.emitter("serve"), han=han, capture=capture,
-        keylog=keylog, han_role="chf" if radio is not None else "all",
+        keylog=keylog, han_role="chf" if radio is not None else "all", on_air=on_air,
     )
 
     handshake_s = handshake_timeout_s or dmc.chf.tls_handshake_timeout_s

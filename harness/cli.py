@@ -301,13 +301,16 @@ def serve(listen: str | None, connect: str | None, pki_dir: Path, profile: str |
     fault_list = [parse_fault(f) for f in faults]
     zep_to = parse_hostport(zep) if zep else None
     radio = None
+    on_air = None
     if lab_path is not None and radio_url is None:
         _fail("serve", "--lab needs --radio (a URL or one of the lab's radio names)")
     if radio_url is not None:
-        from hw.bench import radio_attacher
+        from hw.bench import physical_devices, radio_attacher
         from hw.lab import load_lab
 
-        radio = radio_attacher(radio_url, lab=load_lab(lab_path) if lab_path else None)
+        lab = load_lab(lab_path) if lab_path else None
+        radio = radio_attacher(radio_url, lab=lab)
+        on_air = physical_devices(lab) if lab is not None else None
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -329,7 +332,7 @@ def serve(listen: str | None, connect: str | None, pki_dir: Path, profile: str |
                             wan_capture=evidence.wan if evidence else None,
                             keylog=evidence.keylog if evidence else keylog_path(keylog),
                             handshake_timeout_s=handshake_timeout, idle_timeout_s=idle_timeout,
-                            radio=radio)
+                            radio=radio, on_air=on_air)
             stopped = True
         finally:
             if sink is not None and trace_path is not None:

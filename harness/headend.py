@@ -268,9 +268,9 @@ class HeadEndSession:
 
     # ---- commands ------------------------------------------------------------------------
 
-    async def read_instantaneous(
-        self, device: str
-    ) -> wan.EsmeInstantaneous | wan.GsmeInstantaneous:
+    async def read_instantaneous(self, device: str) -> commands.Instantaneous:
+        """A reading; from a device on a radio, only its Metering attributes
+        (``EsmeMetering`` / ``GsmeMetering``)."""
         return await self.run(commands.read_instantaneous(device))
 
     async def read_inventory(self) -> wan.Inventory:

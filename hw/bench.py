@@ -38,11 +38,15 @@ def radio_attacher(url: str, *, lab: Lab | None = None, command: str = "s1lab se
                    ) -> Callable[[Installation], Awaitable[Callable[[], Awaitable[None]]]]:
     """For ``emulator.serve.serve(radio=...)``: open the radio (a URL, or a radio's name in
     ``lab``), put the CHF's HAN on it; the lab's physical meters are whitelisted too."""
+    pan_id = None
     if lab is not None and "://" not in url:
+        pan_id = lab.radio(url).pan_id  # the PAN the lab's meters are set to join
         url = lab.radio(url).url
     radio = open_radio(url)  # a bad URL fails before anything starts
 
     async def attach(inst: Installation) -> Callable[[], Awaitable[None]]:
+        if pan_id is not None and inst.han is not None:
+            inst.han.pan_id = pan_id
         if lab is not None:
             whitelist_physical(inst, lab)
         air = RadioAir(inst, radio, emit=inst.emit, command=command)
@@ -50,6 +54,17 @@ def radio_attacher(url: str, *, lab: Lab | None = None, command: str = "s1lab se
         return air.stop
 
     return attach
+
+
+def physical_devices(lab: Lab) -> dict[DeviceType, tuple[str, bytes]]:
+    """For ``serve(on_air=...)``: the lab's first physical device of each meter type (not
+    CHFs), by EUI-64 and install code; they stand in for the installation's own."""
+    out: dict[DeviceType, tuple[str, bytes]] = {}
+    for device in lab.devices:
+        kind = DeviceType[device.type]
+        if kind is not DeviceType.CHF and kind not in out and device.install_code:
+            out[kind] = (device.eui, bytes.fromhex(device.install_code))
+    return out
 
 
 def whitelist_physical(inst: Installation, lab: Lab) -> list[str]:
@@ -144,4 +159,5 @@ def _device_kinds(inst: Installation) -> dict[str, str]:
             if dev is not None}
 
 
-__all__ = ["SERVE_INSTALLATION_ID", "build_installation", "radio_attacher", "run_meters"]
+__all__ = ["SERVE_INSTALLATION_ID", "build_installation", "physical_devices", "radio_attacher",
+           "run_meters"]

@@ -10,6 +10,7 @@ A YAML file (schema: ``docs/schemas/s1lab-lab.schema.json``, generated from the 
         model: nRF52840 ot-rcp            # optional, for the record
       sniffer:
         url: zep://0.0.0.0:17754?peer=192.0.2.10:17754
+        pan_id: 0x1A2B                    # optional: the PAN the emulated CHF forms here
     devices:
       - name: esme-lab-1
         type: ESME                        # ESME, GSME, PPMID, IHD, CHF
@@ -19,7 +20,9 @@ A YAML file (schema: ``docs/schemas/s1lab-lab.schema.json``, generated from the 
         radio: chf-dongle                 # the radio it is heard on (optional)
 
 Install codes are checked (length and CRC) when the file loads, so a typo fails there and not
-as a join that never completes. A test case names physical devices by ``name``;
+as a join that never completes. A test case names physical devices by ``name`` (its
+``physical:`` mapping, or ``s1lab run --lab LAB --device esme=NAME``: the emulated CHF runs the
+case with those devices on the radio, see :mod:`harness.scenario.bench`);
 ``s1lab serve --lab LAB --radio NAME`` takes the radio's URL from the file and whitelists the
 physical meters on the emulated CHF with their install codes.
 """
@@ -49,6 +52,9 @@ class _Strict(BaseModel):
 class LabRadio(_Strict):
     url: str = Field(description="zep://HOST:PORT?peer=HOST:PORT or spinel:///dev/PATH")
     model: str = Field("", description="What the radio is (for the record).")
+    pan_id: Annotated[int, Field(ge=0x0001, le=0xFFFE)] | None = Field(
+        None, description="The PAN id the emulated CHF forms on this radio (default: its own, "
+                          "seeded); set it so the physical devices know where to join.")
 
     @field_validator("url")
     @classmethod

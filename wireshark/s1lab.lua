@@ -155,6 +155,20 @@ local GSME = layout("gsme", {
   {"u8", "supply_state", "Supply (valve) state", SUPPLY_STATES},
   {"u32", "data_age_s", "Mirror data age (s)"},
 })
+-- A meter on a radio: only the Metering cluster's attributes (layout byte = device type | 0x80).
+local METERING_ONLY_TYPES = { [0x82] = "ESME", [0x83] = "GSME" }
+local ESME_METERING = layout("esme_metering", {
+  {"u8", "device_type", "Device type (Metering only)", METERING_ONLY_TYPES},
+  {"u64", "import_wh", "Import (Wh), CurrentSummationDelivered"},
+  {"i32", "demand_w", "Demand (W), InstantaneousDemand"},
+  {"u8", "status", "Metering status"},
+})
+local GSME_METERING = layout("gsme_metering", {
+  {"u8", "device_type", "Device type (Metering only)", METERING_ONLY_TYPES},
+  {"u64", "volume_dm3", "Volume (dm3), CurrentSummationDelivered"},
+  {"u32", "flow_dm3_per_h", "Flow (dm3/h), InstantaneousDemand"},
+  {"u32", "data_age_s", "Mirror data age (s)"},
+})
 local SECURITY_STATE = layout("security_state", {
   {"u8", "owner", "Owner", ROLES},
   {"u8", "key_id", "Key id"},
@@ -272,7 +286,7 @@ local RESPONSE_LAYOUT = {
     {"str8", "detail", "Detail"},
   }),
 }
-local INSTANTANEOUS = { [2] = ESME, [3] = GSME }
+local INSTANTANEOUS = { [2] = ESME, [3] = GSME, [0x82] = ESME_METERING, [0x83] = GSME_METERING }
 
 local E = {
   malformed = ProtoExpert.new("s1lab.malformed", "Malformed s1lab frame",

@@ -20,7 +20,8 @@ from emulator.wire.vocabulary import (
 )
 
 T = TypeVar("T")
-Instantaneous = wan.EsmeInstantaneous | wan.GsmeInstantaneous
+Instantaneous = (wan.EsmeInstantaneous | wan.GsmeInstantaneous | wan.EsmeMetering
+                 | wan.GsmeMetering)
 
 
 def _unexpected(body: object, wanted: str) -> RemoteProtocolError:
@@ -37,7 +38,8 @@ def _of(cls: type[T]) -> Callable[[object], T]:
 
 
 def _instantaneous(body: object) -> Instantaneous:
-    if not isinstance(body, wan.EsmeInstantaneous | wan.GsmeInstantaneous):
+    if not isinstance(body, wan.EsmeInstantaneous | wan.GsmeInstantaneous | wan.EsmeMetering
+                      | wan.GsmeMetering):
         raise _unexpected(body, "instantaneous reading")
     return body
 
@@ -48,6 +50,13 @@ def _reading_trace(device: str) -> Callable[[Instantaneous], tuple[str, str, dic
             return "ReadingReceived", device, {
                 "import_wh": r.import_wh, "tou_wh": list(r.tou_wh), "demand_w": r.demand_w,
                 "balance_pence": r.balance_pence, "supply": r.supply_state.name}
+        if isinstance(r, wan.EsmeMetering):  # a device on a radio: only what came over the air
+            return "ReadingReceived", device, {"import_wh": r.import_wh, "demand_w": r.demand_w,
+                                               "metering_only": True}
+        if isinstance(r, wan.GsmeMetering):
+            return "ReadingReceived", device, {"volume_dm3": r.volume_dm3,
+                                               "data_age_s": r.data_age_s,
+                                               "metering_only": True}
         return "ReadingReceived", device, {
             "volume_dm3": r.volume_dm3, "balance_pence": r.balance_pence,
             "data_age_s": r.data_age_s}

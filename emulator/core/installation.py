@@ -70,8 +70,12 @@ class InstallationCore:
 
     def __init__(self, installation_id: str, devices: Devices, rng: SplitMix64, now: int,
                  han: Han | None = None, link: LinkParams | None = None,
-                 role: HanRole = "all", start: HanStart = "joining") -> None:
+                 role: HanRole = "all", start: HanStart = "joining",
+                 on_air: dict[str, bytes] | None = None) -> None:
+        """``on_air``: with ``role="all"``, devices (EUI -> install code with CRC) that are
+        physical, on a radio: whitelisted as with ``role="chf"``, the others run here."""
         self.id = installation_id
+        on_air = on_air or {}
         self.role = role
         self.devices = devices
         self._rng = rng
@@ -87,22 +91,25 @@ class InstallationCore:
                  (devices.ppmid, DeviceType.PPMID), (devices.ihd, DeviceType.IHD))
         if role != "chf":
             for dev, device_type in typed:
-                if dev is not None:
+                if dev is not None and dev.eui not in on_air:
                     chf.attach_device(dev.eui, device_type, dev, now)
             if devices.gsme is not None and han is None:
                 # On joining, the GSME requests its mirror and reports once.
                 chf.mirror_report(devices.gsme.eui, devices.gsme.registers(now), now)
         if han is not None:
-            if role != "all":
+            if role != "all" or on_air:
                 han.local = ({chf.eui} if role == "chf" else
-                             {dev.eui for dev, _ in typed if dev is not None})
+                             {dev.eui for dev, _ in typed if dev is not None} - set(on_air))
+                if on_air:
+                    han.local.add(chf.eui)
             for dev, device_type in typed:
                 if dev is None:
                     continue
                 code = install_code(rng)
+                code = on_air.get(dev.eui, code)
                 self.install_codes[dev.eui] = code
                 key = install_code_link_key(code)
-                if role == "chf":  # expected on the air: whitelisted, join window open
+                if role == "chf" or dev.eui in on_air:  # expected on the air: whitelisted
                     chf.log[dev.eui] = LogEntry(device_type, DeviceLogState.WHITELISTED, None,
                                                 key, now + OPEN_JOIN_WINDOW_US)
                     chf.devices[dev.eui] = dev
@@ -118,7 +125,7 @@ class InstallationCore:
                 # and its clock synced: no frame goes on air until the devices' own schedules.
                 han.commission(now)
                 self.app.commissioned(now)
-                if devices.gsme is not None:
+                if devices.gsme is not None and devices.gsme.eui not in on_air:
                     chf.mirror_report(devices.gsme.eui, devices.gsme.registers(now), now)
             elif devices.gsme is not None:  # on joining, the GSME wakes and fills its mirror
                 self.app.gsme_wake(devices.gsme.registers(now), now)

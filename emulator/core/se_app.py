@@ -36,6 +36,7 @@ from emulator.errors import MalformedFrame
 from emulator.wire.eui import eui_from_str
 from emulator.wire.se_clusters import ClusterId, MeteringAttr, PrepaymentAttr, TimeAttr, TimeStatus
 from emulator.wire.vocabulary import DeviceType
+from emulator.wire.wan import EsmeMetering, GsmeMetering
 from emulator.wire.zcl import (
     Attribute,
     DataType,
@@ -158,13 +159,20 @@ class SmartEnergyApp:
 
         def got(records: tuple[ReadAttributeRecord, ...], snapshot: object) -> None:
             # The registers come from the decoded frame; what Metering does not carry (TOU,
-            # payment state) from the ESME's snapshot of the same instant, or, when the ESME
-            # is on a radio (no snapshot crosses the air), from this process's ESME model.
-            if not isinstance(snapshot, EsmeReading):
-                snapshot = self.esme.registers(self._now)
+            # payment state) from the ESME's snapshot of the same instant. An ESME on a radio
+            # sends no snapshot: the answer is then only what came over the air.
             values = {r.attribute_id: r.value for r in records}
             summation = values.get(MeteringAttr.CURRENT_SUMMATION_DELIVERED)
             demand = values.get(MeteringAttr.INSTANTANEOUS_DEMAND)
+            if not isinstance(snapshot, EsmeReading):
+                status = values.get(MeteringAttr.STATUS)
+                if not isinstance(summation, int) or not isinstance(demand, int):
+                    failed("the ESME's Metering answer lacks CurrentSummationDelivered or "
+                           "InstantaneousDemand", self._now)
+                    return
+                done(EsmeMetering(summation, demand, status if isinstance(status, int) else 0),
+                     self._now)
+                return
             done(replace(
                 snapshot,
                 import_wh=summation if isinstance(summation, int) else snapshot.import_wh,
@@ -193,6 +201,10 @@ class SmartEnergyApp:
         entry = self._gsme_commands.pop(tsn, None)
         if entry is not None:
             entry[1]("the GSME did not collect the command before it expired", at)
+
+    def on_air(self, eui: str) -> bool:
+        """Is ``eui`` on a radio (this process does not run it)?"""
+        return not self.han.is_local(eui)
 
     def forget_device(self, eui: str) -> None:
         """Removed from the device log: the Trust Centre drops its link key and node."""
@@ -408,14 +420,13 @@ class SmartEnergyApp:
         gsme = self.gsme
         if gsme is None or d.src != gsme.eui or d.dst != self.chf.eui:
             return
-        if snapshot is None:  # from a GSME on a radio: the registers from the frame itself
+        if snapshot is None:  # from a GSME on a radio: only what the frame itself carried
             values = {a.attribute_id: a.value for a in cmd.reports}
             volume = values.get(MeteringAttr.CURRENT_SUMMATION_DELIVERED)
             flow = values.get(MeteringAttr.INSTANTANEOUS_DEMAND)
-            if not isinstance(volume, int):
-                return
-            snapshot = replace(gsme.registers(d.at), volume_dm3=volume,
-                               flow_dm3_per_h=flow if isinstance(flow, int) else 0)
+            if not isinstance(volume, int) or not isinstance(flow, int):
+                return  # nothing but what came over the air goes in the mirror
+            snapshot = GsmeMetering(volume, flow, 0)
         self.chf.mirror_report(d.src, snapshot, d.at)
 
     def device_joined(self, node: HanNode, now: int) -> None:

@@ -93,12 +93,14 @@ __all__ = [
     "MAX_SETTABLE_UTC",
     "MAX_TEXT",
     "MAX_VERSION",
+    "METERING_ONLY",
     "MAX_PAYLOAD",
     "MAX_RECORD",
     "MESSAGES",
     "DeviceLogUpdated",
     "ErrorPayload",
     "EsmeInstantaneous",
+    "EsmeMetering",
     "EventLog",
     "EventLogEntry",
     "EventLogRequest",
@@ -111,6 +113,7 @@ __all__ = [
     "FirmwareVersions",
     "Frame",
     "GsmeInstantaneous",
+    "GsmeMetering",
     "Header",
     "Inventory",
     "InventoryEntry",
@@ -344,6 +347,37 @@ class GsmeInstantaneous:
     balance_pence: int
     supply_state: SupplyState  # the valve
     data_age_s: int  # age of the CHF's mirror of the GSME's data
+
+    @property
+    def device_type(self) -> DeviceType:
+        return DeviceType.GSME
+
+
+#: Layout byte of a reading with only what the Metering cluster carried over the air: the
+#: device type | 0x80 (the CHF read a device on a radio, so it knows nothing else of it).
+METERING_ONLY: Final = 0x80
+
+
+@dataclass(frozen=True, slots=True)
+class EsmeMetering:
+    """An ESME on a radio: only the Metering attributes the CHF read over the HAN."""
+
+    import_wh: int  # CurrentSummationDelivered
+    demand_w: int  # InstantaneousDemand
+    status: int  # the Metering Status bitmap
+
+    @property
+    def device_type(self) -> DeviceType:
+        return DeviceType.ESME
+
+
+@dataclass(frozen=True, slots=True)
+class GsmeMetering:
+    """A GSME on a radio: only what its Metering report into the mirror carried."""
+
+    volume_dm3: int  # CurrentSummationDelivered
+    flow_dm3_per_h: int  # InstantaneousDemand
+    data_age_s: int
 
     @property
     def device_type(self) -> DeviceType:
@@ -653,6 +687,20 @@ _GSME = Codec(
     "supply_state" / Int8ub,
     "data_age_s" / Int32ub,
 )
+_ESME_METERING = Codec(
+    Shape(EsmeMetering),
+    "device_type" / Const(METERING_ONLY | int(DeviceType.ESME), Int8ub),
+    "import_wh" / Int64ub,
+    "demand_w" / Int32sb,
+    "status" / Int8ub,
+)
+_GSME_METERING = Codec(
+    Shape(GsmeMetering),
+    "device_type" / Const(METERING_ONLY | int(DeviceType.GSME), Int8ub),
+    "volume_dm3" / Int64ub,
+    "flow_dm3_per_h" / Int32ub,
+    "data_age_s" / Int32ub,
+)
 _INVENTORY = Codec(
     Shape(
         Inventory,
@@ -831,7 +879,8 @@ def _table(*specs: MessageSpec) -> Mapping[int, MessageSpec]:
 _M, _E = KeyUse.MASTER, KeyUse.EITHER
 #: The WAN request types by value, one entry each (ERROR is the only non-request type).
 MESSAGES: Final[Mapping[int, MessageSpec]] = _table(
-    MessageSpec(MessageType.READ_INSTANTANEOUS, None, (_ESME, _GSME)),
+    MessageSpec(MessageType.READ_INSTANTANEOUS, None,
+                (_ESME, _GSME, _ESME_METERING, _GSME_METERING)),
     MessageSpec(MessageType.READ_INVENTORY, None, (_INVENTORY,)),
     MessageSpec(MessageType.READ_FIRMWARE_VERSIONS, None, (_FIRMWARE,)),
     MessageSpec(MessageType.READ_EVENT_LOG, _EVENT_LOG_REQUEST, (_EVENT_LOG,),
@@ -854,7 +903,9 @@ MESSAGES: Final[Mapping[int, MessageSpec]] = _table(
     MessageSpec(MessageType.READ_FIRMWARE_TRANSFER, None, (_FIRMWARE_TRANSFER,)),
     MessageSpec(MessageType.ACTIVATE_FIRMWARE, _ACTIVATE_FIRMWARE, (_FIRMWARE_TRANSFER,)),
 )
-_INSTANTANEOUS_BY_TYPE: Final = {int(DeviceType.ESME): _ESME, int(DeviceType.GSME): _GSME}
+_INSTANTANEOUS_BY_TYPE: Final = {int(DeviceType.ESME): _ESME, int(DeviceType.GSME): _GSME,
+                                 METERING_ONLY | int(DeviceType.ESME): _ESME_METERING,
+                                 METERING_ONLY | int(DeviceType.GSME): _GSME_METERING}
 
 
 def _unsupported(msg_type: int, what: str) -> RemoteProtocolError:

@@ -121,6 +121,9 @@ def _register(a: model.RegisterArgs, lab: Lab) -> tuple[str, bool, str]:
     now = lab.registers()
     value = now.get(key)
     name = f"register {key}"
+    if value is None and a.device in lab.physical:
+        return name, False, (f"{key} has not come over the air: the {a.device} is a physical "
+                             "device, and no WAN read of it so far carried that register")
     if value is None:
         return name, False, f"{key} does not exist on DMC {lab.dmc.name}"
     problems: list[str] = []
@@ -139,6 +142,10 @@ def _register(a: model.RegisterArgs, lab: Lab) -> tuple[str, bool, str]:
             problems.append(f"no action named {since!r} ran")
             continue
         before = snap.get(key)
+        if before is None and a.device in lab.physical:
+            problems.append(f"{key} had not come over the air by {since} (read the "
+                            f"{a.device} before it)")
+            continue
         if not isinstance(before, int | float) or not isinstance(value, int | float):
             ok = rel == "unchanged" and before == value
             delta_text = f"{before} -> {value}"

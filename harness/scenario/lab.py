@@ -82,6 +82,11 @@ from harness.migration.tmad import Epcl, TmadVersion, load_epcl, load_tmad
 from harness.scenario import model
 
 ROLES = {"smso": Role.SMSO, "s1sp": Role.S1SP}
+#: WAN answer field -> register name (``register`` expectations) for a physical meter.
+_AIR_REGISTERS = {"import_wh": "import_wh", "volume_dm3": "volume_dm3",
+                  "balance_pence": "balance_pence", "payment_mode": "payment_mode",
+                  "supply_state": "supply", "debt_pence": "debt_pence",
+                  "emergency_credit_available_pence": "emergency_credit_pence"}
 #: Migration outcomes that end a series of weekly attempts.
 TERMINAL = frozenset({"migrated", "partial", "excluded", "not-eligible"})
 
@@ -138,7 +143,11 @@ class Lab:
 
     def __init__(self, dmc: ResolvedDmc, *, seed: int = 1, start: model.Start | None = None,
                  installations: int = 1, capture: HanCapture | None = None, tmad: str | None = None,
-                 trace_sink: Any = None, fleet_options: dict[str, Any] | None = None) -> None:
+                 trace_sink: Any = None, fleet_options: dict[str, Any] | None = None,
+                 physical: dict[str, tuple[str, bytes]] | None = None) -> None:
+        """``physical``: device roles played by physical devices on a radio (role -> EUI-64
+        and install code; a bench run, :mod:`harness.scenario.bench`): not emulated, and
+        their registers are what the WAN reads of them returned."""
         self.dmc = dmc
         self.seed = seed
         self.start = start or model.Start()
@@ -149,8 +158,13 @@ class Lab:
         self.events: list[LabEvent] = []
         self.trace.subscribe(self._record_event)
         self.capture = capture
+        self.physical = dict(physical or {})
+        #: role -> register name -> value, as last read over the WAN (physical roles only)
+        self.air_registers: dict[str, dict[str, object]] = {}
+        on_air = {DeviceType[role.upper()]: device for role, device in self.physical.items()}
         self.fleet = Fleet(dmc, installations, seed, self.scheduler, self.trace,
-                           han=self.start.han, capture=capture, **(fleet_options or {}))
+                           han=self.start.han, capture=capture, on_air=on_air or None,
+                           **(fleet_options or {}))
         self.t0 = self.clock.now_us()
         self.emit = self.trace.emitter("harness")
         tmad = tmad or self.start.tmad
@@ -294,13 +308,16 @@ class Lab:
         return normalise(device)
 
     def registers(self, inst: Installation | None = None) -> dict[str, object]:
-        """The meters' registers now, read from the device cores (the truth)."""
+        """The meters' registers now, read from the device cores (the truth); for a physical
+        meter, what the WAN reads of it last returned (only what came over the air)."""
         inst = inst or self.installation
         now = self.now
         out: dict[str, object] = {}
+        for name, values in self.air_registers.items():
+            out.update({f"{name}.{key}": value for key, value in values.items()})
         for name in ("esme", "gsme"):
             core = inst.esme if name == "esme" else inst.gsme
-            if core is None:
+            if core is None or name in self.physical:
                 continue
             pay = core.payment(now)
             out[f"{name}.payment_mode"] = pay.payment_mode.name.lower()
@@ -308,10 +325,21 @@ class Lab:
             out[f"{name}.supply"] = pay.supply_state.name.lower()
             out[f"{name}.debt_pence"] = pay.debt_pence
             out[f"{name}.emergency_credit_pence"] = pay.emergency_credit_available_pence
-        out["esme.import_wh"] = inst.esme.registers(now).import_wh
-        if inst.gsme is not None:
+        if "esme" not in self.physical:
+            out["esme.import_wh"] = inst.esme.registers(now).import_wh
+        if inst.gsme is not None and "gsme" not in self.physical:
             out["gsme.volume_dm3"] = inst.gsme.registers(now).volume_dm3
         return out
+
+    def _heard(self, device: str, fields: dict[str, object]) -> None:
+        """A WAN answer about a physical meter: keep the registers it carried."""
+        if device not in self.physical:
+            return
+        values = self.air_registers.setdefault(device, {})
+        for wire, register in _AIR_REGISTERS.items():
+            value = fields.get(wire)
+            if value is not None:
+                values[register] = value.lower() if isinstance(value, str) else value
 
     def security_state(self) -> dict[str, object]:
         inst = self.installation
@@ -410,6 +438,7 @@ class Lab:
         async def go(s: HeadEndSession, r: ActionResult) -> None:
             reading = await s.read_instantaneous(self.device_eui(device))
             r.fields = _fields(reading)
+            self._heard(device, r.fields)
 
         return await self._command("read", name, role, go)
 
@@ -430,6 +459,7 @@ class Lab:
                 state = await s.set_payment_mode(eui, PaymentMode[set_to.upper()])
             r.fields = _fields(state)
             r.status = state.payment_mode.name.lower()
+            self._heard(device, r.fields)
 
         return await self._command("payment_mode", name, role, go)
 

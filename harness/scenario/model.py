@@ -80,6 +80,8 @@ Duration = Annotated[
 ]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$", max_length=64)]
 Device = Literal["esme", "gsme", "ppmid", "ihd"]
+#: A device's name in a lab file (hw/lab.py): what ``physical:`` binds a device role to.
+LabDeviceName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 Meter = Literal["esme", "gsme"]
 RoleName = Literal["smso", "s1sp"]
 PaymentModeName = Literal["credit", "prepayment"]
@@ -538,6 +540,10 @@ class Scenario(_Schema):
     faults: tuple[Fault, ...] = ()
     actions: tuple[Action, ...] = ()
     expect: tuple[Expectation, ...] = ()
+    #: Device roles played by physical devices on a bench, by their lab-file names
+    #: (``esme: esme-lab-1``); used by ``s1lab run --lab LAB`` (docs/hardware.md), ignored
+    #: by virtual runs.
+    physical: dict[Device, LabDeviceName] = Field(default_factory=dict)
     source: str = Field(default="", exclude=True)  # the file it came from (set by the loader)
 
     @model_validator(mode="after")
@@ -548,6 +554,12 @@ class Scenario(_Schema):
                 if action.as_ in names:
                     raise ValueError(f"actions[{i}]: the name {action.as_!r} is used twice")
                 names.add(action.as_)
+        names_used = list(self.physical.values())
+        twice = sorted({n for n in names_used if names_used.count(n) > 1})
+        if twice:
+            raise ValueError(f"physical: lab device {', '.join(twice)} bound to two roles")
+        if self.physical and self.start.han == "direct":
+            raise ValueError("physical devices need the ZigBee HAN (start.han: zigbee)")
         if not self.expect and not any(isinstance(a, Check) for a in self.actions):
             raise ValueError("a case needs at least one expectation (expect, or a check action)")
         return self

@@ -45,6 +45,19 @@ class TimelineEvent:
 
 
 @dataclass(frozen=True)
+class PhysicalDevice:
+    """A device role that a bench run (``s1lab run --lab``) left to a physical device."""
+
+    role: str  # esme, gsme, ppmid, ihd
+    name: str  # its name in the lab file
+    eui: str
+    model: str
+    radio: str  # the lab's radio name
+    radio_url: str
+    joined_us: int | None = None  # when it joined the emulated CHF (None: it never did)
+
+
+@dataclass(frozen=True)
 class CaseResult:
     """The result of one cell: a test case run on one DMC with one seed."""
 
@@ -63,6 +76,8 @@ class CaseResult:
     repro: str  # one command that reproduces this cell alone
     error: str | None = None  # for ERROR: one line saying what broke
     evidence: dict[str, str] = field(default_factory=dict)  # kind -> path relative to the cell dir
+    #: On a bench run, the roles played by physical devices (absent from virtual runs' JSON).
+    physical: tuple[PhysicalDevice, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -74,6 +89,8 @@ class CaseResult:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["verdict"] = self.verdict.value
+        if not self.physical:
+            del d["physical"]
         return d
 
     def to_json(self) -> str:
@@ -97,6 +114,7 @@ class CaseResult:
             repro=d["repro"],
             error=d.get("error"),
             evidence=dict(d.get("evidence", {})),
+            physical=tuple(PhysicalDevice(**p) for p in d.get("physical", ())),
         )
 
     @classmethod

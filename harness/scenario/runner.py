@@ -9,11 +9,13 @@ and seed give the same CaseResult except ``wall_s``.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shlex
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
@@ -21,9 +23,10 @@ from typing import Any, TextIO
 from emulator.capture.evidence import CAPTURE_NAME, TLS_KEYS_NAME, WAN_NAME, CaptureDir
 from emulator.drivers.capture import KEYS_NAME, PCAP_NAME, README_NAME, HanCapture
 from emulator.drivers.clock import run_virtual
-from emulator.errors import S1labError
+from emulator.errors import S1labError, TransportError
 from emulator.profiles import ResolvedDmc, load_dmc
 from harness.scenario import model
+from harness.scenario.bench import BenchPlan, OnAir, on_the_air
 from harness.scenario.catalogue import resolve
 from harness.scenario.expect import check
 from harness.scenario.lab import Lab, LabEvent
@@ -41,7 +44,9 @@ _NOISY = frozenset({"HanFrameSent", "HanFrameReceived", "MirrorUpdated", "Consum
 _LANES = (("Wan", "wan"), ("Tls", "wan"), ("Han", "han"), ("Migration", "migration"),
           ("DeviceInstallation", "migration"), ("RolledBack", "migration"),
           ("Installation", "migration"), ("Supplier", "migration"), ("Security", "migration"))
-TIMELINE_LIMIT = 1000  # events per cell; beyond it the device lanes are thinned evenly
+TIMELINE_LIMIT = 1000
+#: Real seconds a bench run's steps may take beyond its scenario time (round trips, reads).
+_BENCH_SLACK_S = 120.0  # events per cell; beyond it the device lanes are thinned evenly
 
 
 def repro_command(case: str, dmc: str, seed: int) -> str:
@@ -130,38 +135,69 @@ async def run_case(scenario: model.Scenario, dmc: ResolvedDmc, seed: int, *,
                    also: Sequence[model.Expectation] = (),
                    fleet_options: dict[str, Any] | None = None,
                    on_open: Callable[[Lab], None] | None = None,
+                   bench: OnAir | None = None,
+                   announce: Callable[[str], None] | None = None,
                    ) -> tuple[list[ExpectationResult], Lab]:
     """Run ``scenario`` on the running virtual loop; the expectation results and the lab
     (closed). ``sink`` takes the trace lines, ``capture`` the HAN frames; ``on_open`` gets
     the lab as soon as it exists (so a run that breaks still has its timeline).
 
     ``also``: more expectations checked at the end after the case's own (tests use it to show
-    that each expectation of a case can fail)."""
+    that each expectation of a case can fail).
+
+    ``bench``: a bench run on the running real-time loop (:mod:`harness.scenario.bench`): the
+    CHF's HAN on the lab radio, the physical devices joined before t=0, the steps bounded by
+    the plan's time limit; ``announce`` gets its progress lines."""
     results: list[ExpectationResult] = []
-    async with Lab.open(dmc, seed=seed, start=scenario.start, capture=capture,
-                        trace_sink=sink, fleet_options=fleet_options) as lab:
+    physical = ({d.role: (d.eui, bench.plan.install_codes[d.role]) for d in bench.plan.devices}
+                if bench is not None else None)
+    async with AsyncExitStack() as stack:
+        lab = await stack.enter_async_context(Lab.open(
+            dmc, seed=seed, start=scenario.start, capture=capture, trace_sink=sink,
+            fleet_options=fleet_options, physical=physical))
         if on_open is not None:
             on_open(lab)
+        if bench is not None:
+            await stack.enter_async_context(on_the_air(lab, bench, announce))
         for fault in scenario.faults:
             lab.inject(fault)
-        for action in scenario.actions:
-            if action.at is not None:
-                await lab.wait_until(action.at)
-            results.extend(await _perform(lab, action))
-        for exp in (*scenario.expect, *also):
-            results.append(await check(exp, lab))
+
+        async def steps() -> None:
+            for action in scenario.actions:
+                if action.at is not None:
+                    await lab.wait_until(action.at)
+                results.extend(await _perform(lab, action))
+            for exp in (*scenario.expect, *also):
+                results.append(await check(exp, lab))
+
+        if bench is None:
+            await steps()
+        else:
+            limit_s = bench.plan.time_limit_us / 1e6 + _BENCH_SLACK_S
+            try:
+                await asyncio.wait_for(steps(), limit_s)
+            except TimeoutError:
+                raise TransportError(f"the bench run took longer than {limit_s:g} s of real "
+                                     "time (the time limit plus slack); stopped") from None
         return results, lab
 
 
 def run_scenario(scenario: model.Scenario, dmc: str, seed: int, out_dir: Path | None = None,
-                 case_ref: str | None = None) -> CaseResult:
-    """One cell; never raises for a failing case or a broken run (Verdict FAIL / ERROR)."""
+                 case_ref: str | None = None, bench: BenchPlan | None = None,
+                 announce: Callable[[str], None] | None = None) -> CaseResult:
+    """One cell; never raises for a failing case or a broken run (Verdict FAIL / ERROR).
+
+    With ``bench`` (from :func:`harness.scenario.bench.plan_bench`) the case runs on the real
+    clock with physical devices on the lab radio, and the CaseResult lists them."""
     t_wall = time.perf_counter()
-    repro = repro_command(case_ref or scenario.id, dmc, seed)
+    repro = (bench.repro(case_ref or scenario.id, dmc, seed) if bench is not None
+             else repro_command(case_ref or scenario.id, dmc, seed))
+    on_air = OnAir(bench) if bench is not None else None
     base = CaseResult(case_id=scenario.id, title=scenario.title, dmc=dmc, seed=seed,
                       verdict=Verdict.ERROR, behaviours=tuple(scenario.behaviours),
                       clauses=tuple(scenario.clauses), expectations=(), timeline=(),
-                      started_us=0, ended_us=0, wall_s=0.0, repro=repro)
+                      started_us=0, ended_us=0, wall_s=0.0, repro=repro,
+                      physical=bench.devices if bench is not None else ())
     try:
         resolved = load_dmc(dmc)
     except S1labError as exc:
@@ -185,13 +221,13 @@ def run_scenario(scenario: model.Scenario, dmc: str, seed: int, out_dir: Path | 
         results, _lab = await run_case(
             scenario, resolved, seed, sink=sink,
             capture=evidence_dir.han if evidence_dir is not None else None,
-            fleet_options=options, on_open=holder.append)
+            fleet_options=options, on_open=holder.append, bench=on_air, announce=announce)
         return results
 
     error: str | None = None
     results: list[ExpectationResult] = []
-    try:
-        results = run_virtual(main())
+    try:  # a bench run is on the real clock (its radio and devices are)
+        results = run_virtual(main()) if bench is None else asyncio.run(main())
     except Exception as exc:  # a broken run is a verdict (ERROR), not a crash of the campaign
         error = _one_line(exc)
     finally:
@@ -220,7 +256,8 @@ def run_scenario(scenario: model.Scenario, dmc: str, seed: int, out_dir: Path | 
         timeline=_timeline(lab.events) if lab is not None else (),
         started_us=lab.t0 if lab is not None else 0,
         ended_us=lab.now if lab is not None else 0,
-        wall_s=_since(t_wall), error=error, evidence=evidence)
+        wall_s=_since(t_wall), error=error, evidence=evidence,
+        physical=on_air.devices() if on_air is not None else ())
     return _write(result, out_dir)
 
 

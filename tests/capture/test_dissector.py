@@ -66,6 +66,7 @@ REQUEST_TYPES: tuple[MessageType, ...] = tuple(MessageType(t) for t in wan.MESSA
 #: of a list are under s1lab.<prefix>.entry.
 PREFIX: dict[type, str] = {
     wan.EsmeInstantaneous: "esme", wan.GsmeInstantaneous: "gsme", wan.Inventory: "inventory",
+    wan.EsmeMetering: "esme_metering", wan.GsmeMetering: "gsme_metering",
     wan.FirmwareVersions: "firmware", wan.EventLogRequest: "event_log_request",
     wan.EventLog: "event_log", wan.PaymentState: "payment",
     wan.SetPaymentMode: "set_payment_mode", wan.TopUpRequest: "top_up",
@@ -105,6 +106,8 @@ EXCHANGES: list[tuple[MessageType, object | None, object]] = [
         False, SupplyState.ENABLED)),
     (M.READ_INSTANTANEOUS, None, wan.GsmeInstantaneous(
         820888201, 98765, 321, PaymentMode.CREDIT, -5, SupplyState.DISABLED, 1800)),
+    (M.READ_INSTANTANEOUS, None, wan.EsmeMetering(1234567, -1520, 0x01)),  # on a radio
+    (M.READ_INSTANTANEOUS, None, wan.GsmeMetering(98765, 321, 1800)),
     (M.READ_INVENTORY, None, wan.Inventory("smso.apn", "smso-standard", "8944000000000000001",
                                            820888000, (
         wan.InventoryEntry(ESME, DeviceType.ESME, DeviceLogState.JOINED, 820887000),
@@ -178,6 +181,8 @@ def expected_fields(body: object, prefix: str | None = None) -> list[tuple[str, 
     out: list[tuple[str, str]] = []
     if isinstance(body, wan.EsmeInstantaneous | wan.GsmeInstantaneous):
         out.append((f"{prefix}.device_type", _show(body.device_type)))
+    elif isinstance(body, wan.EsmeMetering | wan.GsmeMetering):  # the layout byte
+        out.append((f"{prefix}.device_type", str(wan.METERING_ONLY | int(body.device_type))))
     assert dataclasses.is_dataclass(body)
     for f in dataclasses.fields(body):
         value = getattr(body, f.name)
@@ -255,6 +260,9 @@ def _named_fields(cls: type, prefix: str) -> Iterator[tuple[str, dict[int, str]]
     enums and booleans, also inside list entries."""
     if cls in (wan.EsmeInstantaneous, wan.GsmeInstantaneous):
         yield f"{prefix}.device_type", {int(m): m.name for m in DeviceType}
+    elif cls in (wan.EsmeMetering, wan.GsmeMetering):
+        yield f"{prefix}.device_type", {wan.METERING_ONLY | int(m): m.name
+                                        for m in (DeviceType.ESME, DeviceType.GSME)}
     for name, hint in typing.get_type_hints(cls).items():
         args = typing.get_args(hint)
         if typing.get_origin(hint) is tuple and args and dataclasses.is_dataclass(args[0]):
@@ -361,7 +369,8 @@ def test_tshark_decodes_every_message_type_as_encoded(tmp_path: Path, version: s
         what = f"frame {packet.number}: {names[wan.parse_frame(frame).header.msg_type]}"
         assert [_normal(f) for f in got] == [_normal(f) for f in want], what
     # Message types by name, as in a display filter.
-    assert len(pdml(out, 's1lab.type == "READ_INSTANTANEOUS_RESPONSE"')) == 2
+    assert len(pdml(out, 's1lab.type == "READ_INSTANTANEOUS_RESPONSE"')) == 4
+    assert len(pdml(out, 's1lab.esme_metering.device_type == "ESME"')) == 1  # on a radio
     assert len(pdml(out, 's1lab.type == "ERROR"')) == 1
     assert len(pdml(out, 's1lab.type == "TOP_UP"')) == 2  # with the damaged one
     assert len(pdml(out, 's1lab.firmware_transfer.state == "REFUSED" and '

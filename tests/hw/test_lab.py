@@ -62,7 +62,7 @@ def test_bad_lab_files_are_one_error_naming_the_field(tmp_path: Path, devices: s
 def test_lab_check_cli(tmp_path: Path) -> None:
     ok = subprocess.run([*S1LAB, "lab", "check", str(EXAMPLE)], capture_output=True, text=True,
                         timeout=30, check=False)
-    assert ok.returncode == 0 and "ok (3 radios, 2 devices)" in ok.stdout
+    assert ok.returncode == 0 and "ok (3 radios, 3 devices)" in ok.stdout
     bad = _lab(tmp_path, "[{name: a, type: ESME, eui: 00-0D-6F-00-0A-BC-DE-F0}]")
     r = subprocess.run([*S1LAB, "lab", "check", str(bad)], capture_output=True, text=True,
                        timeout=30, check=False)

@@ -12,6 +12,7 @@ HAN) or :class:`Restarted`; it raises :class:`~emulator.core.chf.auth.Reject` to
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -105,7 +106,9 @@ def _read_instantaneous(
 
         def start(complete: Complete, fail: Fail) -> None:
             # the HAN's ESME read answers with the ESME's EsmeReading
-            han.read_esme(now, lambda r, at: complete(_esme_body(cast(EsmeReading, r)), at),
+            # an ESME on a radio answers with only its Metering attributes (EsmeMetering)
+            han.read_esme(now, lambda r, at: complete(
+                r if isinstance(r, wan.EsmeMetering) else _esme_body(cast(EsmeReading, r)), at),
                           lambda why, at: fail(ErrorCode.DEVICE_UNREACHABLE, why, at))
 
         return Deferred(start)
@@ -116,6 +119,8 @@ def _read_instantaneous(
         if chf.gsme_mirror is None:
             raise Reject(ErrorCode.DEVICE_UNREACHABLE, "no data from the GSME yet", keys)
         g, at = chf.gsme_mirror
+        if isinstance(g, wan.GsmeMetering):  # reported over the air: only what it carried
+            return replace(g, data_age_s=(now - at) // SECOND)
         return wan.GsmeInstantaneous(
             meter_time=zigbee_utc(g.meter_time_us),  # type: ignore[attr-defined]
             volume_dm3=g.volume_dm3,  # type: ignore[attr-defined]
@@ -171,7 +176,7 @@ def _read_firmware(
                                  version=chf.firmware_version)]
     for eui, e in chf.log.items():
         dev = chf.devices.get(eui)
-        if dev is not None:
+        if dev is not None and not (chf.han is not None and chf.han.on_air(eui)):
             entries.append(wan.FirmwareEntry(eui=eui_from_str(eui), device_type=e.device_type,
                                              version=dev.firmware_version))  # type: ignore[attr-defined]
     return wan.FirmwareVersions(entries=tuple(entries))

@@ -376,6 +376,13 @@ class Chf:
         if (device_type is DeviceType.GSME and self.han is not None
                 and wan.MESSAGES[mt].waits_for_gsme):
             result = self._queue_for_gsme(mt, payload, now)
+        elif (device_type is not DeviceType.CHF and self.han is not None
+              and mt is not MessageType.READ_INSTANTANEOUS and self.han.on_air(target)):
+            # a device on a radio: this CHF carries only Metering reads to it, and does not
+            # answer for it from a model of the device
+            raise Reject(ErrorCode.UNSUPPORTED_COMMAND,
+                         f"{mt.name}: {target} is on a radio; only READ_INSTANTANEOUS reaches it",
+                         keys)
         else:
             result = handler(self, device_type, core, request, now, keys)
         self.emit(now, self.eui, "WanRequestServed",

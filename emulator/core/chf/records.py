@@ -135,5 +135,7 @@ class HanPort(Protocol):
 
     def forget_device(self, eui: str) -> None: ...
 
+    def on_air(self, eui: str) -> bool: ...  # on a radio, not run by this process
+
     @property
     def ota(self) -> OtaHan | None: ...  # the OTA cluster (emulator.core.ota_han), if attached
