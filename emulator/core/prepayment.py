@@ -177,6 +177,7 @@ class PrepaymentMeter:
         "_profile",
         "_rates",
         "_residual",
+        "_snap",
         "_standing",
         "_supply",
         "_utrn_high",
@@ -225,6 +226,7 @@ class PrepaymentMeter:
         self._lockout_until: int | None = None
         self._log = array("q")
         self._log_head = 0
+        self._snap: PaymentSnapshot | None = None  # the last snapshot made, while it holds
         self._record(now, EventCode.POWER_ON, 0)
 
     # -- reads -----------------------------------------------------------------------------
@@ -237,6 +239,11 @@ class PrepaymentMeter:
     def payment(self, now: int) -> PaymentSnapshot:
         self._catch_up(now)
         return self._snapshot()
+
+    def supply_state_at(self, now: int) -> SupplyState:
+        """The supply state at ``now`` (what :meth:`payment` says of it, without the rest)."""
+        self._catch_up(now)
+        return self._supply
 
     def meter_time(self, now: int) -> int:
         """The meter's clock: ``now`` plus its offset (set by :meth:`set_time`)."""
@@ -380,13 +387,22 @@ class PrepaymentMeter:
 
     def _snapshot(self) -> PaymentSnapshot:
         limit = self._prepay.emergency_credit_limit_pence
-        if self._ec is EmergencyCredit.AVAILABLE:
+        ec = self._ec
+        if ec is EmergencyCredit.AVAILABLE:
             available = limit
-        elif self._ec is EmergencyCredit.IN_USE:
+        elif ec is EmergencyCredit.IN_USE:
             available = max(0, limit + min(self._balance, 0))
         else:
             available = 0
-        return PaymentSnapshot(
+        # Reads between two changes (every display refresh) share one snapshot.
+        snap = self._snap
+        if (snap is not None and snap.balance_pence == self._balance
+                and snap.payment_mode is self._mode and snap.supply_state is self._supply
+                and snap.emergency_credit_available_pence == available
+                and snap.emergency_credit_in_use is (ec is EmergencyCredit.IN_USE)
+                and snap.debt_pence == self._debt and snap.emergency_credit_limit_pence == limit):
+            return snap
+        snap = self._snap = PaymentSnapshot(
             payment_mode=self._mode,
             balance_pence=self._balance,
             emergency_credit_limit_pence=limit,
@@ -395,6 +411,7 @@ class PrepaymentMeter:
             debt_pence=self._debt,
             supply_state=self._supply,
         )
+        return snap
 
     def _catch_up(self, now: int) -> None:
         """Settle every half-hour boundary up to ``now``, then accrue to ``now``."""

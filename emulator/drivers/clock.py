@@ -92,6 +92,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         selector = _VirtualSelector()
         super().__init__(selector)
         selector.loop = self
+        self._io_map = selector.get_map()  # a live view: its len is what is registered now
         self._epoch_us = from_datetime(start)
         self._elapsed_us = 0  # virtual microseconds since start; loop.time() = this / 1e6
         self._clock_resolution = 1e-6
@@ -125,7 +126,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         """
         if self._ready or self._stopping:  # type: ignore[attr-defined]
             return False
-        if len(self._selector.get_map()) > 1:  # type: ignore[attr-defined]
+        if len(self._io_map) > 1:
             return False  # real I/O could be pending: take the ordinary path
         scheduled: list[asyncio.TimerHandle] = self._scheduled  # type: ignore[attr-defined]
         while scheduled and scheduled[0].cancelled():  # as the loop itself drops them
@@ -134,7 +135,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
             handle._scheduled = False  # type: ignore[attr-defined]
         target = at_us - self._epoch_us
         # A timer within a microsecond of ``at_us`` may be due with it: let the loop order them.
-        if scheduled and round(scheduled[0].when() * SECOND) <= target + 1:
+        if scheduled and round(scheduled[0]._when * SECOND) <= target + 1:  # type: ignore[attr-defined]
             return False
         if target > self._elapsed_us:
             self._elapsed_us = target
