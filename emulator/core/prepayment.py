@@ -158,6 +158,7 @@ class PrepaymentMeter:
 
     __slots__ = (
         "_balance",
+        "_caught_up",
         "_charged",
         "_charged_to",
         "_credit_cut",
@@ -215,6 +216,7 @@ class PrepaymentMeter:
         self._charged = profile.registers
         self._charged_to = now
         self._next_boundary = now - now % SLOT + SLOT
+        self._caught_up = now  # the profile starts accrued to ``now``, no boundary due
         self._ec = EmergencyCredit.NONE
         self._low = False
         self._supply = SupplyState.ENABLED
@@ -414,7 +416,11 @@ class PrepaymentMeter:
         return snap
 
     def _catch_up(self, now: int) -> None:
-        """Settle every half-hour boundary up to ``now``, then accrue to ``now``."""
+        """Settle every half-hour boundary up to ``now``, then accrue to ``now``. Again at the
+        same (or an earlier) time it changes nothing: the reads of one instant pay once."""
+        if now <= self._caught_up:
+            return
+        self._caught_up = now
         while self._next_boundary <= now:
             boundary = self._next_boundary
             self._next_boundary = boundary + SLOT

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from emulator.errors import WireError
 
@@ -23,6 +24,7 @@ def eui_from_str(text: str) -> bytes:
     return bytes.fromhex(stripped.replace("-", "").replace(":", ""))
 
 
+@lru_cache(maxsize=4096)  # a head-end names the same few thousand devices on every command
 def normalise(text: str) -> str:
     """Any accepted spelling to the canonical ``00-1B-C5-...`` form."""
     return eui_to_str(eui_from_str(text))

@@ -438,9 +438,11 @@ _Field = tuple[str, str, int | None]  # (name, struct format character, Const va
 def _field(sc: Construct[Any, Any]) -> _Field | None:
     if not isinstance(sc, Renamed) or sc.name is None:
         return None
-    inner, const = sc.subcon, None
+    inner: Any = sc.subcon
+    const = None
     if isinstance(inner, Const):
-        inner, const = inner.subcon, inner.value
+        const = getattr(inner, "value", None)
+        inner = inner.subcon
         if not isinstance(const, int):
             return None
     if not isinstance(inner, FormatField) or inner.fmtstr[0] != ">":
