@@ -327,7 +327,12 @@ Conv = Callable[[Any, str], Any]
 
 
 def strict_enum(enum: type[IntEnum]) -> tuple[Conv, Conv]:
+    members = enum._value2member_map_  # what ``enum(v)`` looks up first
+
     def dec(v: Any, path: str) -> Any:
+        member = members.get(v) if isinstance(v, int) else None
+        if member is not None:
+            return member
         try:
             return enum(v)
         except ValueError:
