@@ -50,6 +50,7 @@ class _VirtualSelector(selectors.BaseSelector):
 
     def __init__(self) -> None:
         self._real = selectors.DefaultSelector()
+        self._map = self._real.get_map()  # a live view of what is registered
         self.loop: VirtualEventLoop | None = None
 
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
@@ -71,6 +72,11 @@ class _VirtualSelector(selectors.BaseSelector):
         self._real.close()
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        if timeout == 0 and len(self._map) <= 1:
+            # Callbacks are ready and only the loop's own wake-up pipe is registered: nothing
+            # to poll (a thread's call_soon_threadsafe is in the ready queue already; the pipe
+            # is drained on the next turn that polls).
+            return []
         ready = self._real.select(0)
         if ready or timeout == 0:
             return ready
