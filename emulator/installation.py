@@ -165,9 +165,10 @@ class Installation(FaultApi):
     # ---- the clock --------------------------------------------------------------------------
 
     def _on_timer(self, now: int) -> None:
-        self.core.handle_timer(now)
-        self._slot.set(self.core.get_timer())
-        if self.chf.outgoing:
+        core = self.core
+        core.handle_timer(now)
+        self._slot.set(core.get_timer())
+        if core.devices.chf.outgoing:
             self.wan.flush()
 
     def sync_timer(self) -> None:

@@ -182,13 +182,16 @@ class InstallationCore:
     def get_timer(self) -> int | None:
         d = self.devices
         best = d.esme.get_timer()
-        for t in (
-            d.gsme.get_timer() if d.gsme is not None else None,
-            d.ppmid.get_timer() if d.ppmid is not None else None,
-            d.ihd.get_timer() if d.ihd is not None else None,
-            self._consumer_press_at,
-            self.app.get_timer() if self.app is not None else None,
-        ):
+        for dev in (d.gsme, d.ppmid, d.ihd):
+            if dev is not None:
+                t = dev.get_timer()
+                if t is not None and (best is None or t < best):
+                    best = t
+        t = self._consumer_press_at
+        if t is not None and (best is None or t < best):
+            best = t
+        if self.app is not None:
+            t = self.app.get_timer()
             if t is not None and (best is None or t < best):
                 best = t
         return best
@@ -196,31 +199,31 @@ class InstallationCore:
     def handle_timer(self, now: int) -> None:
         d = self.devices
         app = self.app
-        t = d.esme.get_timer()
+        esme = d.esme
+        t = esme.get_timer()
         if t is not None and t <= now:
-            d.esme.handle_timer(now)
+            esme.handle_timer(now)
             if app is None:
-                d.chf.heard(d.esme.eui, now)
-        if d.gsme is not None:
-            t = d.gsme.get_timer()
+                d.chf.heard(esme.eui, now)
+        gsme = d.gsme
+        if gsme is not None:
+            t = gsme.get_timer()
             if t is not None and t <= now:
-                reading = d.gsme.handle_timer(now)
+                reading = gsme.handle_timer(now)
                 if reading is not None:
                     if app is None:
-                        if not self._cut_off(d.gsme.eui, now):
-                            d.chf.mirror_report(d.gsme.eui, reading, now)
+                        if not self._cut_off(gsme.eui, now):
+                            d.chf.mirror_report(gsme.eui, reading, now)
                     else:
                         app.gsme_wake(reading, now)
         for consumer in (d.ppmid, d.ihd):
-            if consumer is None:
+            if consumer is None or consumer.get_timer() > now:
                 continue
-            t = consumer.get_timer()
-            if t is not None and t <= now:
-                for request in consumer.handle_timer(now):
-                    if app is None:
-                        self._serve_display(consumer, request.target, request.what, now)
-                    else:
-                        app.refresh(consumer, request.target, request.what, now)
+            for request in consumer.handle_timer(now):
+                if app is None:
+                    self._serve_display(consumer, request.target, request.what, now)
+                else:
+                    app.refresh(consumer, request.target, request.what, now)
         if app is not None:
             t = app.get_timer()
             if t is not None and t <= now:
@@ -257,7 +260,7 @@ class InstallationCore:
     def _watch_supply(self, now: int) -> None:
         d = self.devices
         if (self._consumer_press_at is None and d.ppmid is not None
-                and d.esme.payment(now).supply_state is SupplyState.ARMED):
+                and d.esme.supply_state_at(now) is SupplyState.ARMED):
                 self._consumer_press_at = now + (5 + self._rng.randrange(55)) * MINUTE
 
     # consumer actions (tests and scenarios call these too)

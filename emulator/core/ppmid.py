@@ -78,6 +78,8 @@ class ConsumerDevice:
         "_requests",
         "_shown_e",
         "_shown_g",
+        "_source_e",
+        "_source_g",
         "_updated_at",
         "eui",
         "firmware_version",
@@ -106,6 +108,10 @@ class ConsumerDevice:
         self._requests = _requests(self.WHAT, gas)
         self._shown_e: object = None
         self._shown_g: object = None
+        # The data the shown values were converted from: a refresh that is handed the very
+        # same (immutable) data again shows the same value without converting it again.
+        self._source_e: object = None
+        self._source_g: object = None
         self._emitted_e: object = None
         self._emitted_g: object = None
         self._emit_at_e = 0
@@ -143,13 +149,21 @@ class ConsumerDevice:
         """The driver's answer to a :class:`ReadRequest`; ``data_at`` is when the data was
         last updated at its source (the mirror's time for gas read from the CHF)."""
         if target is DeviceType.ESME:
-            value = self._convert(target, data)
+            if data is self._source_e and data is not None:
+                value = self._shown_e
+            else:
+                value = self._convert(target, data)
+                self._source_e = data
             self._shown_e = value
             if self._should_emit(self._emitted_e, value, now - self._emit_at_e):
                 self._emitted_e, self._emit_at_e = value, now
                 self._display(now, target, value)
         elif target is DeviceType.GSME:
-            value = self._convert(target, data)
+            if data is self._source_g and data is not None:
+                value = self._shown_g
+            else:
+                value = self._convert(target, data)
+                self._source_g = data
             self._shown_g = value
             self._gas_data_at = data_at
             if self._should_emit(self._emitted_g, value, now - self._emit_at_g):
@@ -162,7 +176,7 @@ class ConsumerDevice:
     def _should_emit(self, old: object, new: object, since: int) -> bool:
         if old is None:
             return True
-        if old == new:
+        if old is new or old == new:
             return False
         return since >= REDRAW_INTERVAL_US or self._significant(old, new)
 

@@ -158,6 +158,7 @@ class PrepaymentMeter:
 
     __slots__ = (
         "_balance",
+        "_caught_up",
         "_charged",
         "_charged_to",
         "_credit_cut",
@@ -177,6 +178,7 @@ class PrepaymentMeter:
         "_profile",
         "_rates",
         "_residual",
+        "_snap",
         "_standing",
         "_supply",
         "_utrn_high",
@@ -214,6 +216,7 @@ class PrepaymentMeter:
         self._charged = profile.registers
         self._charged_to = now
         self._next_boundary = now - now % SLOT + SLOT
+        self._caught_up = now  # the profile starts accrued to ``now``, no boundary due
         self._ec = EmergencyCredit.NONE
         self._low = False
         self._supply = SupplyState.ENABLED
@@ -225,6 +228,7 @@ class PrepaymentMeter:
         self._lockout_until: int | None = None
         self._log = array("q")
         self._log_head = 0
+        self._snap: PaymentSnapshot | None = None  # the last snapshot made, while it holds
         self._record(now, EventCode.POWER_ON, 0)
 
     # -- reads -----------------------------------------------------------------------------
@@ -237,6 +241,11 @@ class PrepaymentMeter:
     def payment(self, now: int) -> PaymentSnapshot:
         self._catch_up(now)
         return self._snapshot()
+
+    def supply_state_at(self, now: int) -> SupplyState:
+        """The supply state at ``now`` (what :meth:`payment` says of it, without the rest)."""
+        self._catch_up(now)
+        return self._supply
 
     def meter_time(self, now: int) -> int:
         """The meter's clock: ``now`` plus its offset (set by :meth:`set_time`)."""
@@ -380,13 +389,22 @@ class PrepaymentMeter:
 
     def _snapshot(self) -> PaymentSnapshot:
         limit = self._prepay.emergency_credit_limit_pence
-        if self._ec is EmergencyCredit.AVAILABLE:
+        ec = self._ec
+        if ec is EmergencyCredit.AVAILABLE:
             available = limit
-        elif self._ec is EmergencyCredit.IN_USE:
+        elif ec is EmergencyCredit.IN_USE:
             available = max(0, limit + min(self._balance, 0))
         else:
             available = 0
-        return PaymentSnapshot(
+        # Reads between two changes (every display refresh) share one snapshot.
+        snap = self._snap
+        if (snap is not None and snap.balance_pence == self._balance
+                and snap.payment_mode is self._mode and snap.supply_state is self._supply
+                and snap.emergency_credit_available_pence == available
+                and snap.emergency_credit_in_use is (ec is EmergencyCredit.IN_USE)
+                and snap.debt_pence == self._debt and snap.emergency_credit_limit_pence == limit):
+            return snap
+        snap = self._snap = PaymentSnapshot(
             payment_mode=self._mode,
             balance_pence=self._balance,
             emergency_credit_limit_pence=limit,
@@ -395,9 +413,14 @@ class PrepaymentMeter:
             debt_pence=self._debt,
             supply_state=self._supply,
         )
+        return snap
 
     def _catch_up(self, now: int) -> None:
-        """Settle every half-hour boundary up to ``now``, then accrue to ``now``."""
+        """Settle every half-hour boundary up to ``now``, then accrue to ``now``. Again at the
+        same (or an earlier) time it changes nothing: the reads of one instant pay once."""
+        if now <= self._caught_up:
+            return
+        self._caught_up = now
         while self._next_boundary <= now:
             boundary = self._next_boundary
             self._next_boundary = boundary + SLOT

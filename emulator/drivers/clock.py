@@ -50,6 +50,7 @@ class _VirtualSelector(selectors.BaseSelector):
 
     def __init__(self) -> None:
         self._real = selectors.DefaultSelector()
+        self._map = self._real.get_map()  # a live view of what is registered
         self.loop: VirtualEventLoop | None = None
 
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
@@ -71,6 +72,11 @@ class _VirtualSelector(selectors.BaseSelector):
         self._real.close()
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        if timeout == 0 and len(self._map) <= 1:
+            # Callbacks are ready and only the loop's own wake-up pipe is registered: nothing
+            # to poll (a thread's call_soon_threadsafe is in the ready queue already; the pipe
+            # is drained on the next turn that polls).
+            return []
         ready = self._real.select(0)
         if ready or timeout == 0:
             return ready
@@ -92,6 +98,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         selector = _VirtualSelector()
         super().__init__(selector)
         selector.loop = self
+        self._io_map = selector.get_map()  # a live view: its len is what is registered now
         self._epoch_us = from_datetime(start)
         self._elapsed_us = 0  # virtual microseconds since start; loop.time() = this / 1e6
         self._clock_resolution = 1e-6
@@ -125,7 +132,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         """
         if self._ready or self._stopping:  # type: ignore[attr-defined]
             return False
-        if len(self._selector.get_map()) > 1:  # type: ignore[attr-defined]
+        if len(self._io_map) > 1:
             return False  # real I/O could be pending: take the ordinary path
         scheduled: list[asyncio.TimerHandle] = self._scheduled  # type: ignore[attr-defined]
         while scheduled and scheduled[0].cancelled():  # as the loop itself drops them
@@ -134,7 +141,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
             handle._scheduled = False  # type: ignore[attr-defined]
         target = at_us - self._epoch_us
         # A timer within a microsecond of ``at_us`` may be due with it: let the loop order them.
-        if scheduled and round(scheduled[0].when() * SECOND) <= target + 1:
+        if scheduled and round(scheduled[0]._when * SECOND) <= target + 1:  # type: ignore[attr-defined]
             return False
         if target > self._elapsed_us:
             self._elapsed_us = target

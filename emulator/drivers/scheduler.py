@@ -124,7 +124,7 @@ class Scheduler:
                     heapq.heappop(heap)
                 if not heap or advance is None or not advance(heap[0][0]):
                     break
-                now = self._clock.now_us()
+                now = heap[0][0]  # the clock jumped there: every earlier entry has run
         finally:
             self._firing = False
         if heap and self._handle is None:

@@ -9,14 +9,18 @@ Every decode or encode failure becomes :class:`~emulator.errors.MalformedFrame` 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+import struct
+from collections.abc import Callable, Mapping, Sequence
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 from construct import (
+    Const,
     Construct,
     ConstructError,
+    FormatField,
     ListContainer,
+    Renamed,
     SizeofError,
     StreamError,
     StringError,
@@ -26,7 +30,7 @@ from construct import (
 )
 
 from emulator.errors import LocalProtocolError, MalformedFrame
-from emulator.wire.codec_errors import CODEC_ERRORS
+from emulator.wire.codec_errors import CODEC_ERRORS, FAST_PATH_ERRORS
 
 __all__ = [
     "BOOL",
@@ -38,6 +42,7 @@ __all__ = [
     "Conv",
     "Counted",
     "Exact",
+    "Fixed",
     "Prefixed",
     "Shape",
     "Utf8",
@@ -322,7 +327,12 @@ Conv = Callable[[Any, str], Any]
 
 
 def strict_enum(enum: type[IntEnum]) -> tuple[Conv, Conv]:
+    members = enum._value2member_map_  # what ``enum(v)`` looks up first
+
     def dec(v: Any, path: str) -> Any:
+        member = members.get(v) if isinstance(v, int) else None
+        if member is not None:
+            return member
         try:
             return enum(v)
         except ValueError:
@@ -372,12 +382,21 @@ class Shape:
         self.names = tuple(f.name for f in dataclasses.fields(cls))
         self.convs = convs
         self.check = check  # rules across fields: (dataclass, path), after the converters
+        # (name, converter pair or None, the field's path) per field, per path prefix seen
+        self._plans: dict[str, tuple[tuple[str, tuple[Conv, Conv] | None, str], ...]] = {}
+
+    def _plan(self, path: str) -> tuple[tuple[str, tuple[Conv, Conv] | None, str], ...]:
+        plan = self._plans.get(path)
+        if plan is None:
+            plan = tuple((name, self.convs.get(name), f"{path}.{name}") for name in self.names)
+            if len(self._plans) < _PLANS_KEPT:  # list items have a path each: keep a few
+                self._plans[path] = plan
+        return plan
 
     def decode(self, c: Mapping[str, Any], path: str) -> Any:
         kw = {}
-        for name in self.names:
-            conv = self.convs.get(name)
-            kw[name] = c[name] if conv is None else conv[0](c[name], f"{path}.{name}")
+        for name, conv, where in self._plan(path):
+            kw[name] = c[name] if conv is None else conv[0](c[name], where)
         obj = self.cls(**kw)
         if self.check is not None:
             self.check(obj, path)
@@ -389,13 +408,15 @@ class Shape:
                 f"{path}: expected a {self.cls.__name__}, got {type(obj).__name__}"
             )
         out = {}
-        for name in self.names:
-            conv = self.convs.get(name)
+        for name, conv, where in self._plan(path):
             v = getattr(obj, name)
-            out[name] = v if conv is None else conv[1](v, f"{path}.{name}")
+            out[name] = v if conv is None else conv[1](v, where)
         if self.check is not None:
             self.check(obj, path)
         return out
+
+
+_PLANS_KEPT = 16
 
 
 def items(shape: Shape) -> tuple[Conv, Conv]:
@@ -408,17 +429,130 @@ def items(shape: Shape) -> tuple[Conv, Conv]:
     return dec, enc
 
 
+# ---- fixed layouts -------------------------------------------------------------------------
+#
+# Most payloads are integer fields, some around one counted list of integers. For those,
+# :class:`Fixed` packs and unpacks with ``struct`` directly, the very bytes and values the
+# compiled construct gives (its integer fields are the same ``struct`` formats) at a fraction
+# of its cost. It answers None (or raises a FAST_PATH_ERRORS) for anything it does not
+# accept, and construct then decides and words the error: failures never differ.
+
+_Field = tuple[str, str, int | None]  # (name, struct format character, Const value or None)
+
+
+def _field(sc: Construct[Any, Any]) -> _Field | None:
+    if not isinstance(sc, Renamed) or sc.name is None:
+        return None
+    inner: Any = sc.subcon
+    const = None
+    if isinstance(inner, Const):
+        const = getattr(inner, "value", None)
+        inner = inner.subcon
+        if not isinstance(const, int):
+            return None
+    if not isinstance(inner, FormatField) or inner.fmtstr[0] != ">":
+        return None
+    return sc.name, inner.fmtstr[1:], const
+
+
+class Fixed:
+    """A payload's integer fields, at most one ``Counted`` list of integers among them."""
+
+    __slots__ = ("_count", "_head", "_item", "_list", "_tail")
+
+    def __init__(self, head: Sequence[_Field], counted: tuple[str, str, str] | None,
+                 tail: Sequence[_Field]) -> None:
+        self._head = (struct.Struct(">" + "".join(f[1] for f in head)), tuple(head))
+        self._tail = (struct.Struct(">" + "".join(f[1] for f in tail)), tuple(tail))
+        self._list = None if counted is None else counted[0]
+        self._count = None if counted is None else struct.Struct(">" + counted[1])
+        self._item = None if counted is None else struct.Struct(">" + counted[2])
+
+    @classmethod
+    def of(cls, fields: Sequence[Construct[Any, Any]]) -> Fixed | None:
+        """The fixed layout of ``fields``, or None when they are not one."""
+        head: list[_Field] = []
+        tail: list[_Field] = []
+        counted: tuple[str, str, str] | None = None
+        for sc in fields:
+            field = _field(sc)
+            if field is not None:
+                (head if counted is None else tail).append(field)
+                continue
+            inner = sc.subcon if isinstance(sc, Renamed) else None
+            if (counted is not None or sc.name is None or not isinstance(inner, Counted)
+                    or not isinstance(inner.count, FormatField)
+                    or not isinstance(inner.item, FormatField)):
+                return None
+            counted = (sc.name, inner.count.fmtstr[1:], inner.item.fmtstr[1:])
+        return cls(head, counted, tail)
+
+    @staticmethod
+    def _unpack(layout: tuple[struct.Struct, tuple[_Field, ...]], data: bytes, pos: int,
+                out: dict[str, Any]) -> bool:
+        fmt, fields = layout
+        for (name, _, const), v in zip(fields, fmt.unpack_from(data, pos), strict=True):
+            if const is not None:
+                if v != const:
+                    return False
+            else:
+                out[name] = v
+        return True
+
+    def decode(self, data: bytes) -> dict[str, Any] | None:
+        """The field values (the list as a list), or None if ``data`` is not exactly one."""
+        head, tail = self._head[0], self._tail[0]
+        out: dict[str, Any] = {}
+        if len(data) < head.size or not self._unpack(self._head, data, 0, out):
+            return None
+        pos = head.size
+        if self._count is not None and self._item is not None and self._list is not None:
+            if len(data) < pos + self._count.size:
+                return None
+            n = self._count.unpack_from(data, pos)[0]
+            pos += self._count.size
+            end = pos + n * self._item.size
+            if len(data) < end:
+                return None
+            out[self._list] = [v for (v,) in self._item.iter_unpack(data[pos:end])]
+            pos = end
+        if len(data) - pos != tail.size or not self._unpack(self._tail, data, pos, out):
+            return None
+        return out
+
+    def encode(self, values: Mapping[str, Any]) -> bytes:
+        """The bytes of ``values``; raises a FAST_PATH_ERRORS when they do not fit."""
+        (head, hf), (tail, tf) = self._head, self._tail
+        out = head.pack(*[values[n] if c is None else c for n, _, c in hf])
+        if self._count is not None and self._item is not None and self._list is not None:
+            items = values[self._list]
+            out += self._count.pack(len(items)) + b"".join(self._item.pack(v) for v in items)
+        return out + tail.pack(*[values[n] if c is None else c for n, _, c in tf])
+
+
 class Codec:
-    """A payload: its declaration, the compiled form, and its dataclass."""
+    """A payload: its declaration, the compiled form (and the fixed layout, when it is one),
+    and its dataclass."""
 
     def __init__(self, shape: Shape, *fields: Construct[Any, Any]) -> None:
         self.shape = shape
         self.fmt = Struct(*fields, Terminated)
         self.fast = self.fmt.compile()
+        self.fixed = Fixed.of(fields)
 
     def decode(self, payload: bytes) -> object:
-        return self.shape.decode(parse_with(self.fast, self.fmt, payload, "payload"), "payload")
+        c: Mapping[str, Any] | None = None
+        if self.fixed is not None and isinstance(payload, bytes):
+            c = self.fixed.decode(payload)
+        if c is None:
+            c = parse_with(self.fast, self.fmt, payload, "payload")
+        return self.shape.decode(c, "payload")
 
     def encode(self, obj: Any) -> bytes:
-        return build_with(self.fast, self.fmt, self.shape.encode(obj, "payload"), "payload")
-
+        values = self.shape.encode(obj, "payload")
+        if self.fixed is not None:
+            try:
+                return self.fixed.encode(values)
+            except FAST_PATH_ERRORS:  # construct below decides, and words the error
+                pass
+        return build_with(self.fast, self.fmt, values, "payload")

@@ -13,7 +13,7 @@ from emulator.core.timebase import HOUR, MINUTE, SECOND, from_datetime
 from emulator.core.trace_sink import Recorder, discard
 from emulator.errors import LocalProtocolError
 from emulator.profiles import IhdModel, PpmidModel, load_device_model
-from emulator.wire.vocabulary import DeviceType, PaymentMode, SupplyState
+from emulator.wire.vocabulary import DeviceType, PaymentMode, SupplyAction, SupplyState
 
 MONDAY = from_datetime(datetime(2026, 1, 5, tzinfo=UTC))
 KEY = bytes(range(16))
@@ -171,3 +171,22 @@ def test_behaviour_20_the_ihd_sees_the_age_of_the_gas_data(zigbee: bool) -> None
     assert age is not None and age >= 6 * 3600
     shown = [f for f in p.named("DisplayUpdated") if f["target"] == "GSME"]
     assert shown and all("data_updated" in f and "data_age_s" in f for f in shown)
+
+
+def test_the_same_data_again_shows_the_same_value_and_new_data_is_converted() -> None:
+    rec = Recorder()
+    esme, gsme = meters()
+    ppmid = Ppmid("00-1B-C5-0C-04-00-00-01", ppmid_model(), rec, MONDAY)
+    snap = esme.payment(MONDAY)
+    ppmid.show(DeviceType.ESME, snap, MONDAY)
+    shown = ppmid.shown()
+    ppmid.show(DeviceType.ESME, snap, MONDAY + HOUR)
+    assert ppmid.shown() is shown and ppmid.last_update_us == MONDAY + HOUR
+    assert rec.names().count("DisplayUpdated") == 1
+    reading = gsme.registers(MONDAY)
+    ppmid.show(DeviceType.GSME, reading, MONDAY + HOUR)
+    assert ppmid.gas_balance_pence == reading.balance_pence
+    esme.set_supply(SupplyAction.DISABLE, MONDAY + HOUR)  # new data: converted and redrawn
+    ppmid.show(DeviceType.ESME, esme.payment(MONDAY + HOUR), MONDAY + HOUR)
+    assert ppmid.supply_state is SupplyState.DISABLED
+    assert ppmid.shown() is not shown

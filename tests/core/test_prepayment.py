@@ -192,3 +192,18 @@ def test_debt_recovered_at_midnight() -> None:
     snap = meter.payment(MONDAY + DAY)
     assert snap.debt_pence == 70 and snap.balance_pence == 1000 - 48 * 11 - 30
     assert meter.payment(MONDAY + 5 * DAY).debt_pence == 0
+
+
+def test_reads_share_one_snapshot_until_the_payment_state_changes() -> None:
+    meter = make()
+    first = meter.payment(MONDAY + 1)
+    assert meter.payment(MONDAY + 2) is first  # nothing settled in between
+    assert meter.supply_state_at(MONDAY + 3) is SupplyState.ENABLED
+    later = meter.payment(MONDAY + SLOT)  # the first boundary charged the balance
+    assert later is not first and later.balance_pence < first.balance_pence
+    assert meter.payment(MONDAY + SLOT + 1) is later
+    meter.set_supply(SupplyAction.DISABLE, MONDAY + SLOT + 2)
+    cut = meter.payment(MONDAY + SLOT + 3)
+    assert cut is not later and cut.supply_state is SupplyState.DISABLED
+    assert meter.supply_state_at(MONDAY + SLOT + 3) is SupplyState.DISABLED
+    assert (cut.balance_pence, cut.payment_mode) == (later.balance_pence, later.payment_mode)

@@ -115,3 +115,41 @@ def test_real_clock_is_real_time() -> None:
 
     elapsed = asyncio.run(main())
     assert 40_000 <= elapsed < 2_000_000
+
+
+def test_busy_turns_still_see_threads_and_real_sockets() -> None:
+    """A turn with callbacks ready skips polling only while nothing but the loop's own pipe is
+    registered: a thread's callback still runs, and a ready socket is still read."""
+    import socket
+    import threading
+
+    async def main() -> tuple[list[str], bytes]:
+        loop = asyncio.get_running_loop()
+        seen: list[str] = []
+        done = asyncio.Event()
+
+        def from_thread() -> None:
+            seen.append("thread")
+            done.set()
+
+        async def spin() -> None:  # keeps callbacks ready on every turn
+            while not done.is_set():  # noqa: ASYNC110 - busy turns are the point
+                await asyncio.sleep(0)
+
+        spinner = asyncio.ensure_future(spin())
+        threading.Thread(target=lambda: loop.call_soon_threadsafe(from_thread)).start()
+        await asyncio.wait_for(done.wait(), 5)
+        await spinner
+        a, b = socket.socketpair()
+        a.setblocking(False)
+        b.setblocking(False)
+        got = loop.create_future()
+        loop.add_reader(a, lambda: got.set_result(a.recv(16)) if not got.done() else None)
+        b.send(b"ping")
+        data = await asyncio.wait_for(got, 5)
+        loop.remove_reader(a)
+        a.close()
+        b.close()
+        return seen, data
+
+    assert run_virtual(main()) == (["thread"], b"ping")

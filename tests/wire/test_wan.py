@@ -883,3 +883,99 @@ def test_doc_states_the_test_keys() -> None:
     assert MASTER_KEY.hex() in text
     assert S1SP_NEW_KEYS[:16].hex() in text
     assert S1SP_NEW_KEYS[16:].hex() in text
+
+
+# ---- the struct fast paths agree with construct ------------------------------------------
+
+
+def _construct_seal(header: wan.Header, payload: bytes, key: bytes | None) -> bytes:
+    fields = {name: getattr(header, name) for name in
+              ("version", "msg_type", "txn_id", "target", "role", "key_id", "counter")}
+    signed = wan.HEADER_FORMAT.build({**fields, "length": len(payload)}) + payload
+    return signed + (bytes(16) if key is None else wan.mac(key, signed))
+
+
+@given(txn=st.integers(0, 2**32 - 1), counter=st.integers(0, 2**64 - 1),
+       msg_type=st.integers(0, 255), payload=st.binary(max_size=64))
+@settings(max_examples=60, deadline=None)
+def test_header_fast_path_is_construct_bytes(txn: int, counter: int, msg_type: int,
+                                             payload: bytes) -> None:
+    header = wan.Header(1, msg_type, txn, ESME, int(Role.SMSO), 1, counter)
+    frame = wan.seal(header, payload, SMSO_COMMAND_KEY)
+    assert frame == _construct_seal(header, payload, SMSO_COMMAND_KEY)
+    parsed = wan.parse_frame(frame)
+    c = wan.FRAME_FORMAT.parse(frame)
+    assert parsed.header == wan.Header(c.version, c.msg_type, c.txn_id, c.target, c.role,
+                                       c.key_id, c.counter)
+    assert (parsed.payload, parsed.mac) == (c.payload, c.mac)
+    assert parsed.signed == frame[:-16]
+
+
+@pytest.mark.parametrize("bad", [
+    pytest.param(lambda f: f[:-1], id="short MAC"),
+    pytest.param(lambda f: f + b"\x00", id="byte after the MAC"),
+    pytest.param(lambda f: b"S2" + f[2:], id="magic"),
+    pytest.param(lambda f: f[:26] + b"\x00\x09" + f[28:], id="length"),
+])
+def test_header_fast_path_leaves_bad_frames_to_construct(bad: Any) -> None:
+    """A frame the struct path does not take gets construct's error (and path), as before."""
+    header = wan.Header(1, MessageType.READ_INSTANTANEOUS, 7, ESME, int(Role.SMSO), 1, 9)
+    frame = bad(wan.seal(header, b"\x01\x02\x03", SMSO_COMMAND_KEY))
+    with pytest.raises(MalformedFrame) as fast:
+        wan.parse_frame(frame)
+    with pytest.raises(MalformedFrame) as slow:
+        wan.parse_frame(bytearray(frame))  # not bytes: the construct path only
+    assert (fast.value.path, str(fast.value)) == (slow.value.path, str(slow.value))
+
+
+def test_a_target_of_the_wrong_size_is_refused_as_before() -> None:
+    header = wan.Header(1, MessageType.READ_INSTANTANEOUS, 7, ESME[:7], int(Role.SMSO), 1, 9)
+    with pytest.raises(MalformedFrame, match="8 bytes") as err:
+        wan.seal(header, b"", SMSO_COMMAND_KEY)
+    assert err.value.path.startswith("frame")
+
+
+def test_fixed_layouts_encode_and_decode_as_construct() -> None:
+    """Every response with a fixed layout: the struct path's bytes and values are the
+    compiled construct's."""
+    fixed = [(body, codec) for _, body, _, codec in RESPONSES if codec.fixed is not None]
+    assert {wan._ESME, wan._GSME, wan._PAYMENT_STATE, wan._TOP_UP_RESULT} <= {
+        c for _, c in fixed}
+    for body, codec in fixed:
+        values = codec.shape.encode(body, "payload")
+        data = codec.encode(body)
+        assert data == codec.fast.build(values)
+        assert codec.fixed.decode(data) is not None
+        assert codec.decode(data) == codec.shape.decode(codec.fast.parse(data), "payload")
+
+
+@pytest.mark.parametrize("cut", [
+    pytest.param(lambda p: p[:-1], id="short"),
+    pytest.param(lambda p: p + b"\x00", id="long"),
+    pytest.param(lambda p: b"\x09" + p[1:], id="device type"),
+    pytest.param(lambda p: p[:13] + b"\x09" + p[14:], id="register count"),
+])
+def test_fixed_layouts_leave_bad_payloads_to_construct(cut: Any) -> None:
+    codec = wan._ESME
+    data = cut(codec.encode(ESME_READING))
+    assert codec.fixed is not None and codec.fixed.decode(data) is None
+    with pytest.raises(MalformedFrame) as err:
+        codec.decode(data)
+    with pytest.raises(MalformedFrame) as slow:
+        codec.decode(bytearray(data))  # not bytes: the construct path only
+    assert (err.value.path, str(err.value)) == (slow.value.path, str(slow.value))
+
+
+def test_a_value_out_of_range_is_worded_by_construct() -> None:
+    with pytest.raises(MalformedFrame) as err:
+        wan._ESME.encode(replace(ESME_READING, demand_w=2**31))
+    assert err.value.path == "payload.demand_w"
+
+
+def test_mac_under_a_kept_key_state_is_fresh_each_time() -> None:
+    """CMAC states are kept per key: each MAC starts from the key alone."""
+    first = wan.mac(SMSO_COMMAND_KEY, b"one")
+    wan.mac(SMSO_COMMAND_KEY, b"two")
+    assert wan.mac(SMSO_COMMAND_KEY, b"one") == first
+    assert wan.mac(bytearray(SMSO_COMMAND_KEY), b"one") == first
+    assert wan.mac(CHF_RESPONSE_KEY, b"one") != first
