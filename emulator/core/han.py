@@ -65,7 +65,6 @@ from emulator.wire.zigbee_aps import (
     TransportKey,
     VerifyKey,
     aps_command,
-    aps_data,
     decode_aps_command,
     encode_aps_command,
 )
@@ -470,13 +469,18 @@ class Han:
         aps_aux = None
         if link_key is not None:
             src.nwk_counter += 1
-            aps_aux = SecurityHeader(KeyId.DATA, src.nwk_counter, source=src.eui)
-        nwk = NwkHeader(NwkFrameType.DATA, dst.short, src.short, src.nwk_counter & 0xFF,
-                        aux=self._nwk_aux(src))
-        aps = aps_data(aps_counter, cluster, dst_endpoint=dst_endpoint,
-                       src_endpoint=src_endpoint, profile=profile, ack_request=True, aux=aps_aux)
-        mac = mac_data(src.mac_seq, self.pan_id, dst.short, src.short, b"")
+            aps_aux = SecurityHeader(KeyId.DATA, src.nwk_counter, src.eui)
         ring = src.keys or self.keys
+        nwk_seq = src.nwk_counter & 0xFF  # the sequence number before the NWK counter moves
+        src.nwk_counter += 1
+        nwk = NwkHeader(NwkFrameType.DATA, dst.short, src.short, nwk_seq,
+                        aux=SecurityHeader(KeyId.NETWORK, src.nwk_counter, src.eui,
+                                           ring.current_seq))
+        aps = ApsHeader(ApsFrameType.DATA, aps_counter, DeliveryMode.UNICAST, dst_endpoint, None,
+                        cluster, profile, src_endpoint, True, aux=aps_aux)
+        pan = self.pan_id
+        mac = MacFrame(MacFrameType.DATA, src.mac_seq, pan, dst.short, pan, src.short,
+                       ack_request=True, pan_id_compression=True)
         return build_secured_frame(mac, nwk, aps, zcl, network_key=ring.current_key,
                                    link_key=link_key)
 
@@ -790,13 +794,17 @@ class Han:
 
     def _send_aps_ack(self, node: HanNode, to: HanNode, acked: ApsHeader, now: int) -> None:
         node.mac_seq = (node.mac_seq + 1) & 0xFF
-        aps = ApsHeader(ApsFrameType.ACK, acked.counter, dst_endpoint=acked.src_endpoint,
-                        cluster=acked.cluster, profile=acked.profile,
-                        src_endpoint=acked.dst_endpoint)
-        nwk = NwkHeader(NwkFrameType.DATA, to.short, node.short, node.nwk_counter & 0xFF,
-                        aux=self._nwk_aux(node))
-        mac = mac_data(node.mac_seq, self.pan_id, to.short, node.short, b"")
+        aps = ApsHeader(ApsFrameType.ACK, acked.counter, DeliveryMode.UNICAST, acked.src_endpoint,
+                        None, acked.cluster, acked.profile, acked.dst_endpoint)
         ring = node.keys or self.keys
+        nwk_seq = node.nwk_counter & 0xFF  # the sequence number before the NWK counter moves
+        node.nwk_counter += 1
+        nwk = NwkHeader(NwkFrameType.DATA, to.short, node.short, nwk_seq,
+                        aux=SecurityHeader(KeyId.NETWORK, node.nwk_counter, node.eui,
+                                           ring.current_seq))
+        pan = self.pan_id
+        mac = MacFrame(MacFrameType.DATA, node.mac_seq, pan, to.short, pan, node.short,
+                       ack_request=True, pan_id_compression=True)
         frame = build_secured_frame(mac, nwk, aps, b"", network_key=ring.current_key)
         self._launch(_Tx(frame, node, to, node.mac_seq, 1 + self._link(node, to).mac_retries),
                      now)
