@@ -65,7 +65,6 @@ from emulator.wire.zigbee_aps import (
     TransportKey,
     VerifyKey,
     aps_command,
-    aps_data,
     decode_aps_command,
     encode_aps_command,
 )
@@ -95,6 +94,10 @@ class Air(Protocol):
 def _CANCELLED(at: int) -> None:  # noqa: N802 - a sentinel action
     """Marks a cancelled queue entry."""
 
+
+#: The argument slot of a queue entry whose action takes only ``at``.
+_NO_ARG = object()
+
 #: APS acknowledged delivery (ZigBee apsAckWaitDuration / apscMaxFrameRetries, simplified).
 APS_ACK_WAIT_US = 1_500 * MS
 APS_MAX_RETRIES = 3
@@ -116,7 +119,7 @@ class LinkParams:
     outages: list[tuple[int, int]] = field(default_factory=list)  # [start, end) run time
 
     def down_at(self, now: int) -> bool:
-        return any(start <= now < end for start, end in self.outages)
+        return bool(self.outages) and any(start <= now < end for start, end in self.outages)
 
 
 @dataclass(slots=True)
@@ -148,7 +151,7 @@ class HanNode:
         return self.zcl_tsn
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Delivery:
     """A data frame that reached its destination and passed its security checks."""
 
@@ -219,7 +222,9 @@ class Han:
         self.chf.keys = self.keys
         self.nodes: dict[str, HanNode] = {}
         self._by_short: dict[int, HanNode] = {0: self.chf}
-        self._queue: list[list[Any]] = []  # [at, seq, action]; action _CANCELLED when cancelled
+        # [at, seq, action, arg]: action(at), or action(arg, at) for a frame in flight (no
+        # closure per frame); action _CANCELLED when cancelled.
+        self._queue: list[list[Any]] = []
         self._seq = itertools.count()
         self._indirect: dict[str, list[tuple[int, _Tx]]] = {}
         self.indirect_expiry_us = indirect_expiry_us
@@ -326,17 +331,30 @@ class Han:
     def handle_timer(self, now: int) -> list[Delivery]:
         """Run everything due; returns the data frames delivered (to hand to the application)."""
         q = self._queue
+        pop = heapq.heappop
         while q and q[0][0] <= now:
-            at, _, action = heapq.heappop(q)
-            if action is not _CANCELLED:
+            at, _, action, arg = pop(q)
+            if action is _CANCELLED:
+                continue
+            if arg is _NO_ARG:
                 action(at)
+            else:
+                action(arg, at)
+        if not self.delivered:
+            return []
         out, self.delivered = self.delivered, []
         return out
 
     def _at(self, at: int, action: Callable[[int], None]) -> list[Any]:
-        entry: list[Any] = [at, next(self._seq), action]
+        entry: list[Any] = [at, next(self._seq), action, _NO_ARG]
         heapq.heappush(self._queue, entry)
         return entry  # set entry[2] = _CANCELLED to cancel
+
+    def _at_with(self, at: int, action: Callable[[Any, int], None], arg: object) -> list[Any]:
+        """:meth:`_at` for ``action(arg, at)``: a bound method and its argument, no closure."""
+        entry: list[Any] = [at, next(self._seq), action, arg]
+        heapq.heappush(self._queue, entry)
+        return entry
 
     def schedule(self, at: int, action: Callable[[int], None]) -> list[Any]:
         """Run ``action(at)`` at ``at`` on the HAN's own queue (device behaviour in sequence);
@@ -378,10 +396,10 @@ class Han:
         self._aps_pending[key] = _ApsPending(src, dst, cluster, zcl, src_endpoint, dst_endpoint,
                                              src.aps_counter, APS_MAX_RETRIES, on_failed,
                                              profile, aps_secure)
-        self._launch(_Tx(frame, src, dst, src.mac_seq, 1 + self._link(src, dst).mac_retries,
-                         lambda at: self._aps_timeout(key, -1, at), aps_key=key), now)
+        link = dst.link if src is self.chf else src.link
+        self._launch(_Tx(frame, src, dst, src.mac_seq, 1 + link.mac_retries, aps_key=key), now)
         if src.sleepy:  # a sleepy sender polls shortly for the ack (and any answer)
-            self._at(now + APS_ACK_WAIT_US // 3, lambda at: self.poll(src, at))
+            self._at_with(now + APS_ACK_WAIT_US // 3, self.poll, src)
 
     def broadcast(self, src: HanNode, nwk_dst: int, cluster: int, payload: bytes, now: int, *,
                   profile: int, src_endpoint: int = 0, dst_endpoint: int = 0) -> None:
@@ -425,7 +443,7 @@ class Han:
                                  aps_secure=pending.aps_secure)
         src, dst = pending.src, pending.dst
         self._launch(_Tx(frame, src, dst, src.mac_seq, 1 + self._link(src, dst).mac_retries,
-                         lambda at: self._aps_timeout(key, -1, at), aps_key=key), now)
+                         aps_key=key), now)
 
     def _link(self, src: HanNode, dst: HanNode) -> LinkParams:
         return dst.link if src is self.chf else src.link
@@ -451,13 +469,18 @@ class Han:
         aps_aux = None
         if link_key is not None:
             src.nwk_counter += 1
-            aps_aux = SecurityHeader(KeyId.DATA, src.nwk_counter, source=src.eui)
-        nwk = NwkHeader(NwkFrameType.DATA, dst.short, src.short, src.nwk_counter & 0xFF,
-                        aux=self._nwk_aux(src))
-        aps = aps_data(aps_counter, cluster, dst_endpoint=dst_endpoint,
-                       src_endpoint=src_endpoint, profile=profile, ack_request=True, aux=aps_aux)
-        mac = mac_data(src.mac_seq, self.pan_id, dst.short, src.short, b"")
+            aps_aux = SecurityHeader(KeyId.DATA, src.nwk_counter, src.eui)
         ring = src.keys or self.keys
+        nwk_seq = src.nwk_counter & 0xFF  # the sequence number before the NWK counter moves
+        src.nwk_counter += 1
+        nwk = NwkHeader(NwkFrameType.DATA, dst.short, src.short, nwk_seq,
+                        aux=SecurityHeader(KeyId.NETWORK, src.nwk_counter, src.eui,
+                                           ring.current_seq))
+        aps = ApsHeader(ApsFrameType.DATA, aps_counter, DeliveryMode.UNICAST, dst_endpoint, None,
+                        cluster, profile, src_endpoint, True, aux=aps_aux)
+        pan = self.pan_id
+        mac = MacFrame(MacFrameType.DATA, src.mac_seq, pan, dst.short, pan, src.short,
+                       ack_request=True, pan_id_compression=True)
         return build_secured_frame(mac, nwk, aps, zcl, network_key=ring.current_key,
                                    link_key=link_key)
 
@@ -490,45 +513,48 @@ class Han:
         self._transmit(tx, now)
 
     def _transmit(self, tx: _Tx, now: int) -> None:
-        if tx.aps_key is not None:
-            pending = self._aps_pending.get(tx.aps_key)
+        aps_key = tx.aps_key
+        if aps_key is not None:
+            pending = self._aps_pending.get(aps_key)
             if pending is not None and pending.timer_armed_for != pending.attempt:
                 # The APS ack clock starts when the frame first goes on air (for a sleepy
                 # device, when it polls, not when the CHF queued the frame).
                 pending.timer_armed_for = pending.attempt
-                attempt = pending.attempt
-                key = tx.aps_key
-                pending.timer = self._at(now + APS_ACK_WAIT_US,
-                                         lambda at: self._aps_timeout(key, attempt, at))
+                pending.timer = self._at_with(now + APS_ACK_WAIT_US, self._aps_ack_timer,
+                                              (aps_key, pending.attempt))
         self.frames_sent += 1
         if self.capture is not None:
             self.capture(tx.frame, now)
         if self.air is not None and self._on_air(tx.dst):
             self.air.transmit(tx.frame, now, lambda acked, at: self._air_done(tx, acked, at))
             return
-        link = self._link(tx.src, tx.dst)
+        link = tx.dst.link if tx.src is self.chf else tx.src.link
         tx.attempts -= 1
-        heard = not link.down_at(now) and not (link.loss and self._rng.random() < link.loss)
+        heard = not (link.outages and link.down_at(now)) and not (
+            link.loss and self._rng.random() < link.loss)
         if heard:
-            self._at(now + link.latency_us, lambda at: self._arrive(tx, at))
+            self._at_with(now + link.latency_us, self._arrive, tx)
         elif tx.attempts > 0:
-            self._at(now + link.ack_wait_us, lambda at: self._transmit(tx, at))
+            self._at_with(now + link.ack_wait_us, self._transmit, tx)
         else:
-            self.frames_dropped += 1
-            if tx.aps_key is None:  # APS-acked frames are the APS layer's to retry or report
-                self._emit(now, tx.src.name, "HanTransmissionFailed",
-                           {"to": tx.dst.name, "reason": "no MAC ack"})
-            if tx.on_failed is not None:
-                tx.on_failed(now)
+            self._mac_failed(tx, now)
+
+    def _aps_ack_timer(self, key_attempt: tuple[tuple[str, str, int], int], now: int) -> None:
+        self._aps_timeout(key_attempt[0], key_attempt[1], now)
 
     def _air_done(self, tx: _Tx, acked: bool, now: int) -> None:
         """The radio is through with ``tx`` (its MAC retries included)."""
-        if acked:
-            return
+        if not acked:
+            self._mac_failed(tx, now)
+
+    def _mac_failed(self, tx: _Tx, now: int) -> None:
+        """No MAC ack for ``tx`` after its last attempt."""
         self.frames_dropped += 1
-        if tx.aps_key is None:  # APS-acked frames are the APS layer's to retry or report
-            self._emit(now, tx.src.name, "HanTransmissionFailed",
-                       {"to": tx.dst.name, "reason": "no MAC ack"})
+        if tx.aps_key is not None:  # APS-acked: the APS layer sends again (or gives up) now
+            self._aps_timeout(tx.aps_key, -1, now)
+            return
+        self._emit(now, tx.src.name, "HanTransmissionFailed",
+                   {"to": tx.dst.name, "reason": "no MAC ack"})
         if tx.on_failed is not None:
             tx.on_failed(now)
 
@@ -641,28 +667,31 @@ class Han:
             src.last_heard = now
             if self.on_heard is not None:
                 self.on_heard(src.name, now)
-        if parsed.aps.frame_type == ApsFrameType.COMMAND:
-            self._aps_command(src, node, parsed.payload, now)
-            return True
-        if parsed.aps.frame_type == ApsFrameType.ACK:
-            acked = self._aps_pending.pop((node.name, src.name, parsed.aps.counter), None)
+        aps = parsed.aps
+        frame_type = aps.frame_type
+        if frame_type == ApsFrameType.ACK:
+            acked = self._aps_pending.pop((node.name, src.name, aps.counter), None)
             if acked is not None and acked.timer is not None:
                 acked.timer[2] = _CANCELLED
             return True
-        if parsed.aps.ack_request:
-            self._send_aps_ack(node, src, parsed.aps, now)
-            seen = node.aps_seen.setdefault(src.name, [])
-            if parsed.aps.counter in seen:
+        if frame_type == ApsFrameType.COMMAND:
+            self._aps_command(src, node, parsed.payload, now)
+            return True
+        if aps.ack_request:
+            self._send_aps_ack(node, src, aps, now)
+            seen = node.aps_seen.get(src.name)
+            if seen is None:
+                seen = node.aps_seen[src.name] = []
+            elif aps.counter in seen:
                 return True  # a retransmission of what we already have: acked, not delivered
-            seen.append(parsed.aps.counter)
-            del seen[:-APS_DUPLICATE_WINDOW]
+            seen.append(aps.counter)
+            if len(seen) > APS_DUPLICATE_WINDOW:
+                del seen[0]
+        profile = aps.profile
         self.delivered.append(Delivery(
-            src=src.name, dst=node.name, cluster=parsed.aps.cluster or 0,
-            src_endpoint=parsed.aps.src_endpoint or 0, dst_endpoint=parsed.aps.dst_endpoint or 0,
-            zcl=parsed.payload, at=now,
-            profile=parsed.aps.profile if parsed.aps.profile is not None else SE_PROFILE,
-            aps_secured=parsed.aps.aux is not None,
-        ))
+            src.name, node.name, aps.cluster or 0, aps.src_endpoint or 0,
+            aps.dst_endpoint or 0, parsed.payload, now,
+            profile if profile is not None else SE_PROFILE, aps.aux is not None))
         return True
 
     def _tc_key_of(self, mac: MacFrame) -> bytes | None:
@@ -765,13 +794,17 @@ class Han:
 
     def _send_aps_ack(self, node: HanNode, to: HanNode, acked: ApsHeader, now: int) -> None:
         node.mac_seq = (node.mac_seq + 1) & 0xFF
-        aps = ApsHeader(ApsFrameType.ACK, acked.counter, dst_endpoint=acked.src_endpoint,
-                        cluster=acked.cluster, profile=acked.profile,
-                        src_endpoint=acked.dst_endpoint)
-        nwk = NwkHeader(NwkFrameType.DATA, to.short, node.short, node.nwk_counter & 0xFF,
-                        aux=self._nwk_aux(node))
-        mac = mac_data(node.mac_seq, self.pan_id, to.short, node.short, b"")
+        aps = ApsHeader(ApsFrameType.ACK, acked.counter, DeliveryMode.UNICAST, acked.src_endpoint,
+                        None, acked.cluster, acked.profile, acked.dst_endpoint)
         ring = node.keys or self.keys
+        nwk_seq = node.nwk_counter & 0xFF  # the sequence number before the NWK counter moves
+        node.nwk_counter += 1
+        nwk = NwkHeader(NwkFrameType.DATA, to.short, node.short, nwk_seq,
+                        aux=SecurityHeader(KeyId.NETWORK, node.nwk_counter, node.eui,
+                                           ring.current_seq))
+        pan = self.pan_id
+        mac = MacFrame(MacFrameType.DATA, node.mac_seq, pan, to.short, pan, node.short,
+                       ack_request=True, pan_id_compression=True)
         frame = build_secured_frame(mac, nwk, aps, b"", network_key=ring.current_key)
         self._launch(_Tx(frame, node, to, node.mac_seq, 1 + self._link(node, to).mac_retries),
                      now)
@@ -809,10 +842,7 @@ class Han:
                 expired.on_failed(now)
         for i, tx in enumerate(live):
             tx.attempts = 1 + node.link.mac_retries
-            self._at(now + (i + 1) * MS, self._transmitter(tx))
-
-    def _transmitter(self, tx: _Tx) -> Callable[[int], None]:
-        return lambda at: self._transmit(tx, at)
+            self._at_with(now + (i + 1) * MS, self._transmit, tx)
 
     def held_for(self, eui: str) -> int:
         return len(self._indirect.get(eui, []))

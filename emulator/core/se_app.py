@@ -86,6 +86,7 @@ class SmartEnergyApp:
         "_gsme_commands",
         "_gsme_sync_at",
         "_next_sync",
+        "_sync_due",
         "_pending",
         "_snapshots",
         "chf",
@@ -126,6 +127,7 @@ class SmartEnergyApp:
                 continue
             # Each device gets a seeded phase so a fleet does not sync in lockstep.
             self._next_sync[device.eui] = now + rng.randrange(TIME_SYNC_INTERVAL // SECOND) * SECOND
+        self._sync_due = min(self._next_sync.values(), default=None)  # the earliest of them
         self._gsme_sync_at = now  # the sleepy GSME syncs at a wake once this is due
 
     def commissioned(self, now: int) -> None:
@@ -137,16 +139,19 @@ class SmartEnergyApp:
 
     def get_timer(self) -> int | None:
         t = self.han.get_timer()
-        for at in self._next_sync.values():
-            if t is None or at < t:
-                t = at
+        due = self._sync_due
+        if due is not None and (t is None or due < t):
+            return due
         return t
 
     def handle_timer(self, now: int) -> None:
-        for eui, at in list(self._next_sync.items()):
-            if at <= now:
-                self._next_sync[eui] = at + TIME_SYNC_INTERVAL
-                self._sync_time(eui, now)
+        due = self._sync_due
+        if due is not None and due <= now:
+            for eui, at in list(self._next_sync.items()):
+                if at <= now:
+                    self._next_sync[eui] = at + TIME_SYNC_INTERVAL
+                    self._sync_time(eui, now)
+            self._sync_due = min(self._next_sync.values(), default=None)
         for delivery in self.han.handle_timer(now):
             self._dispatch(delivery)
 
@@ -210,6 +215,7 @@ class SmartEnergyApp:
         """Removed from the device log: the Trust Centre drops its link key and node."""
         self.han.remove_node(eui)
         self._next_sync.pop(eui, None)
+        self._sync_due = min(self._next_sync.values(), default=None)
 
     # ---- what devices start -------------------------------------------------------------------
 

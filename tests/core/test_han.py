@@ -57,6 +57,20 @@ def test_unicast_read_arrives_after_latency_with_mac_ack_and_last_heard() -> Non
     assert esme.last_heard == T0 + SECOND + 20 * MS
 
 
+def test_an_acknowledged_exchange_leaves_nothing_to_wake_for() -> None:
+    """Frames in flight are queue entries; the APS-ack timer of a frame whose ack came is
+    cancelled, so the HAN reports no deadline once the exchange is over."""
+    han, esme, _, _ = make()
+    han.send_zcl(han.chf, esme, ClusterId.METERING, read_frame(), T0)
+    han.send_zcl(han.chf, esme, ClusterId.METERING, read_frame(2), T0)
+    assert han.get_timer() == T0 + 20 * MS  # both frames arrive after the link's latency
+    delivered = run(han, T0 + 20 * MS)
+    assert [d.zcl for d in delivered] == [read_frame(), read_frame(2)]  # in the order sent
+    assert han.get_timer() == T0 + 40 * MS  # their APS acks arrive back
+    run(han, T0 + 40 * MS)
+    assert not han._aps_pending and han.get_timer() is None
+
+
 def test_behaviour_20_sleepy_gsme_gets_frames_only_when_it_polls() -> None:
     han, _, gsme, sent = make()
     han.send_zcl(han.chf, gsme, ClusterId.PREPAYMENT, read_frame(), T0)

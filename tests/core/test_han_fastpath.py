@@ -496,8 +496,40 @@ def test_ccm_decrypt_with_tampered_frame_fails() -> None:
 
 
 def test_aesccm_cache_is_bounded() -> None:
-    for i in range(han_crypto._AESCCM_MAX + 10):
-        han_crypto._aesccm(i.to_bytes(16, "big"), 4)
-        assert len(han_crypto._aesccm_cache) <= han_crypto._AESCCM_MAX
+    cache = han_crypto.CipherCache(8)
+    for i in range(100):
+        cache.get(i.to_bytes(16, "big"), 4)
+        assert len(cache) <= 16
+    assert cache.misses == 100
     key = bytes(16)
-    assert han_crypto._aesccm(key, 4) is han_crypto._aesccm(key, 4)
+    assert cache.get(key, 4) is cache.get(key, 4)
+    assert han_crypto._aesccm(key, 4) is han_crypto._aesccm(key, 4)  # the process's cache
+
+
+def test_aesccm_cache_keeps_the_keys_in_use_across_a_rollover() -> None:
+    """A fleet's keys in use stay cached while many others pass through (no thrash): a key
+    touched every few lookups is made once, whatever the number of other keys."""
+    cache = han_crypto.CipherCache(8)
+    hot = b"\x01" * 16
+    for i in range(1000):
+        if i % 4 == 0:
+            cache.get(hot, 4)
+        cache.get((1000 + i).to_bytes(16, "big"), 4)  # a stream of keys used once
+    assert cache.misses == 1 + 1000
+    ccm = cache.get(hot, 4)
+    assert cache.get(hot, 4) is ccm
+    # ... and the object works: it is AES-CCM with that key and MIC length
+    nonce = bytes(13)
+    assert ccm.decrypt(nonce, ccm.encrypt(nonce, b"frame", b"hdr"), b"hdr") == b"frame"
+    assert len(ccm.encrypt(nonce, b"", b"hdr")) == 4
+
+
+def test_aesccm_cache_makes_nothing_for_a_bad_key() -> None:
+    cache = han_crypto.CipherCache(8)
+    try:
+        cache.get(b"short", 4)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("a 5-byte AES key accepted")
+    assert len(cache) == 0 and cache.misses == 0
