@@ -26,7 +26,7 @@ from cryptography import x509
 from emulator.core.timebase import SECOND
 from emulator.drivers.clock import Clock
 from emulator.drivers.link import LinkEnd
-from emulator.drivers.tls import TlsEndpoint, TlsOutput
+from emulator.drivers.tls import ServerTls, TlsEndpoint, TlsOutput
 from emulator.errors import MalformedFrame, S1labError, TransportError
 from emulator.pki import check_client_certificate, check_validity
 from emulator.wire.wan import RecordReader, record
@@ -65,7 +65,7 @@ class WanChannel:
     def __init__(
         self,
         link: LinkEnd,
-        ctx: ssl.SSLContext,
+        ctx: ssl.SSLContext | ServerTls,
         server_side: bool,
         clock: Clock,
     ) -> None:
