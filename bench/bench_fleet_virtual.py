@@ -114,16 +114,21 @@ async def _fleet_run(n: int, days: float, han: HanMode, capture_first: bool,
     if capture_first and first.han is not None:
         first.han.capture = lambda frame, now: frames.append((frame, first))
     headend = HeadEnd(Role.SMSO, fleet.headend_context(Role.SMSO), fleet.keys_for)
-    gate = asyncio.Semaphore(RAMP)
     raw_before = _raw_rate(min(n, 1000)) if raw else 0.0  # the fleet built, in memory
+    opened: list[HeadEndSession | None] = [None] * n
+    todo = iter(enumerate(fleet.installations))
 
-    async def paced(inst: Installation) -> HeadEndSession:
-        async with gate:
-            return await connect(fleet.link_to(inst).a, headend, clock)
+    async def dialler() -> None:
+        """One of RAMP connections in flight: the next installation as soon as one is up
+        (a pool of diallers, not a task per installation waiting on a semaphore)."""
+        for i, inst in todo:
+            opened[i] = await connect(fleet.link_to(inst).a, headend, clock)
 
     t0 = time.perf_counter()
-    sessions = await asyncio.gather(*[paced(inst) for inst in fleet.installations])
+    await asyncio.gather(*[dialler() for _ in range(min(RAMP, n))])
     handshake_s = time.perf_counter() - t0
+    sessions = [s for s in opened if s is not None]
+    assert len(sessions) == n
     gc.collect()
     rss_connected = current_rss_kib()
     trim()

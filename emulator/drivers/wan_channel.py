@@ -151,6 +151,7 @@ class WanChannel:
             self._handle(self._tls.receive(data))
 
     def _handle(self, out: TlsOutput) -> None:
+        cert: x509.Certificate | None = None
         if out.handshake_completed and self._server:
             # Judge the client before the handshake's last flight (its ticket) leaves.
             try:
@@ -168,8 +169,8 @@ class WanChannel:
             return
         if out.handshake_completed:
             try:
-                cert = self._tls.peer_certificate()
-                if not self._server:
+                if cert is None:
+                    cert = self._tls.peer_certificate()
                     check_validity(cert, self._clock.now_us())
                 self.on_established(cert)  # not kept: ~1 KiB a side adds up in a fleet
             except S1labError as exc:
