@@ -304,7 +304,7 @@ class Session:
     of an ``ssl.SSLObject`` (``ssl.SSLWantReadError``, ``ssl.SSLZeroReturnError``,
     ``ssl.SSLError`` with its ``reason``)."""
 
-    __slots__ = ("_crypto", "_ctx", "_done", "_lib", "_ssl", "incoming", "outgoing")
+    __slots__ = ("_crypto", "_ctx", "_done", "_lib", "_ssl", "_version", "incoming", "outgoing")
 
     def __init__(self, ctx: TlsContext, keys: ServerKeys | None) -> None:
         lib, crypto = self._lib, self._crypto = ctx._lib, ctx._crypto  # noqa: SLF001
@@ -320,6 +320,7 @@ class Session:
         self.incoming = MemBio(lib, rbio)
         self.outgoing = MemBio(lib, wbio)
         self._done = False
+        self._version: str | None = None
         if not ctx.server:
             lib.SSL_set_connect_state(s)
             return
@@ -360,6 +361,8 @@ class Session:
         if ret != 1:
             raise self._fail(ret)
         self._done = True
+        v = self._lib.SSL_get_version(self._ssl)
+        self._version = v.decode() if v else None
 
     def read(self, size: int) -> bytes:
         buf = _read_buffer(size)
@@ -388,10 +391,7 @@ class Session:
         self._crypto.ERR_clear_error()
 
     def version(self) -> str | None:
-        if not self._done:
-            return None
-        v = self._lib.SSL_get_version(self._ssl)
-        return v.decode() if v else None
+        return self._version
 
     def selected_alpn_protocol(self) -> str | None:
         data, size = _P(), ctypes.c_uint()
