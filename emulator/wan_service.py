@@ -68,6 +68,11 @@ class WanService:
     def chf(self) -> Chf:
         return self._core.devices.chf
 
+    @property
+    def tls(self) -> ServerTls:
+        """The CHF's TLS side: its certificate on the shared server context of its trust."""
+        return self._ctx
+
     def _server_context(self) -> ServerTls:
         return server_context(
             self._bundle,

@@ -1,17 +1,21 @@
-"""The TLS server side of a CHF on OpenSSL's own API: one shared context, a certificate per session.
+"""TLS sessions on OpenSSL's own API: one shared context per CHF trust set, a certificate per
+session; and the head-end's sessions, whose read buffer can be given back.
 
 Python's :mod:`ssl` ties a certificate to an ``SSLContext``, and an OpenSSL 3 context costs about
-25 KiB, so a fleet of CHFs paid that 25 KiB per CHF only to hold each its own certificate. OpenSSL
-itself sets a certificate and key per connection (``SSL_use_certificate``/``SSL_use_PrivateKey``)
-on a context shared by every CHF that trusts the same CAs. This module calls those functions in
-the very ``libssl`` that :mod:`ssl` loaded (same library, same version: one OpenSSL in the
-process) through :mod:`ctypes`, over a pair of OpenSSL memory BIOs, as ``ssl.MemoryBIO`` does.
+25 KiB, so a fleet paid that per CHF only to hold each its own certificate. OpenSSL itself sets
+a certificate and key per connection (``SSL_use_certificate``/``SSL_use_PrivateKey``) on a
+context shared by every CHF that trusts the same CAs. This module calls those functions in the
+very ``libssl`` that :mod:`ssl` loaded (same library, same version: one OpenSSL in the process)
+through :mod:`ctypes`, over a pair of OpenSSL memory BIOs, as ``ssl.MemoryBIO`` does. The
+head-end side runs here too: after the CHF's ticket (a post-handshake message) OpenSSL keeps its
+17 KiB read buffer until the first application record, and only this API can free it
+(``SSL_free_buffers``).
 
-It is deliberately small: a server, TLS 1.2/1.3, client certificates required and verified by
-OpenSSL (without its clock check: the run's clock judges validity), ALPN, key logs, no session
-cache. pyOpenSSL can set a certificate per connection too, but it brings its own OpenSSL (4.x in
-the ``cryptography`` wheel), whose established server session measured 34 KiB against 26 here,
-and it cannot turn session tickets off (``SSL_CTX_set_num_tickets`` is not bound).
+It is deliberately small: TLS 1.2/1.3, peer certificates required and verified by OpenSSL
+(without its clock check: the run's clock judges validity), ALPN, key logs, no session cache.
+pyOpenSSL can set a certificate per connection too, but it brings its own OpenSSL (4.x in the
+``cryptography`` wheel), whose established server session measured 34 KiB against 26 here, and
+it cannot turn session tickets off or down (``SSL_CTX_set_num_tickets`` is not bound).
 """
 
 from __future__ import annotations
@@ -58,11 +62,26 @@ _ALPN_CB = ctypes.CFUNCTYPE(ctypes.c_int, _P, ctypes.POINTER(_P), ctypes.POINTER
 _KEYLOG_CB = ctypes.CFUNCTYPE(None, _P, ctypes.c_char_p)
 
 
+def _library(stem: str) -> str:
+    """The path of ``lib<stem>`` as this process loaded it for :mod:`ssl` (from
+    /proc/self/maps), else the system's."""
+    try:
+        with Path("/proc/self/maps").open() as maps:
+            for line in maps:
+                path = line.rsplit(" ", 1)[-1].strip()
+                if f"/lib{stem}.so" in path:
+                    return path
+    except OSError:
+        pass
+    name = ctypes.util.find_library(stem)
+    if name is None:
+        raise TransportError(f"lib{stem} not found (the OpenSSL that Python's ssl module uses)")
+    return name
+
+
 def _load() -> ctypes.PyDLL:
     """``libssl`` as :mod:`ssl` uses it; PyDLL: calls keep the GIL (they are short)."""
-    name = ctypes.util.find_library("ssl")
-    if name is None:
-        raise TransportError("libssl not found (the OpenSSL that Python's ssl module uses)")
+    name = _library("ssl")
     lib = ctypes.PyDLL(name)
     lib.OpenSSL_version_num.restype = ctypes.c_ulong
     if lib.OpenSSL_version_num() != ssl.OPENSSL_VERSION_NUMBER:
@@ -121,10 +140,7 @@ def _load() -> ctypes.PyDLL:
 
 
 def _load_crypto() -> ctypes.PyDLL:
-    name = ctypes.util.find_library("crypto")
-    if name is None:
-        raise TransportError("libcrypto not found (the OpenSSL that Python's ssl module uses)")
-    lib = ctypes.PyDLL(name)
+    lib = ctypes.PyDLL(_library("crypto"))
     pp = ctypes.POINTER(ctypes.c_char_p)
     sigs: dict[str, tuple[object, list[object]]] = {
         "d2i_X509": (_P, [_P, pp, ctypes.c_long]),

@@ -372,7 +372,9 @@ class TlsEndpoint:
             if not self._confirmed and not self.closed and self._peer_accepted():
                 self._confirmed = True
                 out.handshake_completed = True
-                if isinstance(self._obj, Session):
+                if not self._server and isinstance(self._obj, Session):
+                    # OpenSSL keeps its 17 KiB read buffer after the ticket (a post-handshake
+                    # message) until the first application record: give it back now.
                     self._obj.release_buffers()
         except ssl.SSLError as exc:
             self.closed = True
