@@ -174,10 +174,12 @@ def _openssl() -> tuple[ctypes.PyDLL, ctypes.PyDLL]:
 
 
 def _errors(crypto: ctypes.PyDLL) -> str:
-    """The reason of the first error in OpenSSL's queue (as :mod:`ssl` names it), queue cleared."""
-    code = crypto.ERR_get_error()
-    reason = crypto.ERR_reason_error_string(code) if code else None
-    crypto.ERR_clear_error()
+    """The reason of the last error in OpenSSL's queue (as :mod:`ssl` reports it, named as it
+    names them), the queue emptied."""
+    last = 0
+    while code := crypto.ERR_get_error():
+        last = code
+    reason = crypto.ERR_reason_error_string(last) if last else None
     text = reason.decode() if reason else "unknown TLS error"
     return text.upper().replace(" ", "_")
 
@@ -201,9 +203,9 @@ class TlsContext:
     def __init__(self, *, server: bool, trusted_der: tuple[bytes, ...], min_version: str,
                  max_version: str, ciphers: str, alpn: str, num_tickets: int = 0,
                  keylog: Path | None = None, own: ServerKeys | None = None) -> None:
+        self._ctx = 0
         self._lib, self._crypto = lib, crypto = _openssl()
         self.server = server
-        self._ctx = 0
         self._alpn_cb: object = None
         self._keylog_cb: object = None
         try:
@@ -323,12 +325,13 @@ class Session:
     __slots__ = ("_crypto", "_ctx", "_done", "_lib", "_ssl", "_version", "incoming", "outgoing")
 
     def __init__(self, ctx: TlsContext, keys: ServerKeys | None) -> None:
+        self._ssl: int = 0
         lib, crypto = self._lib, self._crypto = ctx._lib, ctx._crypto  # noqa: SLF001
         self._ctx = ctx  # the C context lives as long as its sessions
         s = lib.SSL_new(ctx._ctx)  # noqa: SLF001
         if not s:
             raise TransportError(f"SSL_new failed: {_errors(crypto)}")
-        self._ssl: int = s
+        self._ssl = s
         rbio, wbio = lib.BIO_new(lib.BIO_s_mem()), lib.BIO_new(lib.BIO_s_mem())
         # An empty read BIO asks for more (retry), as ssl.MemoryBIO does until write_eof().
         lib.BIO_ctrl(rbio, _BIO_C_SET_BUF_MEM_EOF_RETURN, -1, None)
