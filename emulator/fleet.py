@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from emulator.core.installation import HanStart
 from emulator.core.timebase import HOUR
 from emulator.drivers.capture import HanCapture, WanCapture
 from emulator.drivers.memory import MemoryLink
 from emulator.drivers.scheduler import Scheduler
-from emulator.drivers.tls import client_context
+from emulator.drivers.tls import client_context, server_tls
 from emulator.installation import HanMode, Installation
 from emulator.keystore import ChfKeys, derive_chf_keys
 from emulator.outputs import SECRET, write_atomic
@@ -102,20 +102,24 @@ class Fleet:
         self.keys: dict[str, ChfKeys] = {}
         self._certs: dict[str, bytes] = {}  # DER: a parsed certificate per CHF costs KiBs
         self.installations: list[Installation] = []
+        smso_pem = self.pki.authorities.smso_ca.cert_pem()
         for i in range(count):
             eui = nth_eui(first_eui, i)
             inst_id = f"i{i + 1:05d}"
             cred = mint_chf(self.pki.device_ca, eui, now - HOUR, CERT_DAYS, seed)
             bundle = folder / f"chf-{i + 1:05d}.pem"
             write_atomic(bundle, cred.bundle_pem(), mode=SECRET)
-            self._certs[eui] = cred.cert.public_bytes(Encoding.DER)
+            cert_der = self._certs[eui] = cred.cert.public_bytes(Encoding.DER)
+            tls = server_tls(cert_der, cred.key.private_bytes(Encoding.DER, PrivateFormat.PKCS8,
+                                                              NoEncryption()),
+                             [smso_pem], dmc.chf.tls_min_version, dmc.chf.tls_max_version)
             keys = derive_chf_keys(seed, eui)
             self.keys[eui] = keys
             self.installations.append(Installation(
                 installation_id=inst_id, dmc=dmc, chf_eui=eui, chf_bundle=bundle,
                 trust={Role.SMSO: self.pki.authorities.smso_ca.cert}, keys=keys, seed=seed,
                 scheduler=scheduler, emit=trace.emitter(inst_id), han=han, capture=capture,
-                start=start, on_air=on_air if i == 0 else None,
+                start=start, on_air=on_air if i == 0 else None, server_ctx=tls,
             ))
 
     def chf_certificate(self, installation: Installation) -> x509.Certificate:

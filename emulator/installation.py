@@ -9,7 +9,6 @@ and ``s1lab serve`` in real time (TCP links).
 
 from __future__ import annotations
 
-import ssl
 from pathlib import Path
 
 from cryptography import x509
@@ -28,6 +27,7 @@ from emulator.drivers.capture import HanCapture
 from emulator.drivers.clock import Clock
 from emulator.drivers.link import LinkEnd
 from emulator.drivers.scheduler import Scheduler
+from emulator.drivers.tls import ServerTls
 from emulator.drivers.wan_channel import WanChannel
 from emulator.faults import FaultApi
 from emulator.firmware import ota_policies, trusted_signers
@@ -54,7 +54,7 @@ class Installation(FaultApi):
         seed: int,
         scheduler: Scheduler,
         emit: Emit,
-        server_ctx: ssl.SSLContext | None = None,
+        server_ctx: ServerTls | None = None,
         han: HanMode = "zigbee",
         capture: HanCapture | None = None,
         keylog: Path | None = None,

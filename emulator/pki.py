@@ -25,6 +25,7 @@ On disk (:func:`init_folder`, :class:`PkiFolder`)::
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import os
 import re
@@ -328,10 +329,17 @@ def eui_of_chf_cert(cert: x509.Certificate) -> str:
     return canonical
 
 
+def validity_window(cert: x509.Certificate) -> tuple[int, int]:
+    """``(not before, not after)`` in run-clock microseconds."""
+    return from_datetime(cert.not_valid_before_utc), from_datetime(cert.not_valid_after_utc)
+
+
+_validity_window = functools.lru_cache(maxsize=64)(validity_window)
+
+
 def check_validity(cert: x509.Certificate, now: int) -> None:
     """CertificateError unless ``now`` (the run's clock) lies inside the validity window."""
-    start = from_datetime(cert.not_valid_before_utc)
-    end = from_datetime(cert.not_valid_after_utc)
+    start, end = _validity_window(cert)
     if start <= now <= end:
         return
     state = "not yet valid" if now < start else "expired"
@@ -346,13 +354,20 @@ def check_client_certificate(cert: x509.Certificate) -> None:
     end-entity certificate (not CA:TRUE) with an ECDSA P-256 key and extendedKeyUsage
     clientAuth (the profile s1lab's PKI issues, as GBCS's device and access-control broker
     certificates are P-256)."""
-    what = repr(_describe(cert))
+    problem = _client_certificate_problem(cert)
+    if problem is not None:
+        raise CertificateError(f"client certificate {_describe(cert)!r} {problem}")
+
+
+# A fleet's CHFs meet the same few head-end certificates again and again: judge each once.
+@functools.lru_cache(maxsize=64)
+def _client_certificate_problem(cert: x509.Certificate) -> str | None:
     key = cert.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
-        raise CertificateError(f"client certificate {what} has no ECDSA P-256 key")
+        return "has no ECDSA P-256 key"
     try:
         if cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
-            raise CertificateError(f"client certificate {what} is a CA certificate")
+            return "is a CA certificate"
     except x509.ExtensionNotFound:
         pass
     try:
@@ -360,7 +375,15 @@ def check_client_certificate(cert: x509.Certificate) -> None:
     except x509.ExtensionNotFound:
         usages = x509.ExtendedKeyUsage([])
     if ExtendedKeyUsageOID.CLIENT_AUTH not in usages:
-        raise CertificateError(f"client certificate {what} lacks extendedKeyUsage clientAuth")
+        return "lacks extendedKeyUsage clientAuth"
+    return None
+
+
+@functools.lru_cache(maxsize=256)
+def issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+    """Whether ``cert`` names ``ca`` as its issuer (a head-end's role, from the CA that issued
+    its certificate: checked once per certificate and CA)."""
+    return cert.issuer == ca.subject
 
 
 def load_pem_cert(data: bytes, source: str) -> x509.Certificate:

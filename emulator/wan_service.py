@@ -2,14 +2,13 @@
 
 It accepts head-end connections (the CHF is the TLS server whoever opened TCP), hands each
 frame to the CHF core, sends the reply, flushes the replies that waited on the HAN to the
-sessions that asked, and rebuilds its TLS context when the CHF swaps (or restores) its trust
-anchor, so that new sessions use the new one.
+sessions that asked, and moves its TLS side to the shared server context of its new
+trust anchor when the CHF swaps (or restores) it, so that new sessions use the new one.
 """
 
 from __future__ import annotations
 
 import itertools
-import ssl
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,8 +20,9 @@ from emulator.core.installation import InstallationCore
 from emulator.core.trace_sink import Emit
 from emulator.drivers.clock import Clock
 from emulator.drivers.link import LinkEnd
-from emulator.drivers.tls import server_context
+from emulator.drivers.tls import ServerTls, server_context
 from emulator.drivers.wan_channel import WanChannel
+from emulator.pki import issued_by
 from emulator.profiles import ResolvedDmc
 from emulator.wire.vocabulary import Role
 
@@ -46,7 +46,7 @@ class WanService:
         clock: Clock,
         emit: Emit,
         rearm: Callable[[], None],
-        server_ctx: ssl.SSLContext | None = None,
+        server_ctx: ServerTls | None = None,
         keylog: Path | None = None,
     ) -> None:
         self._core = core
@@ -68,14 +68,22 @@ class WanService:
     def chf(self) -> Chf:
         return self._core.devices.chf
 
-    def _server_context(self) -> ssl.SSLContext:
+    @property
+    def tls(self) -> ServerTls:
+        """The CHF's TLS side: its certificate on the shared server context of its trust."""
+        return self._ctx
+
+    def _server_context(self) -> ServerTls:
         return server_context(
             self._bundle,
-            [c.public_bytes(Encoding.PEM) for c in self.trust.values()],
+            self._trusted_pems(),
             self._dmc.chf.tls_min_version,
             self._dmc.chf.tls_max_version,
             keylog=self._keylog,
         )
+
+    def _trusted_pems(self) -> list[bytes]:
+        return [c.public_bytes(Encoding.PEM) for c in self.trust.values()]
 
     def after_security_change(self) -> None:
         """The CHF swapped (or restored) its trust anchor: new TLS sessions use the new one."""
@@ -83,7 +91,7 @@ class WanService:
         if chf.anchor_der != self._anchor_der:
             self._anchor_der = chf.anchor_der
             self.trust = {chf.anchor: x509.load_der_x509_certificate(chf.anchor_der)}
-            self._ctx = self._server_context()
+            self._ctx = self._ctx.with_trust(self._trusted_pems(), self._keylog)
         if chf.drop_sessions:
             chf.drop_sessions = False
             for channel in list(self.channels):
@@ -101,7 +109,7 @@ class WanService:
 
     def role_of(self, cert: x509.Certificate) -> Role | None:
         for role, ca in self.trust.items():
-            if cert.issuer == ca.subject:
+            if issued_by(cert, ca):
                 return role
         return None
 

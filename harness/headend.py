@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from emulator.core import headend_commands as commands
 from emulator.core.headend import Command, HeadEndCore, Reply, ReplyFailed
@@ -155,7 +155,7 @@ class HeadEndSession:
     def _on_established(self, cert: x509.Certificate) -> None:
         try:
             self.core.chf_eui = eui_of_chf_cert(cert)
-            self.peer_fingerprint = cert.fingerprint(hashes.SHA256())
+            self.peer_fingerprint = hashlib.sha256(cert.public_bytes(Encoding.DER)).digest()
         except Exception as exc:  # a certificate that does not name a CHF
             self._channel.close(str(exc))
             return

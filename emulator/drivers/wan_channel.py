@@ -26,7 +26,7 @@ from cryptography import x509
 from emulator.core.timebase import SECOND
 from emulator.drivers.clock import Clock
 from emulator.drivers.link import LinkEnd
-from emulator.drivers.tls import TlsEndpoint, TlsOutput
+from emulator.drivers.tls import ServerTls, TlsEndpoint, TlsOutput
 from emulator.errors import MalformedFrame, S1labError, TransportError
 from emulator.pki import check_client_certificate, check_validity
 from emulator.wire.wan import RecordReader, record
@@ -65,7 +65,7 @@ class WanChannel:
     def __init__(
         self,
         link: LinkEnd,
-        ctx: ssl.SSLContext,
+        ctx: ssl.SSLContext | ServerTls,
         server_side: bool,
         clock: Clock,
     ) -> None:
@@ -151,6 +151,7 @@ class WanChannel:
             self._handle(self._tls.receive(data))
 
     def _handle(self, out: TlsOutput) -> None:
+        cert: x509.Certificate | None = None
         if out.handshake_completed and self._server:
             # Judge the client before the handshake's last flight (its ticket) leaves.
             try:
@@ -168,8 +169,8 @@ class WanChannel:
             return
         if out.handshake_completed:
             try:
-                cert = self._tls.peer_certificate()
-                if not self._server:
+                if cert is None:
+                    cert = self._tls.peer_certificate()
                     check_validity(cert, self._clock.now_us())
                 self.on_established(cert)  # not kept: ~1 KiB a side adds up in a fleet
             except S1labError as exc:
