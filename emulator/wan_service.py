@@ -21,6 +21,7 @@ from emulator.core.installation import InstallationCore
 from emulator.core.trace_sink import Emit
 from emulator.drivers.clock import Clock
 from emulator.drivers.link import LinkEnd
+from emulator.drivers.peer_certs import issued_by
 from emulator.drivers.tls import server_context
 from emulator.drivers.wan_channel import WanChannel
 from emulator.profiles import ResolvedDmc
@@ -101,7 +102,7 @@ class WanService:
 
     def role_of(self, cert: x509.Certificate) -> Role | None:
         for role, ca in self.trust.items():
-            if cert.issuer == ca.subject:
+            if issued_by(cert, ca):
                 return role
         return None
 

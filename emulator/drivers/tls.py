@@ -30,6 +30,7 @@ from pathlib import Path
 from cryptography import x509
 
 from emulator.capture.keylog import enable_keylog, keylog_path
+from emulator.drivers.peer_certs import certificate
 from emulator.errors import CertificateError, TransportError
 from emulator.pki import OPENSSL_NO_CHECK_TIME
 
@@ -150,7 +151,7 @@ class TlsEndpoint:
         der = self._obj.getpeercert(binary_form=True)
         if not der:
             raise CertificateError("peer sent no certificate")
-        return x509.load_der_x509_certificate(der)
+        return certificate(der)  # parsed once per certificate (see peer_certs)
 
     def start(self) -> TlsOutput:
         """Begin the handshake (the client's first flight; nothing for a server)."""

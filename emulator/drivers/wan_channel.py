@@ -26,9 +26,9 @@ from cryptography import x509
 from emulator.core.timebase import SECOND
 from emulator.drivers.clock import Clock
 from emulator.drivers.link import LinkEnd
+from emulator.drivers.peer_certs import judge_client, judge_validity
 from emulator.drivers.tls import TlsEndpoint, TlsOutput
 from emulator.errors import MalformedFrame, S1labError, TransportError
-from emulator.pki import check_client_certificate, check_validity
 from emulator.wire.wan import RecordReader, record
 
 OnFrame = Callable[[bytes], None]
@@ -154,9 +154,7 @@ class WanChannel:
         if out.handshake_completed and self._server:
             # Judge the client before the handshake's last flight (its ticket) leaves.
             try:
-                cert = self._tls.peer_certificate()
-                check_validity(cert, self._clock.now_us())
-                check_client_certificate(cert)
+                judge_client(self._tls.peer_certificate(), self._clock.now_us())
             except S1labError as exc:
                 self._drop(str(exc))
                 return
@@ -170,7 +168,7 @@ class WanChannel:
             try:
                 cert = self._tls.peer_certificate()
                 if not self._server:
-                    check_validity(cert, self._clock.now_us())
+                    judge_validity(cert, self._clock.now_us())
                 self.on_established(cert)  # not kept: ~1 KiB a side adds up in a fleet
             except S1labError as exc:
                 self.close(str(exc))
