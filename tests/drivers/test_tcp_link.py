@@ -41,13 +41,14 @@ def test_many_megabytes_arrive_whole_and_a_close_flushes_them_first() -> None:
         client, peer, server = await _pair()
         got, reasons, ended = _collect(peer)
         _collect(client)
+        local = peer.local_address  # (read while open: which address was dialled)
         blob = bytes(range(256)) * (4 * 4096 * 4)  # 16 MiB: far more than the socket buffers
         client.write(blob[:1000])
         client.write(blob[1000:])  # queued behind what the kernel did not take
         client.close()  # must not cut the queued bytes off
         await asyncio.wait_for(ended.wait(), 30)
         server.close()  # type: ignore[attr-defined]
-        return len(got), bytes(got[-256:]), reasons, client.peer_name, peer.local_address
+        return len(got), bytes(got[-256:]), reasons, client.peer_name, local
 
     n, tail, reasons, name, local = asyncio.run(main())
     assert n == 16 * 1024 * 1024
