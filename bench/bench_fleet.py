@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import json
 import os
 import re
@@ -34,6 +35,7 @@ from emulator import S1labError, current_clock
 from emulator.drivers.tcp import tcp_connect
 from emulator.pki import PkiFolder
 from harness.fleet.profiling import ENV as PROFILE_ENV
+from harness.fleet.serve import GC_THRESHOLD
 from harness.headend import HeadEnd, HeadEndSession, connect, headend_from_pki
 
 S1LAB = [sys.executable, "-m", "harness"]
@@ -199,6 +201,9 @@ def pct(values: list[float], q: float) -> float:
 async def head_end(pki_dir: Path, manifest: list[dict[str, object]], fleet_pid: int,
                    base_rss: int, args: argparse.Namespace) -> dict[str, float]:
     headend = headend_from_pki(PkiFolder.load(pki_dir), "smso")
+    # This process holds 10,000 sessions: collect young objects less often than every 700
+    # allocations, as `fleet serve` does (harness.fleet.serve.GC_THRESHOLD).
+    gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
     addresses = [(str(e["address"]), int(str(e["port"]))) for e in manifest]
     esmes = [str(e["devices"]["esme"]["eui"]) for e in manifest]  # type: ignore[index]
     n = len(addresses)

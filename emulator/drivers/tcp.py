@@ -94,10 +94,18 @@ class TcpLinkEnd:
         self._release()
         if was_closed:
             return
-        if self._on_closed is None:
+        on_closed = self._on_closed
+        if on_closed is None:
             self._closed_reason = reason
         else:
-            self._on_closed(reason)
+            self._forget()
+            on_closed(reason)
+
+    def _forget(self) -> None:
+        # The receiver holds this link and this link its receiver: let go, so a closed
+        # session is freed by reference counting rather than left to the cyclic collector.
+        self._on_data = None
+        self._on_closed = None
 
     def _release(self) -> None:
         if self._sock.fileno() < 0:
@@ -111,8 +119,10 @@ class TcpLinkEnd:
     def _closed_here(self) -> None:
         # As an asyncio transport does after a local close, tell the receiver the
         # connection is over (a capture records the peer's FIN from it).
-        if self._on_closed is not None:
-            self._on_closed("closed by peer")
+        on_closed = self._on_closed
+        if on_closed is not None:
+            self._forget()
+            on_closed("closed by peer")
 
     # ---- LinkEnd -------------------------------------------------------------------------
 
@@ -144,6 +154,7 @@ class TcpLinkEnd:
                 self._closed_reason = reason
             else:
                 self._loop.call_soon(self._on_closed, reason)
+                self._forget()
             return
         if sent < len(data):
             self._out += data[sent:]
