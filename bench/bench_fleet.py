@@ -148,8 +148,10 @@ def stop_fleet(proc: subprocess.Popen[str]) -> None:
         proc.communicate()
 
 
-async def connect_all(headend: HeadEnd, addresses: list[tuple[str, int]],
-                      concurrency: int) -> tuple[list[HeadEndSession], float, int]:
+async def connect_all(headend: HeadEnd, addresses: list[tuple[str, int]], concurrency: int,
+                      errors: list[str]) -> tuple[list[HeadEndSession], float, int]:
+    """Connect to every address, ``concurrency`` at a time; each attempt that failed (and was
+    retried after 0.5 s) is added to ``errors``."""
     clock = current_clock()
     gate = asyncio.Semaphore(concurrency)
     failures = 0
@@ -161,7 +163,8 @@ async def connect_all(headend: HeadEnd, addresses: list[tuple[str, int]],
                 try:
                     link = await tcp_connect(*address)
                     return await connect(link, headend, clock, 60, 60)
-                except (OSError, S1labError):  # refused, reset, or the TLS session failed
+                except (OSError, S1labError) as exc:  # refused, reset, or the TLS session failed
+                    errors.append(str(exc))
                     await asyncio.sleep(0.5)
             failures += 1
             return None
@@ -199,7 +202,8 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def head_end(pki_dir: Path, manifest: list[dict[str, object]], fleet_pid: int,
-                   base_rss: int, args: argparse.Namespace) -> dict[str, float]:
+                   base_rss: int, args: argparse.Namespace,
+                   storm_errors: list[str]) -> dict[str, float]:
     headend = headend_from_pki(PkiFolder.load(pki_dir), "smso")
     # This process holds 10,000 sessions: collect young objects less often than every 700
     # allocations, as `fleet serve` does (harness.fleet.serve.GC_THRESHOLD).
@@ -207,7 +211,9 @@ async def head_end(pki_dir: Path, manifest: list[dict[str, object]], fleet_pid: 
     addresses = [(str(e["address"]), int(str(e["port"]))) for e in manifest]
     esmes = [str(e["devices"]["esme"]["eui"]) for e in manifest]  # type: ignore[index]
     n = len(addresses)
-    sessions, first_s, failed = await connect_all(headend, addresses, args.concurrency)
+    first_errors: list[str] = []
+    sessions, first_s, failed = await connect_all(headend, addresses, args.concurrency,
+                                                  first_errors)
     if failed:
         print(f"  warning: {failed} of {n} CHFs could not be reached on the first connection")
     await asyncio.sleep(2)
@@ -223,7 +229,8 @@ async def head_end(pki_dir: Path, manifest: list[dict[str, object]], fleet_pid: 
         profiler.enable()
     fleet_user, fleet_sys = cpu_split_of(fleet_pid)
     headend_cpu = time.process_time()
-    storm, storm_s, storm_failed = await connect_all(headend, addresses, args.concurrency)
+    storm, storm_s, storm_failed = await connect_all(headend, addresses, args.concurrency,
+                                                     storm_errors)
     headend_cpu = time.process_time() - headend_cpu
     fleet_user, fleet_sys = (a - b for a, b in zip(cpu_split_of(fleet_pid),
                                                    (fleet_user, fleet_sys), strict=True))
@@ -241,6 +248,7 @@ async def head_end(pki_dir: Path, manifest: list[dict[str, object]], fleet_pid: 
             "p99": pct(latencies, 0.99) if latencies else float("nan"),
             "mean": statistics.fmean(latencies) if latencies else float("nan"),
             "storm_s": storm_s, "storm_ok": len(storm), "storm_failed": storm_failed,
+            "first_retries": len(first_errors), "storm_retries": len(storm_errors),
             "fleet_us": 1e6 * fleet_cpu / max(1, len(storm)),
             "fleet_sys_share": fleet_sys / fleet_cpu if fleet_cpu else float("nan"),
             "headend_us": 1e6 * headend_cpu / max(1, len(storm))}
@@ -283,7 +291,8 @@ def main() -> None:
              str(manifest_path), "--han", args.han, "--status-every", "30"], args.profile)
         manifest = json.loads(manifest_path.read_text())["installations"]
         try:
-            r = asyncio.run(head_end(pki, manifest, fleet.pid, base_rss, args))
+            storm_errors: list[str] = []
+            r = asyncio.run(head_end(pki, manifest, fleet.pid, base_rss, args, storm_errors))
         finally:
             stop_fleet(fleet)
         # The machine is shared: measure the raw rate again right after the storm and compare
@@ -300,7 +309,7 @@ def main() -> None:
           f"`fleet serve` process, head-end in another; {args.concurrency} handshakes in flight")
     print(f"  fleet start (PKI load + build + listen)   {start_s:8.1f} s")
     print(f"  first connection of all {n}             {r['first_s']:8.1f} s  "
-          f"({n / r['first_s']:.0f} handshakes/s)")
+          f"({n / r['first_s']:.0f} handshakes/s; {r['first_retries']:.0f} attempts retried)")
     print(f"  {'figure':44} {'measured':>12}   target")
     print(f"  {'fleet RSS per installation, all in session':44} {per_inst:9.1f} KiB   <= 100 KiB"
           f"   (process {r['rss_connected'] / 1024:.0f} MiB, of which {base_rss / 1024:.0f} MiB "
@@ -311,7 +320,9 @@ def main() -> None:
     print(f"  {'read latency p99':44} {1000 * r['p99']:9.1f} ms    -")
     print(f"  {'reconnect storm of all N':44} {storm_rate:9.0f} /s    >= 80% of raw "
           f"({0.8 * raw:.0f}/s): {100 * storm_rate / raw:.0f}% of raw   "
-          f"({r['storm_ok']:.0f} ok, {r['storm_failed']:.0f} failed in {r['storm_s']:.1f} s)")
+          f"({r['storm_ok']:.0f} ok, {r['storm_failed']:.0f} failed in {r['storm_s']:.1f} s; "
+          f"{r['storm_retries']:.0f} attempts retried{': ' if storm_errors else ''}"
+          f"{storm_errors[0] if storm_errors else ''})")
     print(f"  {'raw handshakes/s (openssl s_server+s_time)':44} {raw:9.0f} /s    "
           f"(the mean of the best before the fleet, {raw_before.rate:.0f}/s with "
           f"{raw_before.clients} client(s), and the best after the storm, "
