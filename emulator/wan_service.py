@@ -29,6 +29,10 @@ from emulator.wire.vocabulary import Role
 _sessions = itertools.count(1)
 
 
+def _unhooked(_: object) -> None:
+    """What an ended session's channel calls instead of its installation."""
+
+
 class WanService:
     """Serves head-ends for one installation's CHF.
 
@@ -147,6 +151,11 @@ class WanService:
             if channel in self.channels:
                 self.channels.remove(channel)
             self._by_session.pop(session, None)
+            # The channel holds these callbacks and they hold the channel: unhook them so
+            # the ended session is freed at once, not by the cyclic collector.
+            channel.on_established = _unhooked
+            channel.on_frame = _unhooked
+            channel.on_closed = _unhooked
 
         channel.on_established = established
         channel.on_frame = frame

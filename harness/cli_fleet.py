@@ -65,6 +65,7 @@ def fleet_serve(installations: int, pki_dir: Path, listen: str | None, connect: 
                 events: str, shard: str, profile: str | None, seed: int, first_eui: str,
                 han: str, ramp: float, status_every: float) -> None:
     """Serve N installations in one process on the real clock: each CHF on real mutual TLS."""
+    from harness.fleet import profiling
     from harness.fleet.serve import FleetServer, ServeOptions
 
     kinds = None if events.strip() == "*" else frozenset(
@@ -84,6 +85,7 @@ def fleet_serve(installations: int, pki_dir: Path, listen: str | None, connect: 
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        profiling.install(loop)
         await server.run(stop)
 
     asyncio.run(main())

@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from emulator.capture.keylog import enable_keylog, keylog_path
 from emulator.drivers.libssl import MemBio, ServerKeys, Session, TlsContext
+from emulator.drivers.peer_certs import certificate
 from emulator.errors import CertificateError, TransportError
 from emulator.pki import OPENSSL_NO_CHECK_TIME
 
@@ -272,7 +273,7 @@ class TlsEndpoint:
         der = self._obj.getpeercert(binary_form=True)
         if not isinstance(der, bytes) or not der:
             raise CertificateError("peer sent no certificate")
-        return x509.load_der_x509_certificate(der)
+        return certificate(der)  # parsed once per certificate (see peer_certs)
 
     def start(self) -> TlsOutput:
         """Begin the handshake (the client's first flight; nothing for a server)."""

@@ -21,25 +21,13 @@ import contextlib
 import random
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from emulator.drivers.tcp import TcpLinkEnd
+from emulator.drivers.tcp import TcpLinkEnd, TcpServer, tcp_connect
 from emulator.errors import TransportError
 
 BACKLOG = 4096
 _SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
-
-
-class DialledLinkEnd(TcpLinkEnd):
-    """A TCP link that remembers the local address it was accepted on."""
-
-    local_address = ""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        local = transport.get_extra_info("sockname")
-        if isinstance(local, tuple):
-            self.local_address = str(local[0])
-        super().connection_made(transport)
 
 
 def _listening_socket(host: str, port: int, device: str | None) -> socket.socket:
@@ -62,29 +50,22 @@ class SharedListener:
     """Listening sockets for many CHF addresses on one port; ``route`` picks the CHF."""
 
     route: Callable[[str], Callable[[TcpLinkEnd], object] | None]
-    servers: list[asyncio.Server] = field(default_factory=list)
+    server: TcpServer | None = None
     port: int = 0
     mode: str = ""
     refused: int = 0  # connections to an address that is no CHF of this shard
 
-    def _factory(self) -> DialledLinkEnd:
-        end = DialledLinkEnd()
-
-        def made(_f: asyncio.Future[None]) -> None:
-            target = self.route(end.local_address)
-            if target is None:
-                self.refused += 1
-                end.close()
-            else:
-                target(end)
-
-        end.connected.add_done_callback(made)
-        return end
+    def _accepted(self, link: TcpLinkEnd) -> None:
+        target = self.route(link.local_address)
+        if target is None:
+            self.refused += 1
+            link.close()
+        else:
+            target(link)
 
     async def start(self, host: str, port: int, addresses: list[str], loopback: bool) -> None:
         """Listen for ``addresses`` on ``port`` (0: pick one). ``host`` 0.0.0.0 listens on every
         interface (asked for); a loopback ``host`` keeps to the loopback device."""
-        loop = asyncio.get_running_loop()
         socks: list[socket.socket] = []
         try:
             if host == "0.0.0.0":
@@ -106,15 +87,11 @@ class SharedListener:
                 s.close()
             raise TransportError(f"cannot listen on port {port}: {exc.strerror or exc}") from None
         self.port = socks[0].getsockname()[1]
-        for s in socks:
-            self.servers.append(await loop.create_server(self._factory, sock=s))
+        self.server = TcpServer(socks, self._accepted)
 
     async def close(self) -> None:
-        for server in self.servers:
-            server.close()
-        for server in self.servers:
-            with contextlib.suppress(Exception):
-                await server.wait_closed()
+        if self.server is not None:
+            self.server.close()
 
 
 @dataclass
@@ -175,9 +152,8 @@ class Dialler:
         self.stats.attempts += 1
         host, port = self._target
         try:
-            _, link = await self._loop.create_connection(
-                TcpLinkEnd, host, port, local_addr=(source, 0) if source else None)
-        except OSError:
+            link = await tcp_connect(host, port, (source, 0) if source else None)
+        except TransportError:
             self.stats.failures += 1
             self._schedule(key, source, on_dialled, self._backoff(key))
             return
