@@ -236,7 +236,7 @@ async def on_the_air(lab: Lab, state: OnAir,
                  {"radio": plan.radio_url, "pan_id": han.pan_id, "devices": waiting})
         await _wait_joined(lab, state, say)
         lab.t0 = lab.now
-        lab.snapshots["start"] = lab.registers()
+        lab.snapshots["start"] = lab.snapshot()
         yield air
     finally:
         await air.stop()

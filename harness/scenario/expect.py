@@ -37,6 +37,13 @@ async def check(exp: model.OutcomeExpect | model.RegisterExpect | model.Connects
                 | model.EventExpect | model.DeadlineExpect | model.StateExpect,
                 lab: Lab) -> ExpectationResult:
     """Check one expectation now."""
+    with lab.on(exp.installation):
+        return await _check(exp, lab)
+
+
+async def _check(exp: model.OutcomeExpect | model.RegisterExpect | model.ConnectsExpect
+                 | model.EventExpect | model.DeadlineExpect | model.StateExpect,
+                 lab: Lab) -> ExpectationResult:
     at = lab.now
     if isinstance(exp, model.OutcomeExpect):
         name, ok, msg = _outcome(exp.outcome, lab)
@@ -137,7 +144,8 @@ def _register(a: model.RegisterArgs, lab: Lab) -> tuple[str, bool, str]:
         if since is None:
             continue
         name += f" {rel} since {since}"
-        snap = lab.snapshots.get(since)
+        taken = lab.snapshots.get(since)
+        snap = None if taken is None else taken.get(lab.installation_number)
         if snap is None:
             problems.append(f"no action named {since!r} ran")
             continue
@@ -227,6 +235,9 @@ def _state(a: model.StateArgs, lab: Lab) -> tuple[str, bool, str]:
             checks.append((key, state[key], wanted))
     if a.joined is not None:
         checks.append((f"{a.joined} joined", lab.joined(a.joined), True))
+    running = lab.firmware_versions() if a.firmware else {}
+    for device, version in a.firmware.items():
+        checks.append((f"{device} firmware", running.get(device, "(no such device)"), version))
     name = "state " + ", ".join(f"{k} {w}" for k, _, w in checks)
     bad = [f"{k} is {g}, expected {w}" for k, g, w in checks if not _same(g, w)]
     if bad:
