@@ -68,7 +68,8 @@ async def _check(exp: model.OutcomeExpect | model.RegisterExpect | model.Connect
 def parse_expectation(spec: dict[str, Any]) -> model.Expectation:
     """One expectation written as in a scenario file, e.g.
     ``{"outcome": {"of": "m1", "is": "migrated"}}`` (ScenarioError when it is not one)."""
-    text = yaml.safe_dump({"id": "inline", "title": "inline", "expect": [spec]})
+    text = yaml.safe_dump({"id": "inline", "title": "inline", "expect": [spec],  # any lab size
+                           "start": {"installations": model.MAX_INSTALLATIONS}})
     return parse_scenario(text, "<expectation>").expect[0]
 
 

@@ -619,6 +619,9 @@ class Scenario(_Schema):
         if count < 2 and any(f.kind == "duplicate-mpxn" for f in self.faults):
             raise ValueError("a duplicate-mpxn fault needs a second installation "
                              "(start.installations: 2)")
+        if self.start.han == "direct" and any(isinstance(a, Firmware) for a in self.actions):
+            raise ValueError("firmware actions need the ZigBee HAN (start.han: zigbee): the "
+                             "OTA cluster runs over it")
         if count > 1 and self.physical:
             raise ValueError("physical devices need a lab of one installation")
         if not self.expect and not any(isinstance(a, Check) for a in self.actions):
