@@ -408,10 +408,11 @@ class Lab:
         """The version each device of the installation runs now, read from its core."""
         inst = self.installation
         d = inst.core.devices
-        cores = {"chf": inst.chf, "esme": inst.esme, "gsme": inst.gsme, "ppmid": d.ppmid,
-                 "ihd": d.ihd}
-        return {k: str(getattr(c, "firmware_version")) for k, c in cores.items()
-                if c is not None}
+        out = {"chf": inst.chf.firmware_version, "esme": inst.esme.firmware_version}
+        for key, core in (("gsme", inst.gsme), ("ppmid", d.ppmid), ("ihd", d.ihd)):
+            if core is not None:
+                out[key] = core.firmware_version
+        return out
 
     def joined(self, name: str) -> bool:
         j = self._joiners.get(name)
