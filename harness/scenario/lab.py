@@ -214,7 +214,9 @@ class Lab:
         self._secured_frames: dict[str, list[bytes]] = {}
         self._prework_faults: dict[str, set[str]] = {
             inst.id: set() for inst in self.fleet.installations}
-        self._prework_done: set[str] = set()
+        self._prework_done: set[str] = (  # start.prework: done -> finished before t=0
+            {inst.id for inst in self.fleet.installations} if self.start.prework == "done"
+            else set())
         self._prework_decisions: dict[str, Decision] = {}
         self._tmp = tempfile.TemporaryDirectory(prefix="s1lab-lab-")
         self._counter = 0

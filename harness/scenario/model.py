@@ -112,6 +112,9 @@ class Start(_Schema):
 
     state: Literal["active", "dormant", "mixed"] = "dormant"  # mixed: ESME active, GSME dormant
     installations: InstallationNumber = 1  # of the DMC, each with its own CHF and meters
+    #: the TMAD 4.26 dormant pre-work (IOC, MOC (MDS)): ``pending`` runs it at the first
+    #: migrate; ``done``: it completed before t=0 (the case starts after it)
+    prework: Literal["pending", "done"] = "pending"
     payment_mode: dict[Meter, PaymentModeName] = Field(default_factory=dict)
     supplier: str = "Supplier A"
     supplier_status: Literal["live", "ceased-trading", "not-live-user", "unknown"] = "live"
