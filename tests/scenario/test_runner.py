@@ -141,7 +141,7 @@ def _negated(exp: Any) -> Any:
     if a.joined is not None:
         return m.StateExpect(state=m.StateArgs(joined="nobody"))
     if a.firmware:
-        return m.StateExpect(state=m.StateArgs(firmware={k: "0.0.0" for k in a.firmware}))
+        return m.StateExpect(state=m.StateArgs(firmware=dict.fromkeys(a.firmware, "0.0.0")))
     assert a.network_key_seq is not None
     return m.StateExpect(state=m.StateArgs(network_key_seq=a.network_key_seq + 1))
 
