@@ -3,12 +3,17 @@ addressing one (``installation: N``); the 4.26 pre-work and duplicate MPxN in th
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from emulator import run_virtual
 from emulator.core.timebase import DAY
 from emulator.errors import LocalProtocolError
-from harness.scenario import Lab, ScenarioError, parse_scenario
+from harness.scenario import CaseResult, Lab, ScenarioError, Verdict, parse_scenario
 from harness.scenario.expect import expect
 from harness.scenario.model import Fault, Start
 from harness.scenario.runner import run_scenario
@@ -146,3 +151,24 @@ def test_expectation_on_installation_2_fails_when_it_should() -> None:
         "  - state: {firmware: {chf: 1.5.0}}\n", "x.yaml")
     result = run_scenario(case, "default", 1)
     assert [e.passed for e in result.expectations] == [True, False]
+
+
+@pytest.mark.io
+def test_s1lab_run_duplicate_mpxn_case_and_a_misplaced_prework_fault(tmp_path: Path) -> None:
+    env = {**os.environ, "COLUMNS": "200"}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "harness", "run", *args],
+                              capture_output=True, text=True, timeout=300, check=False, env=env)
+
+    ok = run("data-duplicate-mpxn-last-communicating-migrates", "--dmc", "ioc-credit",
+             "--out", str(tmp_path / "cell"))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    result = CaseResult.from_json((tmp_path / "cell" / "CaseResult.json").read_text())
+    assert result.verdict is Verdict.PASS and len(result.expectations) == 4
+    case = tmp_path / "pw.yaml"
+    case.write_text("id: pw\ntitle: t\nstart: {state: active}\nfaults:\n"
+                    "  - {kind: firmware-fails}\nactions:\n  - migrate: {}\n    as: m\n"
+                    "expect:\n  - outcome: {of: m, is: migrated}\n", encoding="utf-8")
+    broken = run(str(case), "--dmc", "ioc-credit")
+    assert broken.returncode == 1 and "does no 4.26 pre-work" in broken.stdout + broken.stderr
