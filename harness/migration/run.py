@@ -371,8 +371,7 @@ class _WeeklyRun:
                    for inst in installs}
         mgf_keys: dict[str, ChfKeys] = {eui: fleet.keys_for(eui) for eui in fleet.keys}
         end_of_run = t0 + (cfg.weeks + 1) * WEEK + 10 * DAY
-        prework_ids = {inst.id for inst in installs if records[inst.id].dormant
-                       and cohort_name(records[inst.id].group_id) in PRE_WORK_COHORTS}
+        prework_ids = {inst.id for inst in installs if needs_prework(records[inst.id])}
         for fault in cfg.faults:
             eligible = _no_effect(fault.kind, installs, records, prework_ids)
             for i in _targets(fault, len(installs), rng, eligible):
@@ -391,11 +390,8 @@ class _WeeklyRun:
             histories={inst.id: History(inst.id) for inst in installs},
             duplicates=resolve_duplicate_mpxn(records.values()),
             certs={inst.chf.eui: fleet.chf_certificate(inst) for inst in installs},
-            prework={
-                inst.id: Prework([d.device_type for d in records[inst.id].devices
-                                  if d.device_type in (DeviceType.ESME, DeviceType.GSME)], t0)
-                for inst in installs if inst.id in prework_ids
-            },
+            prework={inst.id: new_prework(records[inst.id], t0)
+                     for inst in installs if inst.id in prework_ids},
         )
 
     # ---- phase 0: the 4.26 pre-work --------------------------------------------------------
@@ -404,61 +400,16 @@ class _WeeklyRun:
         """Every pending attempt of every installation's pre-work, in time order, on the
         clock; each attempt is traced, each failed instruction goes into the history."""
         installs = {inst.id: inst for inst in self.fleet.installations}
-        live = dict(self.prework)
-        while live:
-            key, due = min(((k, p.due()) for k, p in live.items()),
-                           key=lambda kd: (kd[1][0] if kd[1] else 0, kd[0]))
-            if due is None:
-                self._prework_done(installs[key], live.pop(key))
-                continue
-            at, work, device, confirming = due
-            await sleep_until(at)
-            inst = installs[key]
-            p = live[key]
-            answer: Answer | bool = (self._confirmation(inst) if confirming
-                                     else self._prework_answer(inst, work, device, at))
-            p.answer(answer)
-            last = p.attempts[-1]
-            if answer not in (Answer.NO_WAN, False):  # the SMSO reached the CHF: the WAN
-                # contact MA112 looks back on, so the check after pre-work sees it
-                seen = inst.chf.last_wan_contact
-                inst.chf.last_wan_contact = at if seen is None else max(seen, at)
-            self.emit(at, inst.chf.eui, "PreWorkAttempt", {
-                "work": work.value, "device": device.name, "instruction": last.instruction,
-                "attempt": last.number, "confirmation": confirming, "answer": last.answer})
 
-    def _prework_answer(self, inst: Installation, work: Work, device: DeviceType,
-                        at: int) -> Answer:
-        faults = self.reports[inst.id].faults
-        down = inst.chf.wan_down_until
-        if down is not None and at < down:
-            return Answer.NO_WAN
-        if work is Work.FIRMWARE and ("firmware-fails" in faults or (
-                "gsme-firmware-fails" in faults and device is DeviceType.GSME)):
-            return Answer.FAILED
-        if work is Work.CONFIGURATION and "configuration-fails" in faults:
-            return Answer.FAILED
-        if "no-confirmation" in faults:
-            return Answer.UNCONFIRMED
-        return Answer.DONE
+        def done(key: str, p: Prework) -> None:
+            decision = finish_prework(installs[key], self.records[key], p,
+                                      self.histories[key], self.emit)
+            if decision is not None:
+                self.prework_decisions[key] = decision
 
-    def _confirmation(self, inst: Installation) -> bool:
-        return "no-confirmation" not in self.reports[inst.id].faults
-
-    def _prework_done(self, inst: Installation, p: Prework) -> None:
-        record = self.records[inst.id]
-        failed = record_prework(p, self.histories[inst.id])
-        esme_ok = p.ok(DeviceType.ESME)
-        gsme_ok = record.gsme is None or p.ok(DeviceType.GSME)
-        self.emit(p.ended_us, inst.chf.eui, "PreWorkFinished", {
-            "esme_ok": esme_ok, "gsme_ok": gsme_ok, "failed_instructions": failed,
-            "attempts": len(p.attempts)})
-        decision = partial_on_gsme_firmware_failure(record, esme_ok, gsme_ok)
-        if decision.action is Action.PARTIAL_ESME_ONLY:  # TMAD 4.26A-4.26C
-            self.prework_decisions[inst.id] = decision
-            if inst.gsme is not None:
-                self.emit(p.ended_us, inst.chf.eui, "GsmeDeregistered",
-                          {"gsme": inst.gsme.eui, "rule": "TMAD 4.26A-4.26C"})
+        await drive_prework(self.prework, installs,
+                            {key: set(rep.faults) for key, rep in self.reports.items()},
+                            self.emit, done)
 
     # ---- phase 1: select -------------------------------------------------------------------
 
@@ -616,6 +567,83 @@ class _WeeklyRun:
                  "reason": a.reason.value if a.reason else None} for a in h.attempts]
             for k, h in self.histories.items()}, indent=1) + "\n")
         out.write("summary.json", json.dumps(asdict(summary), indent=2, sort_keys=True) + "\n")
+
+
+async def drive_prework(prework: dict[str, Prework], installs: dict[str, Installation],
+                        faults: dict[str, set[str]], emit: Emit,
+                        done: Callable[[str, Prework], None]) -> None:
+    """Drive the 4.26 pre-work of installations (by id) on the clock, attempt by attempt in
+    time order, answering from the installation's WAN and its pre-work ``faults``; each attempt
+    is traced (PreWorkAttempt); ``done`` gets each installation's pre-work when it ends."""
+    live = dict(prework)
+    while live:
+        key, due = min(((k, p.due()) for k, p in live.items()),
+                       key=lambda kd: (kd[1][0] if kd[1] else 0, kd[0]))
+        if due is None:
+            done(key, live.pop(key))
+            continue
+        at, work, device, confirming = due
+        await sleep_until(at)
+        inst = installs[key]
+        p = live[key]
+        answer: Answer | bool = ("no-confirmation" not in faults[key] if confirming
+                                 else prework_answer(inst, faults[key], work, device, at))
+        p.answer(answer)
+        last = p.attempts[-1]
+        if answer not in (Answer.NO_WAN, False):  # the SMSO reached the CHF: the WAN
+            # contact MA112 looks back on, so the check after pre-work sees it
+            seen = inst.chf.last_wan_contact
+            inst.chf.last_wan_contact = at if seen is None else max(seen, at)
+        emit(at, inst.chf.eui, "PreWorkAttempt", {
+            "work": work.value, "device": device.name, "instruction": last.instruction,
+            "attempt": last.number, "confirmation": confirming, "answer": last.answer})
+
+
+def prework_answer(inst: Installation, faults: set[str], work: Work, device: DeviceType,
+                   at: int) -> Answer:
+    """What one pre-work attempt at ``at`` finds on ``inst`` with these pre-work faults."""
+    down = inst.chf.wan_down_until
+    if down is not None and at < down:
+        return Answer.NO_WAN
+    if work is Work.FIRMWARE and ("firmware-fails" in faults or (
+            "gsme-firmware-fails" in faults and device is DeviceType.GSME)):
+        return Answer.FAILED
+    if work is Work.CONFIGURATION and "configuration-fails" in faults:
+        return Answer.FAILED
+    if "no-confirmation" in faults:
+        return Answer.UNCONFIRMED
+    return Answer.DONE
+
+
+def needs_prework(record: InstallationRecord) -> bool:
+    """Whether the installation gets the 4.26 pre-work: dormant, in IOC or MOC (MDS)."""
+    return record.dormant and cohort_name(record.group_id) in PRE_WORK_COHORTS
+
+
+def new_prework(record: InstallationRecord, start_us: int) -> Prework:
+    """The pre-work of ``record``'s meters after one DCC instruction at ``start_us``."""
+    return Prework([d.device_type for d in record.devices
+                    if d.device_type in (DeviceType.ESME, DeviceType.GSME)], start_us)
+
+
+def finish_prework(inst: Installation, record: InstallationRecord, p: Prework,
+                   history: History, emit: Emit) -> Decision | None:
+    """Record the ended pre-work (its failed instructions into the history, PreWorkFinished);
+    the TMAD 4.26A-4.26C partial decision when only the GSME failed in MOC (MDS), else None
+    (the rules then decide on the history)."""
+    failed = record_prework(p, history)
+    esme_ok = p.ok(DeviceType.ESME)
+    gsme_ok = record.gsme is None or p.ok(DeviceType.GSME)
+    emit(p.ended_us, inst.chf.eui, "PreWorkFinished", {
+        "esme_ok": esme_ok, "gsme_ok": gsme_ok, "failed_instructions": failed,
+        "attempts": len(p.attempts)})
+    decision = partial_on_gsme_firmware_failure(record, esme_ok, gsme_ok)
+    if decision.action is not Action.PARTIAL_ESME_ONLY:
+        return None
+    if inst.gsme is not None:
+        emit(p.ended_us, inst.chf.eui, "GsmeDeregistered",
+             {"gsme": inst.gsme.eui, "rule": "TMAD 4.26A-4.26C"})
+    return decision
 
 
 def _exclude(rep: InstallationReport, decision: Decision, tmad: TmadVersion) -> None:

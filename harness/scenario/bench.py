@@ -188,6 +188,10 @@ def _check_steps(scenario: model.Scenario, physical: set[str]) -> None:
         if why is not None:
             raise LabError(f"case {scenario.id}: actions[{i}]: {action.KIND} does not run on a "
                            f"bench ({why})")
+        if isinstance(action, model.Firmware) and action.firmware.device in physical:
+            raise LabError(f"case {scenario.id}: actions[{i}]: firmware for the "
+                           f"{action.firmware.device}, a physical device (the catalogue "
+                           "images are for the emulated models)")
     for i, fault in enumerate(scenario.faults):
         if fault.kind in _DEVICE_FAULTS and fault.device in physical or (
                 fault.kind == "battery-flat" and "gsme" in physical):
@@ -236,7 +240,7 @@ async def on_the_air(lab: Lab, state: OnAir,
                  {"radio": plan.radio_url, "pan_id": han.pan_id, "devices": waiting})
         await _wait_joined(lab, state, say)
         lab.t0 = lab.now
-        lab.snapshots["start"] = lab.registers()
+        lab.snapshots["start"] = lab.snapshot()
         yield air
     finally:
         await air.stop()

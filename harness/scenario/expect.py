@@ -37,6 +37,13 @@ async def check(exp: model.OutcomeExpect | model.RegisterExpect | model.Connects
                 | model.EventExpect | model.DeadlineExpect | model.StateExpect,
                 lab: Lab) -> ExpectationResult:
     """Check one expectation now."""
+    with lab.on(exp.installation):
+        return await _check(exp, lab)
+
+
+async def _check(exp: model.OutcomeExpect | model.RegisterExpect | model.ConnectsExpect
+                 | model.EventExpect | model.DeadlineExpect | model.StateExpect,
+                 lab: Lab) -> ExpectationResult:
     at = lab.now
     if isinstance(exp, model.OutcomeExpect):
         name, ok, msg = _outcome(exp.outcome, lab)
@@ -61,7 +68,8 @@ async def check(exp: model.OutcomeExpect | model.RegisterExpect | model.Connects
 def parse_expectation(spec: dict[str, Any]) -> model.Expectation:
     """One expectation written as in a scenario file, e.g.
     ``{"outcome": {"of": "m1", "is": "migrated"}}`` (ScenarioError when it is not one)."""
-    text = yaml.safe_dump({"id": "inline", "title": "inline", "expect": [spec]})
+    text = yaml.safe_dump({"id": "inline", "title": "inline", "expect": [spec],  # any lab size
+                           "start": {"installations": model.MAX_INSTALLATIONS}})
     return parse_scenario(text, "<expectation>").expect[0]
 
 
@@ -137,7 +145,8 @@ def _register(a: model.RegisterArgs, lab: Lab) -> tuple[str, bool, str]:
         if since is None:
             continue
         name += f" {rel} since {since}"
-        snap = lab.snapshots.get(since)
+        taken = lab.snapshots.get(since)
+        snap = None if taken is None else taken.get(lab.installation_number)
         if snap is None:
             problems.append(f"no action named {since!r} ran")
             continue
@@ -227,6 +236,9 @@ def _state(a: model.StateArgs, lab: Lab) -> tuple[str, bool, str]:
             checks.append((key, state[key], wanted))
     if a.joined is not None:
         checks.append((f"{a.joined} joined", lab.joined(a.joined), True))
+    running = lab.firmware_versions() if a.firmware else {}
+    for device, version in a.firmware.items():
+        checks.append((f"{device} firmware", running.get(device, "(no such device)"), version))
     name = "state " + ", ".join(f"{k} {w}" for k, _, w in checks)
     bad = [f"{k} is {g}, expected {w}" for k, g, w in checks if not _same(g, w)]
     if bad:

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from emulator.core.han import HanNode
 from emulator.core.han_crypto import install_code_crc, install_code_link_key
+from emulator.core.headend_commands import ON_COMMAND
 from emulator.core.rng import SplitMix64
 from emulator.core.timebase import DAY, HOUR, MINUTE, SECOND, WEEK, to_datetime
 from emulator.drivers.capture import HanCapture
@@ -47,6 +48,7 @@ from emulator.errors import (
     SecurityError,
     TransportError,
 )
+from emulator.firmware import manifest, shipped_image
 from emulator.fleet import Fleet
 from emulator.installation import Installation
 from emulator.keystore import ChfKeys
@@ -56,10 +58,12 @@ from emulator.trace import Trace
 from emulator.wire import wan
 from emulator.wire.eui import eui_from_str, eui_to_str, normalise
 from emulator.wire.ieee802154 import parse_mac
+from emulator.wire.ota_image import Tag, parse_image, version_code
 from emulator.wire.vocabulary import (
     DeviceLogAction,
     DeviceType,
     ErrorCode,
+    FirmwareTransferState,
     MessageType,
     PaymentMode,
     Role,
@@ -75,8 +79,23 @@ from harness.migration.inventory import (
 )
 from harness.migration.mgf import build_mgf, parse_mgf
 from harness.migration.outcome import Outcome
+from harness.migration.prework import Prework
 from harness.migration.reasons import Reason
-from harness.migration.rules import Action, evaluate, validate_record
+from harness.migration.rules import (
+    Action,
+    Decision,
+    communicating,
+    evaluate,
+    resolve_duplicate_mpxn,
+    validate_record,
+)
+from harness.migration.run import (
+    PRE_WORK_FAULTS,
+    drive_prework,
+    finish_prework,
+    needs_prework,
+    new_prework,
+)
 from harness.migration.s1sp import DCC_APN, S1sp
 from harness.migration.tmad import Epcl, TmadVersion, load_epcl, load_tmad
 from harness.scenario import model
@@ -89,6 +108,8 @@ _AIR_REGISTERS = {"import_wh": "import_wh", "volume_dm3": "volume_dm3",
                   "emergency_credit_available_pence": "emergency_credit_pence"}
 #: Migration outcomes that end a series of weekly attempts.
 TERMINAL = frozenset({"migrated", "partial", "excluded", "not-eligible"})
+_FW_FINAL = frozenset({FirmwareTransferState.ACTIVATED, FirmwareTransferState.REFUSED,
+                       FirmwareTransferState.FAILED})
 
 
 @dataclass(frozen=True)
@@ -142,7 +163,8 @@ class Lab:
     """One test bench: installations of a DMC on the running virtual clock."""
 
     def __init__(self, dmc: ResolvedDmc, *, seed: int = 1, start: model.Start | None = None,
-                 installations: int = 1, capture: HanCapture | None = None, tmad: str | None = None,
+                 installations: int | None = None, capture: HanCapture | None = None,
+                 tmad: str | None = None,
                  trace_sink: Any = None, fleet_options: dict[str, Any] | None = None,
                  physical: dict[str, tuple[str, bytes]] | None = None) -> None:
         """``physical``: device roles played by physical devices on a radio (role -> EUI-64
@@ -162,8 +184,8 @@ class Lab:
         #: role -> register name -> value, as last read over the WAN (physical roles only)
         self.air_registers: dict[str, dict[str, object]] = {}
         on_air = {DeviceType[role.upper()]: device for role, device in self.physical.items()}
-        self.fleet = Fleet(dmc, installations, seed, self.scheduler, self.trace,
-                           han=self.start.han, capture=capture, on_air=on_air or None,
+        self.fleet = Fleet(dmc, installations or self.start.installations, seed, self.scheduler,
+                           self.trace, han=self.start.han, capture=capture, on_air=on_air or None,
                            **(fleet_options or {}))
         self.t0 = self.clock.now_us()
         self.emit = self.trace.emitter("harness")
@@ -176,7 +198,8 @@ class Lab:
         self.dco = Dco(dco_key, self.fleet.pki.authorities.device_ca.cert)
         self.results: dict[str, ActionResult] = {}
         self.order: list[ActionResult] = []
-        self.snapshots: dict[str, dict[str, object]] = {}
+        #: action name -> installation number (1-based) -> its registers right after it
+        self.snapshots: dict[str, dict[int, dict[str, object]]] = {}
         self.histories = {inst.id: History(inst.id) for inst in self.fleet.installations}
         self.records = {inst.id: self._record(inst, i)
                         for i, inst in enumerate(self.fleet.installations)}
@@ -187,10 +210,17 @@ class Lab:
         self._sessions: dict[str, HeadEndSession] = {}
         self._joiners: dict[str, _Joiner] = {}
         self._last_utrn: dict[str, str] = {}
-        self._secured_frames: list[bytes] = []
+        self._target = 0  # the installation actions address (index into the fleet)
+        self._secured_frames: dict[str, list[bytes]] = {}
+        self._prework_faults: dict[str, set[str]] = {
+            inst.id: set() for inst in self.fleet.installations}
+        self._prework_done: set[str] = (  # start.prework: done -> finished before t=0
+            {inst.id for inst in self.fleet.installations} if self.start.prework == "done"
+            else set())
+        self._prework_decisions: dict[str, Decision] = {}
         self._tmp = tempfile.TemporaryDirectory(prefix="s1lab-lab-")
         self._counter = 0
-        self._migrated_key: bytes | None = None
+        self._migrated_key: dict[str, bytes] = {}
         for inst in self.fleet.installations:
             self._apply_start(inst)
             if inst.han is not None:
@@ -208,7 +238,7 @@ class Lab:
             if lab.start.settle:
                 await sleep_us(lab.start.settle)
             lab.t0 = lab.clock.now_us()
-            lab.snapshots["start"] = lab.registers()
+            lab.snapshots["start"] = lab.snapshot()
             yield lab
         finally:
             await lab.aclose()
@@ -258,8 +288,9 @@ class Lab:
                 except MalformedFrame:
                     to_chf = False
                 if to_chf:
-                    self._secured_frames.append(frame)
-                    del self._secured_frames[:-8]
+                    kept = self._secured_frames.setdefault(inst.id, [])
+                    kept.append(frame)
+                    del kept[:-8]
             if prev is not None:
                 prev(frame, now)
 
@@ -281,7 +312,33 @@ class Lab:
 
     @property
     def installation(self) -> Installation:
-        return self.fleet.installations[0]
+        """The installation actions and expectations address now (1 unless :meth:`select`)."""
+        return self.fleet.installations[self._target]
+
+    @property
+    def installation_number(self) -> int:
+        return self._target + 1
+
+    def select(self, number: int) -> None:
+        """Address installation ``number`` (1-based) from now on."""
+        if not 1 <= number <= len(self.fleet.installations):
+            raise LocalProtocolError(f"installation {number}: the lab has "
+                                     f"{len(self.fleet.installations)} (1-based)")
+        self._target = number - 1
+
+    @contextmanager
+    def on(self, number: int) -> Iterator[Lab]:
+        """``with lab.on(2): await lab.read()``: address installation ``number`` inside."""
+        before = self._target
+        self.select(number)
+        try:
+            yield self
+        finally:
+            self._target = before
+
+    def snapshot(self) -> dict[int, dict[str, object]]:
+        """Every installation's registers now, by installation number."""
+        return {i + 1: self.registers(inst) for i, inst in enumerate(self.fleet.installations)}
 
     @property
     def now(self) -> int:
@@ -349,6 +406,16 @@ class Lab:
                     "smso" if inst.chf.sim.apn == self.dmc.chf.apn else inst.chf.sim.apn),
                 "network_key_seq": inst.han.keys.current_seq if inst.han else None}
 
+    def firmware_versions(self) -> dict[str, str]:
+        """The version each device of the installation runs now, read from its core."""
+        inst = self.installation
+        d = inst.core.devices
+        out = {"chf": inst.chf.firmware_version, "esme": inst.esme.firmware_version}
+        for key, core in (("gsme", inst.gsme), ("ppmid", d.ppmid), ("ihd", d.ihd)):
+            if core is not None:
+                out[key] = core.firmware_version
+        return out
+
     def joined(self, name: str) -> bool:
         j = self._joiners.get(name)
         return j is not None and j.node is not None and j.node.joined
@@ -368,12 +435,13 @@ class Lab:
         return await connect(link.a, headend, self.clock, timeout_s=60, request_timeout_s=3600)
 
     async def session(self, role: str) -> HeadEndSession:
-        """An open session of ``role`` to the CHF (reused while it stays open)."""
-        s = self._sessions.get(role)
+        """An open session of ``role`` to the addressed CHF (reused while it stays open)."""
+        key = f"{self._target}:{role}"
+        s = self._sessions.get(key)
         if s is not None and s.is_open:
             return s
         s = await self._open(self.headend(role))
-        self._sessions[role] = s
+        self._sessions[key] = s
         return s
 
     async def can_connect(self, role: str) -> tuple[bool, str]:
@@ -404,7 +472,7 @@ class Lab:
         r.ended_us = self.now
         self.results[r.name] = r
         self.order.append(r)
-        self.snapshots[r.name] = self.registers()
+        self.snapshots[r.name] = self.snapshot()
         self.emit(self.now, "harness", "ActionEnded",
                   {"action": r.kind, "name": r.name, "status": r.status, "reason": r.reason})
         return r
@@ -564,10 +632,11 @@ class Lab:
         ``accepted``."""
         r = self._begin("han_replay", name)
         han = self.installation.han
-        if han is None or not self._secured_frames:
+        frames = self._secured_frames.get(self.installation.id)
+        if han is None or not frames:
             r.status, r.detail = "refused", "no secured HAN frame captured yet"
             return self._end(r)
-        accepted = han.receive(self._secured_frames[-1], han.chf, self.now)
+        accepted = han.receive(frames[-1], han.chf, self.now)
         r.status = "accepted" if accepted else "dropped"
         return self._end(r)
 
@@ -586,6 +655,111 @@ class Lab:
         ok, detail = await self._try(headend)
         r.status, r.detail = ("ok" if ok else "refused"), detail
         return self._end(r)
+
+    async def firmware(self, device: str = "esme", image: str = "newer",
+                       tamper: str | None = None, allow_downgrade: bool = False,
+                       within_us: int = 2 * DAY, poll_us: int = 15 * MINUTE,
+                       role: str = "smso", name: str | None = None) -> ActionResult:
+        """An OTA firmware update: the head-end checks the version the device runs, sends the
+        image (``image``: see :class:`model.FirmwareArgs`) to the CHF, which offers it over
+        the HAN; once the device has downloaded and verified it, the head-end activates it
+        and reads the transfer every ``poll_us`` until it is over or ``within_us`` has passed.
+
+        ``status``: ``activated``; ``rejected`` with ``reason`` DOWNGRADE, WRONG_MANUFACTURER,
+        WRONG_IMAGE_TYPE, WRONG_HARDWARE, BAD_SIGNATURE, BAD_INTEGRITY or INVALID_IMAGE (``step``
+        ``head-end``, ``chf`` or ``device``: who refused); ``failed`` with ACTIVATION_FAILED,
+        DEVICE_UNREACHABLE (never took a block) or TIMEOUT. ``fields``: ``old_version``,
+        ``new_version`` (what it runs after), ``image_version``, ``image``, ``bytes``."""
+        async def go(s: HeadEndSession, r: ActionResult) -> None:
+            inst = self.installation
+            target = None if device == "chf" else self.device_eui(device)
+            eui = inst.chf.eui if target is None else target
+            old = await self._running(s, eui)
+            file_name, raw, own = self._firmware_image(device, image, old)
+            version = parse_image(raw).header.file_version
+            r.fields = {"old_version": old, "new_version": old, "image": file_name,
+                        "image_version": f"{version >> 24}.{version >> 16 & 0xFF}."
+                                         f"{version >> 8 & 0xFF}", "bytes": 0}
+            if own and old and version < version_code(old) and not allow_downgrade:
+                r.status, r.reason, r.step = "rejected", "DOWNGRADE", "head-end"
+                r.detail = f"the head-end sends no older image ({r.fields['image_version']} " \
+                           f"< {old}) unless allow_downgrade"
+                return
+            raw = _tampered(raw, tamper)
+            t = await s.distribute_firmware(target, raw, ON_COMMAND)
+            deadline, activated = self.now + within_us, False
+            while t.state not in _FW_FINAL:
+                if t.state is FirmwareTransferState.DOWNLOADED and not activated:
+                    t, activated = await s.activate_firmware(target, 0), True
+                    continue
+                if self.now >= deadline:
+                    break
+                await sleep_us(poll_us)
+                s = await self.session(role)
+                t = await s.read_firmware_transfer(target)
+            r.fields["bytes"] = t.offset
+            r.fields["new_version"] = await self._running(s, eui)
+            r.fields["state"] = t.state.name.lower()
+            r.detail = t.reason
+            if t.state is FirmwareTransferState.ACTIVATED:
+                r.status = "activated"
+            elif t.state is FirmwareTransferState.REFUSED:
+                said = "; ".join(x for x in (t.reason, *self._device_said(eui, r.started_us))
+                                 if x)
+                r.status, r.reason = "rejected", _firmware_reason(t.ota_status, said)
+                r.step = "chf" if t.ota_status == 0x98 or target is None and not said else (
+                    "device")
+                r.detail = said
+            elif t.state is FirmwareTransferState.FAILED:
+                r.status, r.reason, r.step = "failed", "ACTIVATION_FAILED", "activation"
+            else:
+                r.status, r.step = "failed", t.state.name.lower()
+                r.reason = ("DEVICE_UNREACHABLE" if t.state is FirmwareTransferState.OFFERED
+                            and t.offset == 0 else "TIMEOUT")
+
+        return await self._command("firmware", name, role, go)
+
+    async def _running(self, s: HeadEndSession, eui: str) -> str:
+        fw = await s.read_firmware_versions()
+        found = {eui_to_str(e.eui): e.version for e in fw.entries}
+        return found.get(normalise(eui), "")
+
+    def _device_said(self, eui: str, since: int) -> list[str]:
+        """Why the device refused an image, from its trace since ``since``."""
+        return [str(e.fields.get("reason", "")) for e in self.events
+                if e.us >= since and e.device == eui and e.event == "OtaImageInvalid"]
+
+    def _firmware_image(self, device: str, image: str, running: str,
+                        ) -> tuple[str, bytes, bool]:
+        """The catalogue image ``image`` names for ``device`` of this DMC (firmware_images/):
+        its file name, bytes, and whether it is for the device's own model."""
+        model_name = getattr(self.dmc.dmc, device, None)
+        if model_name is None:
+            raise LocalProtocolError(f"the DMC {self.dmc.name} has no {device}")
+        rows = manifest()
+        mine = [r for r in rows if r["target_model"] == model_name]
+        code = version_code(running) if running else 0
+        if image == "newer":
+            pick = sorted((r for r in mine if version_code(r["version"]) > code),
+                          key=lambda r: version_code(r["version"]))[:1]
+        elif image == "older":
+            pick = sorted((r for r in mine if version_code(r["version"]) < code),
+                          key=lambda r: version_code(r["version"]))[-1:]
+        elif image == "foreign":
+            kind = mine[0]["device_kind"] if mine else device
+            pick = sorted((r for r in rows if r["device_kind"] == kind
+                           and r["target_model"] != model_name),
+                          key=lambda r: (r["target_model"], version_code(r["version"])))[-1:]
+        elif image.endswith(".ota"):
+            pick = [r for r in rows if r["file"] == image]
+        else:
+            pick = [r for r in mine if r["version"] == image]
+        if not pick:
+            raise LocalProtocolError(f"firmware: no catalogue image {image!r} for the {device} "
+                                     f"({model_name}, running {running or 'unknown'})")
+        chosen = pick[0]
+        return (chosen["file"], shipped_image(chosen["file"]),
+                chosen["target_model"] == model_name)
 
     def _old_keys(self, role: str) -> HeadEnd:
         """``role``'s head-end (its valid TLS certificate) signing with the SMSO's
@@ -659,10 +833,13 @@ class Lab:
     # ---- faults ------------------------------------------------------------------------------
 
     def inject(self, fault: model.Fault) -> None:
-        """Arm ``fault`` at its time (offset from t=0) on every installation."""
-        start = self.t0 + fault.at
-        for inst in self.fleet.installations:
-            self._arm(fault, inst, start)
+        """Arm ``fault`` at its time (offset from t=0) on its installation (``installation``,
+        1-based)."""
+        number = fault.installation
+        if not 1 <= number <= len(self.fleet.installations):
+            raise LocalProtocolError(f"fault {fault.kind}: installation {number}, the lab has "
+                                     f"{len(self.fleet.installations)}")
+        self._arm(fault, self.fleet.installations[number - 1], self.t0 + fault.at)
 
     def _arm(self, f: model.Fault, inst: Installation, start: int) -> None:
         kind = f.kind
@@ -687,6 +864,15 @@ class Lab:
             devices = tuple(replace(d, eui=record.chf_eui) if d.device_type is DeviceType.ESME
                             else d for d in record.devices)
             self.records[inst.id] = replace(record, devices=devices)
+        elif kind in PRE_WORK_FAULTS:
+            if not needs_prework(self.records[inst.id]):
+                raise LocalProtocolError(f"{kind}: {inst.id} does no 4.26 pre-work (it needs a "
+                                         "dormant installation in IOC or MOC (MDS))")
+            if kind == "gsme-firmware-fails" and inst.gsme is None:
+                raise LocalProtocolError(f"{kind}: the DMC {self.dmc.name} has no GSME")
+            self._prework_faults[inst.id].add(kind)
+        elif kind == "duplicate-mpxn":
+            self._share_mpxn(inst)
         elif kind == "not-on-epcl":
             self.records[inst.id] = replace(self.records[inst.id], dmc=f"{self.dmc.name}-unlisted")
         elif kind == "fail-step":
@@ -705,6 +891,21 @@ class Lab:
             self.scheduler.call_at(max(start, self.now), self._later(f, inst, end))
             return
         self.emit(self.now, "harness", "FaultInjected", detail)
+
+    def _share_mpxn(self, inst: Installation) -> None:
+        """The installation's ESME gets the MPAN of the installation before it (the first:
+        of the second): a duplicate MPxN in the DCC inventory (TMAD 4.1C)."""
+        installs = self.fleet.installations
+        if len(installs) < 2:
+            raise LocalProtocolError("duplicate-mpxn needs a second installation "
+                                     "(start.installations: 2)")
+        index = installs.index(inst)
+        other = self.records[installs[index - 1 if index else 1].id].esme
+        assert other is not None
+        record = self.records[inst.id]
+        devices = tuple(replace(d, mpxn=other.mpxn) if d.device_type is DeviceType.ESME else d
+                        for d in record.devices)
+        self.records[inst.id] = replace(record, devices=devices)
 
     def _check_device(self, inst: Installation, device: str) -> None:
         if device == "gsme" and inst.gsme is None or device in ("ppmid", "ihd") and getattr(
@@ -738,6 +939,8 @@ class Lab:
         calendar week (the next at Monday 09:00), until one ends in a terminal outcome."""
         r = self._begin("migrate", name)
         inst = self.installation
+        if needs_prework(self.records[inst.id]) and inst.id not in self._prework_done:
+            await self._prework(inst, r)
         for n in range(attempts):
             if n:
                 await sleep_until(_next_monday_9(self.now))
@@ -747,12 +950,59 @@ class Lab:
                 break
         return self._end(r)
 
+    async def _prework(self, inst: Installation, r: ActionResult) -> None:
+        """The TMAD 4.26 dormant pre-work on the DCC's instruction, now (the migration run's
+        own code: :mod:`harness.migration.prework`, :func:`harness.migration.run.drive_prework`);
+        its failed instructions go into the history the rules read."""
+        self._prework_done.add(inst.id)
+        record = self.records[inst.id]
+        pre: dict[str, Prework] = {inst.id: new_prework(record, self.now)}
+        ended: list[Prework] = []
+
+        def done(key: str, p: Prework) -> None:
+            ended.append(p)
+            decision = finish_prework(inst, self.records[key], p, self.histories[key],
+                                      self.emit)
+            if decision is not None:
+                self._prework_decisions[key] = decision
+
+        await drive_prework(pre, {inst.id: inst}, self._prework_faults, self.emit, done)
+        p = ended[0]
+        await sleep_until(max(self.now, p.ended_us))
+        failed = [i for i in p.instructions if not i.ok]
+        r.fields.update({
+            "prework_attempts": len(p.attempts), "prework_failed_instructions": len(failed),
+            "prework_esme_ok": p.ok(DeviceType.ESME),
+            "prework_gsme_ok": record.gsme is None or p.ok(DeviceType.GSME),
+            "prework_reason": failed[-1].reason.code if failed and failed[-1].reason else "",
+            "prework_hours": round((p.ended_us - p.start_us) / HOUR, 2)})
+
+    def _decide(self, inst: Installation, now: int) -> tuple[Decision, bool]:
+        """As the migration run decides: the duplicate-MPxN sets (TMAD 4.1C, on each CHF's WAN
+        contact now), then the pre-work's partial decision, then the rules; and whether the
+        installation is in a duplicate set."""
+        for other in self.fleet.installations:
+            talks = communicating(other.chf.last_wan_attached(now), now)
+            if self.records[other.id].communicating != talks:
+                self.records[other.id] = replace(self.records[other.id], communicating=talks)
+        duplicates = resolve_duplicate_mpxn(self.records.values())
+        decision = (duplicates.get(inst.id) or self._prework_decisions.get(inst.id)
+                    or evaluate(self.records[inst.id], self.histories[inst.id], self.epcl))
+        return decision, inst.id in duplicates
+
     async def _attempt(self, inst: Installation, r: ActionResult) -> None:
         now = self.now
-        record = self.records[inst.id]
         history = self.histories[inst.id]
         r.reason = r.step = r.category = r.clause = r.detail = ""
-        decision = evaluate(record, history, self.epcl)
+        decision, duplicate = self._decide(inst, now)
+        record = self.records[inst.id]
+        if duplicate and decision.action is Action.RETRY:
+            # 4.1C did not clear it and a meter is active: its supplier must clear the data
+            history.record(now, Outcome.FAILED, Reason.DUPLICATE_MPXN, "4.1C")
+            r.status, r.reason, r.step = "failed", Reason.DUPLICATE_MPXN.code, "4.1C"
+            r.detail = decision.rule
+            self._attempt_ended(r)
+            return
         if decision.action is Action.EXCLUDE:
             assert decision.category is not None
             r.status, r.category, r.detail = "excluded", decision.category.name, decision.rule
@@ -763,7 +1013,8 @@ class Lab:
         if decision.action is Action.NOT_ELIGIBLE:
             r.status, r.reason, r.step = "not-eligible", Reason.NOT_ON_EPCL.code, "eligibility"
             return
-        issues = validate_record(record, list(self.records.values()), now)
+        issues = [i for i in validate_record(record, list(self.records.values()), now)
+                  if not (i is Reason.DUPLICATE_MPXN and duplicate)]
         if issues:
             step, label = issues[0].check
             history.record(now, Outcome.FAILED, issues[0], step)
@@ -799,12 +1050,14 @@ class Lab:
             r.status, r.step, r.detail = "failed", "secret-release", str(exc)
             self._attempt_ended(r)
             return
+        excluded = tuple(d.eui for d in record.devices
+                         if d.device_type in decision.excluded_devices) if partial else ()
         outcome = await self.s1sp.install(
             inst, group_id=self.group_id, device_certificate=self.fleet.chf_certificate(inst),
             master_key=master_key, previous_apn=record.previous_apn or "", released_at=now,
-            prepayment=self.dco.prepayment(inst.id))
+            deregister=excluded, prepayment=self.dco.prepayment(inst.id))
         end = self.now
-        self._sessions.clear()  # the WAN dropped or the owner changed
+        self._drop_sessions()  # the WAN dropped or the owner changed
         if outcome.reason is None:
             done: OtherOutcome = Outcome.PARTIAL if partial else Outcome.MIGRATED
             history.record(end, done, None, "device-installation")
@@ -814,7 +1067,7 @@ class Lab:
                 r.clause = self._clause(decision.category)
             if decision.notify_supplier:
                 self.emit(end, "dcc", "SupplierNotified", {"supplier": record.supplier})
-            self._migrated_key = master_key
+            self._migrated_key[inst.id] = master_key
         else:
             failed_as: FailedOutcome = (Outcome.ROLLED_BACK
                                         if outcome.status is Outcome.ROLLED_BACK
@@ -822,8 +1075,13 @@ class Lab:
             history.record(end, failed_as, outcome.reason, outcome.step)
             r.status = failed_as.value
             r.reason, r.step, r.detail = outcome.reason.code, outcome.step, outcome.detail[:300]
-        r.fields = {"hours": round((end - now) / HOUR, 2)}
+        r.fields["hours"] = round((end - now) / HOUR, 2)
         self._attempt_ended(r)
+
+    def _drop_sessions(self) -> None:
+        """Forget the addressed installation's sessions (its WAN dropped or owner changed)."""
+        for key in [k for k in self._sessions if k.startswith(f"{self._target}:")]:
+            del self._sessions[key]
 
     def _attempt_ended(self, r: ActionResult) -> None:
         self.emit(self.now, "dcc", "MigrationAttemptEnded",
@@ -840,7 +1098,7 @@ class Lab:
         keys, trust anchor and SIM (to the MGF's PreviousAPN) (TMAD 15.10.3)."""
         r = self._begin("rollback", name)
         inst = self.installation
-        key = self._migrated_key
+        key = self._migrated_key.get(inst.id)
         previous = self.records[inst.id].previous_apn or ""
         if key is None:
             r.status, r.detail = "refused", "nothing to roll back: not migrated by this lab"
@@ -858,9 +1116,9 @@ class Lab:
         except RemoteProtocolError as exc:
             r.status, r.reason = "error", ErrorCode(exc.code).name
             return self._end(r)
-        self._sessions.clear()
+        self._drop_sessions()
         self.s1sp.keys.pop(inst.chf.eui, None)
-        self._migrated_key = None
+        self._migrated_key.pop(inst.id, None)
         self.emit(self.now, "s1sp", "RolledBack", {"installation": inst.id, "apn": previous})
         # The SIM reattaches to the SMSO APN after the CHF's reconnect delay.
         await sleep_us(inst.chf.reconnect_delay_us + MINUTE)
@@ -874,6 +1132,34 @@ def _next_monday_9(now: int) -> int:
     day_start = now - (d.hour * HOUR + d.minute * MINUTE + d.second * SECOND + d.microsecond)
     monday = day_start - d.weekday() * DAY
     return monday + WEEK + 9 * HOUR
+
+
+def _tampered(raw: bytes, how: str | None) -> bytes:
+    """The image with one byte flipped: in its signature (``signature``) or in the upgrade
+    image itself (``payload``: the integrity code no longer matches)."""
+    if how is None:
+        return raw
+    image = parse_image(raw)
+    element = image.element(Tag.S1LAB_P256_SIGNATURE if how == "signature"
+                            else Tag.UPGRADE_IMAGE)
+    if element is None:
+        raise LocalProtocolError(f"firmware: the image has no element to tamper ({how})")
+    at = element.offset + 6 + len(element.data) // 2  # past the tag and length
+    return raw[:at] + bytes([raw[at] ^ 0x01]) + raw[at + 1:]
+
+
+def _firmware_reason(ota_status: int, said: str) -> str:
+    """A refused transfer's reason word from its OTA status and what the CHF/device said."""
+    text = said.lower()
+    if ota_status == 0x95 or "downgrade" in text:
+        return "DOWNGRADE"
+    for words, reason in ((("manufacturer",), "WRONG_MANUFACTURER"),
+                          (("image type",), "WRONG_IMAGE_TYPE"), (("hardware",), "WRONG_HARDWARE"),
+                          (("signature", "signer"), "BAD_SIGNATURE"),
+                          (("integrity",), "BAD_INTEGRITY")):
+        if any(w in text for w in words):
+            return reason
+    return "INVALID_IMAGE"
 
 
 def _fields(obj: object) -> dict[str, object]:

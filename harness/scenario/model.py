@@ -37,6 +37,7 @@ _UNITS = {"s": SECOND, "m": MINUTE, "h": HOUR, "d": DAY, "w": WEEK}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 
 
+MAX_INSTALLATIONS = 8  # a scenario lab is a bench, not a fleet (s1lab migrate is the fleet)
 MAX_DURATION = 366 * DAY  # longer is a mistake (e.g. microseconds given as seconds)
 
 
@@ -87,6 +88,8 @@ RoleName = Literal["smso", "s1sp"]
 PaymentModeName = Literal["credit", "prepayment"]
 #: What a DMC may be required to have (``applies_to.needs``).
 GroupId = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+#: An installation of the lab, 1-based (``start.installations`` says how many).
+InstallationNumber = Annotated[int, Field(ge=1, le=MAX_INSTALLATIONS)]
 Need = Literal["gsme", "ppmid", "ihd", "prepayment", "credit", "ioc", "moc", "foc", "zigbee"]
 
 
@@ -108,6 +111,10 @@ class Start(_Schema):
     """The installation before the first action."""
 
     state: Literal["active", "dormant", "mixed"] = "dormant"  # mixed: ESME active, GSME dormant
+    installations: InstallationNumber = 1  # of the DMC, each with its own CHF and meters
+    #: the TMAD 4.26 dormant pre-work (IOC, MOC (MDS)): ``pending`` runs it at the first
+    #: migrate; ``done``: it completed before t=0 (the case starts after it)
+    prework: Literal["pending", "done"] = "pending"
     payment_mode: dict[Meter, PaymentModeName] = Field(default_factory=dict)
     supplier: str = "Supplier A"
     supplier_status: Literal["live", "ceased-trading", "not-live-user", "unknown"] = "live"
@@ -152,6 +159,11 @@ FaultKind = Literal[
     "change-of-supply",  # a change of supply is recorded at `at` (Table 5.10 window)
     "duplicate-guid",  # the DCC inventory lists the ESME under the CHF's GUID (18.12)
     "no-prepayment-key",  # DCC holds no prepayment key for the installation (18.12)
+    "duplicate-mpxn",  # the ESME's MPAN is the one of the installation before (TMAD 4.1C)
+    "firmware-fails",  # 4.26 pre-work: firmware upgrades fail on every meter
+    "gsme-firmware-fails",  # 4.26 pre-work: firmware upgrades fail on the GSME only
+    "configuration-fails",  # 4.26 pre-work: reconfiguration fails
+    "no-confirmation",  # 4.26 pre-work: applied, but success is never confirmed
 ]
 _NEEDS_DEVICE = {"han-outage", "loss", "counter-reset", "clock-skew"}
 _NEEDS_FOR = {"han-outage", "wan-outage", "slow-reconnect"}
@@ -165,6 +177,7 @@ class Fault(_Schema):
     rate: Annotated[float, Field(ge=0, le=1)] | None = None
     seconds: int | None = None
     step: Literal["rotate", "swap", "sim", "rollback"] | None = None
+    installation: InstallationNumber = 1  # which installation of the lab
 
     @model_validator(mode="after")
     def _fields_for_kind(self) -> Fault:
@@ -190,6 +203,7 @@ class _Action(_Schema):
     at: Duration | None = None  # start no earlier than this offset from t=0
     as_: Name | None = Field(default=None, alias="as")  # the name expectations use
     role: RoleName = "smso"  # the head-end that sends a command
+    installation: InstallationNumber = 1  # which installation of the lab it addresses
 
     KIND: ClassVar[str] = ""
 
@@ -318,16 +332,40 @@ class HanReplay(_Action):
     han_replay: dict[str, Any] = Field(default_factory=dict, max_length=0)
 
 
+FirmwareDevice = Literal["chf", "esme", "gsme", "ppmid", "ihd"]
+#: ``image:`` words that pick a catalogue image (firmware_images/) for the target's model.
+FIRMWARE_PICKS = ("newer", "older", "foreign")
+
+
+class FirmwareArgs(_Schema):
+    """An OTA firmware update driven by the head-end through the CHF (the catalogue images)."""
+
+    device: FirmwareDevice = "esme"
+    #: ``newer``/``older``: the catalogue image of the device's model above/below the version it
+    #: runs; ``foreign``: the newer image of another model of the same kind (another maker or
+    #: image type); a version (``3.2.0``) of the device's model; or a catalogue file name.
+    image: Annotated[str, Field(pattern=r"^(newer|older|foreign|\d+\.\d+\.\d+|"
+                                        r"[a-z0-9][a-z0-9.-]*\.ota)$")] = "newer"
+    #: ``signature``: one byte of the signature flipped; ``payload``: one byte of the image
+    #: flipped (the integrity code no longer matches).
+    tamper: Literal["signature", "payload"] | None = None
+    #: The head-end refuses to send an older image unless this is set (then the device decides).
+    allow_downgrade: bool = False
+    within: Duration = 2 * DAY  # give up (failed) when the transfer is not over by then
+    poll: Duration = 15 * MINUTE  # how often the head-end reads the transfer
+
+    @model_validator(mode="after")
+    def _poll(self) -> FirmwareArgs:
+        if not 0 < self.poll <= self.within:
+            raise ValueError("firmware: poll is more than 0 and no more than within")
+        return self
+
+
 class Firmware(_Action):
-    """Reserved for the OTA firmware distribution (not built yet: the loader refuses it)."""
+    """Distribute an image over the WAN, let the device download it over the HAN, activate it."""
 
     KIND: ClassVar[str] = "firmware"
-    firmware: dict[str, Any]
-
-    @field_validator("firmware")
-    @classmethod
-    def _not_yet(cls, value: dict[str, Any]) -> dict[str, Any]:
-        raise ValueError("firmware actions are not supported yet (no OTA distribution)")
+    firmware: FirmwareArgs
 
 
 class Check(_Action):
@@ -363,7 +401,13 @@ class OutcomeArgs(_Schema):
     at_most: float | None = None
 
 
-class OutcomeExpect(_Schema):
+class _Expect(_Schema):
+    #: which installation of the lab a register, connects, event (device names) or state
+    #: expectation looks at
+    installation: InstallationNumber = 1
+
+
+class OutcomeExpect(_Expect):
     KIND: ClassVar[str] = "outcome"
     outcome: OutcomeArgs
 
@@ -394,7 +438,7 @@ class RegisterArgs(_Schema):
         return self
 
 
-class RegisterExpect(_Schema):
+class RegisterExpect(_Expect):
     KIND: ClassVar[str] = "register"
     register_: RegisterArgs = Field(alias="register")
 
@@ -404,7 +448,7 @@ class ConnectsArgs(_Schema):
     is_: bool = Field(alias="is")
 
 
-class ConnectsExpect(_Schema):
+class ConnectsExpect(_Expect):
     """Can the role's head-end open a TLS session and get a command answered, now?"""
 
     KIND: ClassVar[str] = "connects"
@@ -422,7 +466,7 @@ class EventArgs(_Schema):
     at_most: Annotated[int, Field(ge=0)] | None = None
 
 
-class EventExpect(_Schema):
+class EventExpect(_Expect):
     KIND: ClassVar[str] = "event"
     event: EventArgs
 
@@ -432,7 +476,7 @@ class DeadlineArgs(_Schema):
     within: Duration
 
 
-class DeadlineExpect(_Schema):
+class DeadlineExpect(_Expect):
     KIND: ClassVar[str] = "deadline"
     deadline: DeadlineArgs
 
@@ -445,16 +489,19 @@ class StateArgs(_Schema):
     apn: Literal["smso", "dcc"] | None = None  # where its SIM is
     joined: Name | None = None  # a device added with device_log is joined
     network_key_seq: int | None = None
+    #: the version each named device runs now (``{esme: 3.2.0}``), read from its core
+    firmware: dict[FirmwareDevice, Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+$")]] = Field(
+        default_factory=dict)
 
     @model_validator(mode="after")
     def _some(self) -> StateArgs:
-        if all(v is None for v in self.model_dump().values()):
-            raise ValueError("a state expectation names owner, anchor, apn, joined or "
-                             "network_key_seq")
+        if all(v is None or v == {} for v in self.model_dump().values()):
+            raise ValueError("a state expectation names owner, anchor, apn, joined, "
+                             "network_key_seq or firmware")
         return self
 
 
-class StateExpect(_Schema):
+class StateExpect(_Expect):
     KIND: ClassVar[str] = "state"
     state: StateArgs
 
@@ -560,6 +607,26 @@ class Scenario(_Schema):
             raise ValueError(f"physical: lab device {', '.join(twice)} bound to two roles")
         if self.physical and self.start.han == "direct":
             raise ValueError("physical devices need the ZigBee HAN (start.han: zigbee)")
+        count = self.start.installations
+        where = [(f"faults[{i}]", f.installation) for i, f in enumerate(self.faults)]
+        where += [(f"actions[{i}]", a.installation) for i, a in enumerate(self.actions)]
+        where += [(f"expect[{i}]", e.installation) for i, e in enumerate(self.expect)]
+        for i, a in enumerate(self.actions):
+            if isinstance(a, Check):
+                where += [(f"actions[{i}].check[{j}]", e.installation)
+                          for j, e in enumerate(a.check)]
+        for place, number in where:
+            if number > count:
+                raise ValueError(f"{place}: installation {number}, but start.installations is "
+                                 f"{count}")
+        if count < 2 and any(f.kind == "duplicate-mpxn" for f in self.faults):
+            raise ValueError("a duplicate-mpxn fault needs a second installation "
+                             "(start.installations: 2)")
+        if self.start.han == "direct" and any(isinstance(a, Firmware) for a in self.actions):
+            raise ValueError("firmware actions need the ZigBee HAN (start.han: zigbee): the "
+                             "OTA cluster runs over it")
+        if count > 1 and self.physical:
+            raise ValueError("physical devices need a lab of one installation")
         if not self.expect and not any(isinstance(a, Check) for a in self.actions):
             raise ValueError("a case needs at least one expectation (expect, or a check action)")
         return self

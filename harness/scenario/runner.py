@@ -86,7 +86,12 @@ def _timeline(events: list[LabEvent]) -> tuple[TimelineEvent, ...]:
 
 
 async def _perform(lab: Lab, action: model._Action) -> list[ExpectationResult]:
-    """Do one action; a ``check`` returns its expectation results."""
+    """Do one action on its installation; a ``check`` returns its expectation results."""
+    with lab.on(action.installation):
+        return await _perform_here(lab, action)
+
+
+async def _perform_here(lab: Lab, action: model._Action) -> list[ExpectationResult]:
     name, role = action.as_, action.role
     if isinstance(action, model.Wait):
         await lab.wait(action.wait, name)
@@ -123,10 +128,14 @@ async def _perform(lab: Lab, action: model._Action) -> list[ExpectationResult]:
         await lab.connect(role, action.connect.credential, name)
     elif isinstance(action, model.Replay):
         await lab.replay(action.replay.device, role, name)
+    elif isinstance(action, model.Firmware):
+        f = action.firmware
+        await lab.firmware(f.device, f.image, f.tamper, f.allow_downgrade, f.within, f.poll,
+                           role, name)
     elif isinstance(action, model.Check):
         return [await check(e, lab) for e in action.check]
-    else:  # Firmware is refused by the schema
-        raise S1labError(f"action {action.KIND} is not supported yet")
+    else:
+        raise S1labError(f"action {action.KIND} is not supported")
     return []
 
 

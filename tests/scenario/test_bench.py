@@ -71,6 +71,8 @@ def test_device_option_adds_and_overrides_the_scenarios_bindings() -> None:
     (_case(), {"radio": "nowhere"}, "no radio 'nowhere' in the lab file"),
     (_case("  - wait: 2h\n"), {}, "takes 2 h of scenario time, which on a bench is real time"),
     (_case("  - migrate: {}\n    as: m\n"), {}, "actions[1]: migrate does not run on a bench"),
+    (_case("  - firmware: {device: esme}\n"), {},
+     "actions[1]: firmware for the esme, a physical device"),
     (_case("faults:\n  - {kind: loss, device: esme, rate: 0.5}\n"), {},
      "faults[0]: a loss fault cannot be injected into a physical device (esme)"),
     (_case("start: {payment_mode: {esme: prepayment}}\n"), {},

@@ -61,9 +61,12 @@ def test_a_good_file_parses_with_durations_in_microseconds() -> None:
     (GOOD.replace("title: a case\n", ""), 1, "title: missing (required)"),
     # a name used twice
     (GOOD.replace("as: m1", "as: t1"), 1, "the name 't1' is used twice"),
-    # not supported yet
+    # a firmware image that names no catalogue image nor a version
     (GOOD.replace("  - wait: 90m", "  - firmware: {image: x}"), 8,
-     "firmware actions are not supported yet"),
+     "firmware.image: String should match pattern"),
+    # an installation the lab does not have
+    (GOOD.replace("  - wait: 90m", "  - {wait: 90m, installation: 2}"), 1,
+     "actions[0]: installation 2, but start.installations is 1"),
     # YAML syntax error
     (GOOD.replace("behaviours: [25]", "behaviours: [25"), 4, "YAML error"),
     # a duplicate key

@@ -93,7 +93,11 @@ def test_skip_error_and_fail_verdicts(tmp_path: Path) -> None:
 
 
 def _negate(exp: Any) -> Any:
-    """An expectation that must fail whenever ``exp`` passes."""
+    """An expectation that must fail whenever ``exp`` passes (on the same installation)."""
+    return _negated(exp).model_copy(update={"installation": exp.installation})
+
+
+def _negated(exp: Any) -> Any:
     if isinstance(exp, m.OutcomeExpect):
         a = exp.outcome
         if a.is_ is not None:
@@ -136,6 +140,8 @@ def _negate(exp: Any) -> Any:
             return m.StateExpect(state=m.StateArgs(**{key: other[value]}))
     if a.joined is not None:
         return m.StateExpect(state=m.StateArgs(joined="nobody"))
+    if a.firmware:
+        return m.StateExpect(state=m.StateArgs(firmware=dict.fromkeys(a.firmware, "0.0.0")))
     assert a.network_key_seq is not None
     return m.StateExpect(state=m.StateArgs(network_key_seq=a.network_key_seq + 1))
 
