@@ -232,7 +232,7 @@ async def tcp_connect(host: str, port: int,
                 sock.close()
                 last = exc
                 continue
-            except BaseException:
+            except asyncio.CancelledError:  # the dial was cancelled: leave no socket open
                 sock.close()
                 raise
             return TcpLinkEnd(sock, address)
