@@ -3,7 +3,9 @@
 Fixtures:
 
 - ``lab``: a :class:`SyncLab`, a synchronous facade over a :class:`harness.scenario.Lab` with
-  its own virtual-time loop; every call runs the loop until the action is done.
+  its own virtual-time loop; every call runs the loop until the action is done (the scenario
+  actions by their names: ``lab.read("esme")``, ``lab.firmware("gsme")``, ...; with
+  ``@pytest.mark.start(installations=2)``, ``with lab.on(2):`` addresses the second).
 - ``dmc``: the DMC profile name (``"default"``, or each name of ``@pytest.mark.dmc(...)``).
 - ``s1lab_seed``: the seed (``@pytest.mark.seed(N)``, else ``--s1lab-seed``, else 1).
 - ``clock``: the lab's virtual clock; ``headend``: ``headend("s1sp")`` gives that role's
@@ -17,6 +19,7 @@ a JUnit property ``s1lab_repro``.
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 from collections.abc import Callable, Coroutine, Generator, Iterator
 from typing import Any, TypeVar
@@ -158,6 +161,18 @@ class SyncLab:
     def replay(self, device: str = "esme", role: str = "smso",
                name: str | None = None) -> ActionResult:
         return self.run(self.lab.replay(device, role, name))
+
+    def firmware(self, device: str = "esme", image: str = "newer", tamper: str | None = None,
+                 allow_downgrade: bool = False, within: int | float | str = "2d",
+                 poll: int | float | str = "15m", role: str = "smso",
+                 name: str | None = None) -> ActionResult:
+        """An OTA firmware update of ``device`` (see :meth:`Lab.firmware`)."""
+        return self.run(self.lab.firmware(device, image, tamper, allow_downgrade, _us(within),
+                                          _us(poll), role, name))
+
+    def on(self, number: int) -> contextlib.AbstractContextManager[Lab]:
+        """``with lab.on(2): lab.read()``: address installation ``number`` (1-based) inside."""
+        return self.lab.on(number)
 
 
 class Faults:

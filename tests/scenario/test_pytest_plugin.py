@@ -32,6 +32,15 @@ def test_gt01_with_faults_and_clock(lab, faults, clock, headend):
     assert lab.can_connect("smso") and headend("smso").role.name == "SMSO"
 
 
+@pytest.mark.start(installations=2)
+def test_firmware_on_the_second_installation(lab):
+    with lab.on(2):
+        r = lab.firmware("esme", image="newer", name="f2")
+    assert r.status == "activated", r
+    assert r.fields["new_version"] == r.fields["image_version"] != r.fields["old_version"]
+    assert lab.read("esme").status == "ok"  # installation 1 again, outside the block
+
+
 @pytest.mark.seed(9)
 def test_deliberately_failing(lab):
     r = lab.top_up("esme", amount_pence=100)
@@ -50,14 +59,14 @@ def test_plugin_in_a_fresh_pytest_process(tmp_path: Path) -> None:
         cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
     out = result.stdout
     assert result.returncode == 1, out + result.stderr
-    assert "1 failed, 3 passed" in out, out
+    assert "1 failed, 4 passed" in out, out
     assert "s1lab reproduction" in out
     repro = "pytest test_with_s1lab.py::test_deliberately_failing --s1lab-seed 9"
     assert repro in out
     assert "test_read_on_each_dmc[ioc-credit]" in junit.read_text()
     root = ET.parse(junit).getroot()
     cases = {c.get("name"): c for c in root.iter("testcase")}
-    assert len(cases) == 4
+    assert len(cases) == 5
     failing = cases["test_deliberately_failing"]
     assert failing.find("failure") is not None
     props = {p.get("name"): p.get("value") for p in failing.iter("property")}
