@@ -250,19 +250,28 @@ def _targets(fault: MigrationFault, count: int, rng: SplitMix64,
     return sorted(order[:n])
 
 
+def device_fault_problem(kind: str, inst: Installation, record: InstallationRecord
+                         ) -> str | None:
+    """Why fault ``kind`` would do nothing to ``inst`` for lack of the work or the device it
+    acts on (None when it acts). The weekly run and the scenario lab both ask this."""
+    if kind in PRE_WORK_FAULTS and not needs_prework(record):
+        return (f"{inst.id} does no 4.26 pre-work (only dormant installations of the "
+                f"{' and '.join(sorted(PRE_WORK_COHORTS))} cohorts do)")
+    if kind in ("gsme-silent", "gsme-firmware-fails") and inst.gsme is None:
+        return f"{inst.id} has no GSME"
+    return None
+
+
 def _no_effect(kind: str, installs: list[Installation], records: dict[str, InstallationRecord],
-               prework: set[str]) -> Callable[[int], str | None]:
+               ) -> Callable[[int], str | None]:
     """Why fault ``kind`` would do nothing to installation ``i`` (None when it acts)."""
     def why(i: int) -> str | None:
         inst = installs[i]
-        if kind in PRE_WORK_FAULTS and inst.id not in prework:
-            return (f"{inst.id} does no 4.26 pre-work (only dormant installations of the "
-                    f"{' and '.join(sorted(PRE_WORK_COHORTS))} cohorts do)")
-        if kind in ("gsme-silent", "gsme-firmware-fails") and inst.gsme is None:
-            return f"{inst.id} has no GSME"
-        if kind == "duplicate-mpxn" and (i == 0 or records[installs[i - 1].id].esme is None):
+        problem = device_fault_problem(kind, inst, records[inst.id])
+        if problem is None and kind == "duplicate-mpxn" and (
+                i == 0 or records[installs[i - 1].id].esme is None):
             return f"{inst.id} has no previous installation with an ESME to share an MPAN with"
-        return None
+        return problem
     return why
 
 
@@ -373,7 +382,7 @@ class _WeeklyRun:
         end_of_run = t0 + (cfg.weeks + 1) * WEEK + 10 * DAY
         prework_ids = {inst.id for inst in installs if needs_prework(records[inst.id])}
         for fault in cfg.faults:
-            eligible = _no_effect(fault.kind, installs, records, prework_ids)
+            eligible = _no_effect(fault.kind, installs, records)
             for i in _targets(fault, len(installs), rng, eligible):
                 inst, rec = installs[i], records[installs[i].id]
                 reports[inst.id].faults.append(fault.kind)

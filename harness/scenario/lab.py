@@ -91,6 +91,7 @@ from harness.migration.rules import (
 )
 from harness.migration.run import (
     PRE_WORK_FAULTS,
+    device_fault_problem,
     drive_prework,
     finish_prework,
     needs_prework,
@@ -865,11 +866,9 @@ class Lab:
                             else d for d in record.devices)
             self.records[inst.id] = replace(record, devices=devices)
         elif kind in PRE_WORK_FAULTS:
-            if not needs_prework(self.records[inst.id]):
-                raise LocalProtocolError(f"{kind}: {inst.id} does no 4.26 pre-work (it needs a "
-                                         "dormant installation in IOC or MOC (MDS))")
-            if kind == "gsme-firmware-fails" and inst.gsme is None:
-                raise LocalProtocolError(f"{kind}: the DMC {self.dmc.name} has no GSME")
+            problem = device_fault_problem(kind, inst, self.records[inst.id])
+            if problem is not None:
+                raise LocalProtocolError(f"{kind}: {problem}")
             self._prework_faults[inst.id].add(kind)
         elif kind == "duplicate-mpxn":
             self._share_mpxn(inst)
