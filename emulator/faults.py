@@ -1,7 +1,8 @@
 """The fault API of an installation: what scenarios, the harness and the command line break.
 
 HAN faults (a link down, loss, a flat battery, a reset frame counter, a skewed meter clock,
-a network-key roll), device faults of the CHF (a migration step that fails, a restart in the
+a network-key roll), OTA faults (a device, or the CHF, whose upgrades stall, fail verification
+or fail to activate), device faults of the CHF (a migration step that fails, a restart in the
 middle of one, a lost Master Key) and WAN outages. :class:`emulator.installation.Installation`
 mixes these in; the spec language for the command line is :mod:`harness.faults`.
 """
@@ -12,6 +13,7 @@ from abc import abstractmethod
 
 from emulator.core.han import Han, HanNode
 from emulator.core.installation import InstallationCore
+from emulator.core.ota_han import OtaHan
 from emulator.core.rng import SplitMix64
 from emulator.core.trace_sink import Emit
 from emulator.drivers.capture import HanCapture
@@ -22,6 +24,11 @@ from emulator.wire.eui import normalise
 
 _DIRECT = "this installation runs the direct HAN link (--han direct)"
 
+#: OTA faults: the failure mode each imposes on a device's OTA client (or the CHF's own
+#: firmware), the modes a device model's ``ota.failure`` may name.
+OTA_FAULTS = {"ota-stall": "stall", "ota-verify-fails": "verify_fails",
+              "ota-activation-fails": "activation_fails"}
+
 
 class FaultApi:
     """Faults on one installation; times are run-clock µs."""
@@ -29,6 +36,7 @@ class FaultApi:
     id: str
     core: InstallationCore
     han: Han | None
+    ota: OtaHan | None
     wan: WanService
     _clock: Clock
     _emit: Emit
@@ -136,4 +144,28 @@ class FaultApi:
         if self.han is None:
             raise LocalProtocolError(_DIRECT)
         self.han.switch_key(seq, self._clock.now_us())
+        self.sync_timer()
+
+    def ota_target(self, device: str) -> str:
+        """The EUI of ``device`` (chf, esme, gsme, ppmid, ihd or an EUI-64) if it takes OTA
+        images on this installation (its model has an ``ota:`` section; a ZigBee HAN)."""
+        if self.ota is None:
+            raise LocalProtocolError(f"OTA faults need the ZigBee HAN: {_DIRECT}")
+        eui = self.core.devices.chf.eui if device.lower() == "chf" else self._device_eui(device)
+        if not self.ota.takes_images(eui):
+            raise LocalProtocolError(f"{device} takes no OTA images on this installation")
+        return eui
+
+    def ota_failure(self, device: str, kind: str | None) -> None:
+        """Impose the OTA fault ``kind`` (one of :data:`OTA_FAULTS`) on ``device``, or with
+        None let it take images as its model says again (a stalled download goes on)."""
+        if kind is not None and kind not in OTA_FAULTS:
+            raise LocalProtocolError(f"unknown OTA fault {kind!r} "
+                                     f"(one of {', '.join(OTA_FAULTS)})")
+        eui = self.ota_target(device)
+        assert self.ota is not None
+        now = self._clock.now_us()
+        self.ota.set_failure(eui, None if kind is None else OTA_FAULTS[kind], now)
+        if kind is not None:
+            self._emit(now, eui, "FaultApplied", {"fault": kind})
         self.sync_timer()

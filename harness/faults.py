@@ -5,10 +5,14 @@
     battery-flat[@START]                 the GSME's battery is flat from START (it stops polling)
     counter-reset:DEVICE@START           DEVICE resets its NWK frame counter at START
     clock-skew:DEVICE=SECONDS[@START]    DEVICE's clock jumps by SECONDS at START
+    ota-stall:DEVICE[@START]             DEVICE's OTA downloads stall (at stall_at_percent)
+    ota-verify-fails:DEVICE[@START]      DEVICE refuses each image it downloads (verification)
+    ota-activation-fails:DEVICE[@START]  DEVICE fails to activate a new image, runs its old one
 
-DEVICE is esme, gsme, ppmid, ihd (or an EUI-64); START and DURATION are durations from the
-start of the run: 90s, 30m, 73h, 2d (a bare number is seconds). Append #N to aim at
-installation N only (1-based); without it the fault applies to every installation.
+DEVICE is esme, gsme, ppmid, ihd (or an EUI-64), and for the ota- faults also chf; the ota-
+faults need the ZigBee HAN (OTA is not modelled on the direct link). START and DURATION are
+durations from the start of the run: 90s, 30m, 73h, 2d (a bare number is seconds). Append #N
+to aim at installation N only (1-based); without it the fault applies to every installation.
 Example: ``--fault link-down:gsme@1h+73h#2 --fault loss:esme=0.2``.
 """
 
@@ -21,8 +25,9 @@ from dataclasses import dataclass
 from emulator import Installation, Scheduler
 from emulator.core.timebase import DAY, HOUR, MINUTE, SECOND
 from emulator.errors import FaultSpecError
+from emulator.faults import OTA_FAULTS
 
-KINDS = ("link-down", "loss", "battery-flat", "counter-reset", "clock-skew")
+KINDS = ("link-down", "loss", "battery-flat", "counter-reset", "clock-skew", *OTA_FAULTS)
 _UNITS = {"s": SECOND, "m": MINUTE, "h": HOUR, "d": DAY}
 _SPEC = re.compile(
     r"^(?P<kind>[a-z-]+)(?::(?P<device>[\w:-]+?))?(?:=(?P<value>[-+]?[\d.]+))?"
@@ -71,12 +76,14 @@ def parse_fault(spec: str) -> Fault:
         raise FaultSpecError(
             f"bad fault {spec!r}: expected one of {', '.join(KINDS)}, e.g. link-down:gsme@1h+73h")
     kind, device = m["kind"], (m["device"] or "")
-    if kind in ("link-down", "loss", "counter-reset", "clock-skew") and not device:
+    if kind in ("link-down", "loss", "counter-reset", "clock-skew", *OTA_FAULTS) and not device:
         raise FaultSpecError(f"bad fault {spec!r}: {kind} needs a device (esme, gsme, ...)")
     if kind == "link-down" and not m["duration"]:
         raise FaultSpecError(f"bad fault {spec!r}: link-down needs +DURATION")
     if kind in ("loss", "clock-skew") and m["value"] is None:
         raise FaultSpecError(f"bad fault {spec!r}: {kind} needs =VALUE")
+    if kind not in ("loss", "clock-skew") and m["value"] is not None:
+        raise FaultSpecError(f"bad fault {spec!r}: {kind} takes no =VALUE")
     value = float(m["value"]) if m["value"] is not None else 0.0
     if kind == "loss" and not 0.0 <= value <= 1.0:
         raise FaultSpecError(f"bad fault {spec!r}: a loss rate is between 0 and 1")
@@ -109,9 +116,17 @@ def apply_faults(faults: list[Fault], installations: list[Installation],
                 inst.link_down(fault.device, start, start + fault.duration_us)
                 inst.han_node(fault.device)  # fail now, not later, on a bad device
                 continue
-            if fault.kind != "battery-flat":
-                inst.han_node(fault.device)  # fail now, not later, on a bad device
+            check_target(fault, inst)  # fail now, not later, on a bad device
             scheduler.call_at(start, fault_action(fault, inst))
+
+
+def check_target(fault: Fault, inst: Installation) -> None:
+    """Raise now (a typed error) if ``fault`` cannot act on ``inst``: a device it lacks or
+    whose link the fault needs (a timed fault would otherwise fail when it fires)."""
+    if fault.kind in OTA_FAULTS:
+        inst.ota_target(fault.device)
+    elif fault.kind != "battery-flat":
+        inst.han_node(fault.device)
 
 
 def fault_action(fault: Fault, inst: Installation) -> Callable[[int], None]:
@@ -125,6 +140,8 @@ def fault_action(fault: Fault, inst: Installation) -> Callable[[int], None]:
             inst.reset_frame_counter(fault.device)
         elif fault.kind == "clock-skew":
             inst.clock_skew(fault.device, round(fault.value))
+        elif fault.kind in OTA_FAULTS:
+            inst.ota_failure(fault.device, fault.kind)
         inst.sync_timer()
 
     return run

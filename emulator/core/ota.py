@@ -101,6 +101,41 @@ class OtaPolicy(Protocol):
     def unknown_state(self) -> bool: ...
 
 
+#: The failure modes a device model's ``ota:`` section may name (and a fault may impose).
+OTA_FAILURES = ("none", "stall", "verify_fails", "activation_fails")
+
+
+@dataclass(frozen=True, slots=True)
+class FaultedPolicy:
+    """A device's OTA policy with its failure mode replaced (an injected fault): every other
+    value is the model's (:meth:`of`), and ``base`` is kept to undo it."""
+
+    base: OtaPolicy
+    failure: str
+    manufacturer_code: int
+    image_type: int
+    hardware_version: int
+    accept_downgrade: bool
+    block_size: int
+    block_period_ms: int
+    blocks_per_wake: int
+    retry_after_s: int
+    stall_at_percent: int
+    unknown_state: bool
+
+    @classmethod
+    def of(cls, base: OtaPolicy, failure: str) -> FaultedPolicy:
+        if failure not in OTA_FAILURES:
+            raise LocalProtocolError(f"unknown OTA failure mode {failure!r} "
+                                     f"(one of {', '.join(OTA_FAILURES)})")
+        if isinstance(base, FaultedPolicy):
+            base = base.base
+        return cls(base, failure, base.manufacturer_code, base.image_type,
+                   base.hardware_version, base.accept_downgrade, base.block_size,
+                   base.block_period_ms, base.blocks_per_wake, base.retry_after_s,
+                   base.stall_at_percent, base.unknown_state)
+
+
 @dataclass(frozen=True, slots=True)
 class Out:
     """A command to send: its name in the OTA cluster table and its fields."""
@@ -111,6 +146,12 @@ class Out:
 
 def _ids(mfr: int, image_type: int, version: int) -> dict[str, int]:
     return {"manufacturer_code": mfr, "image_type": image_type, "file_version": version}
+
+
+def _faulted(policy: OtaPolicy, failure: str | None) -> OtaPolicy:
+    """``policy`` with ``failure`` imposed (None: the model's own policy again)."""
+    base = policy.base if isinstance(policy, FaultedPolicy) else policy
+    return base if failure is None else FaultedPolicy.of(base, failure)
 
 
 # ---- the client (a device) -----------------------------------------------------------------
@@ -277,6 +318,17 @@ class OtaClient:
             return []
         return self._request(now)
 
+    def set_failure(self, failure: str | None, now: int) -> list[Out]:
+        """Impose an OTA failure mode (an injected fault), or with None give the model's back.
+        A download that the fault stalled goes on from where it stopped once the mode is no
+        longer ``stall``."""
+        self.policy = _faulted(self.policy, failure)
+        if self.state is ClientState.STALLED and self.policy.failure != "stall":
+            self.state = ClientState.DOWNLOADING
+            self._emit(now, self.eui, "OtaTransferResumed", {"offset": self.offset})
+            return self._request(now)
+        return []
+
     def wake(self, now: int) -> list[Out]:
         """A sleepy device woke: continue a paused download."""
         if self.state is not ClientState.PAUSED:
@@ -290,7 +342,7 @@ class OtaClient:
         verdict = verify(bytes(self.buffer), self.trusted, identity=self.identity,
                          expected_size=self.size)
         ok = verdict.ok and self.policy.failure != "verify_fails"
-        reason = verdict.reason or ("verification fault (device profile)" if not ok else "")
+        reason = verdict.reason or ("verification fault (its OTA failure mode)" if not ok else "")
         ids = _ids(*self.offered)
         if not ok:
             self._emit(now, self.eui, "OtaImageInvalid", {"reason": reason})
@@ -572,6 +624,10 @@ class ChfFirmware:
         self.state = "downloaded"
         self._notify(now, "UpdateRequested", {"version": version_text(version)})
         return OtaStatus.SUCCESS
+
+    def set_failure(self, failure: str | None) -> None:
+        """Impose an OTA failure mode on the CHF's own firmware (None: the model's again)."""
+        self.policy = _faulted(self.policy, failure)
 
     def schedule(self, at_us: int, now: int) -> None:
         if self.pending is None:

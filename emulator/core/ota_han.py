@@ -20,7 +20,16 @@ from typing import Any, Protocol
 
 from emulator.core.han import Delivery, Han, HanNode
 from emulator.core.installation import InstallationCore
-from emulator.core.ota import ChfFirmware, OtaClient, OtaPolicy, OtaServer, OtaStatus, Out, Transfer
+from emulator.core.ota import (
+    ChfFirmware,
+    FaultedPolicy,
+    OtaClient,
+    OtaPolicy,
+    OtaServer,
+    OtaStatus,
+    Out,
+    Transfer,
+)
 from emulator.core.timebase import SECOND, from_zigbee_utc, zigbee_utc
 from emulator.core.trace_sink import Emit
 from emulator.errors import LocalProtocolError, MalformedFrame, MalformedImage
@@ -167,6 +176,28 @@ class OtaHan:
             return TransferStatus(eui, "none", "", 0, 0, OtaStatus.SUCCESS, "", running)
         return TransferStatus(eui, t.state, version_text(t.version), t.offset, t.size,
                               t.status, t.reason, running)
+
+    def set_failure(self, eui: str, failure: str | None, now: int) -> None:
+        """Impose an OTA failure mode (``stall``, ``verify_fails``, ``activation_fails``:
+        what a model's ``ota.failure`` may say) on device ``eui`` or the CHF itself; None gives
+        the model's own back (a download the fault stalled goes on)."""
+        if eui == self._chf.eui and self.own is not None:
+            self.own.set_failure(failure)
+            return
+        client = self.clients.get(eui)
+        if client is None:
+            raise LocalProtocolError(f"{eui} takes no OTA images on this HAN")
+        self._send_client(client, client.set_failure(failure, now), now)
+
+    def imposed(self, eui: str) -> str | None:
+        """The OTA failure mode a fault imposes on ``eui`` now, or None (its model's own)."""
+        if eui == self._chf.eui and self.own is not None:
+            policy = self.own.policy
+        elif eui in self.clients:
+            policy = self.clients[eui].policy
+        else:
+            return None
+        return policy.failure if isinstance(policy, FaultedPolicy) else None
 
     def transfer(self, eui: str) -> Transfer | None:
         return self.server.transfers.get(eui)

@@ -25,8 +25,9 @@ from emulator.core.timebase import isoformat
 from emulator.core.utrn import generate_utrn
 from emulator.drivers.scheduler import Slot
 from emulator.errors import FleetError, S1labError
+from emulator.faults import OTA_FAULTS
 from emulator.wire.vocabulary import SupplyAction
-from harness.faults import KINDS, Fault, fault_action, parse_fault
+from harness.faults import KINDS, Fault, check_target, fault_action, parse_fault
 from harness.fleet.plan import FleetPlan, installation_id
 from harness.jsonable import jsonable
 
@@ -160,10 +161,9 @@ class Controller:
             inst.sync_timer()
             return {"fault": fault.kind, "device": fault.device, "start": isoformat(start),
                     "end": isoformat(start + fault.duration_us)}
-        if fault.kind != "battery-flat":
-            inst.han_node(fault.device)  # a bad device fails now, not later
-        elif inst.gsme is None:
+        if fault.kind == "battery-flat" and inst.gsme is None:
             raise _error("failed", "this installation has no GSME")
+        check_target(fault, inst)  # a bad device fails now, not later
         slot = self.scheduler.call_at(start, fault_action(fault, inst))
         state = self._faults.setdefault(inst.id, _Faults())
         state.pending = [(f, s) for f, s in state.pending if s.deadline is not None]
@@ -211,6 +211,11 @@ class Controller:
         elif kind == "battery-flat" and inst.gsme is not None and inst.gsme.battery_flat:
             inst.gsme.battery_flat = False
             undone.append("gsme")
+        elif kind in OTA_FAULTS and inst.ota is not None:
+            for name, eui in _ota_devices(inst):
+                if device in (None, name, eui) and inst.ota.imposed(eui) == OTA_FAULTS[kind]:
+                    inst.ota_failure(name, None)
+                    undone.append(name)
         elif kind == "clock-skew" and not cancelled:
             for name in names:
                 if name in ("esme", "gsme"):
@@ -266,6 +271,9 @@ class Controller:
                                  "outages": [[isoformat(s), isoformat(e)]
                                              for s, e in link.outages]}
         state["han"] = han
+        if inst.ota is not None:
+            imposed = {name: inst.ota.imposed(eui) for name, eui in _ota_devices(inst)}
+            state["ota_faults"] = {name: mode for name, mode in imposed.items() if mode}
         pending = self._faults.get(inst.id)
         state["pending_faults"] = [
             {"fault": f.kind, "device": f.device, "at": isoformat(s.deadline)}
@@ -301,6 +309,13 @@ def _text(command: dict[str, Any], name: str) -> str:
     if not isinstance(value, str) or not value:
         raise _error("malformed", f"{command['op']} needs {name} (a string)")
     return value
+
+
+def _ota_devices(inst: Installation) -> list[tuple[str, str]]:
+    """(name, EUI) of the CHF and each device that takes OTA images on this installation."""
+    assert inst.ota is not None
+    named = [("chf", inst.chf.eui)] + [(n, _device(inst, n).eui) for n in _DEVICES if _has(inst, n)]
+    return [(name, eui) for name, eui in named if inst.ota.takes_images(eui)]
 
 
 def _has(inst: Installation, name: str) -> bool:

@@ -49,7 +49,8 @@ _NOT_ON_BENCH = {
     "han_replay": "it injects captured frames into the in-memory HAN",
 }
 #: Faults that act on a device's model, so not on a physical device.
-_DEVICE_FAULTS = frozenset({"han-outage", "loss", "counter-reset", "clock-skew"})
+_DEVICE_FAULTS = frozenset({"han-outage", "loss", "counter-reset", "clock-skew", "ota-stall",
+                            "ota-verify-fails", "ota-activation-fails"})
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ from emulator.errors import (
     SecurityError,
     TransportError,
 )
+from emulator.faults import OTA_FAULTS
 from emulator.firmware import manifest, shipped_image
 from emulator.fleet import Fleet
 from emulator.installation import Installation
@@ -708,8 +709,8 @@ class Lab:
                 said = "; ".join(x for x in (t.reason, *self._device_said(eui, r.started_us))
                                  if x)
                 r.status, r.reason = "rejected", _firmware_reason(t.ota_status, said)
-                r.step = "chf" if t.ota_status == 0x98 or target is None and not said else (
-                    "device")
+                # 0x98 NO_IMAGE_AVAILABLE: the CHF did not offer it; the CHF's own image: it
+                r.step = "chf" if t.ota_status == 0x98 or target is None else "device"
                 r.detail = said
             elif t.state is FirmwareTransferState.FAILED:
                 r.status, r.reason, r.step = "failed", "ACTIVATION_FAILED", "activation"
@@ -885,6 +886,8 @@ class Lab:
         else:
             if f.device is not None:
                 self._check_device(inst, f.device)
+            if kind in OTA_FAULTS:
+                inst.ota_target(f.device or "")  # a device that takes no images: fail now
             if kind == "battery-flat" and inst.gsme is None:
                 raise LocalProtocolError(f"battery-flat: the DMC {self.dmc.name} has no GSME")
             self.scheduler.call_at(max(start, self.now), self._later(f, inst, end))
@@ -923,6 +926,8 @@ class Lab:
                 inst.reset_frame_counter(f.device or "")
             elif f.kind == "clock-skew":
                 inst.clock_skew(f.device or "", f.seconds or 0)
+            elif f.kind in OTA_FAULTS:
+                inst.ota_failure(f.device or "", f.kind)
             elif f.kind == "change-of-supply":
                 self.records[inst.id] = replace(self.records[inst.id],
                                                 last_change_of_supply_us=now)

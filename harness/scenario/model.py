@@ -164,8 +164,12 @@ FaultKind = Literal[
     "gsme-firmware-fails",  # 4.26 pre-work: firmware upgrades fail on the GSME only
     "configuration-fails",  # 4.26 pre-work: reconfiguration fails
     "no-confirmation",  # 4.26 pre-work: applied, but success is never confirmed
+    "ota-stall",  # device's (or the CHF's) OTA downloads stall
+    "ota-verify-fails",  # device refuses every image it downloads (verification)
+    "ota-activation-fails",  # device fails to activate a new image and runs its old one
 ]
-_NEEDS_DEVICE = {"han-outage", "loss", "counter-reset", "clock-skew"}
+_OTA = {"ota-stall", "ota-verify-fails", "ota-activation-fails"}
+_NEEDS_DEVICE = {"han-outage", "loss", "counter-reset", "clock-skew", *_OTA}
 _NEEDS_FOR = {"han-outage", "wan-outage", "slow-reconnect"}
 
 
@@ -173,7 +177,7 @@ class Fault(_Schema):
     kind: FaultKind
     at: Duration = 0
     for_: Duration | None = Field(default=None, alias="for")
-    device: Device | None = None
+    device: Device | Literal["chf"] | None = None  # chf: the ota- faults only
     rate: Annotated[float, Field(ge=0, le=1)] | None = None
     seconds: int | None = None
     step: Literal["rotate", "swap", "sim", "rollback"] | None = None
@@ -183,7 +187,10 @@ class Fault(_Schema):
     def _fields_for_kind(self) -> Fault:
         k = self.kind
         if k in _NEEDS_DEVICE and self.device is None:
-            raise ValueError(f"a {k} fault needs a device (esme, gsme, ppmid, ihd)")
+            raise ValueError(f"a {k} fault needs a device (esme, gsme, ppmid, ihd"
+                             f"{', chf' if k in _OTA else ''})")
+        if self.device == "chf" and k not in _OTA:
+            raise ValueError(f"a {k} fault takes no device chf (esme, gsme, ppmid, ihd)")
         if k in _NEEDS_FOR and self.for_ is None:
             raise ValueError(f"a {k} fault needs `for` (a duration)")
         if k == "loss" and self.rate is None:

@@ -82,6 +82,8 @@ def test_fault_spec_parsing() -> None:
         "link-down", "gsme", 3600 * 10**6, 73 * 3600 * 10**6, 2)
     assert parse_fault("loss:esme=0.25").value == 0.25
     assert parse_fault("battery-flat@2d").start_us == 2 * 86400 * 10**6
-    for bad in ["nope", "loss:esme=2", "link-down:gsme@1h", "clock-skew:esme"]:
+    assert parse_fault("ota-stall:chf@30m").kind == "ota-stall"
+    for bad in ["nope", "loss:esme=2", "link-down:gsme@1h", "clock-skew:esme", "ota-stall",
+                "ota-activation-fails:esme=1", "counter-reset:esme=3"]:
         with pytest.raises(FaultSpecError):
             parse_fault(bad)

@@ -114,3 +114,48 @@ def test_errors_are_replies_and_other_shards_stay_quiet() -> None:
             assert c.errors == 7
 
     run_virtual(main())
+
+
+def test_an_ota_fault_is_applied_read_back_and_cleared() -> None:
+    async def main() -> None:
+        with controller() as (c, fleet, trace):
+            inst = fleet.installations[0]
+            assert inst.ota is not None
+            r = one(c, "i00001", op="fault", spec="ota-activation-fails:esme")
+            assert r["ok"], r
+            await sleep_us(MINUTE)
+            assert inst.ota.imposed(inst.esme.eui) == "activation_fails"
+            state = one(c, "i00001", op="read")["result"]
+            assert isinstance(state, dict) and state["ota_faults"] == {"esme": "activation_fails"}
+            assert one(c, "i00001", op="fault", spec="ota-verify-fails:chf")["ok"]
+            await sleep_us(MINUTE)
+            # clearing one kind leaves the other in force
+            assert one(c, "i00001", op="clear", kind="ota-activation-fails")["result"] == {
+                "fault": "ota-activation-fails", "cleared": ["esme"], "cancelled_pending": 0}
+            state = one(c, "i00001", op="read")["result"]
+            assert isinstance(state, dict) and state["ota_faults"] == {"chf": "verify_fails"}
+            assert inst.ota.imposed(inst.esme.eui) is None
+            assert one(c, "i00001", op="clear", kind="ota-verify-fails", device="chf")["ok"]
+            assert inst.ota.imposed(inst.chf.eui) is None
+            assert trace.counts["FaultApplied"] == 2 and trace.counts["FaultCleared"] == 2
+
+    run_virtual(main())
+
+
+def test_an_ota_fault_on_a_direct_han_or_a_bad_spec_is_an_error_reply() -> None:
+    async def main() -> None:
+        scheduler = Scheduler(current_clock())
+        fleet = Fleet(default_dmc(), 1, 5, scheduler, Trace(), han="direct")
+        plan = FleetPlan(1, WHOLE)
+        c = Controller(plan, {i.id: i for i in fleet.installations}, scheduler, Trace().write)
+        try:
+            r = one(c, "i00001", op="fault", spec="ota-stall:esme")
+            assert not r["ok"] and r["error"]["code"] == "failed"  # type: ignore[index]
+            assert "ZigBee HAN" in r["error"]["message"]  # type: ignore[index]
+            r = one(c, "i00001", op="fault", spec="ota-stall:esme=2")
+            assert not r["ok"] and r["error"]["code"] == "bad-fault"  # type: ignore[index]
+        finally:
+            fleet.close()
+            scheduler.close()
+
+    run_virtual(main())

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from emulator import run_virtual
-from emulator.core.timebase import HOUR
+from emulator.core.timebase import HOUR, MINUTE
+from emulator.drivers.clock import sleep_us
+from emulator.errors import S1labError
 from harness.scenario import Lab, ScenarioError, parse_scenario
 from harness.scenario.expect import expect
 from harness.scenario.lab import ActionResult
@@ -115,3 +117,70 @@ def test_s1lab_run_firmware_case_exit_codes(tmp_path: Path) -> None:
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "bad.yaml:4" in lines[0] and "firmware.device" in lines[0]
+
+
+@pytest.mark.parametrize(("device", "kind", "status", "reason", "step"), [
+    ("esme", "ota-activation-fails", "failed", "ACTIVATION_FAILED", "activation"),
+    ("esme", "ota-verify-fails", "rejected", "INVALID_IMAGE", "device"),
+    ("esme", "ota-stall", "failed", "TIMEOUT", "downloading"),
+    ("chf", "ota-activation-fails", "failed", "ACTIVATION_FAILED", "activation"),
+    ("chf", "ota-verify-fails", "rejected", "INVALID_IMAGE", "chf"),
+])
+def test_ota_faults_give_their_reasons_and_the_device_keeps_its_firmware(
+        device: str, kind: str, status: str, reason: str, step: str) -> None:
+    fault = Fault(kind=kind, device=device)  # type: ignore[arg-type]
+    r, versions = _firmware("default", device, "newer", faults=(fault,), within_us=6 * HOUR)
+    assert (r.status, r.reason, r.step) == (status, reason, step)
+    assert r.fields["new_version"] == r.fields["old_version"] == versions[device]
+    if kind == "ota-stall":  # part of the image came, then nothing more
+        assert 0 < int(r.fields["bytes"]) < 4096  # type: ignore[call-overload]
+
+
+def test_clearing_a_stall_lets_the_download_go_on_and_activate() -> None:
+    async def main() -> tuple[str, str, dict[str, str]]:
+        async with Lab.open("default", seed=2, start=Start(state="active")) as lab:
+            lab.inject(Fault(kind="ota-stall", device="esme"))
+            stalled = await lab.firmware("esme", "newer", within_us=2 * HOUR)
+            inst = lab.installation
+            assert inst.ota is not None and inst.ota.imposed(inst.esme.eui) == "stall"
+            inst.ota_failure("esme", None)
+            assert inst.ota.imposed(inst.esme.eui) is None
+            s = await lab.session("smso")
+            for _ in range(48):
+                t = await s.read_firmware_transfer(inst.esme.eui)
+                if t.state.name == "DOWNLOADED":
+                    break
+                await sleep_us(15 * MINUTE)
+            t = await s.activate_firmware(inst.esme.eui, 0)
+            for _ in range(8):
+                await sleep_us(15 * MINUTE)
+                t = await s.read_firmware_transfer(inst.esme.eui)
+            return stalled.reason, t.state.name, lab.firmware_versions()
+
+    reason, state, versions = run_virtual(main())
+    assert (reason, state, versions["esme"]) == ("TIMEOUT", "ACTIVATED", "3.2.0")
+
+
+@pytest.mark.parametrize(("image", "reason"), [
+    ("zenith-gsme-prepay-1.3.0.ota", "WRONG_IMAGE_TYPE"),
+    ("zenith-esme-prepay-3.3.0.ota", "WRONG_HARDWARE"),
+])
+def test_an_image_for_another_device_type_or_hardware_is_not_offered(image: str,
+                                                                     reason: str) -> None:
+    r, versions = _firmware("default", "esme", image)
+    assert (r.status, r.reason, r.step, r.fields["bytes"]) == ("rejected", reason, "chf", 0)
+    assert versions["esme"] == "3.1.0"
+
+
+def test_an_ota_fault_on_a_device_that_takes_no_images_fails_when_injected() -> None:
+    async def main() -> None:
+        async with Lab.open("default", seed=2, start=Start(state="active", han="direct")) as lab:
+            lab.inject(Fault(kind="ota-stall", device="esme"))
+
+    with pytest.raises(S1labError, match="ZigBee HAN"):
+        run_virtual(main())
+
+
+def test_only_ota_faults_take_the_chf_as_device() -> None:
+    with pytest.raises(ValueError, match="takes no device chf"):
+        Fault(kind="counter-reset", device="chf")
