@@ -32,9 +32,12 @@ from emulator.trace import Trace
 from emulator.wire.vocabulary import DeviceType, Role, SupplyAction
 from harness.headend import HeadEnd, HeadEndSession, connect
 
-#: (DMC, installations, simulated days, seed): prepayment with and without gas, credit.
+#: (DMC, installations, simulated days, seed): prepayment with and without gas, credit; the
+#: larger fleet has installations whose credit events fall on the same half-hour boundary and
+#: button presses on the same minute (their order in the trace is the scheduler's tie order).
 CASES: tuple[tuple[str, int, int, int], ...] = (
     ("default", 6, 6, 11),
+    ("default", 16, 4, 21),
     ("ioc-prepay-gas", 3, 5, 12),
     ("foc-ppmid", 3, 5, 13),
     ("ioc-credit-gas", 3, 2, 14),

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import difflib
 import gzip
+import json
 from pathlib import Path
 
 import pytest
 
+from emulator.core.load_profile import SLOT
 from tests.fleet.direct_scenario import CASES, case_name, run_case
 
 GOLDEN = Path(__file__).resolve().parents[1] / "vectors" / "direct_fleet"
@@ -38,9 +40,17 @@ def test_trace_and_observations_equal_the_golden_run(case: tuple[str, int, int, 
 def test_the_scenario_exercises_what_it_claims() -> None:
     """The golden runs hold the events that make the comparison worth having."""
     kinds: set[str] = set()
+    boundary_ties = 0  # half hours where events of two installations share the instant
     for case in CASES:
         trace = gzip.decompress((GOLDEN / f"{case_name(*case)}.trace.gz").read_bytes()).decode()
         kinds |= {line.split('"event":"')[1].split('"')[0] for line in trace.splitlines()}
+        at: dict[int, set[str]] = {}
+        for line in trace.splitlines():
+            event = json.loads(line)
+            at.setdefault(event["us"], set()).add(event["installation"])
+        boundary_ties += sum(1 for us, who in at.items() if us % SLOT == 0 and len(who) > 1
+                             and us != min(at))
+    assert boundary_ties >= 2
     assert {"DisplayUpdated", "TopUpAccepted", "SupplyStateChanged", "LowCreditReached",
             "CreditExhausted", "EmergencyCreditActivated", "ConsumerButtonPressed",
             "FaultApplied", "FaultScheduled", "ClockAdjusted"} <= kinds
