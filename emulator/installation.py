@@ -166,8 +166,7 @@ class Installation(FaultApi):
 
     def _on_timer(self, now: int) -> None:
         core = self.core
-        core.handle_timer(now)
-        self._slot.set(core.get_timer())
+        self._slot.set(core.fire(now))
         if core.devices.chf.outgoing:
             self.wan.flush()
 

@@ -104,6 +104,14 @@ class Esme(PrepaymentMeter):
             supply_state=pay.supply_state,
         )
 
+    def display_totals(self, now: int) -> tuple[int, int, int]:
+        """``(import_wh, demand_w, int(supply_state))`` of :meth:`registers` at ``now``, without
+        building the reading (what an IHD shows)."""
+        self._catch_up(now)
+        profile = self._profile
+        return (sum(milli // 1000 for milli in profile.registers), profile.rate_per_hour,
+                int(self._supply))
+
     def handle_timer(self, now: int) -> None:
         """Settle the half hours up to ``now`` (credit checks may change supply)."""
         self._catch_up(now)

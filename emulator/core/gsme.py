@@ -105,8 +105,10 @@ class Gsme(PrepaymentMeter):
         """The next wake, or the next settlement in prepayment mode if sooner; None if flat."""
         if self.battery_flat:
             return None
-        settle = super().get_timer()
-        return self._next_wake if settle is None else min(settle, self._next_wake)
+        wake = self._next_wake
+        if self._mode is PaymentMode.PREPAYMENT and self._next_boundary < wake:
+            return self._next_boundary  # super().get_timer(), inlined: asked on every fire
+        return wake
 
     def handle_timer(self, now: int) -> GsmeReading | None:
         """Settle up to ``now``; on a wake, return the report for the CHF's mirror."""

@@ -38,6 +38,12 @@ class Ihd(ConsumerDevice):
             return ("G", data.volume_dm3, data.flow_dm3_per_h, int(data.supply_state))
         raise LocalProtocolError(f"an IHD cannot show {type(data).__name__} for {target.name}")
 
+    @staticmethod
+    def esme_value(import_wh: int, demand_w: int, supply_state: int) -> object:
+        """What the IHD shows of an ESME reading with these values (as ``_convert`` makes it),
+        for :meth:`~emulator.core.ppmid.ConsumerDevice.show_value`."""
+        return ("E", import_wh, demand_w, supply_state)
+
     def _significant(self, old: object, new: object) -> bool:
         assert isinstance(old, tuple) and isinstance(new, tuple)
         _, old_total, old_rate, old_state = old

@@ -182,10 +182,15 @@ class InstallationCore:
     def get_timer(self) -> int | None:
         d = self.devices
         best = d.esme.get_timer()
-        for dev in (d.gsme, d.ppmid, d.ihd):
-            if dev is not None:
-                t = dev.get_timer()
-                if t is not None and (best is None or t < best):
+        gsme = d.gsme
+        if gsme is not None:
+            t = gsme.get_timer()
+            if t is not None and (best is None or t < best):
+                best = t
+        for consumer in (d.ppmid, d.ihd):
+            if consumer is not None:
+                t = consumer.get_timer()
+                if best is None or t < best:
                     best = t
         t = self._consumer_press_at
         if t is not None and (best is None or t < best):
@@ -197,37 +202,76 @@ class InstallationCore:
         return best
 
     def handle_timer(self, now: int) -> None:
+        if self.app is None:
+            self._handle_direct(now)
+        else:
+            self._handle_han(self.app, now)
+
+    def fire(self, now: int) -> int | None:
+        """:meth:`handle_timer` at ``now``, then the next deadline (:meth:`get_timer`)."""
+        self.handle_timer(now)
+        return self.get_timer()
+
+    def _handle_direct(self, now: int) -> None:
+        """The direct link's timer: the devices due at ``now`` in a fixed order (ESME, GSME,
+        PPMID, IHD, then the consumer's button), each consumer read answered at once."""
         d = self.devices
-        app = self.app
+        chf = d.chf
         esme = d.esme
         t = esme.get_timer()
         if t is not None and t <= now:
             esme.handle_timer(now)
-            if app is None:
-                d.chf.heard(esme.eui, now)
+            chf.heard(esme.eui, now)
+        gsme = d.gsme
+        if gsme is not None:
+            t = gsme.get_timer()
+            if t is not None and t <= now:
+                reading = gsme.handle_timer(now)
+                if reading is not None and not self._cut_off(gsme.eui, now):
+                    chf.mirror_report(gsme.eui, reading, now)
+        ppmid = d.ppmid
+        if ppmid is not None:
+            for request in ppmid.take_due(now):
+                self._serve_display(ppmid, request.target, request.what, now)
+        ihd = d.ihd
+        if ihd is not None:
+            for request in ihd.take_due(now):
+                if request.target is DeviceType.ESME:
+                    # what the IHD shows of the meter, without the whole EsmeReading
+                    value = ihd.esme_value(*esme.display_totals(now))
+                    chf.heard(ihd.eui, now)
+                    ihd.show_value(DeviceType.ESME, value, now)
+                else:
+                    self._serve_display(ihd, request.target, request.what, now)
+        if self._consumer_press_at is not None and self._consumer_press_at <= now:
+            self._consumer_press_at = None
+            self.press_enable_supply(now)
+        # Settling never arms a supply (it only cuts one), so whether it is ARMED needs no
+        # catch-up of the meter: the same answer as _watch_supply's, without the work.
+        if (self._consumer_press_at is None and d.ppmid is not None and esme.supply_armed):
+            self._consumer_press_at = now + (5 + self._rng.randrange(55)) * MINUTE
+
+    def _handle_han(self, app: SmartEnergyApp, now: int) -> None:
+        d = self.devices
+        esme = d.esme
+        t = esme.get_timer()
+        if t is not None and t <= now:
+            esme.handle_timer(now)
         gsme = d.gsme
         if gsme is not None:
             t = gsme.get_timer()
             if t is not None and t <= now:
                 reading = gsme.handle_timer(now)
                 if reading is not None:
-                    if app is None:
-                        if not self._cut_off(gsme.eui, now):
-                            d.chf.mirror_report(gsme.eui, reading, now)
-                    else:
-                        app.gsme_wake(reading, now)
+                    app.gsme_wake(reading, now)
         for consumer in (d.ppmid, d.ihd):
             if consumer is None or consumer.get_timer() > now:
                 continue
             for request in consumer.handle_timer(now):
-                if app is None:
-                    self._serve_display(consumer, request.target, request.what, now)
-                else:
-                    app.refresh(consumer, request.target, request.what, now)
-        if app is not None:
-            t = app.get_timer()
-            if t is not None and t <= now:
-                app.handle_timer(now)
+                app.refresh(consumer, request.target, request.what, now)
+        t = app.get_timer()
+        if t is not None and t <= now:
+            app.handle_timer(now)
         if self._consumer_press_at is not None and self._consumer_press_at <= now:
             self._consumer_press_at = None
             self.press_enable_supply(now)

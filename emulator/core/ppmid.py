@@ -123,10 +123,15 @@ class ConsumerDevice:
         return self._next
 
     def handle_timer(self, now: int) -> list[ReadRequest]:
+        return list(self.take_due(now))
+
+    def take_due(self, now: int) -> tuple[ReadRequest, ...]:
+        """:meth:`handle_timer` without the copy: the shared request tuple when a refresh is
+        due at ``now`` (the schedule moves on), else an empty one."""
         if now < self._next:
-            return []
+            return ()
         self._next += ((now - self._next) // self._interval + 1) * self._interval
-        return list(self._requests)
+        return self._requests
 
     @property
     def last_update_us(self) -> int | None:
@@ -154,23 +159,43 @@ class ConsumerDevice:
             else:
                 value = self._convert(target, data)
                 self._source_e = data
-            self._shown_e = value
-            if self._should_emit(self._emitted_e, value, now - self._emit_at_e):
-                self._emitted_e, self._emit_at_e = value, now
-                self._display(now, target, value)
         elif target is DeviceType.GSME:
             if data is self._source_g and data is not None:
                 value = self._shown_g
             else:
                 value = self._convert(target, data)
                 self._source_g = data
-            self._shown_g = value
-            self._gas_data_at = data_at
-            if self._should_emit(self._emitted_g, value, now - self._emit_at_g):
-                self._emitted_g, self._emit_at_g = value, now
-                self._display(now, target, value)
         else:
             raise LocalProtocolError(f"{type(self).__name__} shows no data from {target.name}")
+        self._show(target, value, now, data_at)
+
+    def show_value(self, target: DeviceType, value: object, now: int,
+                   data_at: int | None = None) -> None:
+        """:meth:`show` of a value already converted (what ``_convert`` would make of the
+        data): a driver that reads only what is shown skips building the whole reading."""
+        if target is DeviceType.ESME:
+            self._source_e = None
+        elif target is DeviceType.GSME:
+            self._source_g = None
+        else:
+            raise LocalProtocolError(f"{type(self).__name__} shows no data from {target.name}")
+        self._show(target, value, now, data_at)
+
+    def _show(self, target: DeviceType, value: object, now: int, data_at: int | None) -> None:
+        if target is DeviceType.ESME:
+            self._shown_e = value
+            old = self._emitted_e
+            # ``old is value``: the common refresh, nothing new to draw (_should_emit's answer)
+            if old is not value and self._should_emit(old, value, now - self._emit_at_e):
+                self._emitted_e, self._emit_at_e = value, now
+                self._display(now, target, value)
+        else:
+            self._shown_g = value
+            self._gas_data_at = data_at
+            old = self._emitted_g
+            if old is not value and self._should_emit(old, value, now - self._emit_at_g):
+                self._emitted_g, self._emit_at_g = value, now
+                self._display(now, target, value)
         self._updated_at = now
 
     def _should_emit(self, old: object, new: object, since: int) -> bool:

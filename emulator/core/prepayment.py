@@ -238,13 +238,24 @@ class PrepaymentMeter:
         """The current payment mode (changes only through :meth:`set_payment_mode`)."""
         return self._mode
 
+    @property
+    def supply_armed(self) -> bool:
+        """Is the supply ARMED (at any time from the last change on)? Settling a half hour only
+        ever cuts an enabled supply, so unlike :meth:`supply_state_at` this needs no catch-up:
+        ``supply_state_at(now) is ARMED`` gives the same answer at every ``now``."""
+        return self._supply is SupplyState.ARMED
+
     def payment(self, now: int) -> PaymentSnapshot:
-        self._catch_up(now)
+        # Accrual inside a half hour changes no payment state (only settling a boundary does),
+        # and accrual is path-independent: with no boundary due, the catch-up can wait.
+        if now >= self._next_boundary:
+            self._catch_up(now)
         return self._snapshot()
 
     def supply_state_at(self, now: int) -> SupplyState:
         """The supply state at ``now`` (what :meth:`payment` says of it, without the rest)."""
-        self._catch_up(now)
+        if now >= self._next_boundary:
+            self._catch_up(now)
         return self._supply
 
     def meter_time(self, now: int) -> int:
@@ -431,17 +442,15 @@ class PrepaymentMeter:
     def _settle(self, at: int) -> None:
         registers = self._profile.registers
         if self._mode is PaymentMode.PREPAYMENT:
-            cost = sum(
-                rate * (now_total - charged)
-                for rate, now_total, charged in zip(
-                    self._rates, registers, self._charged, strict=True
-                )
-            )
+            cost = 0
+            for rate, now_total, charged in zip(self._rates, registers, self._charged,
+                                                strict=True):
+                cost += rate * (now_total - charged)
             cost += self._standing * (at - self._charged_to) // DAY
             pence, self._residual = divmod(self._residual + cost, PICO)
             self._balance -= pence
-            recovery = self._prepay.debt_recovery_pence_per_day
-            if at % DAY == 0 and self._debt > 0 and recovery > 0:
+            if at % DAY == 0 and self._debt > 0 and (
+                    recovery := self._prepay.debt_recovery_pence_per_day) > 0:
                 taken = min(self._debt, recovery)
                 self._debt -= taken
                 self._balance -= taken
