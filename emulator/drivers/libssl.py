@@ -26,6 +26,7 @@ import ssl
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from emulator.errors import CertificateError, TransportError
 
@@ -169,13 +170,18 @@ class _Bare:
                  "SSL_has_pending", "SSL_read", "SSL_write")
 
     def __init__(self, lib: ctypes.PyDLL) -> None:
-        for name, res in (("BIO_ctrl_pending", ctypes.c_size_t), ("BIO_read", ctypes.c_int),
-                          ("BIO_write", ctypes.c_int), ("SSL_get_error", ctypes.c_int),
-                          ("SSL_has_pending", ctypes.c_int), ("SSL_read", ctypes.c_int),
-                          ("SSL_write", ctypes.c_int)):
+        def bare(name: str, restype: type[ctypes._SimpleCData[Any]]) -> Callable[..., int]:
             f = lib[name]  # a new function object: the declared one keeps its argtypes
-            f.restype = res
-            setattr(self, name, f)
+            f.restype = restype
+            return f
+
+        self.BIO_ctrl_pending = bare("BIO_ctrl_pending", ctypes.c_size_t)
+        self.BIO_read = bare("BIO_read", ctypes.c_int)
+        self.BIO_write = bare("BIO_write", ctypes.c_int)
+        self.SSL_get_error = bare("SSL_get_error", ctypes.c_int)
+        self.SSL_has_pending = bare("SSL_has_pending", ctypes.c_int)
+        self.SSL_read = bare("SSL_read", ctypes.c_int)
+        self.SSL_write = bare("SSL_write", ctypes.c_int)
 
 
 _lock = threading.Lock()
@@ -346,7 +352,7 @@ class MemBio:
         bare, ptr = self._bare, self._ptr
         if not bare.BIO_ctrl_pending(ptr):
             return b""
-        buf = _read_buffer(RECORD_SIZE)
+        buf: Any = _read_buffer(RECORD_SIZE)  # a c_char array: its slices are bytes
         n = bare.BIO_read(ptr, buf, RECORD_SIZE)
         if n < RECORD_SIZE:
             return buf[:n] if n > 0 else b""
@@ -428,11 +434,12 @@ class Session:
         self._version = v.decode() if v else None
 
     def read(self, size: int) -> bytes:
-        buf = _read_buffer(size)
+        buf: Any = _read_buffer(size)  # a c_char array: its slices are bytes
         ret = self._bare.SSL_read(self._ptr, buf, size)
         if ret <= 0:
             raise self._fail(ret)
-        return buf[:ret]
+        data: bytes = buf[:ret]
+        return data
 
     def read_available(self, chunks: list[bytes]) -> None:
         """Append the plaintext of every record that the incoming BIO holds whole, as
@@ -444,7 +451,7 @@ class Session:
         asks the empty BIO for a record header, and wants to read). An EOF written on the BIO
         changes that (the read then fails): read to the end with :meth:`read` then."""
         bare, ptr, rbio = self._bare, self._ptr, self.incoming._ptr  # noqa: SLF001
-        buf = _read_buffer(RECORD_SIZE)
+        buf: Any = _read_buffer(RECORD_SIZE)  # a c_char array: its slices are bytes
         while True:
             ret = bare.SSL_read(ptr, buf, RECORD_SIZE)
             if ret <= 0:
