@@ -149,6 +149,7 @@ __all__ = [
     "record",
     "response_type",
     "seal",
+    "seal_fields",
     "verify_mac",
 ]
 
@@ -276,6 +277,24 @@ def seal(header: Header, payload: bytes, key: bytes | None) -> bytes:
     }
     signed = build_with(_HEADER_FAST, HEADER_FORMAT, fields, "frame") + payload
     return signed + (_ZERO_MAC if key is None else mac(key, signed))
+
+
+def seal_fields(msg_type: int, txn_id: int, target: bytes, role: int, key_id: int,
+                counter: int, payload: bytes, key: bytes | None) -> bytes:
+    """``seal(Header(FRAME_VERSION, msg_type, ...), payload, key)`` without making the
+    Header first (the common case: the same bytes; anything else goes through :func:`seal`,
+    which decides and words the errors)."""
+    if key is not None and key_id != 0 and len(payload) <= MAX_PAYLOAD and \
+            isinstance(target, bytes) and len(target) == 8:
+        try:
+            signed = _HEADER_STRUCT.pack(_MAGIC, FRAME_VERSION, msg_type, txn_id, target, role,
+                                         key_id, counter, len(payload)) + payload
+        except FAST_PATH_ERRORS:
+            pass
+        else:
+            return signed + mac(key, signed)
+    return seal(Header(FRAME_VERSION, msg_type, txn_id, target, role, key_id, counter), payload,
+                key)
 
 
 def parse_frame(data: bytes) -> Frame:

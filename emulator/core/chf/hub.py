@@ -332,11 +332,8 @@ class Chf:
     ) -> bytes:
         counter = self._counters_out.get(role, 0) + 1
         self._counters_out[role] = counter
-        header = wan.Header(
-            version=wan.FRAME_VERSION, msg_type=msg_type, txn_id=txn, target=target,
-            role=Role.CHF, key_id=keys.key_id, counter=counter,
-        )
-        return wan.seal(header, body, keys.response_key)
+        return wan.seal_fields(msg_type, txn, target, Role.CHF, keys.key_id, counter, body,
+                               keys.response_key)
 
     # ---- commands -----------------------------------------------------------------------------
 
