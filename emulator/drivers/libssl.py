@@ -350,10 +350,8 @@ class MemBio:
     def read(self) -> bytes:
         """Everything written so far (then cleared)."""
         bare, ptr = self._bare, self._ptr
-        if not bare.BIO_ctrl_pending(ptr):
-            return b""
         buf: Any = _read_buffer(RECORD_SIZE)  # a c_char array: its slices are bytes
-        n = bare.BIO_read(ptr, buf, RECORD_SIZE)
+        n = bare.BIO_read(ptr, buf, RECORD_SIZE)  # an empty memory BIO answers -1 (retry)
         if n < RECORD_SIZE:
             return buf[:n] if n > 0 else b""
         parts = [buf[:n]]  # more than a buffer: a handshake flight, a long frame

@@ -9,6 +9,7 @@ Every decode or encode failure becomes :class:`~emulator.errors.MalformedFrame` 
 from __future__ import annotations
 
 import dataclasses
+import operator
 import struct
 from collections.abc import Callable, Mapping, Sequence
 from enum import IntEnum
@@ -530,25 +531,133 @@ class Fixed:
         return out + tail.pack(*[values[n] if c is None else c for n, _, c in tf])
 
 
+class Direct:
+    """A fixed layout whose fields are its dataclass's, in order, after leading Consts (the
+    device type of a reading): unpacked into the constructor's positional arguments and packed
+    from the object's attributes, with no dict of field values in between.
+
+    The converters and the check run as :class:`Shape` runs them (same order, same paths,
+    same errors). Like :class:`Fixed` it answers None for what it does not take (bytes that
+    are not exactly one such payload, an object of another class, values that do not pack),
+    and the general path then decides and words the error."""
+
+    __slots__ = ("_check", "_cls", "_consts", "_count", "_dec", "_enc", "_get", "_head",
+                 "_item", "_nhead", "_tail")
+
+    def __init__(self, shape: Shape, fixed: Fixed, consts: tuple[int, ...]) -> None:
+        (head, head_fields), (tail, _) = fixed._head, fixed._tail  # noqa: SLF001
+        self._cls = shape.cls
+        self._check = shape.check
+        self._head, self._tail = head, tail
+        self._consts = consts
+        self._nhead = len(head_fields) - len(consts)  # the object's fields in the head
+        self._count, self._item = fixed._count, fixed._item  # noqa: SLF001
+        plan = shape._plan("payload")  # noqa: SLF001
+        self._dec = tuple((i, conv[0], where) for i, (_, conv, where) in enumerate(plan)
+                          if conv is not None)
+        self._enc = tuple((i, conv[1], where) for i, (_, conv, where) in enumerate(plan)
+                          if conv is not None)
+        names = shape.names
+        self._get: Callable[[Any], tuple[Any, ...]] = (
+            (lambda obj: (getattr(obj, names[0]),)) if len(names) == 1
+            else operator.attrgetter(*names))
+
+    @classmethod
+    def of(cls, shape: Shape, fixed: Fixed | None) -> Direct | None:
+        """The direct form of ``fixed`` for ``shape``, or None when it has none."""
+        if fixed is None:
+            return None
+        head, tail = fixed._head[1], fixed._tail[1]  # noqa: SLF001
+        lead = 0
+        while lead < len(head) and head[lead][2] is not None:
+            lead += 1
+        if any(f[2] is not None for f in (*head[lead:], *tail)):
+            return None  # a Const among the fields: the general path
+        counted = [] if fixed._list is None else [fixed._list]  # noqa: SLF001
+        names = (*(f[0] for f in head[lead:]), *counted, *(f[0] for f in tail))
+        if names != shape.names:
+            return None
+        return cls(shape, fixed, tuple(int(f[2]) for f in head[:lead]))  # type: ignore[arg-type]
+
+    def decode(self, data: bytes) -> object | None:
+        head, count, item = self._head, self._count, self._item
+        n = len(data)
+        if n < head.size:
+            return None
+        values = head.unpack_from(data, 0)
+        lead = len(self._consts)
+        if values[:lead] != self._consts:
+            return None
+        out: list[Any] = list(values[lead:])
+        pos = head.size
+        if count is not None and item is not None:
+            if n < pos + count.size:
+                return None
+            k = count.unpack_from(data, pos)[0]
+            pos += count.size
+            end = pos + k * item.size
+            if n < end:
+                return None
+            out.append([v for (v,) in item.iter_unpack(data[pos:end])])
+            pos = end
+        if n - pos != self._tail.size:
+            return None
+        out.extend(self._tail.unpack_from(data, pos))
+        for i, conv, where in self._dec:
+            out[i] = conv(out[i], where)
+        obj: object = self._cls(*out)
+        if self._check is not None:
+            self._check(obj, "payload")
+        return obj
+
+    def encode(self, obj: Any) -> bytes | None:
+        if type(obj) is not self._cls:
+            return None
+        values = list(self._get(obj))
+        for i, conv, where in self._enc:
+            values[i] = conv(values[i], where)
+        if self._check is not None:
+            self._check(obj, "payload")
+        h = self._nhead
+        try:
+            out = self._head.pack(*self._consts, *values[:h])
+            if self._count is not None and self._item is not None:
+                items = values[h]
+                h += 1
+                out += self._count.pack(len(items)) + b"".join(self._item.pack(v) for v in items)
+            return out + self._tail.pack(*values[h:])
+        except FAST_PATH_ERRORS:  # the general path decides, and words the error
+            return None
+
+
 class Codec:
-    """A payload: its declaration, the compiled form (and the fixed layout, when it is one),
-    and its dataclass."""
+    """A payload: its declaration, the compiled form (and the fixed layout, when it is one,
+    with its direct form), and its dataclass."""
 
     def __init__(self, shape: Shape, *fields: Construct[Any, Any]) -> None:
         self.shape = shape
         self.fmt = Struct(*fields, Terminated)
         self.fast = self.fmt.compile()
         self.fixed = Fixed.of(fields)
+        self.direct = Direct.of(shape, self.fixed)
 
     def decode(self, payload: bytes) -> object:
         c: Mapping[str, Any] | None = None
         if self.fixed is not None and isinstance(payload, bytes):
+            if self.direct is not None:
+                obj = self.direct.decode(payload)
+                if obj is not None:
+                    return obj
             c = self.fixed.decode(payload)
         if c is None:
             c = parse_with(self.fast, self.fmt, payload, "payload")
         return self.shape.decode(c, "payload")
 
     def encode(self, obj: Any) -> bytes:
+        if self.direct is not None:
+            data = self.direct.encode(obj)
+            if data is not None:
+                return data
         values = self.shape.encode(obj, "payload")
         if self.fixed is not None:
             try:
