@@ -30,6 +30,7 @@ from emulator.errors import (
 from emulator.wire import wan
 from emulator.wire.eui import eui_from_str, normalise
 from emulator.wire.vocabulary import RESPONSE_BIT, ErrorCode, MessageType, Role
+from emulator.wire.wan_construct import quick_init
 
 T = TypeVar("T")
 
@@ -45,6 +46,7 @@ class RoleKeys(Protocol):
     def response_key(self) -> bytes: ...
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Reply:
     """An authenticated reply to transaction ``txn``: its header and decoded body."""
@@ -54,6 +56,7 @@ class Reply:
     body: object
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ReplyFailed:
     """A reply to transaction ``txn`` that failed its checks (bad MAC, replayed counter,

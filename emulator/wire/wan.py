@@ -81,6 +81,7 @@ from emulator.wire.wan_construct import (
     items,
     lenient_enum,
     parse_with,
+    quick_init,
     strict_enum,
 )
 
@@ -203,6 +204,7 @@ _HEADER_STRUCT = struct.Struct(">2sBBI8sBBQH")
 _MAGIC = b"S1"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Header:
     version: int
@@ -214,6 +216,7 @@ class Header:
     counter: int
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Frame:
     header: Header
@@ -374,6 +377,7 @@ class RecordReader:
 # ---- payloads ------------------------------------------------------------------------------
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class EsmeInstantaneous:
     meter_time: int  # ZigBee UTC
@@ -392,6 +396,7 @@ class EsmeInstantaneous:
         return DeviceType.ESME
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class GsmeInstantaneous:
     meter_time: int
@@ -412,6 +417,7 @@ class GsmeInstantaneous:
 METERING_ONLY: Final = 0x80
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class EsmeMetering:
     """An ESME on a radio: only the Metering attributes the CHF read over the HAN."""
@@ -425,6 +431,7 @@ class EsmeMetering:
         return DeviceType.ESME
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class GsmeMetering:
     """A GSME on a radio: only what its Metering report into the mirror carried."""
@@ -519,6 +526,7 @@ class EventLog:
     entries: tuple[EventLogEntry, ...]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class PaymentState:
     payment_mode: PaymentMode
@@ -641,6 +649,7 @@ class SecurityState:
     can_roll_back: bool
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ErrorPayload:
     error_code: ErrorCode
