@@ -358,6 +358,8 @@ class RecordReader:
         if self._broken is not None:
             raise MalformedFrame(self._broken, "record.length")
         buf = self._buf
+        if not buf and len(data) > 2 and (data[0] << 8 | data[1]) == len(data) - 2 <= MAX_RECORD:
+            return [data[2:]]  # the common case: one whole record, nothing held before it
         buf += data
         frames: list[bytes] = []
         pos, end = 0, len(buf)

@@ -48,6 +48,8 @@ from emulator.wire.vocabulary import (
 
 #: The CHF keeps its newest EVENT_LOG_SIZE events (a ring: the oldest goes when one arrives).
 EVENT_LOG_SIZE = 100
+#: What ``MessageType(value)`` looks up (without raising for a value that names none).
+_MESSAGE_TYPES: dict[int, MessageType] = dict(MessageType._value2member_map_)
 
 
 class Chf:
@@ -340,12 +342,9 @@ class Chf:
     def _dispatch(
         self, h: wan.Header, payload: bytes, keys: OperationalKeys, now: int
     ) -> bytes | Deferred | Restarted:
-        try:
-            mt = MessageType(h.msg_type)
-        except ValueError:
-            raise Reject(
-                ErrorCode.UNSUPPORTED_COMMAND, f"message type 0x{h.msg_type:02X}", keys
-            ) from None
+        mt = _MESSAGE_TYPES.get(h.msg_type)
+        if mt is None:
+            raise Reject(ErrorCode.UNSUPPORTED_COMMAND, f"message type 0x{h.msg_type:02X}", keys)
         if mt is MessageType.ERROR:
             raise Reject(ErrorCode.UNSUPPORTED_COMMAND, "ERROR is not a request", keys)
         target = eui_to_str(h.target)
