@@ -9,7 +9,6 @@ Every decode or encode failure becomes :class:`~emulator.errors.MalformedFrame` 
 from __future__ import annotations
 
 import dataclasses
-import operator
 import struct
 import types
 from collections.abc import Callable, Mapping, Sequence
@@ -576,33 +575,75 @@ class Fixed:
 class Direct:
     """A fixed layout whose fields are its dataclass's, in order, after leading Consts (the
     device type of a reading): unpacked into the constructor's positional arguments and packed
-    from the object's attributes, with no dict of field values in between.
+    from the object's attributes, with no dict of field values in between, by a function
+    written for the layout (as :func:`quick_init` writes an ``__init__``): a codec call is a
+    few dozen bytecodes, and every WAN read makes two.
 
     The converters and the check run as :class:`Shape` runs them (same order, same paths,
     same errors). Like :class:`Fixed` it answers None for what it does not take (bytes that
     are not exactly one such payload, an object of another class, values that do not pack),
     and the general path then decides and words the error."""
 
-    __slots__ = ("_check", "_cls", "_consts", "_count", "_dec", "_enc", "_get", "_head",
-                 "_item", "_nhead", "_tail")
+    __slots__ = ("decode", "encode")
+
+    decode: Callable[[bytes], object | None]
+    encode: Callable[[Any], bytes | None]
 
     def __init__(self, shape: Shape, fixed: Fixed, consts: tuple[int, ...]) -> None:
         (head, head_fields), (tail, _) = fixed._head, fixed._tail  # noqa: SLF001
-        self._cls = shape.cls
-        self._check = shape.check
-        self._head, self._tail = head, tail
-        self._consts = consts
-        self._nhead = len(head_fields) - len(consts)  # the object's fields in the head
-        self._count, self._item = fixed._count, fixed._item  # noqa: SLF001
+        count, item = fixed._count, fixed._item  # noqa: SLF001
         plan = shape._plan("payload")  # noqa: SLF001
-        self._dec = tuple((i, conv[0], where) for i, (_, conv, where) in enumerate(plan)
-                          if conv is not None)
-        self._enc = tuple((i, conv[1], where) for i, (_, conv, where) in enumerate(plan)
-                          if conv is not None)
-        names = shape.names
-        self._get: Callable[[Any], tuple[Any, ...]] = (
-            (lambda obj: (getattr(obj, names[0]),)) if len(names) == 1
-            else operator.attrgetter(*names))
+        names = [name for name, _, _ in plan]
+        v = [f"v{i}" for i in range(len(names))]
+        nhead = len(head_fields) - len(consts)
+        k = [f"k{i}" for i in range(len(consts))]
+        scope: dict[str, Any] = {
+            "cls": shape.cls, "check": shape.check, "head": head, "tail": tail, "count": count,
+            "item": item, "many": _many(item), "FAST_PATH_ERRORS": FAST_PATH_ERRORS,
+            **{f"dec{i}": conv[0] for i, (_, conv, _) in enumerate(plan) if conv is not None},
+            **{f"enc{i}": conv[1] for i, (_, conv, _) in enumerate(plan) if conv is not None},
+            **{f"w{i}": where for i, (_, _, where) in enumerate(plan)},
+            **{f"K{i}": c for i, c in enumerate(consts)},
+        }
+        convs = [i for i, (_, conv, _) in enumerate(plan) if conv is not None]
+        unpack_head = ", ".join([*k, *v[:nhead]]) + ("," if len(k) + nhead == 1 else "")
+        const_ok = " or ".join(f"{a} != K{i}" for i, a in enumerate(k)) or "False"
+        dec = ["def decode(data):", "    n = len(data)"]
+        enc = ["def encode(obj):", "    if type(obj) is not cls:", "        return None",
+               *(f"    {v[i]} = obj.{name}" for i, name in enumerate(names)),
+               *(f"    {v[i]} = enc{i}({v[i]}, w{i})" for i in convs)]
+        if shape.check is not None:
+            enc.append("    check(obj, 'payload')")
+        if unpack_head:
+            dec += ["    if n < head.size:", "        return None",
+                    f"    {unpack_head} = head.unpack_from(data, 0)",
+                    f"    if {const_ok}:", "        return None"]
+        pack = [f"head.pack({', '.join([*(f'K{i}' for i in range(len(k))), *v[:nhead]])})"]
+        rest = v[nhead:]
+        if count is not None and item is not None:
+            listed, rest = rest[0], rest[1:]
+            dec += ["    pos = head.size + count.size", "    if n < pos:", "        return None",
+                    "    m = count.unpack_from(data, head.size)[0]",
+                    "    end = pos + m * item.size", "    if n != end + tail.size:",
+                    "        return None", f"    {listed} = list(many(m).unpack_from(data, pos))"]
+            pack += [f"count.pack(len({listed}))", f"many(len({listed})).pack(*{listed})"]
+        else:
+            dec += ["    end = head.size", "    if n != end + tail.size:", "        return None"]
+        if rest:
+            dec.append(f"    {', '.join(rest)}{',' if len(rest) == 1 else ''} = "
+                       "tail.unpack_from(data, end)")
+        pack.append(f"tail.pack({', '.join(rest)})")
+        dec += [*(f"    {v[i]} = dec{i}({v[i]}, w{i})" for i in convs),
+                f"    obj = cls({', '.join(v)})"]
+        if shape.check is not None:
+            dec.append("    check(obj, 'payload')")
+        dec.append("    return obj")
+        enc += ["    try:", f"        return {' + '.join(pack)}",
+                "    except FAST_PATH_ERRORS:  # the general path decides, and words the error",
+                "        return None"]
+        exec("\n".join([*dec, *enc]) + "\n", scope)  # noqa: S102 - see the class docstring
+        self.decode = scope["decode"]
+        self.encode = scope["encode"]
 
     @classmethod
     def of(cls, shape: Shape, fixed: Fixed | None) -> Direct | None:
@@ -617,59 +658,25 @@ class Direct:
             return None  # a Const among the fields: the general path
         counted = [] if fixed._list is None else [fixed._list]  # noqa: SLF001
         names = (*(f[0] for f in head[lead:]), *counted, *(f[0] for f in tail))
-        if names != shape.names:
+        if names != shape.names or not names:
             return None
         return cls(shape, fixed, tuple(int(f[2]) for f in head[:lead]))  # type: ignore[arg-type]
 
-    def decode(self, data: bytes) -> object | None:
-        head, count, item = self._head, self._count, self._item
-        n = len(data)
-        if n < head.size:
-            return None
-        values = head.unpack_from(data, 0)
-        lead = len(self._consts)
-        if values[:lead] != self._consts:
-            return None
-        out: list[Any] = list(values[lead:])
-        pos = head.size
-        if count is not None and item is not None:
-            if n < pos + count.size:
-                return None
-            k = count.unpack_from(data, pos)[0]
-            pos += count.size
-            end = pos + k * item.size
-            if n < end:
-                return None
-            out.append([v for (v,) in item.iter_unpack(data[pos:end])])
-            pos = end
-        if n - pos != self._tail.size:
-            return None
-        out.extend(self._tail.unpack_from(data, pos))
-        for i, conv, where in self._dec:
-            out[i] = conv(out[i], where)
-        obj: object = self._cls(*out)
-        if self._check is not None:
-            self._check(obj, "payload")
-        return obj
 
-    def encode(self, obj: Any) -> bytes | None:
-        if type(obj) is not self._cls:
-            return None
-        values = list(self._get(obj))
-        for i, conv, where in self._enc:
-            values[i] = conv(values[i], where)
-        if self._check is not None:
-            self._check(obj, "payload")
-        h = self._nhead
-        try:
-            out = self._head.pack(*self._consts, *values[:h])
-            if self._count is not None and self._item is not None:
-                items = values[h]
-                h += 1
-                out += self._count.pack(len(items)) + b"".join(self._item.pack(v) for v in items)
-            return out + self._tail.pack(*values[h:])
-        except FAST_PATH_ERRORS:  # the general path decides, and words the error
-            return None
+def _many(item: struct.Struct | None) -> Callable[[int], struct.Struct]:
+    """``m`` items of a counted list's format at once (its bytes are those of each in turn)."""
+    fmt = "" if item is None else item.format.lstrip(">")
+    kept: dict[int, struct.Struct] = {}
+
+    def many(m: int) -> struct.Struct:
+        found = kept.get(m)
+        if found is None:
+            found = struct.Struct(f">{m}{fmt}")
+            if len(kept) < 64:
+                kept[m] = found
+        return found
+
+    return many
 
 
 class Codec:
