@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import heapq
+import itertools
 import ssl
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +49,8 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT_S = 120.0
 #: Replies from a sleepy GSME wait for its next poll (30 min in the shipped profiles).
 DEFAULT_REQUEST_TIMEOUT_S = 3600.0
+#: The keystore's name of each role ("smso"), looked up on every frame.
+_ROLE_NAMES = {role: role.name.lower() for role in Role}
 
 
 @dataclass
@@ -66,7 +71,7 @@ class HeadEnd:
 
     def role_keys(self, chf_eui: str) -> RoleKeys:
         keys = self.keys(chf_eui)
-        rk = keys.roles.get(self.role.name.lower())
+        rk = keys.roles.get(_ROLE_NAMES[self.role])
         if rk is None:
             raise LocalProtocolError(f"the {self.role.name} holds no keys for CHF {chf_eui}")
         return rk
@@ -103,6 +108,64 @@ async def connect(
     return session
 
 
+class _RequestTimeouts:
+    """Every session's request deadlines on one loop, behind one loop timer.
+
+    A timer per request, cancelled when its reply comes (nearly always), cost a loop timer
+    handle, a push on the loop's heap (comparisons in Python) and a cancelled handle left in
+    it; a fleet reading each meter hourly paid that per read. Here a deadline is a tuple on
+    this heap, and the loop timer stays armed at or before the earliest one whose request is
+    still waiting: a request answered leaves its entry (its future is gone, the weak reference
+    is dead), dropped when it reaches the top. The timer fires, and a request fails, at the
+    loop time its timer would have had."""
+
+    __slots__ = ("_armed", "_handle", "_heap", "_loop", "_seq")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._heap: list[tuple[float, int, weakref.ref[asyncio.Future[Reply]],
+                               weakref.ref[HeadEndSession]]] = []
+        self._seq = itertools.count()
+        self._armed: float | None = None
+        self._handle: asyncio.TimerHandle | None = None
+
+    @staticmethod
+    def of(loop: asyncio.AbstractEventLoop) -> _RequestTimeouts:
+        timeouts: _RequestTimeouts | None = getattr(loop, "_s1lab_request_timeouts", None)
+        if timeouts is None:
+            timeouts = _RequestTimeouts(loop)
+            loop._s1lab_request_timeouts = timeouts  # type: ignore[attr-defined]
+        return timeouts
+
+    def add(self, when: float, fut: asyncio.Future[Reply], session: HeadEndSession) -> None:
+        heapq.heappush(self._heap, (when, next(self._seq), weakref.ref(fut),
+                                    weakref.ref(session)))
+        if self._armed is None or when < self._armed:
+            self._arm(when)
+
+    def _arm(self, when: float) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._armed = when
+        self._handle = self._loop.call_at(when, self._due)
+
+    def _due(self) -> None:
+        self._handle = self._armed = None
+        heap = self._heap
+        now = self._loop.time()
+        while heap:
+            when, _, fut_ref, session_ref = heap[0]
+            fut = fut_ref()
+            waiting = fut is not None and not fut.done()
+            if waiting and when > now:
+                self._arm(when)
+                return
+            heapq.heappop(heap)
+            session = session_ref()
+            if waiting and session is not None and fut is not None:
+                session._expire(fut)  # noqa: SLF001
+
+
 class HeadEndSession:
     """The asyncio driver of a :class:`~emulator.core.headend.HeadEndCore` over a TLS
     channel: it sends the core's frames, hands it what arrives, and waits (with timeouts)."""
@@ -119,6 +182,8 @@ class HeadEndSession:
         self._loop = asyncio.get_running_loop()
         self.core = HeadEndCore(headend.role, headend.role_keys, headend.counters)
         self._pending: dict[int, asyncio.Future[Reply]] = {}
+        self._timeouts = _RequestTimeouts.of(self._loop)
+        self._read: tuple[str, Command[commands.Instantaneous]] | None = None
         self._established: asyncio.Future[str] = self._loop.create_future()
         self.peer_fingerprint = b""  # SHA-256 of the CHF's certificate (pinning)
         self.requests = 0
@@ -225,19 +290,17 @@ class HeadEndSession:
         self.core.expect(txn)
         self.requests += 1
         self._channel.send_frame(frame)
-
-        def expire() -> None:
-            if not fut.done():
-                fut.set_exception(TransportError(
-                    f"no response from CHF {self.chf_eui} in {self.request_timeout:g} s"))
-
-        handle = self._loop.call_later(self.request_timeout, expire)
+        self._timeouts.add(self._loop.time() + self.request_timeout, fut, self)
         try:
             return await fut
         finally:
-            handle.cancel()
             self._pending.pop(txn, None)
             self.core.forget(txn)
+
+    def _expire(self, fut: asyncio.Future[Reply]) -> None:
+        """A request's deadline passed without its reply (see :class:`_RequestTimeouts`)."""
+        fut.set_exception(TransportError(
+            f"no response from CHF {self.chf_eui} in {self.request_timeout:g} s"))
 
     async def master_request(self, msg_type: MessageType, body: object | None = None) -> object:
         """A command authorised by the CHF's Master Key (key id 0xFF): key rotation,
@@ -260,7 +323,7 @@ class HeadEndSession:
         """Send ``command``, check and trace its answer."""
         txn, frame = self.core.seal_command(command, self._clock.now_us())
         result = self.core.result(command, await self._exchange(frame, txn))
-        if command.trace is not None:
+        if command.trace is not None and self._headend.emit is not discard:
             event, device, fields = command.trace(result)
             self._headend.emit(self._clock.now_us(), self._headend.name, event,
                                {"chf": self.chf_eui, "device": device, **fields})
@@ -271,7 +334,10 @@ class HeadEndSession:
     async def read_instantaneous(self, device: str) -> commands.Instantaneous:
         """A reading; from a device on a radio, only its Metering attributes
         (``EsmeMetering`` / ``GsmeMetering``)."""
-        return await self.run(commands.read_instantaneous(device))
+        read = self._read  # the last device read, its command made once (they are values)
+        if read is None or read[0] != device:
+            read = self._read = (device, commands.read_instantaneous(device))
+        return await self.run(read[1])
 
     async def read_inventory(self) -> wan.Inventory:
         return await self.run(commands.read_inventory())

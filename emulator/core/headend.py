@@ -30,6 +30,7 @@ from emulator.errors import (
 from emulator.wire import wan
 from emulator.wire.eui import eui_from_str, normalise
 from emulator.wire.vocabulary import RESPONSE_BIT, ErrorCode, MessageType, Role
+from emulator.wire.wan_construct import quick_init
 
 T = TypeVar("T")
 
@@ -45,6 +46,7 @@ class RoleKeys(Protocol):
     def response_key(self) -> bytes: ...
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Reply:
     """An authenticated reply to transaction ``txn``: its header and decoded body."""
@@ -54,6 +56,7 @@ class Reply:
     body: object
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ReplyFailed:
     """A reply to transaction ``txn`` that failed its checks (bad MAC, replayed counter,
@@ -85,7 +88,7 @@ class HeadEndCore:
     LocalProtocolError if it holds none); ``counters`` is the last request counter per CHF,
     shared across sessions of one head-end."""
 
-    __slots__ = ("_awaited", "_last_master", "_last_response", "_role_keys", "_txn",
+    __slots__ = ("_awaited", "_last_master", "_last_response", "_role_keys", "_target", "_txn",
                  "chf_eui", "counters", "master_key", "role")
 
     def __init__(self, role: Role, role_keys: Callable[[str], RoleKeys],
@@ -100,6 +103,7 @@ class HeadEndCore:
         self._awaited: set[int] = set()
         self._last_response = 0
         self._last_master = 0
+        self._target: tuple[str, bytes] = ("", b"")  # the last target and its EUI-64 bytes
 
     # ---- requests ----------------------------------------------------------------------------
 
@@ -117,14 +121,17 @@ class HeadEndCore:
         forge bad frames for tests."""
         rk = self._role_keys(self.chf_eui)
         txn = next(self._txn) if txn is None else txn
-        header = wan.Header(
-            version=wan.FRAME_VERSION, msg_type=int(msg_type), txn_id=txn,
-            target=eui_from_str(target), role=int(self.role),
-            key_id=rk.key_id if key_id is None else key_id,
-            counter=self.next_counter(now) if counter is None else counter,
-        )
+        last = self._target
+        if last[0] == target and last[0]:
+            target_bytes = last[1]
+        else:
+            target_bytes = eui_from_str(target)
+            self._target = (target, target_bytes)
+        key_id = rk.key_id if key_id is None else key_id
+        counter = self.next_counter(now) if counter is None else counter
         payload = wan.encode_request(msg_type, body)
-        return txn, wan.seal(header, payload, rk.command_key if key is None else key)
+        return txn, wan.seal_fields(int(msg_type), txn, target_bytes, int(self.role), key_id,
+                                    counter, payload, rk.command_key if key is None else key)
 
     def seal_master(self, msg_type: MessageType, body: object | None, now: int
                     ) -> tuple[int, bytes]:

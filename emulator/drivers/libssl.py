@@ -26,6 +26,7 @@ import ssl
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from emulator.errors import CertificateError, TransportError
 
@@ -49,8 +50,6 @@ _SSL_VERIFY_FAIL_IF_NO_PEER_CERT = 0x2
 _SSL_TLSEXT_ERR_OK = 0
 _SSL_TLSEXT_ERR_NOACK = 3
 _OPENSSL_NPN_NEGOTIATED = 1
-_BIO_CTRL_RESET = 1
-_BIO_CTRL_INFO = 3  # BIO_get_mem_data
 _BIO_C_SET_BUF_MEM_EOF_RETURN = 130
 _TLS_VERSIONS = {"1.2": 0x0303, "1.3": 0x0304}
 #: X509_V_FLAG_NO_CHECK_TIME: validity is judged on the run's clock, after the handshake.
@@ -161,16 +160,48 @@ def _load_crypto() -> ctypes.PyDLL:
     return lib
 
 
+class _Bare:
+    """The data path's calls (records after the handshake) without ctypes' conversion of each
+    argument: no ``argtypes``, so pointers go as ``c_void_p`` objects made once per session and
+    BIO, buffers as ctypes arrays or bytes, lengths as Python ints (C ints, as declared). A
+    call costs a third of a converted one, and one WAN read makes about a dozen."""
+
+    __slots__ = ("BIO_ctrl_pending", "BIO_read", "BIO_write", "SSL_get_error",
+                 "SSL_has_pending", "SSL_read", "SSL_write")
+
+    def __init__(self, lib: ctypes.PyDLL) -> None:
+        def bare(name: str, restype: type[ctypes._SimpleCData[Any]]) -> Callable[..., int]:
+            f = lib[name]  # a new function object: the declared one keeps its argtypes
+            f.restype = restype
+            return f
+
+        self.BIO_ctrl_pending = bare("BIO_ctrl_pending", ctypes.c_size_t)
+        self.BIO_read = bare("BIO_read", ctypes.c_int)
+        self.BIO_write = bare("BIO_write", ctypes.c_int)
+        self.SSL_get_error = bare("SSL_get_error", ctypes.c_int)
+        self.SSL_has_pending = bare("SSL_has_pending", ctypes.c_int)
+        self.SSL_read = bare("SSL_read", ctypes.c_int)
+        self.SSL_write = bare("SSL_write", ctypes.c_int)
+
+
 _lock = threading.Lock()
 _libs: tuple[ctypes.PyDLL, ctypes.PyDLL] | None = None
+_bare: _Bare | None = None
 
 
 def _openssl() -> tuple[ctypes.PyDLL, ctypes.PyDLL]:
-    global _libs
+    global _libs, _bare
     with _lock:
         if _libs is None:
             _libs = (_load(), _load_crypto())
+            _bare = _Bare(_libs[0])
         return _libs
+
+
+def _bare_calls() -> _Bare:
+    _openssl()
+    assert _bare is not None
+    return _bare
 
 
 def _errors(crypto: ctypes.PyDLL) -> str:
@@ -279,6 +310,9 @@ class TlsContext:
         return Session(self, keys)
 
 
+#: Bytes asked of one SSL_read or BIO_read: a whole record's plaintext fits (TLS: 16 KiB).
+RECORD_SIZE = 16384
+
 _buffers = threading.local()
 
 
@@ -294,27 +328,36 @@ def _read_buffer(size: int) -> ctypes.Array[ctypes.c_char]:
 class MemBio:
     """One of a session's OpenSSL memory BIOs, used as an ``ssl.MemoryBIO`` is."""
 
-    __slots__ = ("_bio", "_lib")
+    __slots__ = ("_bare", "_bio", "_lib", "_ptr")
 
     def __init__(self, lib: ctypes.PyDLL, bio: int) -> None:
         self._lib = lib
         self._bio = bio
+        self._ptr = ctypes.c_void_p(bio)
+        self._bare = _bare_calls()
+
+    @property
+    def pending(self) -> int:
+        """Bytes written and not read yet."""
+        return int(self._bare.BIO_ctrl_pending(self._ptr))
 
     def write(self, data: bytes) -> int:
-        return int(self._lib.BIO_write(self._bio, data, len(data)))
+        return int(self._bare.BIO_write(self._ptr, data, len(data)))
 
     def write_eof(self) -> None:
         self._lib.BIO_ctrl(self._bio, _BIO_C_SET_BUF_MEM_EOF_RETURN, 0, None)
 
     def read(self) -> bytes:
-        """Everything written so far (copied straight from the BIO's memory, then cleared)."""
-        data = _P()
-        n = self._lib.BIO_ctrl(self._bio, _BIO_CTRL_INFO, 0, ctypes.byref(data))
-        if n <= 0 or not data.value:
-            return b""
-        out = ctypes.string_at(data.value, n)
-        self._lib.BIO_ctrl(self._bio, _BIO_CTRL_RESET, 0, None)
-        return out
+        """Everything written so far (then cleared)."""
+        bare, ptr = self._bare, self._ptr
+        buf: Any = _read_buffer(RECORD_SIZE)  # a c_char array: its slices are bytes
+        n = bare.BIO_read(ptr, buf, RECORD_SIZE)  # an empty memory BIO answers -1 (retry)
+        if n < RECORD_SIZE:
+            return buf[:n] if n > 0 else b""
+        parts = [buf[:n]]  # more than a buffer: a handshake flight, a long frame
+        while (n := bare.BIO_read(ptr, buf, RECORD_SIZE)) > 0:
+            parts.append(buf[:n])
+        return b"".join(parts)
 
 
 class Session:
@@ -322,7 +365,8 @@ class Session:
     of an ``ssl.SSLObject`` (``ssl.SSLWantReadError``, ``ssl.SSLZeroReturnError``,
     ``ssl.SSLError`` with its ``reason``)."""
 
-    __slots__ = ("_crypto", "_ctx", "_done", "_lib", "_ssl", "_version", "incoming", "outgoing")
+    __slots__ = ("_bare", "_crypto", "_ctx", "_done", "_lib", "_ptr", "_ssl", "_version",
+                 "incoming", "outgoing")
 
     def __init__(self, ctx: TlsContext, keys: ServerKeys | None) -> None:
         self._ssl: int = 0
@@ -332,6 +376,8 @@ class Session:
         if not s:
             raise TransportError(f"SSL_new failed: {_errors(crypto)}")
         self._ssl = s
+        self._ptr = ctypes.c_void_p(s)
+        self._bare = _bare_calls()
         rbio, wbio = lib.BIO_new(lib.BIO_s_mem()), lib.BIO_new(lib.BIO_s_mem())
         # An empty read BIO asks for more (retry), as ssl.MemoryBIO does until write_eof().
         lib.BIO_ctrl(rbio, _BIO_C_SET_BUF_MEM_EOF_RETURN, -1, None)
@@ -356,7 +402,9 @@ class Session:
     # -- the SSLObject calls ----------------------------------------------------------------
 
     def _fail(self, ret: int) -> ssl.SSLError:
-        code = self._lib.SSL_get_error(self._ssl, ret)
+        return self._error(self._bare.SSL_get_error(self._ptr, ret))
+
+    def _error(self, code: int) -> ssl.SSLError:
         if code == _SSL_ERROR_WANT_READ:
             return ssl.SSLWantReadError()
         if code == _SSL_ERROR_ZERO_RETURN:
@@ -384,14 +432,37 @@ class Session:
         self._version = v.decode() if v else None
 
     def read(self, size: int) -> bytes:
-        buf = _read_buffer(size)
-        ret = self._lib.SSL_read(self._ssl, buf, size)
+        buf: Any = _read_buffer(size)  # a c_char array: its slices are bytes
+        ret = self._bare.SSL_read(self._ptr, buf, size)
         if ret <= 0:
             raise self._fail(ret)
-        return buf.raw[:ret]
+        data: bytes = buf[:ret]
+        return data
+
+    def read_available(self, chunks: list[bytes]) -> None:
+        """Append the plaintext of every record that the incoming BIO holds whole, as
+        :meth:`read` in a loop until it raises ``SSLWantReadError`` would (that ends it here,
+        without raising), raising as it does on a close (``SSLZeroReturnError``) or an error.
+
+        The last read, the one that would only find the BIO empty, is not made: with no byte
+        left in the BIO and none buffered in the SSL, OpenSSL cannot get further (its read
+        asks the empty BIO for a record header, and wants to read). An EOF written on the BIO
+        changes that (the read then fails): read to the end with :meth:`read` then."""
+        bare, ptr, rbio = self._bare, self._ptr, self.incoming._ptr  # noqa: SLF001
+        buf: Any = _read_buffer(RECORD_SIZE)  # a c_char array: its slices are bytes
+        while True:
+            ret = bare.SSL_read(ptr, buf, RECORD_SIZE)
+            if ret <= 0:
+                code = bare.SSL_get_error(ptr, ret)
+                if code == _SSL_ERROR_WANT_READ:
+                    return
+                raise self._error(code)
+            chunks.append(buf[:ret])
+            if not bare.BIO_ctrl_pending(rbio) and not bare.SSL_has_pending(ptr):
+                return
 
     def write(self, data: bytes) -> int:
-        ret = self._lib.SSL_write(self._ssl, data, len(data))
+        ret = self._bare.SSL_write(self._ptr, data, len(data))
         if ret <= 0:
             raise self._fail(ret)
         return int(ret)

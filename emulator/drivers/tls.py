@@ -236,7 +236,7 @@ class TlsEndpoint:
     ``ssl.SSLContext``) or a CHF's (server, a :class:`ServerTls`)."""
 
     __slots__ = ("_confirmed", "_done", "_header", "_in", "_left", "_obj", "_out", "_records",
-                 "_server", "closed", "error")
+                 "_server", "_session", "closed", "error")
 
     def __init__(self, ctx: ssl.SSLContext | ServerTls, server_side: bool) -> None:
         self._in: ssl.MemoryBIO | MemBio
@@ -247,9 +247,11 @@ class TlsEndpoint:
                 raise TransportError("a CHF's TLS side is the server")
             session = ctx.session() if isinstance(ctx, ServerTls) else ctx.tls.session()
             self._obj, self._in, self._out = session, session.incoming, session.outgoing
+            self._session: Session | None = session
         else:
             self._in, self._out = ssl.MemoryBIO(), ssl.MemoryBIO()
             self._obj = ctx.wrap_bio(self._in, self._out, server_side=server_side)
+            self._session = None
         self._server = server_side
         self._done = False  # our side of the handshake is finished
         self._confirmed = False  # ... and the peer has accepted us (reported once)
@@ -290,10 +292,27 @@ class TlsEndpoint:
             if self._done and not self._confirmed and not self._server:
                 self._count_records(data)
             self._in.write(data)
+            if self._confirmed and self._session is not None:
+                self._read_records(self._session, out)
+                return out
         else:
             self._in.write_eof()
         self._step(out)
         return out
+
+    def _read_records(self, session: Session, out: TlsOutput) -> None:
+        """The data path of an established session of s1lab's own: what :meth:`_step` does
+        once the handshake is done and confirmed, bytes (not an EOF) received."""
+        try:
+            session.read_available(out.plaintext)
+        except ssl.SSLZeroReturnError:
+            self.closed = True
+            out.closed = True
+        except ssl.SSLError as exc:
+            self.closed = True
+            out.closed = True
+            self.error = out.error = exc.reason or str(exc)
+        out.to_network = self._out.read()
 
     def send(self, plaintext: bytes) -> bytes:
         """Encrypt application bytes; returns what to put on the network."""

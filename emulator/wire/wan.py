@@ -81,6 +81,7 @@ from emulator.wire.wan_construct import (
     items,
     lenient_enum,
     parse_with,
+    quick_init,
     strict_enum,
 )
 
@@ -149,6 +150,7 @@ __all__ = [
     "record",
     "response_type",
     "seal",
+    "seal_fields",
     "verify_mac",
 ]
 
@@ -202,6 +204,7 @@ _HEADER_STRUCT = struct.Struct(">2sBBI8sBBQH")
 _MAGIC = b"S1"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Header:
     version: int
@@ -213,6 +216,7 @@ class Header:
     counter: int
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Frame:
     header: Header
@@ -278,6 +282,24 @@ def seal(header: Header, payload: bytes, key: bytes | None) -> bytes:
     return signed + (_ZERO_MAC if key is None else mac(key, signed))
 
 
+def seal_fields(msg_type: int, txn_id: int, target: bytes, role: int, key_id: int,
+                counter: int, payload: bytes, key: bytes | None) -> bytes:
+    """``seal(Header(FRAME_VERSION, msg_type, ...), payload, key)`` without making the
+    Header first (the common case: the same bytes; anything else goes through :func:`seal`,
+    which decides and words the errors)."""
+    if key is not None and key_id != 0 and len(payload) <= MAX_PAYLOAD and \
+            isinstance(target, bytes) and len(target) == 8:
+        try:
+            signed = _HEADER_STRUCT.pack(_MAGIC, FRAME_VERSION, msg_type, txn_id, target, role,
+                                         key_id, counter, len(payload)) + payload
+        except FAST_PATH_ERRORS:
+            pass
+        else:
+            return signed + mac(key, signed)
+    return seal(Header(FRAME_VERSION, msg_type, txn_id, target, role, key_id, counter), payload,
+                key)
+
+
 def parse_frame(data: bytes) -> Frame:
     """Structure only: no MAC, counter, role or version check (a version other than 1 is
     returned with the rest of the bytes as ``payload`` and empty ``mac`` and ``signed``)."""
@@ -336,6 +358,8 @@ class RecordReader:
         if self._broken is not None:
             raise MalformedFrame(self._broken, "record.length")
         buf = self._buf
+        if not buf and len(data) > 2 and (data[0] << 8 | data[1]) == len(data) - 2 <= MAX_RECORD:
+            return [data[2:]]  # the common case: one whole record, nothing held before it
         buf += data
         frames: list[bytes] = []
         pos, end = 0, len(buf)
@@ -355,6 +379,7 @@ class RecordReader:
 # ---- payloads ------------------------------------------------------------------------------
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class EsmeInstantaneous:
     meter_time: int  # ZigBee UTC
@@ -373,6 +398,7 @@ class EsmeInstantaneous:
         return DeviceType.ESME
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class GsmeInstantaneous:
     meter_time: int
@@ -393,6 +419,7 @@ class GsmeInstantaneous:
 METERING_ONLY: Final = 0x80
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class EsmeMetering:
     """An ESME on a radio: only the Metering attributes the CHF read over the HAN."""
@@ -406,6 +433,7 @@ class EsmeMetering:
         return DeviceType.ESME
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class GsmeMetering:
     """A GSME on a radio: only what its Metering report into the mirror carried."""
@@ -500,6 +528,7 @@ class EventLog:
     entries: tuple[EventLogEntry, ...]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class PaymentState:
     payment_mode: PaymentMode
@@ -622,6 +651,7 @@ class SecurityState:
     can_roll_back: bool
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ErrorPayload:
     error_code: ErrorCode

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import struct
+import types
 from collections.abc import Callable, Mapping, Sequence
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from construct import (
     Const,
@@ -429,6 +430,47 @@ def items(shape: Shape) -> tuple[Conv, Conv]:
     return dec, enc
 
 
+# ---- construction of frozen dataclasses ------------------------------------------------------
+
+
+def quick_init(cls: type[_D]) -> type[_D]:
+    """Give the frozen, slotted dataclass ``cls`` an ``__init__`` that stores each field
+    through its slot's descriptor: what the generated one does through
+    ``object.__setattr__`` (as a frozen class must), at about half the cost. The codec makes
+    several such objects per frame. Same parameters and defaults; everything else (equality,
+    hash, repr, ``replace``, assignment refused) is the dataclass's own. A class with a
+    ``__post_init__``, a default factory, keyword-only or non-init fields is left as it is."""
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    slots = [cls.__dict__.get(f.name) for f in fields]
+    if (hasattr(cls, "__post_init__")
+            or not all(isinstance(d, types.MemberDescriptorType) for d in slots)
+            or any(not f.init or f.kw_only or f.default_factory is not dataclasses.MISSING
+                   for f in fields)):
+        return cls
+    names = [f.name for f in fields]
+    params = [n if f.default is dataclasses.MISSING else f"{n}=_d_{n}"
+              for n, f in zip(names, fields, strict=True)]
+    cells = [f"_s_{n}" for n in names] + [f"_d_{f.name}" for f in fields
+                                          if f.default is not dataclasses.MISSING]
+    body = "".join(f"        _s_{n}(self, {n})\n" for n in names) or "        pass\n"
+    source = (f"def make({', '.join(cells)}):\n"
+              f"    def __init__(self, {', '.join(params)}):\n{body}"
+              f"    return __init__\n")
+    scope: dict[str, Any] = {}
+    exec(source, scope)  # noqa: S102 - as dataclasses itself builds __init__
+    values = [d.__set__ for d in slots] + [f.default for f in fields  # type: ignore[union-attr]
+                                           if f.default is not dataclasses.MISSING]
+    init = scope["make"](*values)
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
+    init.__annotations__ = dict(cls.__init__.__annotations__)
+    cls.__init__ = init  # type: ignore[method-assign]
+    return cls
+
+
+_D = TypeVar("_D")
+
+
 # ---- fixed layouts -------------------------------------------------------------------------
 #
 # Most payloads are integer fields, some around one counted list of integers. For those,
@@ -530,25 +572,141 @@ class Fixed:
         return out + tail.pack(*[values[n] if c is None else c for n, _, c in tf])
 
 
+class Direct:
+    """A fixed layout whose fields are its dataclass's, in order, after leading Consts (the
+    device type of a reading): unpacked into the constructor's positional arguments and packed
+    from the object's attributes, with no dict of field values in between, by a function
+    written for the layout (as :func:`quick_init` writes an ``__init__``): a codec call is a
+    few dozen bytecodes, and every WAN read makes two.
+
+    The converters and the check run as :class:`Shape` runs them (same order, same paths,
+    same errors). Like :class:`Fixed` it answers None for what it does not take (bytes that
+    are not exactly one such payload, an object of another class, values that do not pack),
+    and the general path then decides and words the error."""
+
+    __slots__ = ("decode", "encode")
+
+    decode: Callable[[bytes], object | None]
+    encode: Callable[[Any], bytes | None]
+
+    def __init__(self, shape: Shape, fixed: Fixed, consts: tuple[int, ...]) -> None:
+        (head, head_fields), (tail, _) = fixed._head, fixed._tail  # noqa: SLF001
+        count, item = fixed._count, fixed._item  # noqa: SLF001
+        plan = shape._plan("payload")  # noqa: SLF001
+        names = [name for name, _, _ in plan]
+        v = [f"v{i}" for i in range(len(names))]
+        nhead = len(head_fields) - len(consts)
+        k = [f"k{i}" for i in range(len(consts))]
+        scope: dict[str, Any] = {
+            "cls": shape.cls, "check": shape.check, "head": head, "tail": tail, "count": count,
+            "item": item, "many": _many(item), "FAST_PATH_ERRORS": FAST_PATH_ERRORS,
+            **{f"dec{i}": conv[0] for i, (_, conv, _) in enumerate(plan) if conv is not None},
+            **{f"enc{i}": conv[1] for i, (_, conv, _) in enumerate(plan) if conv is not None},
+            **{f"w{i}": where for i, (_, _, where) in enumerate(plan)},
+            **{f"K{i}": c for i, c in enumerate(consts)},
+        }
+        convs = [i for i, (_, conv, _) in enumerate(plan) if conv is not None]
+        unpack_head = ", ".join([*k, *v[:nhead]]) + ("," if len(k) + nhead == 1 else "")
+        const_ok = " or ".join(f"{a} != K{i}" for i, a in enumerate(k)) or "False"
+        dec = ["def decode(data):", "    n = len(data)"]
+        enc = ["def encode(obj):", "    if type(obj) is not cls:", "        return None",
+               *(f"    {v[i]} = obj.{name}" for i, name in enumerate(names)),
+               *(f"    {v[i]} = enc{i}({v[i]}, w{i})" for i in convs)]
+        if shape.check is not None:
+            enc.append("    check(obj, 'payload')")
+        if unpack_head:
+            dec += ["    if n < head.size:", "        return None",
+                    f"    {unpack_head} = head.unpack_from(data, 0)",
+                    f"    if {const_ok}:", "        return None"]
+        pack = [f"head.pack({', '.join([*(f'K{i}' for i in range(len(k))), *v[:nhead]])})"]
+        rest = v[nhead:]
+        if count is not None and item is not None:
+            listed, rest = rest[0], rest[1:]
+            dec += ["    pos = head.size + count.size", "    if n < pos:", "        return None",
+                    "    m = count.unpack_from(data, head.size)[0]",
+                    "    end = pos + m * item.size", "    if n != end + tail.size:",
+                    "        return None", f"    {listed} = list(many(m).unpack_from(data, pos))"]
+            pack += [f"count.pack(len({listed}))", f"many(len({listed})).pack(*{listed})"]
+        else:
+            dec += ["    end = head.size", "    if n != end + tail.size:", "        return None"]
+        if rest:
+            dec.append(f"    {', '.join(rest)}{',' if len(rest) == 1 else ''} = "
+                       "tail.unpack_from(data, end)")
+        pack.append(f"tail.pack({', '.join(rest)})")
+        dec += [*(f"    {v[i]} = dec{i}({v[i]}, w{i})" for i in convs),
+                f"    obj = cls({', '.join(v)})"]
+        if shape.check is not None:
+            dec.append("    check(obj, 'payload')")
+        dec.append("    return obj")
+        enc += ["    try:", f"        return {' + '.join(pack)}",
+                "    except FAST_PATH_ERRORS:  # the general path decides, and words the error",
+                "        return None"]
+        exec("\n".join([*dec, *enc]) + "\n", scope)  # noqa: S102 - see the class docstring
+        self.decode = scope["decode"]
+        self.encode = scope["encode"]
+
+    @classmethod
+    def of(cls, shape: Shape, fixed: Fixed | None) -> Direct | None:
+        """The direct form of ``fixed`` for ``shape``, or None when it has none."""
+        if fixed is None:
+            return None
+        head, tail = fixed._head[1], fixed._tail[1]  # noqa: SLF001
+        lead = 0
+        while lead < len(head) and head[lead][2] is not None:
+            lead += 1
+        if any(f[2] is not None for f in (*head[lead:], *tail)):
+            return None  # a Const among the fields: the general path
+        counted = [] if fixed._list is None else [fixed._list]  # noqa: SLF001
+        names = (*(f[0] for f in head[lead:]), *counted, *(f[0] for f in tail))
+        if names != shape.names or not names:
+            return None
+        return cls(shape, fixed, tuple(int(f[2]) for f in head[:lead]))  # type: ignore[arg-type]
+
+
+def _many(item: struct.Struct | None) -> Callable[[int], struct.Struct]:
+    """``m`` items of a counted list's format at once (its bytes are those of each in turn)."""
+    fmt = "" if item is None else item.format.lstrip(">")
+    kept: dict[int, struct.Struct] = {}
+
+    def many(m: int) -> struct.Struct:
+        found = kept.get(m)
+        if found is None:
+            found = struct.Struct(f">{m}{fmt}")
+            if len(kept) < 64:
+                kept[m] = found
+        return found
+
+    return many
+
+
 class Codec:
-    """A payload: its declaration, the compiled form (and the fixed layout, when it is one),
-    and its dataclass."""
+    """A payload: its declaration, the compiled form (and the fixed layout, when it is one,
+    with its direct form), and its dataclass."""
 
     def __init__(self, shape: Shape, *fields: Construct[Any, Any]) -> None:
         self.shape = shape
         self.fmt = Struct(*fields, Terminated)
         self.fast = self.fmt.compile()
         self.fixed = Fixed.of(fields)
+        self.direct = Direct.of(shape, self.fixed)
 
     def decode(self, payload: bytes) -> object:
         c: Mapping[str, Any] | None = None
         if self.fixed is not None and isinstance(payload, bytes):
+            if self.direct is not None:
+                obj = self.direct.decode(payload)
+                if obj is not None:
+                    return obj
             c = self.fixed.decode(payload)
         if c is None:
             c = parse_with(self.fast, self.fmt, payload, "payload")
         return self.shape.decode(c, "payload")
 
     def encode(self, obj: Any) -> bytes:
+        if self.direct is not None:
+            data = self.direct.encode(obj)
+            if data is not None:
+                return data
         values = self.shape.encode(obj, "payload")
         if self.fixed is not None:
             try:

@@ -48,6 +48,8 @@ from emulator.wire.vocabulary import (
 
 #: The CHF keeps its newest EVENT_LOG_SIZE events (a ring: the oldest goes when one arrives).
 EVENT_LOG_SIZE = 100
+#: What ``MessageType(value)`` looks up (without raising for a value that names none).
+_MESSAGE_TYPES: dict[int, MessageType] = dict(MessageType._value2member_map_)
 
 
 class Chf:
@@ -332,23 +334,17 @@ class Chf:
     ) -> bytes:
         counter = self._counters_out.get(role, 0) + 1
         self._counters_out[role] = counter
-        header = wan.Header(
-            version=wan.FRAME_VERSION, msg_type=msg_type, txn_id=txn, target=target,
-            role=Role.CHF, key_id=keys.key_id, counter=counter,
-        )
-        return wan.seal(header, body, keys.response_key)
+        return wan.seal_fields(msg_type, txn, target, Role.CHF, keys.key_id, counter, body,
+                               keys.response_key)
 
     # ---- commands -----------------------------------------------------------------------------
 
     def _dispatch(
         self, h: wan.Header, payload: bytes, keys: OperationalKeys, now: int
     ) -> bytes | Deferred | Restarted:
-        try:
-            mt = MessageType(h.msg_type)
-        except ValueError:
-            raise Reject(
-                ErrorCode.UNSUPPORTED_COMMAND, f"message type 0x{h.msg_type:02X}", keys
-            ) from None
+        mt = _MESSAGE_TYPES.get(h.msg_type)
+        if mt is None:
+            raise Reject(ErrorCode.UNSUPPORTED_COMMAND, f"message type 0x{h.msg_type:02X}", keys)
         if mt is MessageType.ERROR:
             raise Reject(ErrorCode.UNSUPPORTED_COMMAND, "ERROR is not a request", keys)
         target = eui_to_str(h.target)
