@@ -6,16 +6,28 @@
 Phases, all in this one process and run:
 
 1. **scale**: ``--scale`` installations of the default DMC with the full ZigBee HAN, started
-   from the commissioned steady state, every one connected by the head-end (paced ramp, 50
-   in flight; the built fleet's objects frozen with ``gc.freeze()`` first, as a large fleet's
-   driver should), then ``--scale-minutes`` of the standard activity: peak RSS per installation
-   with both TLS ends counted, and handshakes/s beside the raw memory-BIO rate measured in
-   this process with that fleet in memory, before and after its ramp (mean of the two): the
-   faster of s1lab's own contexts (the shared CHF server context) and a Python ``ssl``
-   context per CHF, OpenSSL calls only. The ramp lasts hundreds of simulated seconds at scale
-   (50 in flight, 150 ms each way), in which the fleet does its standard activity: the rate is
-   given net of the time the installations' own timers took in it, and with it; and per CPU
-   second of this process too (the other jobs on a shared machine aside).
+   from the commissioned steady state, every one connected by the head-end (paced ramp,
+   :data:`RAMP` = 200 in flight; the built fleet's objects frozen with ``gc.freeze()`` first
+   and young objects collected every :data:`~harness.fleet.serve.GC_THRESHOLD` allocations,
+   as ``s1lab fleet serve`` does with its fleet), then ``--scale-minutes`` of the standard
+   activity: peak RSS per installation with both TLS ends counted, and handshakes/s beside the
+   raw memory-BIO rate measured in this process with that fleet in memory, before and after
+   its ramp (mean of the two): the faster of s1lab's own contexts (the shared CHF server
+   context) and a Python ``ssl`` context per CHF, OpenSSL calls only. The ramp lasts about a
+   minute of simulated time at 20,000 (200 in flight, two round trips of 150 ms each way per
+   handshake), in which the fleet does its standard activity: the rate is given net of the
+   time the installations' own timers took in it, and with it; and per CPU second of this
+   process too (the other jobs on a shared machine aside).
+
+   Why 200 in flight: a head-end paces its ramp (design.md §10) to what it can do, and the
+   number in flight that keeps it busy is its rate times the time a handshake spends on the
+   wire (Little's law): about 400/s x 0.6 s = 240 here. With 50 in flight (the figure before
+   2026-12-02) the head-end waited on the network most of the time (at most 83 handshakes
+   per simulated second), so the ramp lasted four times as long in simulated time and held
+   four times as much of the fleet's own activity, which is fleet work, not handshake work.
+   200 is also what s1lab's real-TCP reconnect storm keeps in flight (docs/scale.md). The
+   in-flight handshakes' buffers are in the peak RSS (about 1 KiB per installation at
+   20,000).
 2. **throughput, ZigBee**: ``--installations`` installations x ``--days`` of the standard
    activity, twice: the GSME wakes every 30 min (poll, report to its mirror), the ESME
    settles its half hours every 30 min (s1lab's ESME is read by the CHF; it sends no HAN
@@ -79,6 +91,7 @@ from emulator.wire.zcl import (  # noqa: E402
 )
 from emulator.wire.zigbee_aps import ApsFrameType, ApsHeader  # noqa: E402
 from emulator.wire.zigbee_nwk import NwkHeader, SecurityHeader  # noqa: E402
+from harness.fleet.serve import GC_THRESHOLD  # noqa: E402
 from harness.headend import HeadEnd, HeadEndSession, connect  # noqa: E402
 
 READ_INTERVAL = HOUR
@@ -90,13 +103,16 @@ def trim() -> None:
     fragments a ramp of handshakes leaves between long-lived allocations."""
     gc.collect()
     _LIBC.malloc_trim(0)
-RAMP = 50  # handshakes in flight at once (a real head-end paces its ramp: design.md §10)
+
+
+#: Handshakes in flight at once in the scale phase's ramp (why 200: the module's docstring).
+RAMP = 200
 
 
 class _TimedScheduler(Scheduler):
     """A scheduler that can time the installations' own timers (device and HAN activity)
-    apart from the WAN links' deliveries: the handshake ramp lasts hundreds of virtual seconds
-    at scale (RAMP in flight, 150 ms each way), and the fleet's standard activity in that
+    apart from the WAN links' deliveries: the handshake ramp lasts a minute or more of virtual
+    time at scale (RAMP in flight, 150 ms each way), and the fleet's standard activity in that
     window is fleet work, not handshake work (it grows with the fleet times the ramp's length).
     Timing is on only for the ramp (:meth:`timing`): four clock reads per fire are not free,
     and the throughput phases must not pay them."""
@@ -161,7 +177,11 @@ class Run:
 
 
 async def _fleet_run(n: int, days: float, han: HanMode, capture_first: bool,
-                     profile: cProfile.Profile | None = None, raw: bool = False) -> Run:
+                     profile: cProfile.Profile | None = None, raw: bool = False,
+                     young_gc: int | None = None) -> Run:
+    """One fleet run; ``raw``: measure the raw memory-BIO rate around the ramp; ``young_gc``:
+    once the fleet is built and frozen, collect young objects every that many allocations
+    (as ``fleet serve`` does), for this run only."""
     clock = current_clock()
     scheduler = _TimedScheduler(clock)
     trim()
@@ -172,6 +192,9 @@ async def _fleet_run(n: int, days: float, han: HanMode, capture_first: bool,
     gc.collect()
     # A built fleet is millions of long-lived objects: frozen, full collections skip them.
     gc.freeze()
+    thresholds = gc.get_threshold()
+    if young_gc is not None:
+        gc.set_threshold(young_gc, *thresholds[1:])
     rss_built = current_rss_kib()
     frames: list[tuple[bytes, Installation]] = []
     first = fleet.installations[0]
@@ -239,6 +262,7 @@ async def _fleet_run(n: int, days: float, han: HanMode, capture_first: bool,
         await s.close()
     fleet.close()
     scheduler.close()
+    gc.set_threshold(*thresholds)
     gc.unfreeze()
     return Run(n, days, build_s, handshake_s, activity_s, sum(c for c in counts if c),
                rss0, rss_built, rss_connected, peak, rss_trimmed, frames, raw_hs,
@@ -246,8 +270,9 @@ async def _fleet_run(n: int, days: float, han: HanMode, capture_first: bool,
 
 
 def fleet_run(n: int, days: float, han: HanMode, capture_first: bool = False,
-              profile: cProfile.Profile | None = None, raw: bool = False) -> Run:
-    return run_virtual(_fleet_run(n, days, han, capture_first, profile, raw))
+              profile: cProfile.Profile | None = None, raw: bool = False,
+              young_gc: int | None = None) -> Run:
+    return run_virtual(_fleet_run(n, days, han, capture_first, profile, raw, young_gc))
 
 
 @dataclass(frozen=True)
@@ -410,7 +435,8 @@ def main() -> None:
 
     print(f"s1lab virtual-time fleet figures, one process, default DMC; {time.ctime()}")
     if args.scale:
-        s = fleet_run(args.scale, args.scale_minutes / 1440, "zigbee", raw=True)
+        s = fleet_run(args.scale, args.scale_minutes / 1440, "zigbee", raw=True,
+                      young_gc=GC_THRESHOLD)
         raw_hs = s.raw_hs
         per_inst = (s.peak_kib - s.rss0_kib) / s.n
         hs = s.n / s.handshake_s
