@@ -6,16 +6,31 @@
 Phases, all in this one process and run:
 
 1. **scale**: ``--scale`` installations of the default DMC with the full ZigBee HAN, started
-   from the commissioned steady state, every one connected by the head-end (paced ramp, 50
-   in flight; the built fleet's objects frozen with ``gc.freeze()`` first, as a large fleet's
-   driver should), then ``--scale-minutes`` of the standard activity: peak RSS per installation
-   with both TLS ends counted, and handshakes/s beside the raw memory-BIO rate measured in
-   this process with that fleet in memory, before and after its ramp (mean of the two): the
-   faster of s1lab's own contexts (the shared CHF server context) and a Python ``ssl``
-   context per CHF, OpenSSL calls only. The ramp lasts hundreds of simulated seconds at scale
-   (50 in flight, 150 ms each way), in which the fleet does its standard activity: the rate is
+   from the commissioned steady state, every one connected by the head-end (paced ramp,
+   :data:`RAMP` = 200 in flight; the built fleet's objects frozen with ``gc.freeze()`` first
+   and young objects collected every :data:`~harness.fleet.serve.GC_THRESHOLD` allocations,
+   as ``s1lab fleet serve`` does with its fleet), then ``--scale-minutes`` of the standard
+   activity: peak RSS per installation with both TLS ends counted, and handshakes/s beside the
+   raw memory-BIO rate measured in this process with that fleet in memory: the faster of
+   s1lab's own contexts (the shared CHF server context) and a Python ``ssl`` context per CHF,
+   OpenSSL calls only, sampled before the ramp, at three points inside it (the event loop,
+   and so the simulated clock, waits while a sample runs; its time is not the ramp's) and
+   after it, and the mean of the samples taken (before 2026-12-02: before and after only, so
+   a ramp of a minute on a shared machine was set against eight seconds at its ends). The
+   ramp lasts about a minute of simulated time at 20,000 (200 in flight, two round trips of
+   150 ms each way per handshake), in which the fleet does its standard activity: the rate is
    given net of the time the installations' own timers took in it, and with it; and per CPU
    second of this process too (the other jobs on a shared machine aside).
+
+   Why 200 in flight: a head-end paces its ramp (design.md §10) to what it can do, and the
+   number in flight that keeps it busy is its rate times the time a handshake spends on the
+   wire (Little's law): about 400/s x 0.6 s = 240 here. With 50 in flight (the figure before
+   2026-12-02) the head-end waited on the network most of the time (at most 83 handshakes
+   per simulated second), so the ramp lasted four times as long in simulated time and held
+   four times as much of the fleet's own activity, which is fleet work, not handshake work.
+   200 is also what s1lab's real-TCP reconnect storm keeps in flight (docs/scale.md). The
+   in-flight handshakes' buffers are in the peak RSS (about 1 KiB per installation at
+   20,000).
 2. **throughput, ZigBee**: ``--installations`` installations x ``--days`` of the standard
    activity, twice: the GSME wakes every 30 min (poll, report to its mirror), the ESME
    settles its half hours every 30 min (s1lab's ESME is read by the CHF; it sends no HAN
@@ -79,6 +94,7 @@ from emulator.wire.zcl import (  # noqa: E402
 )
 from emulator.wire.zigbee_aps import ApsFrameType, ApsHeader  # noqa: E402
 from emulator.wire.zigbee_nwk import NwkHeader, SecurityHeader  # noqa: E402
+from harness.fleet.serve import GC_THRESHOLD  # noqa: E402
 from harness.headend import HeadEnd, HeadEndSession, connect  # noqa: E402
 
 READ_INTERVAL = HOUR
@@ -90,13 +106,20 @@ def trim() -> None:
     fragments a ramp of handshakes leaves between long-lived allocations."""
     gc.collect()
     _LIBC.malloc_trim(0)
-RAMP = 50  # handshakes in flight at once (a real head-end paces its ramp: design.md §10)
+
+
+#: Handshakes in flight at once in the scale phase's ramp (why 200: the module's docstring).
+RAMP = 200
+#: Raw-rate samples taken inside the ramp (evenly spread), besides one before it and one
+#: after; each is the faster of the two raw references over RAW_HANDSHAKES handshakes.
+RAW_INSIDE = 3
+RAW_HANDSHAKES = 500
 
 
 class _TimedScheduler(Scheduler):
     """A scheduler that can time the installations' own timers (device and HAN activity)
-    apart from the WAN links' deliveries: the handshake ramp lasts hundreds of virtual seconds
-    at scale (RAMP in flight, 150 ms each way), and the fleet's standard activity in that
+    apart from the WAN links' deliveries: the handshake ramp lasts a minute or more of virtual
+    time at scale (RAMP in flight, 150 ms each way), and the fleet's standard activity in that
     window is fleet work, not handshake work (it grows with the fleet times the ramp's length).
     Timing is on only for the ramp (:meth:`timing`): four clock reads per fire are not free,
     and the throughput phases must not pay them."""
@@ -158,10 +181,15 @@ class Run:
     ramp_virtual_s: float  # simulated seconds the ramp lasted ...
     ramp_device_s: float  # ... wall and CPU seconds the installations' own timers took in it
     ramp_device_cpu_s: float
+    raw_samples: list[tuple[float, float]]  # each sample's raw rate, per wall and CPU second
 
 
 async def _fleet_run(n: int, days: float, han: HanMode, capture_first: bool,
-                     profile: cProfile.Profile | None = None, raw: bool = False) -> Run:
+                     profile: cProfile.Profile | None = None, raw: bool = False,
+                     young_gc: int | None = None) -> Run:
+    """One fleet run; ``raw``: measure the raw memory-BIO rate around the ramp; ``young_gc``:
+    once the fleet is built and frozen, collect young objects every that many allocations
+    (as ``fleet serve`` does), for this run only."""
     clock = current_clock()
     scheduler = _TimedScheduler(clock)
     trim()
@@ -172,28 +200,47 @@ async def _fleet_run(n: int, days: float, han: HanMode, capture_first: bool,
     gc.collect()
     # A built fleet is millions of long-lived objects: frozen, full collections skip them.
     gc.freeze()
+    thresholds = gc.get_threshold()
+    if young_gc is not None:
+        gc.set_threshold(young_gc, *thresholds[1:])
     rss_built = current_rss_kib()
     frames: list[tuple[bytes, Installation]] = []
     first = fleet.installations[0]
     if capture_first and first.han is not None:
         first.han.capture = lambda frame, now: frames.append((frame, first))
     headend = HeadEnd(Role.SMSO, fleet.headend_context(Role.SMSO), fleet.keys_for)
-    raw_before = _raw_rate(min(n, 1000)) if raw else (0.0, 0.0)  # the fleet built, in memory
+    # The raw rate, sampled with the fleet built (in memory), inside the ramp and after it:
+    # each sample faces the machine as the ramp around it did (see RAW_INSIDE).
+    raw_k = min(n, RAW_HANDSHAKES)
+    samples = [_raw_rate(raw_k)] if raw else []
+    marks = [n * k // (RAW_INSIDE + 1) for k in range(1, RAW_INSIDE + 1)] if raw else []
+    paused = [0.0, 0.0]  # wall and CPU seconds of the samples inside the ramp (not the ramp's)
+    connected = 0
     opened: list[HeadEndSession | None] = [None] * n
     todo = iter(enumerate(fleet.installations))
 
     async def dialler() -> None:
         """One of RAMP connections in flight: the next installation as soon as one is up
         (a pool of diallers, not a task per installation waiting on a semaphore)."""
+        nonlocal connected
         for i, inst in todo:
             opened[i] = await connect(fleet.link_to(inst).a, headend, clock)
+            connected += 1
+            if marks and connected >= marks[0]:
+                # The loop (and so the simulated clock) waits while the sample runs.
+                del marks[0]
+                w, c = time.perf_counter(), time.process_time()
+                samples.append(_raw_rate(raw_k))
+                paused[0] += time.perf_counter() - w
+                paused[1] += time.process_time() - c
 
     t0, c0, v0 = time.perf_counter(), time.process_time(), clock.now_us()
     d0, dc0 = scheduler.device_s, scheduler.device_cpu_s
     scheduler.timing(True)
     await asyncio.gather(*[dialler() for _ in range(min(RAMP, n))])
     scheduler.timing(False)
-    handshake_s, handshake_cpu_s = time.perf_counter() - t0, time.process_time() - c0
+    handshake_s = time.perf_counter() - t0 - paused[0]
+    handshake_cpu_s = time.process_time() - c0 - paused[1]
     ramp_virtual_s = (clock.now_us() - v0) / 1e6
     ramp_device_s, ramp_device_cpu_s = scheduler.device_s - d0, scheduler.device_cpu_s - dc0
     sessions = [s for s in opened if s is not None]
@@ -202,10 +249,12 @@ async def _fleet_run(n: int, days: float, han: HanMode, capture_first: bool,
     rss_connected = current_rss_kib()
     trim()
     rss_trimmed = current_rss_kib()
-    # ... and again with every session open; the mean of both faces the same noisy machine.
-    raw_after = _raw_rate(min(n, 1000)) if raw else (0.0, 0.0)
-    raw_hs = (raw_before[0] + raw_after[0]) / 2
-    raw_hs_cpu = (raw_before[1] + raw_after[1]) / 2
+    # ... and again with every session open; the mean of the samples faces the same noisy
+    # machine as the ramp.
+    if raw:
+        samples.append(_raw_rate(raw_k))
+    raw_hs = sum(s[0] for s in samples) / len(samples) if samples else 0.0
+    raw_hs_cpu = sum(s[1] for s in samples) / len(samples) if samples else 0.0
     frames.clear()  # count the activity only, from the steady state on
 
     start = clock.now_us()
@@ -239,15 +288,18 @@ async def _fleet_run(n: int, days: float, han: HanMode, capture_first: bool,
         await s.close()
     fleet.close()
     scheduler.close()
+    gc.set_threshold(*thresholds)
     gc.unfreeze()
     return Run(n, days, build_s, handshake_s, activity_s, sum(c for c in counts if c),
                rss0, rss_built, rss_connected, peak, rss_trimmed, frames, raw_hs,
-               handshake_cpu_s, raw_hs_cpu, ramp_virtual_s, ramp_device_s, ramp_device_cpu_s)
+               handshake_cpu_s, raw_hs_cpu, ramp_virtual_s, ramp_device_s, ramp_device_cpu_s,
+               samples)
 
 
 def fleet_run(n: int, days: float, han: HanMode, capture_first: bool = False,
-              profile: cProfile.Profile | None = None, raw: bool = False) -> Run:
-    return run_virtual(_fleet_run(n, days, han, capture_first, profile, raw))
+              profile: cProfile.Profile | None = None, raw: bool = False,
+              young_gc: int | None = None) -> Run:
+    return run_virtual(_fleet_run(n, days, han, capture_first, profile, raw, young_gc))
 
 
 @dataclass(frozen=True)
@@ -410,7 +462,8 @@ def main() -> None:
 
     print(f"s1lab virtual-time fleet figures, one process, default DMC; {time.ctime()}")
     if args.scale:
-        s = fleet_run(args.scale, args.scale_minutes / 1440, "zigbee", raw=True)
+        s = fleet_run(args.scale, args.scale_minutes / 1440, "zigbee", raw=True,
+                      young_gc=GC_THRESHOLD)
         raw_hs = s.raw_hs
         per_inst = (s.peak_kib - s.rss0_kib) / s.n
         hs = s.n / s.handshake_s
@@ -433,6 +486,10 @@ def main() -> None:
         print(f"    the ramp lasted {s.ramp_virtual_s:.0f} simulated s, in which the fleet's own "
               f"activity took {s.ramp_device_s:.1f} s, set aside above; with it: {hs:.0f}/s = "
               f"{100 * hs / raw_hs:.1f}%")
+        walls, cpus = [r[0] for r in s.raw_samples], [r[1] for r in s.raw_samples]
+        print(f"    raw: mean of {len(walls)} samples (before, {RAW_INSIDE} inside the ramp, "
+              f"after), {min(walls):.0f}-{max(walls):.0f}/s per wall second, "
+              f"{min(cpus):.0f}-{max(cpus):.0f}/s per CPU second")
         print(f"    per CPU second of this process (the other jobs on the machine aside): "
               f"{net_cpu:.0f} vs raw {s.raw_hs_cpu:.0f} = {100 * net_cpu / s.raw_hs_cpu:.1f}% "
               f"({100 * s.n / s.handshake_cpu_s / s.raw_hs_cpu:.1f}% with the fleet's activity)")

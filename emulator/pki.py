@@ -25,15 +25,15 @@ On disk (:func:`init_folder`, :class:`PkiFolder`)::
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import os
 import re
 import secrets
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -58,6 +58,8 @@ OPENSSL_NO_CHECK_TIME = 0x200000
 
 #: Certificates start being valid this long before ``now`` (clock tolerance between peers).
 CLOCK_TOLERANCE = HOUR
+
+_T = TypeVar("_T")
 
 Role = Literal["smso", "s1sp"]
 CaName = Literal["smso", "s1sp", "device"]
@@ -334,7 +336,34 @@ def validity_window(cert: x509.Certificate) -> tuple[int, int]:
     return from_datetime(cert.not_valid_before_utc), from_datetime(cert.not_valid_after_utc)
 
 
-_validity_window = functools.lru_cache(maxsize=64)(validity_window)
+class _Judged(Generic[_T]):
+    """What ``judge`` said of the last few certificate objects (FIFO), keyed by the objects
+    themselves. A fleet meets the same parsed certificate object again and again (a CHF, its
+    head-ends' certificates, which :mod:`emulator.drivers.peer_certs` parses once per DER):
+    an ``lru_cache`` keyed by the certificate hashed the whole certificate at each look-up,
+    which cost as much as the check it saved. Entries hold their objects, so an ``id`` cannot
+    be reused while it is a key here."""
+
+    __slots__ = ("_judge", "_keep", "_seen")
+
+    def __init__(self, judge: Callable[..., _T], keep: int = 64) -> None:
+        self._judge = judge
+        self._keep = keep
+        self._seen: dict[tuple[int, ...], tuple[tuple[x509.Certificate, ...], _T]] = {}
+
+    def __call__(self, *certs: x509.Certificate) -> _T:
+        key = tuple(map(id, certs))
+        hit = self._seen.get(key)
+        if hit is not None:
+            return hit[1]
+        value = self._judge(*certs)
+        if len(self._seen) >= self._keep:
+            del self._seen[next(iter(self._seen))]  # the oldest goes first
+        self._seen[key] = (certs, value)
+        return value
+
+
+_validity_window = _Judged(validity_window)
 
 
 def check_validity(cert: x509.Certificate, now: int) -> None:
@@ -359,9 +388,7 @@ def check_client_certificate(cert: x509.Certificate) -> None:
         raise CertificateError(f"client certificate {_describe(cert)!r} {problem}")
 
 
-# A fleet's CHFs meet the same few head-end certificates again and again: judge each once.
-@functools.lru_cache(maxsize=64)
-def _client_certificate_problem(cert: x509.Certificate) -> str | None:
+def _judge_client_certificate(cert: x509.Certificate) -> str | None:
     key = cert.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
         return "has no ECDSA P-256 key"
@@ -379,11 +406,21 @@ def _client_certificate_problem(cert: x509.Certificate) -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=256)
+# A fleet's CHFs meet the same few head-end certificates again and again: judge each once.
+_client_certificate_problem = _Judged(_judge_client_certificate)
+
+
+def _names_issuer(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+    return cert.issuer == ca.subject
+
+
+_issued_by = _Judged(_names_issuer, keep=256)
+
+
 def issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
     """Whether ``cert`` names ``ca`` as its issuer (a head-end's role, from the CA that issued
     its certificate: checked once per certificate and CA)."""
-    return cert.issuer == ca.subject
+    return _issued_by(cert, ca)
 
 
 def load_pem_cert(data: bytes, source: str) -> x509.Certificate:

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from emulator.core import headend_commands as commands
 from emulator.core.headend import Command, HeadEndCore, Reply, ReplyFailed
@@ -28,6 +27,7 @@ from emulator.core.trace_sink import Emit, discard
 from emulator.core.utrn import generate_utrn
 from emulator.drivers.clock import Clock
 from emulator.drivers.link import LinkEnd
+from emulator.drivers.peer_certs import der_of
 from emulator.drivers.tls import client_context
 from emulator.drivers.wan_channel import WanChannel
 from emulator.errors import LocalProtocolError, MalformedFrame, TransportError
@@ -220,7 +220,7 @@ class HeadEndSession:
     def _on_established(self, cert: x509.Certificate) -> None:
         try:
             self.core.chf_eui = eui_of_chf_cert(cert)
-            self.peer_fingerprint = hashlib.sha256(cert.public_bytes(Encoding.DER)).digest()
+            self.peer_fingerprint = hashlib.sha256(der_of(cert)).digest()
         except Exception as exc:  # a certificate that does not name a CHF
             self._channel.close(str(exc))
             return

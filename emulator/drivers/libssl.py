@@ -50,6 +50,7 @@ _SSL_VERIFY_FAIL_IF_NO_PEER_CERT = 0x2
 _SSL_TLSEXT_ERR_OK = 0
 _SSL_TLSEXT_ERR_NOACK = 3
 _OPENSSL_NPN_NEGOTIATED = 1
+_BIO_CTRL_PENDING = 10
 _BIO_C_SET_BUF_MEM_EOF_RETURN = 130
 _TLS_VERSIONS = {"1.2": 0x0303, "1.3": 0x0304}
 #: X509_V_FLAG_NO_CHECK_TIME: validity is judged on the run's clock, after the handshake.
@@ -113,6 +114,7 @@ def _load() -> ctypes.PyDLL:
         "SSL_free": (None, [_P]),
         "SSL_set_bio": (None, [_P, _P, _P]),
         "SSL_set_accept_state": (None, [_P]),
+        "SSL_has_pending": (ctypes.c_int, [_P]),
         "SSL_use_certificate": (ctypes.c_int, [_P, _P]),
         "SSL_use_PrivateKey": (ctypes.c_int, [_P, _P]),
         "SSL_do_handshake": (ctypes.c_int, [_P]),
@@ -229,13 +231,15 @@ class TlsContext:
     (its certificate on the context). Same TLS versions, ciphers, curve, ALPN and checks as
     the ``ssl.SSLContext`` s1lab used to make."""
 
-    __slots__ = ("_alpn_cb", "_crypto", "_ctx", "_keylog_cb", "_lib", "server", "__weakref__")
+    __slots__ = ("_alpn_cb", "_crypto", "_ctx", "_keylog_cb", "_lib", "_mem", "server",
+                 "__weakref__")
 
     def __init__(self, *, server: bool, trusted_der: tuple[bytes, ...], min_version: str,
                  max_version: str, ciphers: str, alpn: str, num_tickets: int = 0,
                  keylog: Path | None = None, own: ServerKeys | None = None) -> None:
         self._ctx = 0
         self._lib, self._crypto = lib, crypto = _openssl()
+        self._mem = lib.BIO_s_mem()  # the memory BIO method (static): asked once, not per BIO
         self.server = server
         self._alpn_cb: object = None
         self._keylog_cb: object = None
@@ -378,7 +382,7 @@ class Session:
         self._ssl = s
         self._ptr = ctypes.c_void_p(s)
         self._bare = _bare_calls()
-        rbio, wbio = lib.BIO_new(lib.BIO_s_mem()), lib.BIO_new(lib.BIO_s_mem())
+        rbio, wbio = lib.BIO_new(ctx._mem), lib.BIO_new(ctx._mem)  # noqa: SLF001
         # An empty read BIO asks for more (retry), as ssl.MemoryBIO does until write_eof().
         lib.BIO_ctrl(rbio, _BIO_C_SET_BUF_MEM_EOF_RETURN, -1, None)
         lib.SSL_set_bio(s, rbio, wbio)  # the SSL owns (and frees) both BIOs now
@@ -422,14 +426,30 @@ class Session:
         return exc
 
     def do_handshake(self) -> None:
+        if not self.handshake_step():
+            raise ssl.SSLWantReadError()
+
+    def handshake_step(self) -> bool:
+        """:meth:`do_handshake` that answers False instead of raising when it waits for the
+        peer (a handshake waits three or four times: no exception each time)."""
         if self._done:
-            return
+            return True
         ret = self._lib.SSL_do_handshake(self._ssl)
         if ret != 1:
+            if self._lib.SSL_get_error(self._ssl, ret) == _SSL_ERROR_WANT_READ:
+                return False
             raise self._fail(ret)
         self._done = True
         v = self._lib.SSL_get_version(self._ssl)
         self._version = v.decode() if v else None
+        return True
+
+    def input_pending(self) -> bool:
+        """Whether bytes received are still to be read: in the incoming BIO, or in a record
+        OpenSSL has started (without read-ahead it takes one record at a time)."""
+        lib = self._lib
+        return bool(lib.BIO_ctrl(self.incoming._bio, _BIO_CTRL_PENDING, 0, None)  # noqa: SLF001
+                    or lib.SSL_has_pending(self._ssl))
 
     def read(self, size: int) -> bytes:
         buf: Any = _read_buffer(size)  # a c_char array: its slices are bytes

@@ -13,7 +13,13 @@ from emulator.core.timebase import DAY
 from emulator.drivers import peer_certs
 from emulator.errors import CertificateError
 from emulator.fleet import mint_fleet_pki
-from emulator.pki import check_client_certificate, check_validity, issued_by
+from emulator.pki import (
+    check_client_certificate,
+    check_validity,
+    issued_by,
+    mint_authorities,
+    mint_chf,
+)
 from emulator.wire.vocabulary import Role
 
 NOW = 1_800_000_000 * 1_000_000
@@ -51,3 +57,45 @@ def test_only_a_few_certificates_are_kept(tmp_path: Path) -> None:
         for der in ders:
             peer_certs.certificate(der)
     assert len(peer_certs._parsed) <= peer_certs.KEEP
+
+
+def test_der_of_gives_the_bytes_a_kept_certificate_came_from(tmp_path: Path) -> None:
+    client, smso_ca, _ = _certs(tmp_path)
+    der = client.public_bytes(Encoding.DER)
+    kept = peer_certs.certificate(der)
+    assert peer_certs.der_of(kept) is der  # not encoded again
+    # A certificate that is not kept is encoded as cryptography does.
+    assert peer_certs.der_of(smso_ca) == smso_ca.public_bytes(Encoding.DER)
+    # ... and one that was pushed out by newer ones too.
+    issuer = mint_authorities(NOW, 5).device_ca
+    for i in range(peer_certs.KEEP):
+        other = mint_chf(issuer, f"00-1B-C5-0C-00-00-01-{i:02X}", NOW, 30, 5).cert
+        peer_certs.certificate(other.public_bytes(Encoding.DER))
+    assert id(kept) not in peer_certs._ders
+    assert peer_certs.der_of(kept) == der
+
+
+def test_the_kept_maps_stay_in_step(tmp_path: Path) -> None:
+    client, smso_ca, device_ca = _certs(tmp_path)
+    ders = [c.public_bytes(Encoding.DER) for c in (client, smso_ca, device_ca)]
+    # Equal DER from fresh bytes objects, many more than are kept: both maps stay bounded.
+    for i in range(3 * peer_certs.KEEP):
+        peer_certs.certificate(bytes(ders[i % 3]) + b"")
+    assert len(peer_certs._ders) == len(peer_certs._parsed) <= peer_certs.KEEP
+    for der, cert in peer_certs._parsed.items():
+        assert peer_certs.der_of(cert) == der
+
+
+def test_verdicts_are_kept_per_certificate_object_not_shared_between_certificates(
+        tmp_path: Path) -> None:
+    client, smso_ca, device_ca = _certs(tmp_path)
+    # Many distinct objects (more than are kept), judged in turn: each gets its own verdict.
+    for _ in range(100):
+        fresh = x509.load_der_x509_certificate(client.public_bytes(Encoding.DER))
+        check_client_certificate(fresh)
+        assert issued_by(fresh, smso_ca) and not issued_by(fresh, device_ca)
+        with pytest.raises(CertificateError, match="client certificate"):
+            check_client_certificate(x509.load_der_x509_certificate(
+                device_ca.public_bytes(Encoding.DER)))
+        with pytest.raises(CertificateError, match="not yet valid"):
+            check_validity(fresh, NOW - 30 * DAY)
