@@ -101,41 +101,6 @@ class OtaPolicy(Protocol):
     def unknown_state(self) -> bool: ...
 
 
-#: The failure modes a device model's ``ota:`` section may name (and a fault may impose).
-OTA_FAILURES = ("none", "stall", "verify_fails", "activation_fails")
-
-
-@dataclass(frozen=True, slots=True)
-class FaultedPolicy:
-    """A device's OTA policy with its failure mode replaced (an injected fault): every other
-    value is the model's (:meth:`of`), and ``base`` is kept to undo it."""
-
-    base: OtaPolicy
-    failure: str
-    manufacturer_code: int
-    image_type: int
-    hardware_version: int
-    accept_downgrade: bool
-    block_size: int
-    block_period_ms: int
-    blocks_per_wake: int
-    retry_after_s: int
-    stall_at_percent: int
-    unknown_state: bool
-
-    @classmethod
-    def of(cls, base: OtaPolicy, failure: str) -> FaultedPolicy:
-        if failure not in OTA_FAILURES:
-            raise LocalProtocolError(f"unknown OTA failure mode {failure!r} "
-                                     f"(one of {', '.join(OTA_FAILURES)})")
-        if isinstance(base, FaultedPolicy):
-            base = base.base
-        return cls(base, failure, base.manufacturer_code, base.image_type,
-                   base.hardware_version, base.accept_downgrade, base.block_size,
-                   base.block_period_ms, base.blocks_per_wake, base.retry_after_s,
-                   base.stall_at_percent, base.unknown_state)
-
-
 @dataclass(frozen=True, slots=True)
 class Out:
     """A command to send: its name in the OTA cluster table and its fields."""
@@ -148,10 +113,16 @@ def _ids(mfr: int, image_type: int, version: int) -> dict[str, int]:
     return {"manufacturer_code": mfr, "image_type": image_type, "file_version": version}
 
 
-def _faulted(policy: OtaPolicy, failure: str | None) -> OtaPolicy:
-    """``policy`` with ``failure`` imposed (None: the model's own policy again)."""
-    base = policy.base if isinstance(policy, FaultedPolicy) else policy
-    return base if failure is None else FaultedPolicy.of(base, failure)
+class _Failing:
+    """The failure mode an OTA core acts on: an injected fault's (``imposed``, set by
+    ``set_failure``) over its model's."""
+
+    policy: OtaPolicy
+    imposed: str | None
+
+    @property
+    def failure(self) -> str:
+        return self.imposed or self.policy.failure
 
 
 # ---- the client (a device) -----------------------------------------------------------------
@@ -169,13 +140,14 @@ class ClientState(IntEnum):
     STALLED = 0x41  # s1lab: the profile's stall fault
 
 
-class OtaClient:
+class OtaClient(_Failing):
     """One device's OTA client."""
 
     def __init__(self, eui: str, policy: OtaPolicy, version: int, trusted: Iterable[bytes],
                  emit: Emit, *, sleepy: bool = False) -> None:
         self.eui = eui
         self.policy = policy
+        self.imposed: str | None = None
         self.version = version  # what the device runs
         self.trusted = tuple(trusted)
         self.sleepy = sleepy
@@ -305,7 +277,7 @@ class OtaClient:
         if self.offset >= self.size:
             return self._verify(now)
         p = self.policy
-        if p.failure == "stall" and self.offset * 100 >= self.size * p.stall_at_percent:
+        if self.failure == "stall" and self.offset * 100 >= self.size * p.stall_at_percent:
             self.state = ClientState.STALLED
             self._emit(now, self.eui, "OtaTransferStalled", {"offset": self.offset})
             return []
@@ -322,8 +294,8 @@ class OtaClient:
         """Impose an OTA failure mode (an injected fault), or with None give the model's back.
         A download that the fault stalled goes on from where it stopped once the mode is no
         longer ``stall``."""
-        self.policy = _faulted(self.policy, failure)
-        if self.state is ClientState.STALLED and self.policy.failure != "stall":
+        self.imposed = failure
+        if self.state is ClientState.STALLED and self.failure != "stall":
             self.state = ClientState.DOWNLOADING
             self._emit(now, self.eui, "OtaTransferResumed", {"offset": self.offset})
             return self._request(now)
@@ -341,7 +313,7 @@ class OtaClient:
         assert self.offered is not None
         verdict = verify(bytes(self.buffer), self.trusted, identity=self.identity,
                          expected_size=self.size)
-        ok = verdict.ok and self.policy.failure != "verify_fails"
+        ok = verdict.ok and self.failure != "verify_fails"
         reason = verdict.reason or ("verification fault (its OTA failure mode)" if not ok else "")
         ids = _ids(*self.offered)
         if not ok:
@@ -383,7 +355,7 @@ class OtaClient:
     def _activate(self, now: int) -> list[Out]:
         assert self.downloaded_version is not None
         new = self.downloaded_version
-        if self.policy.failure == "activation_fails":
+        if self.failure == "activation_fails":
             self._emit(now, self.eui, "OtaActivationFailed",
                        {"version": version_text(new), "reverted_to": version_text(self.version)})
         else:
@@ -581,7 +553,7 @@ class OtaServer:
 # ---- the CHF's own firmware -----------------------------------------------------------------
 
 
-class ChfFirmware:
+class ChfFirmware(_Failing):
     """The CHF's own image: received over the WAN, verified, activated at a set time.
 
     Trace events follow the DUIS ``SMETS1CHFirmwareNotification`` states: UpdateRequested,
@@ -592,6 +564,7 @@ class ChfFirmware:
                  emit: Emit) -> None:
         self.eui = eui
         self.policy = policy
+        self.imposed: str | None = None
         self.version = version
         self.trusted = tuple(trusted)
         self._emit = emit
@@ -610,7 +583,7 @@ class ChfFirmware:
         p = self.policy
         identity = ImageIdentity(p.manufacturer_code, p.image_type, p.hardware_version)
         verdict = verify(raw, self.trusted, identity=identity)
-        if not verdict.ok or p.failure == "verify_fails":
+        if not verdict.ok or self.failure == "verify_fails":
             self.state, self.reason = "refused", verdict.reason or "verification fault"
             self._notify(now, "ImageRefused", {"reason": self.reason})
             return OtaStatus.INVALID_IMAGE
@@ -627,7 +600,7 @@ class ChfFirmware:
 
     def set_failure(self, failure: str | None) -> None:
         """Impose an OTA failure mode on the CHF's own firmware (None: the model's again)."""
-        self.policy = _faulted(self.policy, failure)
+        self.imposed = failure
 
     def schedule(self, at_us: int, now: int) -> None:
         if self.pending is None:
@@ -644,7 +617,7 @@ class ChfFirmware:
             return False
         new = self.pending.header.file_version
         self.pending, self.activate_at_us = None, None
-        if self.policy.failure == "activation_fails":
+        if self.failure == "activation_fails":
             self.state, self.reason = "failed", "activation failed; reverted"
             self._notify(now, "ActivationFailed", {"version": version_text(new),
                                                    "reverted_to": version_text(self.version)})

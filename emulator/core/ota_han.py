@@ -22,7 +22,6 @@ from emulator.core.han import Delivery, Han, HanNode
 from emulator.core.installation import InstallationCore
 from emulator.core.ota import (
     ChfFirmware,
-    FaultedPolicy,
     OtaClient,
     OtaPolicy,
     OtaServer,
@@ -192,12 +191,9 @@ class OtaHan:
     def imposed(self, eui: str) -> str | None:
         """The OTA failure mode a fault imposes on ``eui`` now, or None (its model's own)."""
         if eui == self._chf.eui and self.own is not None:
-            policy = self.own.policy
-        elif eui in self.clients:
-            policy = self.clients[eui].policy
-        else:
-            return None
-        return policy.failure if isinstance(policy, FaultedPolicy) else None
+            return self.own.imposed
+        client = self.clients.get(eui)
+        return None if client is None else client.imposed
 
     def transfer(self, eui: str) -> Transfer | None:
         return self.server.transfers.get(eui)
