@@ -109,8 +109,7 @@ class Esme(PrepaymentMeter):
         building the reading (what an IHD shows)."""
         self._catch_up(now)
         profile = self._profile
-        return (sum(milli // 1000 for milli in profile.registers), profile.rate_per_hour,
-                int(self._supply))
+        return profile.whole_total(), profile.rate_per_hour, int(self._supply)
 
     def handle_timer(self, now: int) -> None:
         """Settle the half hours up to ``now`` (credit checks may change supply)."""

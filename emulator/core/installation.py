@@ -187,11 +187,16 @@ class InstallationCore:
             t = gsme.get_timer()
             if t is not None and (best is None or t < best):
                 best = t
-        for consumer in (d.ppmid, d.ihd):
-            if consumer is not None:
-                t = consumer.get_timer()
-                if best is None or t < best:
-                    best = t
+        ppmid = d.ppmid
+        if ppmid is not None:
+            t = ppmid.get_timer()
+            if best is None or t < best:
+                best = t
+        ihd = d.ihd
+        if ihd is not None:
+            t = ihd.get_timer()
+            if best is None or t < best:
+                best = t
         t = self._consumer_press_at
         if t is not None and (best is None or t < best):
             best = t
@@ -209,19 +214,26 @@ class InstallationCore:
 
     def fire(self, now: int) -> int | None:
         """:meth:`handle_timer` at ``now``, then the next deadline (:meth:`get_timer`)."""
-        self.handle_timer(now)
+        if self.app is None:
+            return self._handle_direct(now)
+        self._handle_han(self.app, now)
         return self.get_timer()
 
-    def _handle_direct(self, now: int) -> None:
+    def _handle_direct(self, now: int) -> int | None:
         """The direct link's timer: the devices due at ``now`` in a fixed order (ESME, GSME,
-        PPMID, IHD, then the consumer's button), each consumer read answered at once."""
+        PPMID, IHD, then the consumer's button), each consumer read answered at once (the
+        ESME first, then the gas from the CHF's mirror: one ``refresh_direct`` per device).
+        Returns the next deadline, :meth:`get_timer`'s answer: a device that was not due keeps
+        its deadline (nothing here moves it: a meter not due has no half hour to settle, and
+        the consumers' reads and the button leave the GSME alone)."""
         d = self.devices
         chf = d.chf
         esme = d.esme
-        t = esme.get_timer()
-        if t is not None and t <= now:
+        best = esme.get_timer()
+        if best is not None and best <= now:
             esme.handle_timer(now)
             chf.heard(esme.eui, now)
+            best = esme.get_timer()
         gsme = d.gsme
         if gsme is not None:
             t = gsme.get_timer()
@@ -229,27 +241,49 @@ class InstallationCore:
                 reading = gsme.handle_timer(now)
                 if reading is not None and not self._cut_off(gsme.eui, now):
                     chf.mirror_report(gsme.eui, reading, now)
+                t = gsme.get_timer()
+            if t is not None and (best is None or t < best):
+                best = t
         ppmid = d.ppmid
-        if ppmid is not None:
-            for request in ppmid.take_due(now):
-                self._serve_display(ppmid, request.target, request.what, now)
         ihd = d.ihd
-        if ihd is not None:
-            for request in ihd.take_due(now):
-                if request.target is DeviceType.ESME:
-                    # what the IHD shows of the meter, without the whole EsmeReading
-                    value = ihd.esme_value(*esme.display_totals(now))
-                    chf.heard(ihd.eui, now)
-                    ihd.show_value(DeviceType.ESME, value, now)
-                else:
-                    self._serve_display(ihd, request.target, request.what, now)
-        if self._consumer_press_at is not None and self._consumer_press_at <= now:
-            self._consumer_press_at = None
+        due_p = ppmid is not None and ppmid.get_timer() <= now
+        due_i = ihd is not None and ihd.get_timer() <= now
+        if due_p or due_i:
+            # consumer devices read gas data from the mirror, with its last-update time
+            mirror = chf.gsme_mirror
+            gas_at = 0 if mirror is None else chf.clock(mirror[1])
+            if due_p:
+                assert ppmid is not None
+                ppmid.take_due(now)
+                snap = esme.payment(now)
+                chf.heard(ppmid.eui, now)
+                ppmid.refresh_direct(snap, mirror, gas_at, now)
+            if due_i:
+                assert ihd is not None
+                ihd.take_due(now)
+                # what the IHD shows of the meter, without the whole EsmeReading
+                value = ihd.esme_value(*esme.display_totals(now))
+                chf.heard(ihd.eui, now)
+                ihd.refresh_direct(value, mirror, gas_at, now)
+        press = self._consumer_press_at
+        if press is not None and press <= now:
+            self._consumer_press_at = press = None
             self.press_enable_supply(now)
         # Settling never arms a supply (it only cuts one), so whether it is ARMED needs no
         # catch-up of the meter: the same answer as _watch_supply's, without the work.
-        if (self._consumer_press_at is None and d.ppmid is not None and esme.supply_armed):
-            self._consumer_press_at = now + (5 + self._rng.randrange(55)) * MINUTE
+        if press is None and ppmid is not None and esme.supply_armed:
+            self._consumer_press_at = press = now + (5 + self._rng.randrange(55)) * MINUTE
+        if ppmid is not None:
+            t = ppmid.get_timer()
+            if best is None or t < best:
+                best = t
+        if ihd is not None:
+            t = ihd.get_timer()
+            if best is None or t < best:
+                best = t
+        if press is not None and (best is None or press < best):
+            best = press
+        return best
 
     def _handle_han(self, app: SmartEnergyApp, now: int) -> None:
         d = self.devices

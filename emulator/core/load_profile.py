@@ -272,6 +272,14 @@ class LoadProfile:
         """Accrued milli-units per register, as of the last :meth:`advance`."""
         return tuple(self._registers)
 
+    def whole_total(self) -> int:
+        """The sum of the registers in whole units, each rounded down first (as a reading's
+        registers are, and its total their sum)."""
+        registers = self._registers
+        if len(registers) == 1:
+            return registers[0] // 1000
+        return sum([milli // 1000 for milli in registers])
+
     @property
     def total(self) -> int:
         return sum(self._registers)

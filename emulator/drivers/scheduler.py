@@ -47,10 +47,15 @@ class Slot:
         """Arm at ``deadline`` (µs, run clock), replacing any earlier setting; None disarms."""
         if deadline == self._deadline:
             return
-        self._generation += 1
+        generation = self._generation = self._generation + 1
         self._deadline = deadline
         if deadline is not None:
-            self._scheduler._push(deadline, self, self._generation)
+            # push; arm the loop's timer unless firing (a fleet re-arms a slot on every fire)
+            scheduler = self._scheduler
+            heapq.heappush(scheduler._heap, (deadline, next(scheduler._seq), self, generation))
+            if not scheduler._firing and (scheduler._armed_at is None
+                                          or deadline < scheduler._armed_at):
+                scheduler._arm(deadline)
 
     def cancel(self) -> None:
         self.set(None)
@@ -87,11 +92,6 @@ class Scheduler:
         slot = Slot(self, callback)
         slot.set(deadline)
         return slot
-
-    def _push(self, deadline: int, slot: Slot, generation: int) -> None:
-        heapq.heappush(self._heap, (deadline, next(self._seq), slot, generation))
-        if not self._firing and (self._armed_at is None or deadline < self._armed_at):
-            self._arm(deadline)
 
     def _arm(self, deadline: int) -> None:
         if self._handle is not None:
