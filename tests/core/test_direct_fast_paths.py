@@ -153,6 +153,68 @@ def test_show_value_and_take_due_do_what_show_and_handle_timer_do() -> None:
     assert sum(e[2] == "DisplayUpdated" for e in rec_a.events) > 20
 
 
+@pytest.mark.parametrize("seed", [6, 7, 8])
+def test_refresh_direct_does_what_show_value_and_show_do(seed: int) -> None:
+    """One refresh_direct call per refresh, beside the requests answered one by one, over a
+    mirror that is absent at first, then changes at random instants (sometimes to equal data,
+    sometimes the same object again), with top-ups, supply changes and emergency credit on
+    the meter: the shown values, times, and every DisplayUpdated (a day apart too) agree, for
+    devices that show gas and one that does not."""
+    ihd_a, ihd_b, ppmid_a, ppmid_b, rec_a, rec_b = _consumers()
+    ppmid_model = load_device_model("acme-ppmid")
+    assert ppmid_model.kind == "ppmid"
+    lone_a = Ppmid("lone", ppmid_model, rec_a, MONDAY, gas=False)
+    lone_b = Ppmid("lone", ppmid_model, rec_b, MONDAY, gas=False)
+    meter = _esme(Recorder(), seed)
+    gas_model = load_device_model("zenith-gsme-prepay")
+    assert gas_model.kind == "gsme"
+    gsme = Gsme("gsme", gas_model, SplitMix64(seed), Recorder(), MONDAY, KEY)
+    rng = random.Random(seed)
+    mirror: tuple[object, int] | None = None
+    end = MONDAY + 4 * DAY
+    counter = 0
+    while True:
+        now = min(c.get_timer() for c in (ihd_a, ppmid_a, lone_a))
+        if now > end:
+            break
+        pick = rng.random()
+        if pick < 0.3:
+            at = now - rng.randrange(HOUR)
+            mirror = (gsme.registers(max(at, MONDAY)), at)
+        elif pick < 0.35 and mirror is not None:
+            mirror = (mirror[0], mirror[1])  # the same data, a new tuple
+        elif pick < 0.5:
+            counter += 1
+            _poke(meter, rng.random(), rng.random(), rng.choice((40, 200, 900)), now, counter)
+        gas_at = 0 if mirror is None else mirror[1] + 7  # the CHF's clock, some offset
+        for fast, slow in ((ihd_a, ihd_b), (ppmid_a, ppmid_b), (lone_a, lone_b)):
+            due = fast.take_due(now)
+            assert list(due) == slow.handle_timer(now)
+            if not due:
+                continue
+            if isinstance(fast, Ihd):
+                value: object = Ihd.esme_value(*meter.display_totals(now))
+                slow.show(DeviceType.ESME, meter.registers(now), now)
+            else:
+                value = meter.payment(now)
+                slow.show(DeviceType.ESME, value, now)
+            fast.refresh_direct(value, mirror, gas_at, now)
+            if mirror is not None and any(r.target is DeviceType.GSME for r in due):
+                slow.show(DeviceType.GSME, mirror[0], now, gas_at)
+            assert (fast.last_update_us, fast.gas_data_at) == (slow.last_update_us,
+                                                               slow.gas_data_at)
+        assert (ihd_a.import_wh, ihd_a.demand_w, ihd_a.gas_volume_dm3,
+                ihd_a.gas_flow_dm3_per_h) == (ihd_b.import_wh, ihd_b.demand_w,
+                                              ihd_b.gas_volume_dm3, ihd_b.gas_flow_dm3_per_h)
+        for fast_p, slow_p in ((ppmid_a, ppmid_b), (lone_a, lone_b)):
+            assert fast_p.shown() == slow_p.shown()
+            assert fast_p.shown(DeviceType.GSME) == slow_p.shown(DeviceType.GSME)
+    assert rec_a.events == rec_b.events
+    shown = [e for e in rec_a.events if e[2] == "DisplayUpdated"]
+    assert len(shown) > 30
+    assert any(e[3].get("target") == "GSME" for e in shown)
+
+
 def test_the_cached_seasonal_factor_is_the_formula() -> None:
     for amplitude in (0, 150_000, 600_000):
         for day in range(0, 800, 7):
