@@ -4,7 +4,7 @@
 """
 
 from harness.demo import DemoConfig, run_demo
-from harness.headend import HeadEnd, HeadEndSession, connect
+from harness.headend import HeadEnd, HeadEndSession, Poller, connect
 from harness.migration.run import MigrateConfig, run_migration
 from harness.migration.s1sp import S1sp
 
@@ -13,6 +13,7 @@ __all__ = [
     "HeadEnd",
     "HeadEndSession",
     "MigrateConfig",
+    "Poller",
     "S1sp",
     "connect",
     "run_demo",

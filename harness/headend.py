@@ -1,9 +1,12 @@
 """A head-end: the SMSO's HES or the S1SP, talking the WAN protocol to CHFs over mutual TLS.
 
 Connect with :func:`connect` over any link (memory or TCP); the returned :class:`HeadEndSession`
-has an async method per command. The protocol itself (sealing under the role's keys, counters,
-reply checks) is the sans-IO :class:`~emulator.core.headend.HeadEndCore`; this module is its
-asyncio driver: the TLS channel, waiting for replies, timeouts, traces on the run's clock.
+has an async method per command, and :meth:`HeadEndSession.submit` sends one without waiting
+(its reply goes to a function). A :class:`Poller` reads meters on a schedule through the
+scheduler's heap, as a head-end's scheduled reads do. The protocol itself (sealing under the
+role's keys, counters, reply checks) is the sans-IO :class:`~emulator.core.headend.HeadEndCore`;
+this module is its asyncio driver: the TLS channel, waiting for replies, timeouts, traces on the
+run's clock.
 """
 
 from __future__ import annotations
@@ -17,20 +20,22 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from cryptography import x509
 
 from emulator.core import headend_commands as commands
 from emulator.core.headend import Command, HeadEndCore, Reply, ReplyFailed
+from emulator.core.timebase import SECOND
 from emulator.core.trace_sink import Emit, discard
 from emulator.core.utrn import generate_utrn
 from emulator.drivers.clock import Clock
 from emulator.drivers.link import LinkEnd
 from emulator.drivers.peer_certs import der_of
+from emulator.drivers.scheduler import Scheduler
 from emulator.drivers.tls import client_context
 from emulator.drivers.wan_channel import WanChannel
-from emulator.errors import LocalProtocolError, MalformedFrame, TransportError
+from emulator.errors import LocalProtocolError, MalformedFrame, S1labError, TransportError
 from emulator.keystore import ChfKeys, RoleKeys
 from emulator.pki import PkiFolder, eui_of_chf_cert
 from emulator.wire import wan
@@ -166,6 +171,16 @@ class _RequestTimeouts:
                 session._expire(fut)  # noqa: SLF001
 
 
+class _Submitted(Generic[T]):
+    """A request sent with :meth:`HeadEndSession.submit`: its reply goes to ``done``."""
+
+    __slots__ = ("command", "done")
+
+    def __init__(self, command: Command[T], done: Callable[[T | S1labError], None]) -> None:
+        self.command = command
+        self.done = done
+
+
 class HeadEndSession:
     """The asyncio driver of a :class:`~emulator.core.headend.HeadEndCore` over a TLS
     channel: it sends the core's frames, hands it what arrives, and waits (with timeouts)."""
@@ -181,7 +196,9 @@ class HeadEndSession:
         self.request_timeout = request_timeout_s
         self._loop = asyncio.get_running_loop()
         self.core = HeadEndCore(headend.role, headend.role_keys, headend.counters)
-        self._pending: dict[int, asyncio.Future[Reply]] = {}
+        # What waits for each transaction's reply: an awaiting caller's future, or a
+        # submitted request's function.
+        self._pending: dict[int, asyncio.Future[Reply] | _Submitted[Any]] = {}
         self._timeouts = _RequestTimeouts.of(self._loop)
         self._read: tuple[str, Command[commands.Instantaneous]] | None = None
         self._established: asyncio.Future[str] = self._loop.create_future()
@@ -233,10 +250,13 @@ class HeadEndSession:
         err = TransportError(f"WAN session to {self._channel.peer_name} closed: {reason}")
         if not self._established.done():
             self._established.set_exception(err)
-        for fut in self._pending.values():
-            if not fut.done():
-                fut.set_exception(err)
+        waiting = list(self._pending.values())
         self._pending.clear()
+        for waiter in waiting:
+            if isinstance(waiter, _Submitted):
+                waiter.done(err)
+            elif not waiter.done():
+                waiter.set_exception(err)
 
     @property
     def headend(self) -> HeadEnd:
@@ -262,13 +282,29 @@ class HeadEndSession:
             return
         if event is None:
             return  # late reply after a timeout
-        fut = self._pending.pop(event.txn, None)
-        if fut is None or fut.done():
+        waiter = self._pending.pop(event.txn, None)
+        if waiter is None:
             return
-        if isinstance(event, ReplyFailed):
-            fut.set_exception(event.error)
+        if isinstance(waiter, _Submitted):
+            self._answer(waiter, event)
+        elif waiter.done():
+            return
+        elif isinstance(event, ReplyFailed):
+            waiter.set_exception(event.error)
         else:
-            fut.set_result(event)
+            waiter.set_result(event)
+
+    def _answer(self, submitted: _Submitted[T], event: Reply | ReplyFailed) -> None:
+        """A submitted request's reply came (the core has stopped waiting for it)."""
+        outcome: T | S1labError
+        if isinstance(event, ReplyFailed):
+            outcome = event.error
+        else:
+            try:
+                outcome = self._result(submitted.command, event)
+            except S1labError as exc:  # the CHF refused, or answered with another type
+                outcome = exc
+        submitted.done(outcome)
 
     def build_frame(
         self, msg_type: MessageType, target: str, body: object | None = None, *,
@@ -322,12 +358,44 @@ class HeadEndSession:
     async def run(self, command: Command[T]) -> T:
         """Send ``command``, check and trace its answer."""
         txn, frame = self.core.seal_command(command, self._clock.now_us())
-        result = self.core.result(command, await self._exchange(frame, txn))
+        return self._result(command, await self._exchange(frame, txn))
+
+    def _result(self, command: Command[T], reply: Reply) -> T:
+        """The checked result of ``command`` from its reply, traced."""
+        result = self.core.result(command, reply)
         if command.trace is not None and self._headend.emit is not discard:
             event, device, fields = command.trace(result)
             self._headend.emit(self._clock.now_us(), self._headend.name, event,
                                {"chf": self.chf_eui, "device": device, **fields})
         return result
+
+    def submit(self, command: Command[T], done: Callable[[T | S1labError], None]) -> int:
+        """Send ``command`` now, without waiting, and return its transaction id.
+
+        ``done`` is called once, when the reply comes, with what :meth:`run` would return
+        (checked and traced alike), or with the error :meth:`run` would raise: the CHF's
+        refusal (``RemoteProtocolError``), a reply that fails its checks, the session closed
+        (``TransportError``). It runs where the reply is handled (a link's delivery), with no
+        future or task in between; an exception it raises is the link's, which on the
+        scheduler ends the run. There is no deadline: the caller bounds the wait and gives up
+        with :meth:`abandon` (a :class:`Poller` does, on the scheduler). Raises
+        ``TransportError`` at once when the session is not open."""
+        txn, frame = self.core.seal_command(command, self._clock.now_us())
+        self._pending[txn] = _Submitted(command, done)
+        self.core.expect(txn)
+        self.requests += 1
+        try:
+            self._channel.send_frame(frame)
+        except BaseException:
+            self.abandon(txn)
+            raise
+        return txn
+
+    def abandon(self, txn: int) -> None:
+        """Stop waiting for submitted request ``txn``: its ``done`` is not called, and a late
+        reply is dropped (as after a timeout)."""
+        self._pending.pop(txn, None)
+        self.core.forget(txn)
 
     # ---- commands ------------------------------------------------------------------------
 
@@ -396,4 +464,180 @@ class HeadEndSession:
         return await self.run(commands.activate_firmware(device, at))
 
 
-__all__ = ["HeadEnd", "HeadEndSession", "connect"]
+#: What a :class:`Poller` calls after each read: the target, the run's time, and the reading
+#: or the error the read ended with.
+OnRead = Callable[["PollTarget", int, "commands.Instantaneous | S1labError"], None]
+
+
+def _ignore_read(target: PollTarget, now: int,
+                 outcome: commands.Instantaneous | S1labError) -> None:
+    pass
+
+
+class PollTarget:
+    """One meter a :class:`Poller` reads over one session: its schedule and its outcomes."""
+
+    __slots__ = ("_command", "_due", "_poller", "_slot", "_txn", "active", "device", "errors",
+                 "last", "reads", "session")
+
+    def __init__(self, poller: Poller, session: HeadEndSession, device: str,
+                 first_at: int) -> None:
+        self._poller = poller
+        self.session = session
+        self.device = device
+        self._command = commands.read_instantaneous(device)
+        self._due = first_at  # when the read in flight (or the next one) was due
+        self._txn: int | None = None  # the read in flight
+        self._slot = poller.scheduler.slot(self._fire)
+        self.active = True  # False once the poller stopped reading it (closed session, close())
+        self.reads = 0  # answered with a reading
+        self.errors = 0  # refused, failed its checks, timed out, or no session
+        self.last: commands.Instantaneous | S1labError | None = None
+
+    @property
+    def in_flight(self) -> bool:
+        return self._txn is not None
+
+    @property
+    def next_at(self) -> int | None:
+        """When the next read is due (None: in flight, or no more reads)."""
+        return None if self._txn is not None or not self.active else self._due
+
+    def _start(self) -> None:
+        if self._due >= self._poller.until:
+            self._stop()
+        else:
+            self._slot.set(self._due)
+
+    def _fire(self, now: int) -> None:
+        txn = self._txn
+        if txn is not None:  # the read in flight reached its deadline unanswered
+            self._txn = None
+            session = self.session
+            session.abandon(txn)
+            self._outcome(now, TransportError(
+                f"no response from CHF {session.chf_eui} in {session.request_timeout:g} s"))
+            return
+        try:
+            self._txn = self.session.submit(self._command, self._answered)
+        except S1labError as exc:  # the session is closed
+            self._outcome(now, exc)
+            return
+        self._slot.set(now + round(self.session.request_timeout * SECOND))
+
+    def _answered(self, outcome: commands.Instantaneous | S1labError) -> None:
+        self._txn = None
+        self._outcome(self._poller.scheduler.clock.now_us(), outcome)
+
+    def _outcome(self, now: int, outcome: commands.Instantaneous | S1labError) -> None:
+        self.last = outcome
+        if isinstance(outcome, S1labError):
+            self.errors += 1
+        else:
+            self.reads += 1
+        poller = self._poller
+        if not self.session.is_open or not self.active:
+            self._stop()
+        else:
+            # The next read on the schedule not already past (one read in flight at a time:
+            # those that fell due while it waited are skipped).
+            interval = poller.interval
+            due = self._due + interval
+            if due < now:
+                due += -(-(now - due) // interval) * interval
+            self._due = due
+            self._start()
+        poller.on_read(self, now, outcome)
+
+    def _stop(self) -> None:
+        self._slot.cancel()
+        if self.active:
+            self.active = False
+            self._poller._target_done()  # noqa: SLF001
+
+
+class Poller:
+    """A head-end's scheduled reads: every ``interval_us``, each target's meter is read
+    (``READ_INSTANTANEOUS`` over its session, as :meth:`HeadEndSession.read_instantaneous`
+    does: the same frames, checks and trace), from its own first time on, until ``until``.
+
+    The reads run on the scheduler's heap (a slot per target) and their replies come back
+    through :meth:`HeadEndSession.submit`: no task, no loop timer and no future per read, so
+    a fleet's hourly reads cost what the reads do, not event-loop turns. Each read has the
+    session's ``request_timeout``: unanswered by then, it fails with ``TransportError`` (a
+    late reply is dropped). One read per target is in flight at a time: a read due while the
+    one before still waits is skipped. A target whose session is closed stops being read
+    (its last outcome is the error). After each read ``on_read(target, now, outcome)`` is
+    called with the reading or the error; an exception it raises ends the run (it runs on
+    the scheduler).
+
+    :meth:`spread` gives ``n`` first times spread over one interval (jittered phases, so that
+    a fleet's reads do not all fall on one instant)."""
+
+    def __init__(self, scheduler: Scheduler, interval_us: int, on_read: OnRead = _ignore_read,
+                 until: int | None = None) -> None:
+        if interval_us <= 0:
+            raise LocalProtocolError(f"a poll interval must be positive, not {interval_us} us")
+        self.scheduler = scheduler
+        self.interval = interval_us
+        self.on_read = on_read
+        #: No read is sent at or after this run time (None: none set, read until closed).
+        self.until = until if until is not None else 1 << 62
+        self.targets: list[PollTarget] = []
+        self._active = 0
+        self._finished: asyncio.Future[None] | None = None
+
+    def add(self, session: HeadEndSession, device: str, first_at: int) -> PollTarget:
+        """Read ``device`` over ``session`` at ``first_at`` (run time, µs), then every
+        interval."""
+        target = PollTarget(self, session, normalise(device), first_at)
+        self.targets.append(target)
+        self._active += 1
+        target._start()  # noqa: SLF001
+        return target
+
+    def spread(self, n: int, start: int, seed: int = 0) -> list[int]:
+        """``n`` first read times in ``[start, start + interval)``, spread evenly with a
+        jitter: each in its own ``interval / n`` share, at a seeded pseudo-random point of it."""
+        share = self.interval / n if n else 0.0
+        return [start + int(share * (k + _jitter(seed, k))) for k in range(n)]
+
+    @property
+    def reads(self) -> int:
+        return sum(t.reads for t in self.targets)
+
+    @property
+    def errors(self) -> int:
+        return sum(t.errors for t in self.targets)
+
+    async def finished(self) -> None:
+        """Wait until no target will be read again (each is past ``until``, closed, or the
+        poller was closed), their last reads answered or timed out."""
+        if self._active == 0:
+            return
+        if self._finished is None:
+            self._finished = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._finished)
+
+    def _target_done(self) -> None:
+        self._active -= 1
+        if self._active == 0 and self._finished is not None and not self._finished.done():
+            self._finished.set_result(None)
+
+    def close(self) -> None:
+        """Stop reading: nothing more is sent, reads in flight are abandoned."""
+        for target in self.targets:
+            txn = target._txn  # noqa: SLF001
+            if txn is not None:
+                target._txn = None  # noqa: SLF001
+                target.session.abandon(txn)
+            target._stop()  # noqa: SLF001
+
+
+def _jitter(seed: int, k: int) -> float:
+    """A fraction in [0, 1) for the ``k``-th of a seeded series (the golden ratio's
+    multiples, shifted by the seed: well spread, reproducible)."""
+    return ((k + 1) * 0.6180339887498949 + seed * 0.7548776662466927) % 1.0
+
+
+__all__ = ["HeadEnd", "HeadEndSession", "PollTarget", "Poller", "connect"]
