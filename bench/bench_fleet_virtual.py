@@ -492,31 +492,36 @@ def main() -> None:
               f"{net_cpu:.0f} vs raw {s.raw_hs_cpu:.0f} = {100 * net_cpu / s.raw_hs_cpu:.1f}% "
               f"({100 * s.n / s.handshake_cpu_s / s.raw_hs_cpu:.1f}% with the fleet's activity)")
 
-    z = fleet_run(args.installations, args.days, "zigbee", capture_first=True)
-    # The floor is timed twice around a second ZigBee run and the medians averaged, so that
-    # both sides of the ratio see the same (shared, noisy) machine.
-    floor_a, old_a, frames_per_day = bare_floor(z.frames, args.days)
-    z2 = fleet_run(args.installations, args.days, "zigbee")
-    floor_b, old_b, _ = bare_floor(z.frames, args.days)
-    floor_s = (floor_a + floor_b) / 2
-    old_s = (old_a + old_b) / 2
-    z.activity_s = (z.activity_s + z2.activity_s) / 2
-    z_rate = z.n * z.days / z.activity_s
-    floor_rate = 1 / floor_s
-    print(f"[throughput] standard activity, {args.days:g} simulated day(s)")
-    print(f"  full ZigBee HAN, {z.n} installations: {z_rate:8.1f} installation-days/s "
-          f"({1e3 / z_rate:.1f} ms per installation-day; {z.reads} WAN reads)")
-    print(f"  bare floor: {frames_per_day} frames per installation-day, "
-          f"{1e3 * floor_s:.1f} ms -> {floor_rate:8.1f} installation-days/s")
-    print(f"  ZigBee / bare floor = {z_rate / floor_rate:.2f}   target >= 0.5   "
-          f"{_verdict(z_rate >= 0.5 * floor_rate)}")
-    print(f"    (floor without making the header objects and ZCL bytes, the definition before "
-          f"2026-12: {1e3 * old_s:.1f} ms, ratio {z_rate * old_s:.2f})")
-    d = fleet_run(args.direct, args.days, "direct")
-    d_rate = d.n * d.days / d.activity_s
-    print(f"  direct HAN, {d.n} installations:  {d_rate:8.1f} installation-days/s "
-          f"({1e3 / d_rate:.2f} ms per installation-day)   target >= 200   "
-          f"{_verdict(d_rate >= 200)}")
+    # A phase given 0 installations is skipped (e.g. --installations 0 --direct 0: the scale
+    # phase alone).
+    if args.installations or args.direct:
+        print(f"[throughput] standard activity, {args.days:g} simulated day(s)")
+    if args.installations:
+        z = fleet_run(args.installations, args.days, "zigbee", capture_first=True)
+        # The floor is timed twice around a second ZigBee run and the medians averaged, so that
+        # both sides of the ratio see the same (shared, noisy) machine.
+        floor_a, old_a, frames_per_day = bare_floor(z.frames, args.days)
+        z2 = fleet_run(args.installations, args.days, "zigbee")
+        floor_b, old_b, _ = bare_floor(z.frames, args.days)
+        floor_s = (floor_a + floor_b) / 2
+        old_s = (old_a + old_b) / 2
+        z.activity_s = (z.activity_s + z2.activity_s) / 2
+        z_rate = z.n * z.days / z.activity_s
+        floor_rate = 1 / floor_s
+        print(f"  full ZigBee HAN, {z.n} installations: {z_rate:8.1f} installation-days/s "
+              f"({1e3 / z_rate:.1f} ms per installation-day; {z.reads} WAN reads)")
+        print(f"  bare floor: {frames_per_day} frames per installation-day, "
+              f"{1e3 * floor_s:.1f} ms -> {floor_rate:8.1f} installation-days/s")
+        print(f"  ZigBee / bare floor = {z_rate / floor_rate:.2f}   target >= 0.5   "
+              f"{_verdict(z_rate >= 0.5 * floor_rate)}")
+        print(f"    (floor without making the header objects and ZCL bytes, the definition before "
+              f"2026-12: {1e3 * old_s:.1f} ms, ratio {z_rate * old_s:.2f})")
+    if args.direct:
+        d = fleet_run(args.direct, args.days, "direct")
+        d_rate = d.n * d.days / d.activity_s
+        print(f"  direct HAN, {d.n} installations:  {d_rate:8.1f} installation-days/s "
+              f"({1e3 / d_rate:.2f} ms per installation-day)   target >= 200   "
+              f"{_verdict(d_rate >= 200)}")
 
 
 if __name__ == "__main__":
