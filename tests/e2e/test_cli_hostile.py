@@ -170,16 +170,18 @@ def test_a_failing_device_callback_fails_the_run_in_one_line(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from emulator.core.installation import InstallationCore
 
-    original = InstallationCore.handle_timer
+    # ``fire`` is what the scheduler calls for an installation's deadline (the direct HAN's
+    # fire does not go through ``handle_timer``).
+    original = InstallationCore.fire
     calls = [0]
 
-    def sometimes_broken(self: InstallationCore, now: int) -> None:
+    def sometimes_broken(self: InstallationCore, now: int) -> int | None:
         calls[0] += 1
         if calls[0] == 50:
             raise KeyError("00-1B-C5-0C-00-00-00-09")
-        original(self, now)
+        return original(self, now)
 
-    monkeypatch.setattr(InstallationCore, "handle_timer", sometimes_broken)
+    monkeypatch.setattr(InstallationCore, "fire", sometimes_broken)
     code, _, err = _exit(["demo", "-n", "2", "--days", "0.5", "--out", str(tmp_path)], capsys)
     assert code != 0 and err.strip().count("\n") == 0
     assert "device callback failed" in err and "KeyError" in err
