@@ -26,6 +26,7 @@ from cryptography import x509
 
 from emulator.core import headend_commands as commands
 from emulator.core.headend import Command, HeadEndCore, Reply, ReplyFailed
+from emulator.core.rng import SplitMix64
 from emulator.core.timebase import SECOND
 from emulator.core.trace_sink import Emit, discard
 from emulator.core.utrn import generate_utrn
@@ -386,7 +387,7 @@ class HeadEndSession:
         self.requests += 1
         try:
             self._channel.send_frame(frame)
-        except BaseException:
+        except S1labError:  # the channel is not open (or the link refused the write)
             self.abandon(txn)
             raise
         return txn
@@ -600,7 +601,8 @@ class Poller:
         """``n`` first read times in ``[start, start + interval)``, spread evenly with a
         jitter: each in its own ``interval / n`` share, at a seeded pseudo-random point of it."""
         share = self.interval / n if n else 0.0
-        return [start + int(share * (k + _jitter(seed, k))) for k in range(n)]
+        rng = SplitMix64(seed)
+        return [start + int(share * (k + rng.random())) for k in range(n)]
 
     @property
     def reads(self) -> int:
@@ -632,12 +634,6 @@ class Poller:
                 target._txn = None  # noqa: SLF001
                 target.session.abandon(txn)
             target._stop()  # noqa: SLF001
-
-
-def _jitter(seed: int, k: int) -> float:
-    """A fraction in [0, 1) for the ``k``-th of a seeded series (the golden ratio's
-    multiples, shifted by the seed: well spread, reproducible)."""
-    return ((k + 1) * 0.6180339887498949 + seed * 0.7548776662466927) % 1.0
 
 
 __all__ = ["HeadEnd", "HeadEndSession", "PollTarget", "Poller", "connect"]
