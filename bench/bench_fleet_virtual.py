@@ -1,22 +1,44 @@
-"""Fleet figures on the virtual clock, one process (issue 12, item 4), each target beside it.
+"""Fleet figures on the virtual clock (issue 12, item 4), each target beside it.
 
     .venv/bin/python bench/bench_fleet_virtual.py [--scale 20000] [--scale-minutes 10]
         [--installations 100] [--direct 2000] [--days 1] [--profile zigbee|direct]
 
-Phases, all in this one process and run:
+One command; each phase runs in a child process of its own (``--phase NAME`` runs one in
+this process), so that no phase's figure owes anything to the one before it: until
+2026-12-02 all ran in one process, and the direct HAN after the 20,000-installation scale
+phase measured about 80 installation-days/s against 98-107 in a process of its own (the
+scale phase's freed heap, hundreds of MiB of glibc and pymalloc fragments, was still the
+process's). The header line gives the load average and ``GLIBC_TUNABLES`` (docs/scale.md:
+``glibc.malloc.hugetlb=1``); a tunable set applies to both sides of every ratio, since the
+raw references run in the same process. Phases:
 
 1. **scale**: ``--scale`` installations of the default DMC with the full ZigBee HAN, started
    from the commissioned steady state, every one connected by the head-end (paced ramp,
    :data:`RAMP` = 200 in flight; the built fleet's objects frozen with ``gc.freeze()`` first
    and young objects collected every :data:`~harness.fleet.serve.GC_THRESHOLD` allocations,
    as ``s1lab fleet serve`` does with its fleet), then ``--scale-minutes`` of the standard
-   activity: peak RSS per installation with both TLS ends counted, and handshakes/s beside the
-   raw memory-BIO rate measured in this process with that fleet in memory: the faster of
-   s1lab's own contexts (the shared CHF server context) and a Python ``ssl`` context per CHF,
-   OpenSSL calls only, sampled before the ramp, at three points inside it (the event loop,
-   and so the simulated clock, waits while a sample runs; its time is not the ramp's) and
-   after it, and the mean of the samples taken (before 2026-12-02: before and after only, so
-   a ramp of a minute on a shared machine was set against eight seconds at its ends). The
+   activity: peak RSS per installation with both TLS ends counted, and handshakes/s beside
+   two raw memory-BIO rates measured in this process with that fleet in memory, each with
+   its ratio and verdict (:func:`bench_wan.raw_baseline`; each the faster of s1lab's own
+   contexts, the shared CHF server context, and a Python ``ssl`` context per CHF, OpenSSL
+   calls only):
+
+   - **sessions kept: the raw rate at that scale**, the one the target means. The fleet's
+     installations stay connected, so each handshake of the ramp leaves a connected pair of
+     sessions (both TLS ends) in memory and the heap grows by one per handshake, into pages
+     the kernel must zero first (about 15 minor faults per handshake, about 12% of the
+     ramp's time, measured 2026-12-02). This loop ends each handshake as the fleet does (the
+     client takes the CHF's ticket and gives back its buffers) and keeps both ends until its
+     sample is over, so its heap grows the same way (its page faults per handshake are
+     printed beside the ramp's); its pairs are freed and their pages handed back after it.
+   - **sessions dropped**, the reference before 2026-12-02: each pair freed after its
+     handshake, so the next one reuses the memory just freed (no fresh pages; no ticket
+     taken). It is the faster; printed so that the two can be compared, never hidden.
+
+   Both loops are sampled before the ramp, at three points inside it (the event loop, and
+   so the simulated clock, waits while a sample runs; its time is not the ramp's) and after
+   it, and the mean of the samples taken (before 2026-12-02: before and after only, so a
+   ramp of a minute on a shared machine was set against eight seconds at its ends). The
    ramp lasts about a minute of simulated time at 20,000 (200 in flight, two round trips of
    150 ms each way per handshake), in which the fleet does its standard activity: the rate is
    given net of the time the installations' own timers took in it, and with it; and per CPU
@@ -62,10 +84,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import ctypes
-import ctypes.util
 import gc
+import os
 import pstats
+import resource
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -75,7 +98,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_wan import current_rss_kib, raw_baseline, rss_kib  # noqa: E402
+from bench_wan import current_rss_kib, malloc_trim, raw_baseline, rss_kib  # noqa: E402
 
 from emulator.core.han_crypto import build_secured_frame, parse_secured_frame  # noqa: E402
 from emulator.core.timebase import DAY, HOUR  # noqa: E402
@@ -102,20 +125,25 @@ from harness.fleet.serve import GC_THRESHOLD  # noqa: E402
 from harness.headend import HeadEnd, HeadEndSession, Poller, connect  # noqa: E402
 
 READ_INTERVAL = HOUR
-_LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
 
 
 def trim() -> None:
     """Hand glibc's free pages back to the system: RSS then counts live memory, not the
     fragments a ramp of handshakes leaves between long-lived allocations."""
     gc.collect()
-    _LIBC.malloc_trim(0)
+    malloc_trim()
+
+
+def minor_faults() -> int:
+    """Minor page faults of this process so far (a fresh page zeroed by the kernel is one)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 #: Handshakes in flight at once in the scale phase's ramp (why 200: the module's docstring).
 RAMP = 200
 #: Raw-rate samples taken inside the ramp (evenly spread), besides one before it and one
-#: after; each is the faster of the two raw references over RAW_HANDSHAKES handshakes.
+#: after; each measures both raw loops (sessions dropped, sessions kept), each the faster of
+#: s1lab's sessions and Python's ssl over RAW_HANDSHAKES handshakes.
 RAW_INSIDE = 3
 RAW_HANDSHAKES = 500
 
@@ -155,14 +183,39 @@ class _TimedScheduler(Scheduler):
         for slot, plain, timed in self._device_slots:
             slot._callback = timed if on else plain
 
-def _raw_rate(handshakes: int) -> tuple[float, float]:
-    """Raw memory-BIO handshakes/s, per wall second and per CPU second of this process: the
-    faster of s1lab's own sessions (the shared CHF server context) and Python's ssl with a
-    context per CHF (the stricter reference), OpenSSL calls only."""
-    wall = max(raw_baseline(handshakes, 1)[0], raw_baseline(handshakes, 1, "python")[0])
-    cpu = max(raw_baseline(handshakes, 1, timer=time.process_time)[0],
-              raw_baseline(handshakes, 1, "python", timer=time.process_time)[0])
-    return wall, cpu
+@dataclass(frozen=True)
+class RawSample:
+    """One sample of the raw memory-BIO references, handshakes/s per wall second and per CPU
+    second of this process: each the faster of s1lab's own sessions (the shared CHF server
+    context) and Python's ssl with a context per CHF, OpenSSL calls only; the loop that drops
+    each pair of sessions after its handshake, and the one that keeps them (``keep=True`` of
+    :func:`bench_wan.raw_baseline`: the heap grows per handshake as the fleet's does)."""
+
+    drop_wall: float
+    drop_cpu: float
+    keep_wall: float
+    keep_cpu: float
+    keep_faults: float  # minor page faults per handshake of the loop that keeps its sessions
+    drop_faults: float
+
+
+def _raw_rate(handshakes: int) -> RawSample:
+    """One :class:`RawSample` (the two loops alternate)."""
+
+    def best(keep: bool, timer: Callable[[], float]) -> float:
+        return max(raw_baseline(handshakes, 1, timer=timer, keep=keep)[0],
+                   raw_baseline(handshakes, 1, "python", timer=timer, keep=keep)[0])
+
+    rates: dict[tuple[bool, bool], float] = {}
+    faults = {False: 0, True: 0}
+    for cpu in (False, True):
+        for keep in (False, True):
+            f = minor_faults()
+            rates[keep, cpu] = best(keep, time.process_time if cpu else time.perf_counter)
+            faults[keep] += minor_faults() - f
+    per = 4 * handshakes  # handshakes per loop: two timers x two servers
+    return RawSample(rates[False, False], rates[False, True], rates[True, False],
+                     rates[True, True], faults[True] / per, faults[False] / per)
 
 
 @dataclass
@@ -179,13 +232,18 @@ class Run:
     peak_kib: int
     rss_trimmed_kib: int  # connected, after glibc returned its free pages (malloc_trim)
     frames: list[tuple[bytes, Installation]]  # installation 0's frames on air, when captured
-    raw_hs: float  # raw memory-BIO handshakes/s measured with this fleet in memory (or 0)
-    handshake_cpu_s: float  # CPU seconds of this process for the ramp ...
-    raw_hs_cpu: float  # ... and the raw rate per CPU second (other processes' load aside)
+    handshake_cpu_s: float  # CPU seconds of this process for the ramp
     ramp_virtual_s: float  # simulated seconds the ramp lasted ...
     ramp_device_s: float  # ... wall and CPU seconds the installations' own timers took in it
     ramp_device_cpu_s: float
-    raw_samples: list[tuple[float, float]]  # each sample's raw rate, per wall and CPU second
+    ramp_faults: int  # minor page faults of this process in the ramp (the samples' aside)
+    # the raw references measured with this fleet in memory (empty: not measured)
+    raw_samples: list[RawSample]
+
+    def raw_mean(self, name: str) -> float:
+        """The mean over the samples of one :class:`RawSample` field."""
+        values: list[float] = [getattr(r, name) for r in self.raw_samples]
+        return sum(values) / len(values)
 
 
 async def _fleet_run(n: int, days: float, han: HanMode, capture_first: bool,
@@ -218,7 +276,8 @@ async def _fleet_run(n: int, days: float, han: HanMode, capture_first: bool,
     raw_k = min(n, RAW_HANDSHAKES)
     samples = [_raw_rate(raw_k)] if raw else []
     marks = [n * k // (RAW_INSIDE + 1) for k in range(1, RAW_INSIDE + 1)] if raw else []
-    paused = [0.0, 0.0]  # wall and CPU seconds of the samples inside the ramp (not the ramp's)
+    # wall and CPU seconds, and page faults, of the samples inside the ramp (not the ramp's)
+    paused = [0.0, 0.0, 0.0]
     connected = 0
     opened: list[HeadEndSession | None] = [None] * n
     todo = iter(enumerate(fleet.installations))
@@ -233,18 +292,20 @@ async def _fleet_run(n: int, days: float, han: HanMode, capture_first: bool,
             if marks and connected >= marks[0]:
                 # The loop (and so the simulated clock) waits while the sample runs.
                 del marks[0]
-                w, c = time.perf_counter(), time.process_time()
+                w, c, f = time.perf_counter(), time.process_time(), minor_faults()
                 samples.append(_raw_rate(raw_k))
                 paused[0] += time.perf_counter() - w
                 paused[1] += time.process_time() - c
+                paused[2] += minor_faults() - f
 
-    t0, c0, v0 = time.perf_counter(), time.process_time(), clock.now_us()
+    t0, c0, v0, f0 = time.perf_counter(), time.process_time(), clock.now_us(), minor_faults()
     d0, dc0 = scheduler.device_s, scheduler.device_cpu_s
     scheduler.timing(True)
     await asyncio.gather(*[dialler() for _ in range(min(RAMP, n))])
     scheduler.timing(False)
     handshake_s = time.perf_counter() - t0 - paused[0]
     handshake_cpu_s = time.process_time() - c0 - paused[1]
+    ramp_faults = minor_faults() - f0 - int(paused[2])
     ramp_virtual_s = (clock.now_us() - v0) / 1e6
     ramp_device_s, ramp_device_cpu_s = scheduler.device_s - d0, scheduler.device_cpu_s - dc0
     sessions = [s for s in opened if s is not None]
@@ -257,8 +318,6 @@ async def _fleet_run(n: int, days: float, han: HanMode, capture_first: bool,
     # machine as the ramp.
     if raw:
         samples.append(_raw_rate(raw_k))
-    raw_hs = sum(s[0] for s in samples) / len(samples) if samples else 0.0
-    raw_hs_cpu = sum(s[1] for s in samples) / len(samples) if samples else 0.0
     frames.clear()  # count the activity only, from the steady state on
 
     start = clock.now_us()
@@ -289,9 +348,8 @@ async def _fleet_run(n: int, days: float, han: HanMode, capture_first: bool,
     gc.unfreeze()
     assert poller.errors == 0, [t.last for t in poller.targets if t.errors][:3]
     return Run(n, days, build_s, handshake_s, activity_s, poller.reads,
-               rss0, rss_built, rss_connected, peak, rss_trimmed, frames, raw_hs,
-               handshake_cpu_s, raw_hs_cpu, ramp_virtual_s, ramp_device_s, ramp_device_cpu_s,
-               samples)
+               rss0, rss_built, rss_connected, peak, rss_trimmed, frames, handshake_cpu_s,
+               ramp_virtual_s, ramp_device_s, ramp_device_cpu_s, ramp_faults, samples)
 
 
 def fleet_run(n: int, days: float, han: HanMode, capture_first: bool = False,
@@ -434,6 +492,87 @@ def _verdict(ok: bool) -> str:
     return "MET" if ok else "NOT MET"
 
 
+def _percent(rate: float, ref: float) -> str:
+    return f"{100 * rate / ref:5.1f}%"
+
+
+def scale_phase(args: argparse.Namespace) -> None:
+    s = fleet_run(args.scale, args.scale_minutes / 1440, "zigbee", raw=True,
+                  young_gc=GC_THRESHOLD)
+    per_inst = (s.peak_kib - s.rss0_kib) / s.n
+    hs = s.n / s.handshake_s
+    print(f"[scale] {s.n} installations, full ZigBee HAN, commissioned start, "
+          f"{args.scale_minutes:g} simulated minutes of standard activity")
+    print(f"  build {s.build_s:.1f} s, handshakes {s.handshake_s:.1f} s, "
+          f"activity {s.activity_s:.1f} s")
+    print(f"  RSS per installation (both TLS ends)   {per_inst:7.1f} KiB    target <= 100 KiB"
+          f"   {_verdict(per_inst <= 100)}")
+    print(f"    built {(s.rss_built_kib - s.rss0_kib) / s.n:.1f} KiB, connected "
+          f"{(s.rss_connected_kib - s.rss0_kib) / s.n:.1f} KiB, peak {s.peak_kib / 1024:.0f}"
+          f" MiB (before the fleet {s.rss0_kib / 1024:.0f} MiB); connected after malloc_trim "
+          f"{(s.rss_trimmed_kib - s.rss0_kib) / s.n:.1f} KiB")
+    # Net of the fleet's own activity during the ramp (see _TimedScheduler).
+    net = s.n / (s.handshake_s - s.ramp_device_s)
+    net_cpu = s.n / (s.handshake_cpu_s - s.ramp_device_cpu_s)
+    gross_cpu = s.n / s.handshake_cpu_s
+    keep, drop = s.raw_mean("keep_wall"), s.raw_mean("drop_wall")
+    keep_cpu, drop_cpu = s.raw_mean("keep_cpu"), s.raw_mean("drop_cpu")
+    print(f"  handshakes/s {net:7.0f}, net of the fleet's activity, per wall second:")
+    print(f"    vs raw memory BIO, sessions kept (at that scale) {keep:5.0f} = "
+          f"{_percent(net, keep)}   target >= 80%   {_verdict(net >= 0.8 * keep)}")
+    print(f"    vs raw memory BIO, sessions dropped              {drop:5.0f} = "
+          f"{_percent(net, drop)}   target >= 80%   {_verdict(net >= 0.8 * drop)}")
+    print(f"    the ramp lasted {s.ramp_virtual_s:.0f} simulated s, in which the fleet's own "
+          f"activity took {s.ramp_device_s:.1f} s, set aside above; with it: {hs:.0f}/s = "
+          f"{_percent(hs, keep).strip()} of kept, {_percent(hs, drop).strip()} of dropped")
+    walls = [r.keep_wall for r in s.raw_samples] + [r.drop_wall for r in s.raw_samples]
+    cpus = [r.keep_cpu for r in s.raw_samples] + [r.drop_cpu for r in s.raw_samples]
+    print(f"    raw: mean of {len(s.raw_samples)} samples of each loop (before, {RAW_INSIDE} "
+          f"inside the ramp, after), {min(walls):.0f}-{max(walls):.0f}/s per wall second, "
+          f"{min(cpus):.0f}-{max(cpus):.0f}/s per CPU second")
+    print(f"    per CPU second of this process (the other jobs on the machine aside): "
+          f"{net_cpu:.0f}/s vs kept {keep_cpu:.0f} = {_percent(net_cpu, keep_cpu).strip()}, "
+          f"vs dropped {drop_cpu:.0f} = {_percent(net_cpu, drop_cpu).strip()} (with the "
+          f"fleet's activity: {_percent(gross_cpu, keep_cpu).strip()}, "
+          f"{_percent(gross_cpu, drop_cpu).strip()})")
+    print(f"    minor page faults per handshake: ramp {s.ramp_faults / s.n:.1f}, raw kept "
+          f"{s.raw_mean('keep_faults'):.1f}, raw dropped {s.raw_mean('drop_faults'):.1f}")
+
+
+def zigbee_phase(args: argparse.Namespace) -> None:
+    z = fleet_run(args.installations, args.days, "zigbee", capture_first=True)
+    # The floor is timed twice around a second ZigBee run and the medians averaged, so that
+    # both sides of the ratio see the same (shared, noisy) machine.
+    floor_a, old_a, frames_per_day = bare_floor(z.frames, args.days)
+    z2 = fleet_run(args.installations, args.days, "zigbee")
+    floor_b, old_b, _ = bare_floor(z.frames, args.days)
+    floor_s = (floor_a + floor_b) / 2
+    old_s = (old_a + old_b) / 2
+    z.activity_s = (z.activity_s + z2.activity_s) / 2
+    z_rate = z.n * z.days / z.activity_s
+    floor_rate = 1 / floor_s
+    print(f"  full ZigBee HAN, {z.n} installations: {z_rate:8.1f} installation-days/s "
+          f"({1e3 / z_rate:.1f} ms per installation-day; {z.reads} WAN reads)")
+    print(f"  bare floor: {frames_per_day} frames per installation-day, "
+          f"{1e3 * floor_s:.1f} ms -> {floor_rate:8.1f} installation-days/s")
+    print(f"  ZigBee / bare floor = {z_rate / floor_rate:.2f}   target >= 0.5   "
+          f"{_verdict(z_rate >= 0.5 * floor_rate)}")
+    print(f"    (floor without making the header objects and ZCL bytes, the definition before "
+          f"2026-12: {1e3 * old_s:.1f} ms, ratio {z_rate * old_s:.2f})")
+
+
+def direct_phase(args: argparse.Namespace) -> None:
+    d = fleet_run(args.direct, args.days, "direct")
+    d_rate = d.n * d.days / d.activity_s
+    print(f"  direct HAN, {d.n} installations:  {d_rate:8.1f} installation-days/s "
+          f"({1e3 / d_rate:.2f} ms per installation-day)   target >= 200   "
+          f"{_verdict(d_rate >= 200)}")
+
+
+PHASES: dict[str, Callable[[argparse.Namespace], None]] = {
+    "scale": scale_phase, "zigbee": zigbee_phase, "direct": direct_phase}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", type=int, default=20_000, help="installations for RSS/handshakes")
@@ -446,6 +585,9 @@ def main() -> None:
                     help="simulated minutes of standard activity in the scale phase")
     ap.add_argument("--profile", choices=["zigbee", "direct"],
                     help="cProfile that throughput run only and print the top functions")
+    ap.add_argument("--phase", choices=sorted(PHASES),
+                    help="run this phase alone, in this process (the bench runs each phase so, "
+                         "in a child process of its own)")
     args = ap.parse_args()
 
     if args.profile:
@@ -457,71 +599,30 @@ def main() -> None:
         stats.sort_stats("tottime").print_stats(35)
         stats.sort_stats("cumulative").print_stats(40)
         return
+    if args.phase:
+        PHASES[args.phase](args)
+        return
 
-    print(f"s1lab virtual-time fleet figures, one process, default DMC; {time.ctime()}")
+    tunables = os.environ.get("GLIBC_TUNABLES")
+    print(f"s1lab virtual-time fleet figures, a process per phase, default DMC; {time.ctime()}; "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+          f"GLIBC_TUNABLES={tunables or '(unset)'} (both sides of every ratio)", flush=True)
+
+    def child(phase: str) -> None:
+        """One phase in a fresh process: its figures owe nothing to the heap, the collector's
+        generations or the freed arenas of the phase before it."""
+        subprocess.run([sys.executable, __file__, *sys.argv[1:], "--phase", phase], check=True)
+
     if args.scale:
-        s = fleet_run(args.scale, args.scale_minutes / 1440, "zigbee", raw=True,
-                      young_gc=GC_THRESHOLD)
-        raw_hs = s.raw_hs
-        per_inst = (s.peak_kib - s.rss0_kib) / s.n
-        hs = s.n / s.handshake_s
-        print(f"[scale] {s.n} installations, full ZigBee HAN, commissioned start, "
-              f"{args.scale_minutes:g} simulated minutes of standard activity")
-        print(f"  build {s.build_s:.1f} s, handshakes {s.handshake_s:.1f} s, "
-              f"activity {s.activity_s:.1f} s")
-        print(f"  RSS per installation (both TLS ends)   {per_inst:7.1f} KiB    target <= 100 KiB"
-              f"   {_verdict(per_inst <= 100)}")
-        print(f"    built {(s.rss_built_kib - s.rss0_kib) / s.n:.1f} KiB, connected "
-              f"{(s.rss_connected_kib - s.rss0_kib) / s.n:.1f} KiB, peak {s.peak_kib / 1024:.0f}"
-              f" MiB (before the fleet {s.rss0_kib / 1024:.0f} MiB); connected after malloc_trim "
-              f"{(s.rss_trimmed_kib - s.rss0_kib) / s.n:.1f} KiB")
-        # Net of the fleet's own activity during the ramp (see _TimedScheduler).
-        net = s.n / (s.handshake_s - s.ramp_device_s)
-        net_cpu = s.n / (s.handshake_cpu_s - s.ramp_device_cpu_s)
-        print(f"  handshakes/s {net:7.0f} vs raw memory BIO {raw_hs:7.0f} = "
-              f"{100 * net / raw_hs:5.1f}%"
-              f"   target >= 80%   {_verdict(net >= 0.8 * raw_hs)}")
-        print(f"    the ramp lasted {s.ramp_virtual_s:.0f} simulated s, in which the fleet's own "
-              f"activity took {s.ramp_device_s:.1f} s, set aside above; with it: {hs:.0f}/s = "
-              f"{100 * hs / raw_hs:.1f}%")
-        walls, cpus = [r[0] for r in s.raw_samples], [r[1] for r in s.raw_samples]
-        print(f"    raw: mean of {len(walls)} samples (before, {RAW_INSIDE} inside the ramp, "
-              f"after), {min(walls):.0f}-{max(walls):.0f}/s per wall second, "
-              f"{min(cpus):.0f}-{max(cpus):.0f}/s per CPU second")
-        print(f"    per CPU second of this process (the other jobs on the machine aside): "
-              f"{net_cpu:.0f} vs raw {s.raw_hs_cpu:.0f} = {100 * net_cpu / s.raw_hs_cpu:.1f}% "
-              f"({100 * s.n / s.handshake_cpu_s / s.raw_hs_cpu:.1f}% with the fleet's activity)")
-
+        child("scale")
     # A phase given 0 installations is skipped (e.g. --installations 0 --direct 0: the scale
     # phase alone).
     if args.installations or args.direct:
-        print(f"[throughput] standard activity, {args.days:g} simulated day(s)")
+        print(f"[throughput] standard activity, {args.days:g} simulated day(s)", flush=True)
     if args.installations:
-        z = fleet_run(args.installations, args.days, "zigbee", capture_first=True)
-        # The floor is timed twice around a second ZigBee run and the medians averaged, so that
-        # both sides of the ratio see the same (shared, noisy) machine.
-        floor_a, old_a, frames_per_day = bare_floor(z.frames, args.days)
-        z2 = fleet_run(args.installations, args.days, "zigbee")
-        floor_b, old_b, _ = bare_floor(z.frames, args.days)
-        floor_s = (floor_a + floor_b) / 2
-        old_s = (old_a + old_b) / 2
-        z.activity_s = (z.activity_s + z2.activity_s) / 2
-        z_rate = z.n * z.days / z.activity_s
-        floor_rate = 1 / floor_s
-        print(f"  full ZigBee HAN, {z.n} installations: {z_rate:8.1f} installation-days/s "
-              f"({1e3 / z_rate:.1f} ms per installation-day; {z.reads} WAN reads)")
-        print(f"  bare floor: {frames_per_day} frames per installation-day, "
-              f"{1e3 * floor_s:.1f} ms -> {floor_rate:8.1f} installation-days/s")
-        print(f"  ZigBee / bare floor = {z_rate / floor_rate:.2f}   target >= 0.5   "
-              f"{_verdict(z_rate >= 0.5 * floor_rate)}")
-        print(f"    (floor without making the header objects and ZCL bytes, the definition before "
-              f"2026-12: {1e3 * old_s:.1f} ms, ratio {z_rate * old_s:.2f})")
+        child("zigbee")
     if args.direct:
-        d = fleet_run(args.direct, args.days, "direct")
-        d_rate = d.n * d.days / d.activity_s
-        print(f"  direct HAN, {d.n} installations:  {d_rate:8.1f} installation-days/s "
-              f"({1e3 / d_rate:.2f} ms per installation-day)   target >= 200   "
-              f"{_verdict(d_rate >= 200)}")
+        child("direct")
 
 
 if __name__ == "__main__":

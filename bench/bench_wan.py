@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
+import ctypes.util
 import gc
 import resource
 import ssl
@@ -33,6 +35,14 @@ from emulator.profiles import default_dmc
 from emulator.trace import Trace
 from emulator.wire.vocabulary import Role
 from harness.headend import HeadEnd, HeadEndSession, connect
+
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+
+
+def malloc_trim() -> None:
+    """Hand glibc's free pages back to the system (``malloc_trim(0)``): memory allocated
+    after this faults fresh (zeroed) pages in, as a growing fleet's does."""
+    _LIBC.malloc_trim(0)
 
 
 def rss_kib() -> int:
@@ -66,12 +76,22 @@ def _py_server_context(bundle: Path, trusted_pem: bytes) -> ssl.SSLContext:
 
 
 def raw_baseline(handshakes: int, round_trips: int, server: str = "s1lab",
-                 timer: Callable[[], float] = time.perf_counter) -> tuple[float, float]:
+                 timer: Callable[[], float] = time.perf_counter, keep: bool = False
+                 ) -> tuple[float, float]:
     """Bare memory-BIO mutual-TLS handshakes/s and request round trips/s with s1lab's PKI,
     OpenSSL calls only: s1lab's own sessions (the head-end's context, a CHF on the shared
     server context: ``server="s1lab"``), or Python's ssl on both sides with a context per
     CHF, as s1lab was before (``"python"``). ``timer``: wall time, or this process's CPU
-    time (``time.process_time``)."""
+    time (``time.process_time``).
+
+    ``keep=False`` drops each pair of sessions after its handshake, so the next one reuses
+    the memory just freed (the loop's heap does not grow). ``keep=True`` ends each handshake
+    as a fleet does and keeps both ends until the timed loop is over: the client takes the
+    CHF's session ticket (the head-end's sign that the CHF accepted it) and gives back its
+    record buffers (s1lab's sessions; Python's ssl has no call for it), and the pairs stay
+    in memory, so the heap grows by one connected pair per handshake, into fresh pages
+    (glibc's free pages are handed back before the loop and after the pairs are freed), as
+    a fleet's heap grows while its installations connect and stay connected."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         pki = mint_fleet_pki(folder, 7, 1_767_571_200_000_000)
@@ -115,10 +135,32 @@ def raw_baseline(handshakes: int, round_trips: int, server: str = "s1lab",
                         pass
                     pump(bios[3], bios[0])
 
+        def settle(c: Obj) -> None:
+            """The client's end of a kept handshake: the ticket taken, its buffers given back."""
+            try:
+                c.read(16384)
+            except ssl.SSLWantReadError:
+                pass
+            else:
+                raise AssertionError("application data after a raw handshake")
+            if isinstance(c, Session):
+                c.release_buffers()
+
+        kept: list[tuple[Obj, Obj, list[Bio]]] = []
+        if keep:
+            gc.collect()
+            malloc_trim()
         t0 = timer()
         for _ in range(handshakes):
-            handshake(*new_pair())
+            pair = new_pair()
+            handshake(*pair)
+            if keep:
+                settle(pair[0])
+                kept.append(pair)
         hs_rate = handshakes / (timer() - t0)
+        if keep:
+            kept.clear()
+            malloc_trim()
 
         c, s, bios = new_pair()
         handshake(c, s, bios)
