@@ -146,17 +146,23 @@ def raw_baseline(handshakes: int, round_trips: int, server: str = "s1lab",
             if isinstance(c, Session):
                 c.release_buffers()
 
+        def one() -> tuple[Obj, Obj, list[Bio]]:
+            pair = new_pair()
+            handshake(*pair)
+            if keep:
+                settle(pair[0])
+            return pair
+
         kept: list[tuple[Obj, Obj, list[Bio]]] = []
         if keep:
             gc.collect()
             malloc_trim()
         t0 = timer()
         for _ in range(handshakes):
-            pair = new_pair()
-            handshake(*pair)
             if keep:
-                settle(pair[0])
-                kept.append(pair)
+                kept.append(one())  # no other reference: freed with the list
+            else:
+                one()
         hs_rate = handshakes / (timer() - t0)
         if keep:
             kept.clear()
