@@ -6,9 +6,14 @@
 One command; each phase runs in a child process of its own (``--phase NAME`` runs one in
 this process), so that no phase's figure owes anything to the one before it: until
 2026-12-02 all ran in one process, and the direct HAN after the 20,000-installation scale
-phase measured about 80 installation-days/s against 98-107 in a process of its own (the
-scale phase's freed heap, hundreds of MiB of glibc and pymalloc fragments, was still the
-process's). The header line gives the load average and ``GLIBC_TUNABLES`` (docs/scale.md:
+phase measured about 80 installation-days/s against 98-107 in a process of its own. The
+scale phase's objects were all freed (gc unfrozen and collected, ``malloc_trim``), but not
+its heap: at 10,000, 367 MiB stayed resident against 59 before it, pymalloc holding 320
+arenas of 1 MiB for 26 MB of live blocks (a few survivors in each), and the next fleet was
+built into those holes: 86 installation-days/s for the direct run right after it, 122 for a
+second one in the same process, 112-116 in a fresh process (measured 2026-12-02).
+
+The header line gives the load average and ``GLIBC_TUNABLES`` (docs/scale.md:
 ``glibc.malloc.hugetlb=1``); a tunable set applies to both sides of every ratio, since the
 raw references run in the same process. Phases:
 
