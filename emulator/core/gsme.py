@@ -54,6 +54,9 @@ class GsmeReading:
     supply_state: SupplyState  # the valve
 
 
+_PREPAYMENT = PaymentMode.PREPAYMENT  # looked up once (an enum member is a slow attribute)
+
+
 class Gsme(PrepaymentMeter):
     """An emulated SMETS1 gas meter (sans-IO, sleepy)."""
 
@@ -106,7 +109,7 @@ class Gsme(PrepaymentMeter):
         if self.battery_flat:
             return None
         wake = self._next_wake
-        if self._mode is PaymentMode.PREPAYMENT and self._next_boundary < wake:
+        if self._mode is _PREPAYMENT and self._next_boundary < wake:
             return self._next_boundary  # super().get_timer(), inlined: asked on every fire
         return wake
 

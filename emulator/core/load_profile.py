@@ -237,10 +237,6 @@ class LoadProfile:
         value = base * _season_ppm(self._season_ppm, day) // _PPM * (_PPM + noise) // _PPM
         return max(value, 0)
 
-    def _add(self, amount: int) -> None:
-        if self._on and amount > 0:
-            self._registers[self._tou[(self._slot_start % DAY) // SLOT]] += amount
-
     def advance(self, now: int) -> None:
         """Accrue everything up to ``now``. Times earlier than the last call change nothing."""
         while True:
@@ -249,11 +245,12 @@ class LoadProfile:
             if now < end:
                 target = self._slot_energy * (now - start) // SLOT
                 if target > self._done:
-                    if self._on:  # _add, inlined: every read of a meter comes through here
+                    if self._on:  # every read of a meter comes through here
                         self._registers[self._tou[(start % DAY) // SLOT]] += target - self._done
                     self._done = target
                 return
-            self._add(self._slot_energy - self._done)
+            if self._on and (rest := self._slot_energy - self._done) > 0:  # the slot's rest
+                self._registers[self._tou[(start % DAY) // SLOT]] += rest
             self._slot_start = end
             self._slot_energy = self._draw(end)
             self._done = 0
