@@ -62,7 +62,7 @@ class Gsme(PrepaymentMeter):
 
     DEVICE_TYPE: ClassVar[DeviceType] = DeviceType.GSME
 
-    __slots__ = ("_interval", "_next_wake", "_phase", "battery_flat", "model")
+    __slots__ = ("battery_flat", "_next_wake", "_interval", "_phase", "model")  # get_timer's first
 
     def __init__(
         self,

@@ -176,17 +176,17 @@ def _season_ppm(amplitude_ppm: int, day: int) -> int:
 class LoadProfile:
     """Lazily integrated consumption, split into time-of-use registers (milli-units)."""
 
-    __slots__ = (
+    __slots__ = (  # advance's fields first
+        "_slot_start",
+        "_slot_energy",
         "_done",
-        "_noise_ppm",
         "_on",
         "_registers",
+        "_tou",
+        "_noise_ppm",
         "_rng",
         "_season_ppm",
         "_shape",
-        "_slot_energy",
-        "_slot_start",
-        "_tou",
     )
 
     def __init__(
@@ -233,9 +233,11 @@ class LoadProfile:
         day, offset = divmod(slot_start, DAY)
         weekend = (day + 3) % 7 >= 5  # 1970-01-01 was a Thursday (weekday 3)
         base = self._shape[1 if weekend else 0][offset // SLOT]
-        noise = self._noise_ppm * (2 * self._rng.next_u64() - _TWO64) // _TWO64
+        # ``>> 64`` is ``// _TWO64`` (both floor, for negative numbers too), without a long
+        # division
+        noise = self._noise_ppm * (2 * self._rng.next_u64() - _TWO64) >> 64
         value = base * _season_ppm(self._season_ppm, day) // _PPM * (_PPM + noise) // _PPM
-        return max(value, 0)
+        return value if value > 0 else 0
 
     def advance(self, now: int) -> None:
         """Accrue everything up to ``now``. Times earlier than the last call change nothing."""
@@ -272,10 +274,10 @@ class LoadProfile:
     def whole_total(self) -> int:
         """The sum of the registers in whole units, each rounded down first (as a reading's
         registers are, and its total their sum)."""
-        registers = self._registers
-        if len(registers) == 1:
-            return registers[0] // 1000
-        return sum([milli // 1000 for milli in registers])
+        total = 0
+        for milli in self._registers:
+            total += milli // 1000
+        return total
 
     @property
     def total(self) -> int:

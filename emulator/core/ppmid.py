@@ -75,7 +75,10 @@ class ConsumerAction:
 class ConsumerDevice:
     """Refresh schedule and per-fuel display state shared by the PPMID and the IHD."""
 
+    # The fire path's fields first: a refresh that is not due reads only ``due_at``, in the
+    # object's first cache line (a fleet's fires each touch another installation's objects).
     __slots__ = (
+        "due_at",
         "_emit",
         "_emit_at_e",
         "_emit_at_g",
@@ -90,7 +93,6 @@ class ConsumerDevice:
         "_source_e",
         "_source_g",
         "_updated_at",
-        "due_at",
         "eui",
         "firmware_version",
         "model",
