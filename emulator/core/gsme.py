@@ -123,11 +123,7 @@ class Gsme(PrepaymentMeter):
 
     def registers(self, now: int) -> GsmeReading:
         self._catch_up(now)
-        return GsmeReading(
-            meter_time_us=now + self._offset,
-            volume_dm3=self._profile.total // 1000,
-            flow_dm3_per_h=self._profile.rate_per_hour,
-            payment_mode=self._mode,
-            balance_pence=self._balance,
-            supply_state=self._supply,
-        )
+        profile = self._profile
+        # positional, in the fields' order (a third cheaper than by keyword: every wake)
+        return GsmeReading(now + self._offset, profile.total // 1000, profile.rate_per_hour,
+                           self._mode, self._balance, self._supply)

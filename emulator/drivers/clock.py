@@ -106,6 +106,9 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         self._epoch_us = from_datetime(start)
         self._elapsed_us = 0  # virtual microseconds since start; loop.time() = this / 1e6
         self._clock_resolution = 1e-6
+        # advance_if_idle's memo of the loop's next timer (a handle's time never changes)
+        self._head: asyncio.TimerHandle | None = None
+        self._head_us = 0
 
     def time(self) -> float:
         return self._elapsed_us / SECOND
@@ -137,14 +140,21 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         if self._ready or self._stopping or len(self._io_fds) > 1:  # type: ignore[attr-defined]
             return False  # a callback is ready, or real I/O could be pending: the ordinary path
         scheduled: list[asyncio.TimerHandle] = self._scheduled  # type: ignore[attr-defined]
-        while scheduled and scheduled[0].cancelled():  # as the loop itself drops them
-            self._timer_cancelled_count -= 1  # type: ignore[attr-defined]
-            handle = heapq.heappop(scheduled)
-            handle._scheduled = False  # type: ignore[attr-defined]
         target = at_us - self._epoch_us
-        # A timer within a microsecond of ``at_us`` may be due with it: let the loop order them.
-        if scheduled and round(scheduled[0]._when * SECOND) <= target + 1:  # type: ignore[attr-defined]
-            return False
+        if scheduled:
+            while scheduled and scheduled[0]._cancelled:  # as the loop drops them
+                self._timer_cancelled_count -= 1  # type: ignore[attr-defined]
+                handle = heapq.heappop(scheduled)
+                handle._scheduled = False  # type: ignore[attr-defined]
+            if scheduled:
+                head = scheduled[0]
+                if head is not self._head:  # the loop's next timer, in µs, worked out once
+                    self._head = head
+                    self._head_us = round(head._when * SECOND)  # type: ignore[attr-defined]
+                # A timer within a microsecond of ``at_us`` may be due with it: let the loop
+                # order them.
+                if self._head_us <= target + 1:
+                    return False
         if target > self._elapsed_us:
             self._elapsed_us = target
         return True
