@@ -54,12 +54,15 @@ class GsmeReading:
     supply_state: SupplyState  # the valve
 
 
+_PREPAYMENT = PaymentMode.PREPAYMENT  # looked up once (an enum member is a slow attribute)
+
+
 class Gsme(PrepaymentMeter):
     """An emulated SMETS1 gas meter (sans-IO, sleepy)."""
 
     DEVICE_TYPE: ClassVar[DeviceType] = DeviceType.GSME
 
-    __slots__ = ("_interval", "_next_wake", "_phase", "battery_flat", "model")
+    __slots__ = ("battery_flat", "_next_wake", "_interval", "_phase", "model")  # get_timer's first
 
     def __init__(
         self,
@@ -106,7 +109,7 @@ class Gsme(PrepaymentMeter):
         if self.battery_flat:
             return None
         wake = self._next_wake
-        if self._mode is PaymentMode.PREPAYMENT and self._next_boundary < wake:
+        if self._mode is _PREPAYMENT and self._next_boundary < wake:
             return self._next_boundary  # super().get_timer(), inlined: asked on every fire
         return wake
 
@@ -120,11 +123,7 @@ class Gsme(PrepaymentMeter):
 
     def registers(self, now: int) -> GsmeReading:
         self._catch_up(now)
-        return GsmeReading(
-            meter_time_us=now + self._offset,
-            volume_dm3=self._profile.total // 1000,
-            flow_dm3_per_h=self._profile.rate_per_hour,
-            payment_mode=self._mode,
-            balance_pence=self._balance,
-            supply_state=self._supply,
-        )
+        profile = self._profile
+        # positional, in the fields' order (a third cheaper than by keyword: every wake)
+        return GsmeReading(now + self._offset, profile.total // 1000, profile.rate_per_hour,
+                           self._mode, self._balance, self._supply)

@@ -47,12 +47,15 @@ class Ihd(ConsumerDevice):
     def _significant(self, old: object, new: object) -> bool:
         assert isinstance(old, tuple) and isinstance(new, tuple)
         _, old_total, old_rate, old_state = old
-        _, total, rate, state = new
-        step = SIGNIFICANT_ENERGY_WH if new[0] == "E" else SIGNIFICANT_VOLUME_DM3
-        rate_step = max(SIGNIFICANT_DEMAND_W if new[0] == "E" else 1, abs(old_rate) // 4)
+        kind, total, rate, state = new
+        if kind == "E":
+            step, rate_floor = SIGNIFICANT_ENERGY_WH, SIGNIFICANT_DEMAND_W
+        else:
+            step, rate_floor = SIGNIFICANT_VOLUME_DM3, 1
+        rate_step = abs(old_rate) // 4
         return bool(
             abs(total - old_total) >= step
-            or abs(rate - old_rate) >= rate_step
+            or abs(rate - old_rate) >= (rate_step if rate_step > rate_floor else rate_floor)
             or state != old_state
         )
 

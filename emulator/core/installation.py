@@ -225,7 +225,8 @@ class InstallationCore:
         ESME first, then the gas from the CHF's mirror: one ``refresh_direct`` per device).
         Returns the next deadline, :meth:`get_timer`'s answer: a device that was not due keeps
         its deadline (nothing here moves it: a meter not due has no half hour to settle, and
-        the consumers' reads and the button leave the GSME alone)."""
+        the consumers' reads and the button leave the GSME alone), so each device's deadline
+        is asked once, and again only after it ran."""
         d = self.devices
         chf = d.chf
         esme = d.esme
@@ -239,15 +240,18 @@ class InstallationCore:
             t = gsme.get_timer()
             if t is not None and t <= now:
                 reading = gsme.handle_timer(now)
-                if reading is not None and not self._cut_off(gsme.eui, now):
+                if reading is not None and not (self.direct_outages
+                                                and self._cut_off(gsme.eui, now)):
                     chf.mirror_report(gsme.eui, reading, now)
                 t = gsme.get_timer()
             if t is not None and (best is None or t < best):
                 best = t
         ppmid = d.ppmid
         ihd = d.ihd
-        due_p = ppmid is not None and ppmid.get_timer() <= now
-        due_i = ihd is not None and ihd.get_timer() <= now
+        t_p = None if ppmid is None else ppmid.due_at
+        t_i = None if ihd is None else ihd.due_at
+        due_p = t_p is not None and t_p <= now
+        due_i = t_i is not None and t_i <= now
         if due_p or due_i:
             # consumer devices read gas data from the mirror, with its last-update time
             mirror = chf.gsme_mirror
@@ -258,6 +262,7 @@ class InstallationCore:
                 snap = esme.payment(now)
                 chf.heard(ppmid.eui, now)
                 ppmid.refresh_direct(snap, mirror, gas_at, now)
+                t_p = ppmid.due_at
             if due_i:
                 assert ihd is not None
                 ihd.take_due(now)
@@ -265,22 +270,20 @@ class InstallationCore:
                 value = ihd.esme_value(*esme.display_totals(now))
                 chf.heard(ihd.eui, now)
                 ihd.refresh_direct(value, mirror, gas_at, now)
+                t_i = ihd.due_at
         press = self._consumer_press_at
         if press is not None and press <= now:
             self._consumer_press_at = press = None
             self.press_enable_supply(now)
-        # Settling never arms a supply (it only cuts one), so whether it is ARMED needs no
-        # catch-up of the meter: the same answer as _watch_supply's, without the work.
-        if press is None and ppmid is not None and esme.supply_armed:
-            self._consumer_press_at = press = now + (5 + self._rng.randrange(55)) * MINUTE
         if ppmid is not None:
-            t = ppmid.get_timer()
-            if best is None or t < best:
-                best = t
-        if ihd is not None:
-            t = ihd.get_timer()
-            if best is None or t < best:
-                best = t
+            # Settling never arms a supply (it only cuts one), so whether it is ARMED needs
+            # no catch-up of the meter: the same answer as _watch_supply's, without the work.
+            if press is None and esme.supply_armed:
+                self._consumer_press_at = press = now + (5 + self._rng.randrange(55)) * MINUTE
+            if t_p is not None and (best is None or t_p < best):
+                best = t_p
+        if t_i is not None and (best is None or t_i < best):
+            best = t_i
         if press is not None and (best is None or press < best):
             best = press
         return best

@@ -176,17 +176,17 @@ def _season_ppm(amplitude_ppm: int, day: int) -> int:
 class LoadProfile:
     """Lazily integrated consumption, split into time-of-use registers (milli-units)."""
 
-    __slots__ = (
+    __slots__ = (  # advance's fields first
+        "_slot_start",
+        "_slot_energy",
         "_done",
-        "_noise_ppm",
         "_on",
         "_registers",
+        "_tou",
+        "_noise_ppm",
         "_rng",
         "_season_ppm",
         "_shape",
-        "_slot_energy",
-        "_slot_start",
-        "_tou",
     )
 
     def __init__(
@@ -233,13 +233,11 @@ class LoadProfile:
         day, offset = divmod(slot_start, DAY)
         weekend = (day + 3) % 7 >= 5  # 1970-01-01 was a Thursday (weekday 3)
         base = self._shape[1 if weekend else 0][offset // SLOT]
-        noise = self._noise_ppm * (2 * self._rng.next_u64() - _TWO64) // _TWO64
+        # ``>> 64`` is ``// _TWO64`` (both floor, for negative numbers too), without a long
+        # division
+        noise = self._noise_ppm * (2 * self._rng.next_u64() - _TWO64) >> 64
         value = base * _season_ppm(self._season_ppm, day) // _PPM * (_PPM + noise) // _PPM
-        return max(value, 0)
-
-    def _add(self, amount: int) -> None:
-        if self._on and amount > 0:
-            self._registers[self._tou[(self._slot_start % DAY) // SLOT]] += amount
+        return value if value > 0 else 0
 
     def advance(self, now: int) -> None:
         """Accrue everything up to ``now``. Times earlier than the last call change nothing."""
@@ -249,11 +247,12 @@ class LoadProfile:
             if now < end:
                 target = self._slot_energy * (now - start) // SLOT
                 if target > self._done:
-                    if self._on:  # _add, inlined: every read of a meter comes through here
+                    if self._on:  # every read of a meter comes through here
                         self._registers[self._tou[(start % DAY) // SLOT]] += target - self._done
                     self._done = target
                 return
-            self._add(self._slot_energy - self._done)
+            if self._on and (rest := self._slot_energy - self._done) > 0:  # the slot's rest
+                self._registers[self._tou[(start % DAY) // SLOT]] += rest
             self._slot_start = end
             self._slot_energy = self._draw(end)
             self._done = 0
@@ -275,10 +274,10 @@ class LoadProfile:
     def whole_total(self) -> int:
         """The sum of the registers in whole units, each rounded down first (as a reading's
         registers are, and its total their sum)."""
-        registers = self._registers
-        if len(registers) == 1:
-            return registers[0] // 1000
-        return sum([milli // 1000 for milli in registers])
+        total = 0
+        for milli in self._registers:
+            total += milli // 1000
+        return total
 
     @property
     def total(self) -> int:

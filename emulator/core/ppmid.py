@@ -33,6 +33,15 @@ SIGNIFICANT_BALANCE_PENCE = 100
 #: Smaller changes are traced at most this often (per device and fuel).
 REDRAW_INTERVAL_US = DAY  # a routine redraw is not news: keep fleet traces small
 
+# Looked up once: on Python 3.11 an enum member (``DeviceType.ESME``) or its ``.name`` is a
+# slow attribute (the enum's metaclass, a descriptor), and every refresh and redraw asks.
+_ESME = DeviceType.ESME
+_GSME = DeviceType.GSME
+# One table per enum: they are IntEnums, so members of two enums with one value are equal keys.
+_TARGET_NAMES = {m: m.name for m in DeviceType}
+_MODE_NAMES = {m: m.name for m in PaymentMode}
+_SUPPLY_NAMES = {m: m.name for m in SupplyState}
+
 
 class ConsumerModelSpec(Protocol):
     """What PPMID and IHD cores need from their model (``emulator.profiles.PpmidModel``...)."""
@@ -66,7 +75,10 @@ class ConsumerAction:
 class ConsumerDevice:
     """Refresh schedule and per-fuel display state shared by the PPMID and the IHD."""
 
+    # The fire path's fields first: a refresh that is not due reads only ``due_at``, in the
+    # object's first cache line (a fleet's fires each touch another installation's objects).
     __slots__ = (
+        "due_at",
         "_emit",
         "_emit_at_e",
         "_emit_at_g",
@@ -75,7 +87,6 @@ class ConsumerDevice:
         "_gas",
         "_gas_data_at",
         "_interval",
-        "_next",
         "_requests",
         "_shown_e",
         "_shown_g",
@@ -105,7 +116,9 @@ class ConsumerDevice:
         self._interval = max(1, model.refresh_interval_s) * SECOND
         # Without a generator the phase still differs per device, derived from the EUI.
         seed = rng.next_u64() if rng is not None else derive_seed(eui, "refresh")
-        self._next = now + seed % self._interval
+        #: The next refresh (µs, run clock): :meth:`get_timer`'s answer, as an attribute for
+        #: the direct HAN's fire path (read it, never set it).
+        self.due_at = now + seed % self._interval
         self._requests = _requests(self.WHAT, gas)
         self._gas = gas
         self._shown_e: object = None
@@ -122,7 +135,7 @@ class ConsumerDevice:
         self._gas_data_at: int | None = None
 
     def get_timer(self) -> int:
-        return self._next
+        return self.due_at
 
     def handle_timer(self, now: int) -> list[ReadRequest]:
         return list(self.take_due(now))
@@ -130,9 +143,10 @@ class ConsumerDevice:
     def take_due(self, now: int) -> tuple[ReadRequest, ...]:
         """:meth:`handle_timer` without the copy: the shared request tuple when a refresh is
         due at ``now`` (the schedule moves on), else an empty one."""
-        if now < self._next:
+        due = self.due_at
+        if now < due:
             return ()
-        self._next += ((now - self._next) // self._interval + 1) * self._interval
+        self.due_at = due + ((now - due) // self._interval + 1) * self._interval
         return self._requests
 
     @property
@@ -193,27 +207,27 @@ class ConsumerDevice:
         self._source_e = None
         self._shown_e = value_e
         old = self._emitted_e
-        # _should_emit, inlined
-        if old is not value_e and (old is None or (
-                old != value_e and (now - self._emit_at_e >= REDRAW_INTERVAL_US
-                                    or self._significant(old, value_e)))):
+        # _should_emit, inlined and reordered: a significant change is a change, so it is
+        # asked first, and the equality test (a dataclass __eq__ for the PPMID) only for a
+        # routine redraw: the same answer, for less work on the refreshes that see news
+        if old is not value_e and (old is None or self._significant(old, value_e) or (
+                now - self._emit_at_e >= REDRAW_INTERVAL_US and old != value_e)):
             self._emitted_e, self._emit_at_e = value_e, now
-            self._display(now, DeviceType.ESME, value_e)
+            self._display(now, _ESME, value_e)
         if gas is not None and self._gas:
             data = gas[0]
             if data is self._source_g and data is not None:
                 value = self._shown_g
             else:
-                value = self._convert(DeviceType.GSME, data)
+                value = self._convert(_GSME, data)
                 self._source_g = data
             self._shown_g = value
             self._gas_data_at = gas_at
             old = self._emitted_g
-            if old is not value and (old is None or (
-                    old != value and (now - self._emit_at_g >= REDRAW_INTERVAL_US
-                                      or self._significant(old, value)))):
+            if old is not value and (old is None or self._significant(old, value) or (
+                    now - self._emit_at_g >= REDRAW_INTERVAL_US and old != value)):
                 self._emitted_g, self._emit_at_g = value, now
-                self._display(now, DeviceType.GSME, value)
+                self._display(now, _GSME, value)
         self._updated_at = now
 
     def _show(self, target: DeviceType, value: object, now: int, data_at: int | None) -> None:
@@ -241,9 +255,9 @@ class ConsumerDevice:
         return since >= REDRAW_INTERVAL_US or self._significant(old, new)
 
     def _display(self, now: int, target: DeviceType, value: object) -> None:
-        fields: dict[str, object] = {"target": target.name}
+        fields: dict[str, object] = {"target": _TARGET_NAMES[target]}
         fields.update(self._fields(value))
-        if target is DeviceType.GSME and self._gas_data_at is not None:
+        if target is _GSME and self._gas_data_at is not None:
             fields["data_updated"] = isoformat(self._gas_data_at)
             fields["data_age_s"] = self.gas_data_age_s(now)
         self._emit(now, self.eui, "DisplayUpdated", fields)
@@ -254,6 +268,8 @@ class ConsumerDevice:
         raise NotImplementedError
 
     def _significant(self, old: object, new: object) -> bool:
+        """Is ``new`` a change worth a redraw at once? True only if ``old != new``
+        (:meth:`refresh_direct` relies on it)."""
         raise NotImplementedError
 
     def _fields(self, value: object) -> dict[str, object]:
@@ -315,11 +331,11 @@ class Ppmid(ConsumerDevice):
     def _fields(self, value: object) -> dict[str, object]:
         assert isinstance(value, PaymentSnapshot)
         return {
-            "payment_mode": value.payment_mode.name,
+            "payment_mode": _MODE_NAMES[value.payment_mode],
             "balance_pence": value.balance_pence,
             "emergency_credit_available_pence": value.emergency_credit_available_pence,
             "emergency_credit_in_use": value.emergency_credit_in_use,
-            "supply_state": value.supply_state.name,
+            "supply_state": _SUPPLY_NAMES[value.supply_state],
         }
 
     def shown(self, target: DeviceType = DeviceType.ESME) -> PaymentSnapshot | None:

@@ -50,7 +50,9 @@ class _VirtualSelector(selectors.BaseSelector):
 
     def __init__(self) -> None:
         self._real = selectors.DefaultSelector()
-        self._map = self._real.get_map()  # a live view of what is registered
+        # The real selector's fd -> key dict (kept, never replaced: close() clears it), so
+        # counting what is registered is a C-level len, not the mapping view's Python one.
+        self.registered: dict[int, selectors.SelectorKey] = self._real._fd_to_key  # type: ignore[attr-defined]
         self.loop: VirtualEventLoop | None = None
 
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
@@ -72,7 +74,7 @@ class _VirtualSelector(selectors.BaseSelector):
         self._real.close()
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        if timeout == 0 and len(self._map) <= 1:
+        if timeout == 0 and len(self.registered) <= 1:
             # Callbacks are ready and only the loop's own wake-up pipe is registered: nothing
             # to poll (a thread's call_soon_threadsafe is in the ready queue already; the pipe
             # is drained on the next turn that polls).
@@ -98,10 +100,15 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         selector = _VirtualSelector()
         super().__init__(selector)
         selector.loop = self
-        self._io_map = selector.get_map()  # a live view: its len is what is registered now
+        # What is registered now, as the real selector's own dict: its ``get_map()`` view's
+        # ``len`` is a Python-level call, and the scheduler asks on every back-to-back jump.
+        self._io_fds: dict[int, selectors.SelectorKey] = selector.registered
         self._epoch_us = from_datetime(start)
         self._elapsed_us = 0  # virtual microseconds since start; loop.time() = this / 1e6
         self._clock_resolution = 1e-6
+        # advance_if_idle's memo of the loop's next timer (a handle's time never changes)
+        self._head: asyncio.TimerHandle | None = None
+        self._head_us = 0
 
     def time(self) -> float:
         return self._elapsed_us / SECOND
@@ -130,19 +137,24 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         loop would spend jumping to a timer armed at ``at_us``. The scheduler uses this to run
         device deadlines back to back without a loop turn each (a large share of fleet time).
         """
-        if self._ready or self._stopping:  # type: ignore[attr-defined]
-            return False
-        if len(self._io_map) > 1:
-            return False  # real I/O could be pending: take the ordinary path
+        if self._ready or self._stopping or len(self._io_fds) > 1:  # type: ignore[attr-defined]
+            return False  # a callback is ready, or real I/O could be pending: the ordinary path
         scheduled: list[asyncio.TimerHandle] = self._scheduled  # type: ignore[attr-defined]
-        while scheduled and scheduled[0].cancelled():  # as the loop itself drops them
-            self._timer_cancelled_count -= 1  # type: ignore[attr-defined]
-            handle = heapq.heappop(scheduled)
-            handle._scheduled = False  # type: ignore[attr-defined]
         target = at_us - self._epoch_us
-        # A timer within a microsecond of ``at_us`` may be due with it: let the loop order them.
-        if scheduled and round(scheduled[0]._when * SECOND) <= target + 1:  # type: ignore[attr-defined]
-            return False
+        if scheduled:
+            while scheduled and scheduled[0]._cancelled:  # as the loop drops them
+                self._timer_cancelled_count -= 1  # type: ignore[attr-defined]
+                handle = heapq.heappop(scheduled)
+                handle._scheduled = False  # type: ignore[attr-defined]
+            if scheduled:
+                head = scheduled[0]
+                if head is not self._head:  # the loop's next timer, in µs, worked out once
+                    self._head = head
+                    self._head_us = round(head._when * SECOND)  # type: ignore[attr-defined]
+                # A timer within a microsecond of ``at_us`` may be due with it: let the loop
+                # order them.
+                if self._head_us <= target + 1:
+                    return False
         if target > self._elapsed_us:
             self._elapsed_us = target
         return True

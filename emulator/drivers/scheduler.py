@@ -104,29 +104,31 @@ class Scheduler:
         self._armed_at = None
         now = self._clock.now_us()
         heap = self._heap
+        pop = heapq.heappop
         advance = self._advance
+        fired = self.fired
         self._firing = True
         try:
-            while True:
-                while heap and heap[0][0] <= now:
-                    _, _, slot, generation = heapq.heappop(heap)
-                    if generation != slot._generation:
-                        continue  # superseded or cancelled
-                    slot._deadline = None
-                    self.fired += 1
-                    try:
-                        slot._callback(now)
-                    except Exception as exc:  # noqa: BLE001 - the run fails, not one device's
-                        self._fail(exc, now)
-                        return
-                # Drop stale entries at the head so we do not wake for nothing.
-                while heap and heap[0][3] != heap[0][2]._generation:
-                    heapq.heappop(heap)
-                if not heap or advance is None or not advance(heap[0][0]):
-                    break
-                now = heap[0][0]  # the clock jumped there: every earlier entry has run
+            while heap:
+                deadline, _, slot, generation = heap[0]
+                if generation != slot._generation:
+                    pop(heap)  # superseded or cancelled (dropped at the head: no wake for it)
+                    continue
+                if deadline > now:
+                    if advance is None or not advance(deadline):
+                        break
+                    now = deadline  # the clock jumped there: every earlier entry has run
+                pop(heap)
+                slot._deadline = None
+                fired += 1
+                try:
+                    slot._callback(now)
+                except Exception as exc:  # noqa: BLE001 - the run fails, not one device's
+                    self._fail(exc, now)
+                    return
         finally:
             self._firing = False
+            self.fired = fired  # counted locally: read by benchmarks, between fires
         if heap and self._handle is None:
             self._arm(heap[0][0])
 
