@@ -369,8 +369,8 @@ class Session:
     of an ``ssl.SSLObject`` (``ssl.SSLWantReadError``, ``ssl.SSLZeroReturnError``,
     ``ssl.SSLError`` with its ``reason``)."""
 
-    __slots__ = ("_bare", "_crypto", "_ctx", "_done", "_lib", "_ptr", "_ssl", "_version",
-                 "incoming", "outgoing")
+    __slots__ = ("_bare", "_clean", "_crypto", "_ctx", "_done", "_lib", "_ptr", "_ssl",
+                 "_version", "incoming", "outgoing")
 
     def __init__(self, ctx: TlsContext, keys: ServerKeys | None) -> None:
         self._ssl: int = 0
@@ -390,6 +390,9 @@ class Session:
         self.outgoing = MemBio(lib, wbio)
         self._done = False
         self._version: str | None = None
+        #: Known to hold no received byte: the incoming BIO empty and no record begun in the
+        #: SSL (see :meth:`receive`). False until a read has shown it.
+        self._clean = False
         if not ctx.server:
             lib.SSL_set_connect_state(s)
             return
@@ -470,6 +473,7 @@ class Session:
         changes that (the read then fails): read to the end with :meth:`read` then."""
         bare, ptr, rbio = self._bare, self._ptr, self.incoming._ptr  # noqa: SLF001
         buf: Any = _read_buffer(RECORD_SIZE)  # a c_char array: its slices are bytes
+        self._clean = False
         while True:
             ret = bare.SSL_read(ptr, buf, RECORD_SIZE)
             if ret <= 0:
@@ -479,13 +483,45 @@ class Session:
                 raise self._error(code)
             chunks.append(buf[:ret])
             if not bare.BIO_ctrl_pending(rbio) and not bare.SSL_has_pending(ptr):
+                self._clean = True
                 return
+
+    def receive(self, data: bytes, chunks: list[bytes]) -> None:
+        """``incoming.write(data)``, then :meth:`read_available` (and raising as it does), with
+        fewer calls into OpenSSL in the data path's common case: ``data`` one whole record
+        and nothing received before it left in the BIO or the SSL. Then one ``SSL_read``
+        that gives plaintext has taken the whole record (a record's plaintext fits the
+        buffer), so nothing is left to ask about. A record that gives none (a post-handshake
+        message, an alert) is read on as :meth:`read_available` reads."""
+        bare, ptr = self._bare, self._ptr
+        n = len(data)
+        bare.BIO_write(self.incoming._ptr, data, n)  # noqa: SLF001
+        if not (self._clean and n > 5 and (data[3] << 8 | data[4]) == n - 5):
+            self.read_available(chunks)
+            return
+        buf: Any = _read_buffer(RECORD_SIZE)  # a c_char array: its slices are bytes
+        ret = bare.SSL_read(ptr, buf, RECORD_SIZE)
+        if ret > 0:
+            chunks.append(buf[:ret])
+            return
+        self._clean = False
+        code = bare.SSL_get_error(ptr, ret)
+        if code != _SSL_ERROR_WANT_READ:
+            raise self._error(code)
 
     def write(self, data: bytes) -> int:
         ret = self._bare.SSL_write(self._ptr, data, len(data))
         if ret <= 0:
             raise self._fail(ret)
         return int(ret)
+
+    def seal(self, data: bytes) -> bytes:
+        """:meth:`write` ``data``, then ``outgoing.read()``: the records to send."""
+        bare = self._bare
+        ret = bare.SSL_write(self._ptr, data, len(data))
+        if ret <= 0:
+            raise self._fail(ret)
+        return self.outgoing.read()
 
     def release_buffers(self) -> None:
         """Give back the record buffers while nothing is pending (OpenSSL keeps the read

@@ -291,20 +291,21 @@ class TlsEndpoint:
         if data:
             if self._done and not self._confirmed and not self._server:
                 self._count_records(data)
-            self._in.write(data)
             if self._confirmed and self._session is not None:
-                self._read_records(self._session, out)
+                self._read_records(self._session, data, out)
                 return out
+            self._in.write(data)
         else:
             self._in.write_eof()
         self._step(out)
         return out
 
-    def _read_records(self, session: Session, out: TlsOutput) -> None:
-        """The data path of an established session of s1lab's own: what :meth:`_step` does
-        once the handshake is done and confirmed, bytes (not an EOF) received."""
+    def _read_records(self, session: Session, data: bytes, out: TlsOutput) -> None:
+        """The data path of an established session of s1lab's own: what writing ``data``
+        (bytes, not an EOF) on the incoming BIO and :meth:`_step` do once the handshake is
+        done and confirmed."""
         try:
-            session.read_available(out.plaintext)
+            session.receive(data, out.plaintext)
         except ssl.SSLZeroReturnError:
             self.closed = True
             out.closed = True
@@ -318,6 +319,12 @@ class TlsEndpoint:
         """Encrypt application bytes; returns what to put on the network."""
         if not self._done or self.closed:
             raise TransportError("TLS session is not established")
+        session = self._session
+        if session is not None:
+            try:
+                return session.seal(plaintext)
+            except ssl.SSLError as exc:
+                raise TransportError(f"TLS write failed: {exc}") from None
         try:
             self._obj.write(plaintext)
         except ssl.SSLError as exc:
