@@ -16,6 +16,7 @@ from emulator.core.prepayment import PICO, MeterModelSpec, PrepaymentMeter
 from emulator.core.rng import SplitMix64
 from emulator.core.trace_sink import Emit
 from emulator.wire.vocabulary import DeviceType, PaymentMode, SupplyState
+from emulator.wire.wan_construct import quick_init
 
 
 class EsmeTariffSpec(Protocol):
@@ -36,6 +37,7 @@ class EsmeModelSpec(MeterModelSpec, Protocol):
     def tariff(self) -> EsmeTariffSpec: ...
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class EsmeReading:
     meter_time_us: int
