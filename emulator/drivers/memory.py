@@ -61,7 +61,12 @@ class MemoryLinkEnd:
     def write(self, data: bytes) -> None:
         if self._closed or not data:
             return
-        self._enqueue(data)
+        # _enqueue, inline (a write per TLS flight: two per WAN read)
+        at = self._scheduler.clock.now_us() + self._latency
+        self._queue.append((at, data))
+        slot = self._slot
+        if slot.deadline is None:
+            slot.set(at)
 
     def close(self) -> None:
         if self._closed:

@@ -98,7 +98,7 @@ class WanChannel:
         self._handle(self._tls.start())
 
     def send_frame(self, frame: bytes) -> None:
-        if not self.established:
+        if self.close_reason is not None or not self._tls.established:  # not self.established
             raise TransportError(f"WAN channel to {self.peer_name} is not open")
         self._link.write(self._tls.send(record(frame)))
 
