@@ -59,6 +59,10 @@ DEFAULT_REQUEST_TIMEOUT_S = 3600.0
 _ROLE_NAMES = {role: role.name.lower() for role in Role}
 
 
+#: A head-end's name in the trace, by role.
+_HEADEND_NAMES: dict[Role, str] = {role: f"headend:{name}" for role, name in _ROLE_NAMES.items()}
+
+
 @dataclass
 class HeadEnd:
     """What a head-end role holds: its TLS context and the keys of the CHFs it serves."""
@@ -73,7 +77,7 @@ class HeadEnd:
 
     @property
     def name(self) -> str:
-        return f"headend:{self.role.name.lower()}"
+        return _HEADEND_NAMES[self.role]  # f"headend:{role.name.lower()}", made once
 
     def role_keys(self, chf_eui: str) -> RoleKeys:
         keys = self.keys(chf_eui)
