@@ -486,28 +486,32 @@ class Session:
                 self._clean = True
                 return
 
-    def receive(self, data: bytes, chunks: list[bytes]) -> None:
+    def receive(self, data: bytes, chunks: list[bytes]) -> bool:
         """``incoming.write(data)``, then :meth:`read_available` (and raising as it does), with
         fewer calls into OpenSSL in the data path's common case: ``data`` one whole record
         and nothing received before it left in the BIO or the SSL. Then one ``SSL_read``
         that gives plaintext has taken the whole record (a record's plaintext fits the
         buffer), so nothing is left to ask about. A record that gives none (a post-handshake
-        message, an alert) is read on as :meth:`read_available` reads."""
+        message, an alert) is read on as :meth:`read_available` reads.
+
+        True when that one read was all: an application record, which makes OpenSSL send
+        nothing (no output to collect). False: the output BIO may hold bytes to send."""
         bare, ptr = self._bare, self._ptr
         n = len(data)
         bare.BIO_write(self.incoming._ptr, data, n)  # noqa: SLF001
         if not (self._clean and n > 5 and (data[3] << 8 | data[4]) == n - 5):
             self.read_available(chunks)
-            return
+            return False
         buf: Any = _read_buffer(RECORD_SIZE)  # a c_char array: its slices are bytes
         ret = bare.SSL_read(ptr, buf, RECORD_SIZE)
         if ret > 0:
             chunks.append(buf[:ret])
-            return
+            return True
         self._clean = False
         code = bare.SSL_get_error(ptr, ret)
         if code != _SSL_ERROR_WANT_READ:
             raise self._error(code)
+        return False
 
     def write(self, data: bytes) -> int:
         ret = self._bare.SSL_write(self._ptr, data, len(data))

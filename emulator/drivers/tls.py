@@ -305,7 +305,8 @@ class TlsEndpoint:
         (bytes, not an EOF) on the incoming BIO and :meth:`_step` do once the handshake is
         done and confirmed."""
         try:
-            session.receive(data, out.plaintext)
+            if session.receive(data, out.plaintext):
+                return  # one application record read: nothing for the network
         except ssl.SSLZeroReturnError:
             self.closed = True
             out.closed = True
