@@ -525,7 +525,11 @@ class Session:
         ret = bare.SSL_write(self._ptr, data, len(data))
         if ret <= 0:
             raise self._fail(ret)
-        return self.outgoing.read()
+        buf: Any = _read_buffer(RECORD_SIZE)  # outgoing.read(), its common case inline
+        n = bare.BIO_read(self.outgoing._ptr, buf, RECORD_SIZE)  # noqa: SLF001
+        if n < RECORD_SIZE:
+            return buf[:n] if n > 0 else b""
+        return buf[:n] + self.outgoing.read()  # more than a buffer: the rest
 
     def release_buffers(self) -> None:
         """Give back the record buffers while nothing is pending (OpenSSL keeps the read

@@ -56,6 +56,7 @@ class WanChannel:
         "_reader",
         "_server",
         "_tls",
+        "_watched",
         "close_reason",
         "on_closed",
         "on_established",
@@ -74,6 +75,7 @@ class WanChannel:
         self._tls = TlsEndpoint(ctx, server_side)
         self._server = server_side
         self._last_heard = clock.now_us()
+        self._watched = False  # watch() was called: the time of each arrival is kept
         self._reader = RecordReader()
         self.on_frame: OnFrame = _ignore_frame
         self.on_established: OnEstablished = _ignore_cert
@@ -120,8 +122,11 @@ class WanChannel:
 
     def watch(self, handshake_s: float, idle_s: float) -> None:
         """Close this channel if its handshake is not done ``handshake_s`` after now, or when
-        nothing arrives from the peer for ``idle_s`` (timers on the running loop's clock)."""
+        nothing arrives from the peer for ``idle_s`` (timers on the running loop's clock).
+        Called as the channel is made (before anything arrives): the quiet time counts from
+        then, or from the last arrival after the call."""
         loop = asyncio.get_running_loop()
+        self._watched = True
 
         def handshake_due() -> None:
             if self.close_reason is None and not self._tls.established:
@@ -147,7 +152,8 @@ class WanChannel:
 
     def _on_data(self, data: bytes) -> None:
         if self.close_reason is None:
-            self._last_heard = self._clock.now_us()
+            if self._watched:  # only the idle watch reads it (a clock read per record)
+                self._last_heard = self._clock.now_us()
             self._handle(self._tls.receive(data))
 
     def _handle(self, out: TlsOutput) -> None:
