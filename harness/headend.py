@@ -532,7 +532,7 @@ class PollTarget:
 
     def _answered(self, outcome: commands.Instantaneous | S1labError) -> None:
         self._txn = None
-        self._outcome(self._poller.scheduler.clock.now_us(), outcome)
+        self._outcome(self._poller.clock.now_us(), outcome)
 
     def _outcome(self, now: int, outcome: commands.Instantaneous | S1labError) -> None:
         self.last = outcome
@@ -584,6 +584,7 @@ class Poller:
         if interval_us <= 0:
             raise LocalProtocolError(f"a poll interval must be positive, not {interval_us} us")
         self.scheduler = scheduler
+        self.clock = scheduler.clock
         self.interval = interval_us
         self.on_read = on_read
         #: No read is sent at or after this run time (None: none set, read until closed).

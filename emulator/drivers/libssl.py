@@ -502,7 +502,9 @@ class Session:
         if not (self._clean and n > 5 and (data[3] << 8 | data[4]) == n - 5):
             self.read_available(chunks)
             return False
-        buf: Any = _read_buffer(RECORD_SIZE)  # a c_char array: its slices are bytes
+        buf: Any = getattr(_buffers, "buf", None)  # _read_buffer(RECORD_SIZE), inline
+        if buf is None or len(buf) < RECORD_SIZE:
+            buf = _read_buffer(RECORD_SIZE)
         ret = bare.SSL_read(ptr, buf, RECORD_SIZE)
         if ret > 0:
             chunks.append(buf[:ret])
@@ -525,7 +527,9 @@ class Session:
         ret = bare.SSL_write(self._ptr, data, len(data))
         if ret <= 0:
             raise self._fail(ret)
-        buf: Any = _read_buffer(RECORD_SIZE)  # outgoing.read(), its common case inline
+        buf: Any = getattr(_buffers, "buf", None)  # outgoing.read(), its common case inline
+        if buf is None or len(buf) < RECORD_SIZE:
+            buf = _read_buffer(RECORD_SIZE)
         n = bare.BIO_read(self.outgoing._ptr, buf, RECORD_SIZE)  # noqa: SLF001
         if n < RECORD_SIZE:
             return buf[:n] if n > 0 else b""
