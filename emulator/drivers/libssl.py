@@ -531,9 +531,10 @@ class Session:
         if buf is None or len(buf) < RECORD_SIZE:
             buf = _read_buffer(RECORD_SIZE)
         n = bare.BIO_read(self.outgoing._ptr, buf, RECORD_SIZE)  # noqa: SLF001
+        out: bytes = buf[:n] if n > 0 else b""
         if n < RECORD_SIZE:
-            return buf[:n] if n > 0 else b""
-        return buf[:n] + self.outgoing.read()  # more than a buffer: the rest
+            return out
+        return out + self.outgoing.read()  # more than a buffer: the rest
 
     def release_buffers(self) -> None:
         """Give back the record buffers while nothing is pending (OpenSSL keeps the read
