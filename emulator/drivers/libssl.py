@@ -166,7 +166,8 @@ class _Bare:
     """The data path's calls (records after the handshake) without ctypes' conversion of each
     argument: no ``argtypes``, so pointers go as ``c_void_p`` objects made once per session and
     BIO, buffers as ctypes arrays or bytes, lengths as Python ints (C ints, as declared). A
-    call costs a third of a converted one, and one WAN read makes about a dozen."""
+    call costs a third of a converted one, and one WAN read makes eight (each record: an
+    SSL_write and a BIO_read to send it, a BIO_write and an SSL_read to receive it)."""
 
     __slots__ = ("BIO_ctrl_pending", "BIO_read", "BIO_write", "SSL_get_error",
                  "SSL_has_pending", "SSL_read", "SSL_write")
