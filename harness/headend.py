@@ -59,6 +59,10 @@ DEFAULT_REQUEST_TIMEOUT_S = 3600.0
 _ROLE_NAMES = {role: role.name.lower() for role in Role}
 
 
+#: A head-end's name in the trace, by role.
+_HEADEND_NAMES: dict[Role, str] = {role: f"headend:{name}" for role, name in _ROLE_NAMES.items()}
+
+
 @dataclass
 class HeadEnd:
     """What a head-end role holds: its TLS context and the keys of the CHFs it serves."""
@@ -73,7 +77,7 @@ class HeadEnd:
 
     @property
     def name(self) -> str:
-        return f"headend:{self.role.name.lower()}"
+        return _HEADEND_NAMES[self.role]  # f"headend:{role.name.lower()}", made once
 
     def role_keys(self, chf_eui: str) -> RoleKeys:
         keys = self.keys(chf_eui)
@@ -528,7 +532,7 @@ class PollTarget:
 
     def _answered(self, outcome: commands.Instantaneous | S1labError) -> None:
         self._txn = None
-        self._outcome(self._poller.scheduler.clock.now_us(), outcome)
+        self._outcome(self._poller.clock.now_us(), outcome)
 
     def _outcome(self, now: int, outcome: commands.Instantaneous | S1labError) -> None:
         self.last = outcome
@@ -580,6 +584,7 @@ class Poller:
         if interval_us <= 0:
             raise LocalProtocolError(f"a poll interval must be positive, not {interval_us} us")
         self.scheduler = scheduler
+        self.clock = scheduler.clock
         self.interval = interval_us
         self.on_read = on_read
         #: No read is sent at or after this run time (None: none set, read until closed).

@@ -16,6 +16,7 @@ from emulator.core.prepayment import PICO, MeterModelSpec, PrepaymentMeter
 from emulator.core.rng import SplitMix64
 from emulator.core.trace_sink import Emit
 from emulator.wire.vocabulary import DeviceType, PaymentMode, SupplyState
+from emulator.wire.wan_construct import quick_init
 
 
 class EsmeTariffSpec(Protocol):
@@ -36,6 +37,7 @@ class EsmeModelSpec(MeterModelSpec, Protocol):
     def tariff(self) -> EsmeTariffSpec: ...
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class EsmeReading:
     meter_time_us: int
@@ -88,21 +90,14 @@ class Esme(PrepaymentMeter):
 
     def registers(self, now: int) -> EsmeReading:
         self._catch_up(now)
-        tou = tuple(milli // 1000 for milli in self._profile.registers)
+        profile = self._profile
+        tou = tuple([milli // 1000 for milli in profile.registers])
         pay = self._snapshot()
-        return EsmeReading(
-            meter_time_us=now + self._offset,
-            import_wh=sum(tou),
-            tou_wh=tou,
-            demand_w=self._profile.rate_per_hour,
-            payment_mode=pay.payment_mode,
-            balance_pence=pay.balance_pence,
-            emergency_credit_limit_pence=pay.emergency_credit_limit_pence,
-            emergency_credit_available_pence=pay.emergency_credit_available_pence,
-            emergency_credit_in_use=pay.emergency_credit_in_use,
-            debt_pence=pay.debt_pence,
-            supply_state=pay.supply_state,
-        )
+        return EsmeReading(  # positional, in the order of its fields (a read per WAN read)
+            now + self._offset, sum(tou), tou, profile.rate_per_hour, pay.payment_mode,
+            pay.balance_pence, pay.emergency_credit_limit_pence,
+            pay.emergency_credit_available_pence, pay.emergency_credit_in_use, pay.debt_pence,
+            pay.supply_state)
 
     def display_totals(self, now: int) -> tuple[int, int, int]:
         """``(import_wh, demand_w, int(supply_state))`` of :meth:`registers` at ``now``, without

@@ -205,6 +205,9 @@ class HeadEndCore:
         return body
 
     def result(self, command: Command[T], reply: Reply) -> T:
+        msg_type = reply.header.msg_type
+        if msg_type == command.msg_type | RESPONSE_BIT and msg_type != MessageType.ERROR:
+            return command.result(reply.body)  # what check_reply passes, without its target
         return command.result(self.check_reply(command.msg_type, self.target_of(command), reply))
 
 

@@ -23,6 +23,7 @@ def _drop_close(reason: str) -> None:
 
 class MemoryLinkEnd:
     __slots__ = (
+        "_clock",
         "_closed",
         "_latency",
         "_name",
@@ -36,6 +37,7 @@ class MemoryLinkEnd:
 
     def __init__(self, scheduler: Scheduler, latency_us: int, name: str) -> None:
         self._scheduler = scheduler
+        self._clock = scheduler.clock
         self._latency = latency_us
         self._name = name
         self._on_data: OnData = _drop_data
@@ -61,7 +63,12 @@ class MemoryLinkEnd:
     def write(self, data: bytes) -> None:
         if self._closed or not data:
             return
-        self._enqueue(data)
+        # _enqueue, inline (a write per TLS flight: two per WAN read)
+        at = self._clock.now_us() + self._latency
+        self._queue.append((at, data))
+        slot = self._slot
+        if slot._deadline is None:  # noqa: SLF001 - Slot.deadline, without the property call
+            slot.set(at)
 
     def close(self) -> None:
         if self._closed:
@@ -70,7 +77,7 @@ class MemoryLinkEnd:
         self._enqueue(None)
 
     def _enqueue(self, item: bytes | None) -> None:
-        at = self._scheduler.clock.now_us() + self._latency
+        at = self._clock.now_us() + self._latency
         self._queue.append((at, item))
         if self._slot.deadline is None:
             self._slot.set(at)

@@ -235,8 +235,8 @@ class TlsEndpoint:
     """One side of a TLS session over a pair of memory BIOs: a head-end's (client, an
     ``ssl.SSLContext``) or a CHF's (server, a :class:`ServerTls`)."""
 
-    __slots__ = ("_confirmed", "_done", "_header", "_in", "_left", "_obj", "_out", "_records",
-                 "_server", "_session", "closed", "error")
+    __slots__ = ("_done", "_header", "_in", "_left", "_obj", "_out", "_records", "_server",
+                 "_session", "closed", "error", "established")
 
     def __init__(self, ctx: ssl.SSLContext | ServerTls, server_side: bool) -> None:
         self._in: ssl.MemoryBIO | MemBio
@@ -254,7 +254,9 @@ class TlsEndpoint:
             self._session = None
         self._server = server_side
         self._done = False  # our side of the handshake is finished
-        self._confirmed = False  # ... and the peer has accepted us (reported once)
+        #: ... and the peer has accepted us (reported once; an attribute, not a property:
+        #: the data path asks it per frame).
+        self.established = False
         # TLS 1.3 client: whole records received after the handshake (see _peer_accepted),
         # the bytes of a record header so far and the bytes left of the record being read.
         self._records = 0
@@ -262,10 +264,6 @@ class TlsEndpoint:
         self._left = 0
         self.closed = False
         self.error: str | None = None
-
-    @property
-    def established(self) -> bool:
-        return self._confirmed
 
     @property
     def version(self) -> str | None:
@@ -289,22 +287,24 @@ class TlsEndpoint:
         if self.closed:
             return out
         if data:
-            if self._done and not self._confirmed and not self._server:
+            if self._done and not self.established and not self._server:
                 self._count_records(data)
-            self._in.write(data)
-            if self._confirmed and self._session is not None:
-                self._read_records(self._session, out)
+            if self.established and self._session is not None:
+                self._read_records(self._session, data, out)
                 return out
+            self._in.write(data)
         else:
             self._in.write_eof()
         self._step(out)
         return out
 
-    def _read_records(self, session: Session, out: TlsOutput) -> None:
-        """The data path of an established session of s1lab's own: what :meth:`_step` does
-        once the handshake is done and confirmed, bytes (not an EOF) received."""
+    def _read_records(self, session: Session, data: bytes, out: TlsOutput) -> None:
+        """The data path of an established session of s1lab's own: what writing ``data``
+        (bytes, not an EOF) on the incoming BIO and :meth:`_step` do once the handshake is
+        done and confirmed."""
         try:
-            session.read_available(out.plaintext)
+            if session.receive(data, out.plaintext):
+                return  # one application record read: nothing for the network
         except ssl.SSLZeroReturnError:
             self.closed = True
             out.closed = True
@@ -318,6 +318,12 @@ class TlsEndpoint:
         """Encrypt application bytes; returns what to put on the network."""
         if not self._done or self.closed:
             raise TransportError("TLS session is not established")
+        session = self._session
+        if session is not None:
+            try:
+                return session.seal(plaintext)
+            except ssl.SSLError as exc:
+                raise TransportError(f"TLS write failed: {exc}") from None
         try:
             self._obj.write(plaintext)
         except ssl.SSLError as exc:
@@ -398,8 +404,8 @@ class TlsEndpoint:
                     out.closed = True
                     break
                 out.plaintext.append(chunk)
-            if not self._confirmed and not self.closed and self._peer_accepted():
-                self._confirmed = True
+            if not self.established and not self.closed and self._peer_accepted():
+                self.established = True
                 out.handshake_completed = True
                 if not self._server and isinstance(self._obj, Session):
                     # OpenSSL keeps its 17 KiB read buffer after the ticket (a post-handshake

@@ -29,7 +29,7 @@ from emulator.drivers.link import LinkEnd
 from emulator.drivers.tls import ServerTls, TlsEndpoint, TlsOutput
 from emulator.errors import MalformedFrame, S1labError, TransportError
 from emulator.pki import check_client_certificate, check_validity
-from emulator.wire.wan import RecordReader, record
+from emulator.wire.wan import MAX_RECORD, RecordReader, record
 
 OnFrame = Callable[[bytes], None]
 OnEstablished = Callable[[x509.Certificate], None]
@@ -56,6 +56,7 @@ class WanChannel:
         "_reader",
         "_server",
         "_tls",
+        "_watched",
         "close_reason",
         "on_closed",
         "on_established",
@@ -74,6 +75,7 @@ class WanChannel:
         self._tls = TlsEndpoint(ctx, server_side)
         self._server = server_side
         self._last_heard = clock.now_us()
+        self._watched = False  # watch() was called: the time of each arrival is kept
         self._reader = RecordReader()
         self.on_frame: OnFrame = _ignore_frame
         self.on_established: OnEstablished = _ignore_cert
@@ -98,9 +100,11 @@ class WanChannel:
         self._handle(self._tls.start())
 
     def send_frame(self, frame: bytes) -> None:
-        if not self.established:
+        if self.close_reason is not None or not self._tls.established:  # not self.established
             raise TransportError(f"WAN channel to {self.peer_name} is not open")
-        self._link.write(self._tls.send(record(frame)))
+        n = len(frame)  # record(frame), its common case inline (it words the error)
+        data = n.to_bytes(2, "big") + frame if 0 < n <= MAX_RECORD else record(frame)
+        self._link.write(self._tls.send(data))
 
     def close(self, reason: str = "closed locally") -> None:
         if self.close_reason is not None:
@@ -120,8 +124,11 @@ class WanChannel:
 
     def watch(self, handshake_s: float, idle_s: float) -> None:
         """Close this channel if its handshake is not done ``handshake_s`` after now, or when
-        nothing arrives from the peer for ``idle_s`` (timers on the running loop's clock)."""
+        nothing arrives from the peer for ``idle_s`` (timers on the running loop's clock).
+        Called as the channel is made (before anything arrives): the quiet time counts from
+        then, or from the last arrival after the call."""
         loop = asyncio.get_running_loop()
+        self._watched = True
 
         def handshake_due() -> None:
             if self.close_reason is None and not self._tls.established:
@@ -147,7 +154,8 @@ class WanChannel:
 
     def _on_data(self, data: bytes) -> None:
         if self.close_reason is None:
-            self._last_heard = self._clock.now_us()
+            if self._watched:  # only the idle watch reads it (a clock read per record)
+                self._last_heard = self._clock.now_us()
             self._handle(self._tls.receive(data))
 
     def _handle(self, out: TlsOutput) -> None:

@@ -248,7 +248,13 @@ def verify_mac(frame: Frame, key: bytes) -> None:
     """Raise BadMac unless the frame's MAC is right under ``key`` (constant-time compare)."""
     if frame.header.version != FRAME_VERSION:
         raise BadMac(f"a version {frame.header.version} frame carries no v1 MAC")
-    if not hmac.compare_digest(mac(key, frame.signed), frame.mac):
+    if len(key) == KEY_SIZE:  # mac(key, frame.signed), inline: two per WAN read
+        c = _keyed(bytes(key)).copy()
+        c.update(frame.signed)
+        tag = c.finalize()
+    else:
+        tag = mac(key, frame.signed)  # which raises
+    if not hmac.compare_digest(tag, frame.mac):
         raise BadMac("WAN frame MAC does not verify")
 
 
@@ -295,6 +301,10 @@ def seal_fields(msg_type: int, txn_id: int, target: bytes, role: int, key_id: in
         except FAST_PATH_ERRORS:
             pass
         else:
+            if len(key) == KEY_SIZE:  # mac(key, signed), inline: two per WAN read
+                c = _keyed(bytes(key)).copy()
+                c.update(signed)
+                return signed + c.finalize()
             return signed + mac(key, signed)
     return seal(Header(FRAME_VERSION, msg_type, txn_id, target, role, key_id, counter), payload,
                 key)
@@ -1010,16 +1020,12 @@ def decode_request(msg_type: int, payload: bytes) -> object | None:
     return codec.decode(payload)
 
 
-def _response_codecs(msg_type: int) -> tuple[Codec, ...] | None:
-    if msg_type == MessageType.ERROR:
-        return (_ERROR,)
-    spec = MESSAGES.get(msg_type)
-    return None if spec is None else spec.responses
-
-
 def encode_response(msg_type: MessageType, body: object) -> bytes:
     """``msg_type`` is the request's type (MessageType.ERROR for an ERROR body)."""
-    codecs = _response_codecs(msg_type)
+    codecs: tuple[Codec, ...] | None = (_ERROR,)
+    if msg_type != MessageType.ERROR:
+        spec = MESSAGES.get(msg_type)
+        codecs = None if spec is None else spec.responses
     if codecs is None:
         raise LocalProtocolError(f"{msg_type!r} has no response")
     for codec in codecs:
@@ -1034,7 +1040,9 @@ def decode_response(msg_type: int, payload: bytes) -> object:
     if msg_type == MessageType.ERROR:
         return _ERROR.decode(payload)
     request = msg_type ^ RESPONSE_BIT
-    codecs = _response_codecs(request) if msg_type & RESPONSE_BIT else None
+    # (ERROR is no request: not in MESSAGES, and refused below)
+    spec = MESSAGES.get(request) if msg_type & RESPONSE_BIT else None
+    codecs = None if spec is None else spec.responses
     if codecs is None or request == MessageType.ERROR:
         raise _unsupported(msg_type, "response")
     if codecs[0] is _ESME:

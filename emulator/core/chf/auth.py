@@ -15,12 +15,15 @@ from emulator.core.chf.records import OperationalKeys
 from emulator.errors import BadMac, MalformedFrame, RemoteProtocolError
 from emulator.wire import wan
 from emulator.wire.vocabulary import ErrorCode, MessageType, Role
+from emulator.wire.wan_construct import quick_init
 
 if TYPE_CHECKING:
     from emulator.core.chf.hub import Chf
 
 #: Master-Key frames keep their counters under this pseudo-role.
 MASTER_SLOT = Role.CHF
+#: What ``Role(value)`` looks up (without raising for a value that names none).
+_ROLES: dict[int, Role] = dict(Role._value2member_map_)
 
 
 class Reject(RemoteProtocolError):
@@ -35,6 +38,7 @@ class Reject(RemoteProtocolError):
         self.role_keys = role_keys
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Authenticated:
     """A frame that passed every check, and what it was authenticated with."""
@@ -68,10 +72,9 @@ def authenticate(chf: Chf, frame: wan.Frame, tls_role: Role | None, now: int) ->
         keys = OperationalKeys(wan.MASTER_KEY_ID, chf.master_key, chf.master_key)
         slot: Role = MASTER_SLOT
     else:
-        try:
-            role = Role(h.role)
-        except ValueError:
-            raise Reject(ErrorCode.UNKNOWN_ROLE, f"role 0x{h.role:02X}", None) from None
+        role = _ROLES.get(h.role)
+        if role is None:
+            raise Reject(ErrorCode.UNKNOWN_ROLE, f"role 0x{h.role:02X}", None)
         found = chf.keys_for(role)
         if found is None or role != tls_role:
             why = "no keys for role" if found is None else "role differs from TLS identity"

@@ -134,13 +134,10 @@ def _read_instantaneous(
 
 
 def _esme_body(r: EsmeReading) -> wan.EsmeInstantaneous:
-    return wan.EsmeInstantaneous(
-        meter_time=zigbee_utc(r.meter_time_us), import_wh=r.import_wh, tou_wh=tuple(r.tou_wh),
-        demand_w=r.demand_w, payment_mode=r.payment_mode, balance_pence=r.balance_pence,
-        emergency_credit_limit_pence=r.emergency_credit_limit_pence,
-        emergency_credit_available_pence=r.emergency_credit_available_pence,
-        emergency_credit_in_use=r.emergency_credit_in_use, supply_state=r.supply_state,
-    )
+    return wan.EsmeInstantaneous(  # positional, in the order of its fields (per WAN read)
+        zigbee_utc(r.meter_time_us), r.import_wh, tuple(r.tou_wh), r.demand_w, r.payment_mode,
+        r.balance_pence, r.emergency_credit_limit_pence, r.emergency_credit_available_pence,
+        r.emergency_credit_in_use, r.supply_state)
 
 
 @handles(MessageType.READ_INVENTORY)

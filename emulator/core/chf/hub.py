@@ -50,6 +50,10 @@ from emulator.wire.vocabulary import (
 EVENT_LOG_SIZE = 100
 #: What ``MessageType(value)`` looks up (without raising for a value that names none).
 _MESSAGE_TYPES: dict[int, MessageType] = dict(MessageType._value2member_map_)
+#: Each message type's name (``Enum.name`` is a property lookup, per served request).
+_MESSAGE_NAMES: dict[MessageType, str] = {mt: mt.name for mt in MessageType}
+#: The EUI-64 texts a CHF keeps of the targets it serves (its own, its devices'): at most.
+_TARGETS_KEPT = 16
 
 
 class Chf:
@@ -61,6 +65,7 @@ class Chf:
         "_counters_out",
         "_events",
         "_keys",
+        "_targets",
         "devices",
         "eui",
         "eui_bytes",
@@ -101,6 +106,7 @@ class Chf:
     ) -> None:
         self.eui = eui
         self.eui_bytes = eui_from_str(eui)
+        self._targets: dict[bytes, str] = {}  # EUI-64 bytes -> text, of the targets served
         self.firmware_version = firmware_version
         self.sim = sim
         self._keys = dict(keys)
@@ -347,7 +353,11 @@ class Chf:
             raise Reject(ErrorCode.UNSUPPORTED_COMMAND, f"message type 0x{h.msg_type:02X}", keys)
         if mt is MessageType.ERROR:
             raise Reject(ErrorCode.UNSUPPORTED_COMMAND, "ERROR is not a request", keys)
-        target = eui_to_str(h.target)
+        target = self._targets.get(h.target)
+        if target is None:
+            target = eui_to_str(h.target)
+            if len(self._targets) < _TARGETS_KEPT and (target == self.eui or target in self.log):
+                self._targets[h.target] = target
         if target == self.eui:
             device_type = DeviceType.CHF
             core: object = self
@@ -382,8 +392,8 @@ class Chf:
         else:
             result = handler(self, device_type, core, request, now, keys)
         self.emit(now, self.eui, "WanRequestServed",
-                   {"msg": mt.name, "target": target, "txn": h.txn_id})
-        if isinstance(result, Deferred | Restarted):
+                   {"msg": _MESSAGE_NAMES[mt], "target": target, "txn": h.txn_id})
+        if isinstance(result, (Deferred, Restarted)):
             return result
         if device_type is not DeviceType.CHF and self.han is None:
             self.heard(target, now)  # the direct link: the CHF just talked to the device
