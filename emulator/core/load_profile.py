@@ -260,6 +260,8 @@ class LoadProfile:
             self._register = self._tou[(end % DAY) // SLOT]
             self._slot_energy = self._draw(end)
             self._done = 0
+            if now == end:
+                return  # at the slot's start: nothing of it accrued (a settlement's advance)
 
     def set_on(self, on: bool, now: int) -> None:
         """Supply on or off from ``now`` (accrues up to ``now`` under the old setting first)."""
