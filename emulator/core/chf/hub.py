@@ -46,11 +46,12 @@ from emulator.wire.vocabulary import (
     Role,
 )
 
+_JOINED = DeviceLogState.JOINED  # read on every GSME wake (mirror_report)
+
 #: The CHF keeps its newest EVENT_LOG_SIZE events (a ring: the oldest goes when one arrives).
 EVENT_LOG_SIZE = 100
 #: What ``MessageType(value)`` looks up (without raising for a value that names none).
 _MESSAGE_TYPES: dict[int, MessageType] = dict(MessageType._value2member_map_)
-_JOINED = DeviceLogState.JOINED  # read on every GSME wake (mirror_report)
 
 
 class Chf:
