@@ -119,10 +119,14 @@ class Gsme(PrepaymentMeter):
         if self.battery_flat or now < self._next_wake:
             return None
         self._next_wake = self._wake_after(now)
-        return self.registers(now)
+        return self._reading(now)
 
     def registers(self, now: int) -> GsmeReading:
         self._catch_up(now)
+        return self._reading(now)
+
+    def _reading(self, now: int) -> GsmeReading:
+        """:meth:`registers` of a meter caught up to ``now`` already."""
         profile = self._profile
         # positional, in the fields' order (a third cheaper than by keyword: every wake)
         return GsmeReading(now + self._offset, profile.total // 1000, profile.rate_per_hour,

@@ -182,6 +182,7 @@ class LoadProfile:
         "_done",
         "_on",
         "_registers",
+        "_register",
         "_tou",
         "_noise_ppm",
         "_rng",
@@ -206,6 +207,7 @@ class LoadProfile:
         self._registers = [0] * (max(tou) + 1)
         self._on = True
         self._slot_start = now - now % SLOT
+        self._register = tou[(self._slot_start % DAY) // SLOT]  # the slot's register
         self._slot_energy = self._draw(self._slot_start)
         # Energy before ``now`` in the first slot happened before the meter existed.
         self._done = self._slot_energy * (now - self._slot_start) // SLOT
@@ -246,16 +248,20 @@ class LoadProfile:
             end = start + SLOT
             if now < end:
                 target = self._slot_energy * (now - start) // SLOT
-                if target > self._done:
+                done = self._done
+                if target > done:
                     if self._on:  # every read of a meter comes through here
-                        self._registers[self._tou[(start % DAY) // SLOT]] += target - self._done
+                        self._registers[self._register] += target - done
                     self._done = target
                 return
             if self._on and (rest := self._slot_energy - self._done) > 0:  # the slot's rest
-                self._registers[self._tou[(start % DAY) // SLOT]] += rest
+                self._registers[self._register] += rest
             self._slot_start = end
+            self._register = self._tou[(end % DAY) // SLOT]
             self._slot_energy = self._draw(end)
             self._done = 0
+            if now == end:
+                return  # at the slot's start: nothing of it accrued (a settlement's advance)
 
     def set_on(self, on: bool, now: int) -> None:
         """Supply on or off from ``now`` (accrues up to ``now`` under the old setting first)."""

@@ -217,11 +217,10 @@ class ConsumerDevice:
         if gas is not None and self._gas:
             data = gas[0]
             if data is self._source_g and data is not None:
-                value = self._shown_g
+                value = self._shown_g  # the mirror has not changed: shown already
             else:
-                value = self._convert(_GSME, data)
+                value = self._shown_g = self._convert(_GSME, data)
                 self._source_g = data
-            self._shown_g = value
             self._gas_data_at = gas_at
             old = self._emitted_g
             if old is not value and (old is None or self._significant(old, value) or (

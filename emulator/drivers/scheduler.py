@@ -52,7 +52,15 @@ class Slot:
         if deadline is not None:
             # push; arm the loop's timer unless firing (a fleet re-arms a slot on every fire)
             scheduler = self._scheduler
-            heapq.heappush(scheduler._heap, (deadline, next(scheduler._seq), self, generation))
+            heap = scheduler._heap
+            entry = (deadline, next(scheduler._seq), self, generation)
+            if heap and heap[0][2] is self:
+                # The head is this slot's, stale now (the generation moved on; the usual case: a
+                # slot re-armed by its own callback, which _fire leaves at the head): replace it
+                # (one sift; the heap holds the same entries as after a pop and a push)
+                heapq.heapreplace(heap, entry)
+            else:
+                heapq.heappush(heap, entry)
             if not scheduler._firing and (scheduler._armed_at is None
                                           or deadline < scheduler._armed_at):
                 scheduler._arm(deadline)
@@ -118,7 +126,9 @@ class Scheduler:
                     if advance is None or not advance(deadline):
                         break
                     now = deadline  # the clock jumped there: every earlier entry has run
-                pop(heap)
+                # Left at the head, stale (the slot's next set replaces it, else it is popped
+                # as it surfaces).
+                slot._generation = generation + 1
                 slot._deadline = None
                 fired += 1
                 try:

@@ -46,6 +46,8 @@ from emulator.wire.vocabulary import (
     Role,
 )
 
+_JOINED = DeviceLogState.JOINED  # read on every GSME wake (mirror_report)
+
 #: The CHF keeps its newest EVENT_LOG_SIZE events (a ring: the oldest goes when one arrives).
 EVENT_LOG_SIZE = 100
 #: What ``MessageType(value)`` looks up (without raising for a value that names none).
@@ -174,10 +176,10 @@ class Chf:
         """A GSME woke and reported into its mirror on the CHF (ignored from a GSME that is
         not, or no longer, a joined member of the device log)."""
         entry = self.log.get(eui)
-        if entry is None or entry.state is not DeviceLogState.JOINED:
+        if entry is None or entry.state is not _JOINED:
             return
         self.gsme_mirror = (reading, now)
-        self.heard(eui, now)
+        entry.last_heard = now  # heard(), inlined
 
     @property
     def roles(self) -> list[Role]:
