@@ -503,9 +503,7 @@ class Session:
         if not (self._clean and n > 5 and (data[3] << 8 | data[4]) == n - 5):
             self.read_available(chunks)
             return False
-        buf: Any = getattr(_buffers, "buf", None)  # _read_buffer(RECORD_SIZE), inline
-        if buf is None or len(buf) < RECORD_SIZE:
-            buf = _read_buffer(RECORD_SIZE)
+        buf: Any = _read_buffer(RECORD_SIZE)  # a c_char array: its slices are bytes
         ret = bare.SSL_read(ptr, buf, RECORD_SIZE)
         if ret > 0:
             chunks.append(buf[:ret])
@@ -528,9 +526,7 @@ class Session:
         ret = bare.SSL_write(self._ptr, data, len(data))
         if ret <= 0:
             raise self._fail(ret)
-        buf: Any = getattr(_buffers, "buf", None)  # outgoing.read(), its common case inline
-        if buf is None or len(buf) < RECORD_SIZE:
-            buf = _read_buffer(RECORD_SIZE)
+        buf: Any = _read_buffer(RECORD_SIZE)  # outgoing.read(), its common case inline
         n = bare.BIO_read(self.outgoing._ptr, buf, RECORD_SIZE)  # noqa: SLF001
         out: bytes = buf[:n] if n > 0 else b""
         if n < RECORD_SIZE:

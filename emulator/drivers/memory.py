@@ -63,12 +63,7 @@ class MemoryLinkEnd:
     def write(self, data: bytes) -> None:
         if self._closed or not data:
             return
-        # _enqueue, inline (a write per TLS flight: two per WAN read)
-        at = self._clock.now_us() + self._latency
-        self._queue.append((at, data))
-        slot = self._slot
-        if slot._deadline is None:  # noqa: SLF001 - Slot.deadline, without the property call
-            slot.set(at)
+        self._enqueue(data)
 
     def close(self) -> None:
         if self._closed:
@@ -79,8 +74,9 @@ class MemoryLinkEnd:
     def _enqueue(self, item: bytes | None) -> None:
         at = self._clock.now_us() + self._latency
         self._queue.append((at, item))
-        if self._slot.deadline is None:
-            self._slot.set(at)
+        slot = self._slot
+        if slot._deadline is None:  # noqa: SLF001 - Slot.deadline, without the property call
+            slot.set(at)
 
     def _deliver(self, now: int) -> None:
         peer = self._peer

@@ -29,7 +29,7 @@ from emulator.drivers.link import LinkEnd
 from emulator.drivers.tls import ServerTls, TlsEndpoint, TlsOutput
 from emulator.errors import MalformedFrame, S1labError, TransportError
 from emulator.pki import check_client_certificate, check_validity
-from emulator.wire.wan import MAX_RECORD, RecordReader, record
+from emulator.wire.wan import RecordReader, record
 
 OnFrame = Callable[[bytes], None]
 OnEstablished = Callable[[x509.Certificate], None]
@@ -102,9 +102,7 @@ class WanChannel:
     def send_frame(self, frame: bytes) -> None:
         if self.close_reason is not None or not self._tls.established:  # not self.established
             raise TransportError(f"WAN channel to {self.peer_name} is not open")
-        n = len(frame)  # record(frame), its common case inline (it words the error)
-        data = n.to_bytes(2, "big") + frame if 0 < n <= MAX_RECORD else record(frame)
-        self._link.write(self._tls.send(data))
+        self._link.write(self._tls.send(record(frame)))
 
     def close(self, reason: str = "closed locally") -> None:
         if self.close_reason is not None:
