@@ -79,7 +79,11 @@ raw references run in the same process. Phases:
    rebuilt frame is checked equal to the one on air first. Printed beside: the floor as it was
    defined before 2026-12 (header objects made once outside the loop, ZCL bytes as captured).
    No device logic is in either: no replay guard, no key lookup, no queue.
-4. **throughput, direct HAN**: ``--direct`` installations x ``--days``, same activity.
+4. **throughput, direct HAN**: ``--direct`` installations x ``--days``, same activity; run
+   twice, each in its own process: on the pure-Python tree, then on the compiled core
+   (``scripts/compile_core.py``: the hot sans-IO modules compiled with mypyc, built here into
+   ``build/compiled`` if it is missing or stale; ``--no-compiled`` skips it). Both figures
+   are printed, each with its verdict.
 
 The machine is shared and noisy: read the ratios (each side is measured within this run).
 """
@@ -101,6 +105,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_wan import current_rss_kib, malloc_trim, raw_baseline, rss_kib  # noqa: E402
@@ -110,7 +115,7 @@ from emulator.core.timebase import DAY, HOUR  # noqa: E402
 from emulator.drivers.clock import Clock, current_clock, run_virtual, sleep_until  # noqa: E402
 from emulator.drivers.memory import MemoryLinkEnd  # noqa: E402
 from emulator.drivers.scheduler import Scheduler, Slot  # noqa: E402
-from emulator.errors import S1labError
+from emulator.errors import S1labError  # noqa: E402
 from emulator.fleet import Fleet  # noqa: E402
 from emulator.installation import HanMode, Installation  # noqa: E402
 from emulator.profiles import default_dmc  # noqa: E402
@@ -569,9 +574,16 @@ def zigbee_phase(args: argparse.Namespace) -> None:
 def direct_phase(args: argparse.Namespace) -> None:
     d = fleet_run(args.direct, args.days, "direct")
     d_rate = d.n * d.days / d.activity_s
-    print(f"  direct HAN, {d.n} installations:  {d_rate:8.1f} installation-days/s "
+    core = "compiled core" if _compiled() else "pure Python"
+    print(f"  direct HAN, {d.n} installations, {core}:  {d_rate:8.1f} installation-days/s "
           f"({1e3 / d_rate:.2f} ms per installation-day)   target >= 200   "
           f"{_verdict(d_rate >= 200)}")
+
+
+def _compiled() -> bool:
+    """Is this process running s1lab's compiled core (an extension module, not the .py)?"""
+    import emulator.core.esme
+    return not (emulator.core.esme.__file__ or "").endswith(".py")
 
 
 PHASES: dict[str, Callable[[argparse.Namespace], None]] = {
@@ -590,6 +602,8 @@ def main() -> None:
                     help="simulated minutes of standard activity in the scale phase")
     ap.add_argument("--profile", choices=["zigbee", "direct"],
                     help="cProfile that throughput run only and print the top functions")
+    ap.add_argument("--no-compiled", action="store_true",
+                    help="run the direct phase on the pure-Python tree only")
     ap.add_argument("--phase", choices=sorted(PHASES),
                     help="run this phase alone, in this process (the bench runs each phase so, "
                          "in a child process of its own)")
@@ -613,10 +627,17 @@ def main() -> None:
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
           f"GLIBC_TUNABLES={tunables or '(unset)'} (both sides of every ratio)", flush=True)
 
-    def child(phase: str) -> None:
+    def child(phase: str, compiled: Path | None = None) -> None:
         """One phase in a fresh process: its figures owe nothing to the heap, the collector's
-        generations or the freed arenas of the phase before it."""
-        subprocess.run([sys.executable, __file__, *sys.argv[1:], "--phase", phase], check=True)
+        generations or the freed arenas of the phase before it. ``compiled``: on that build
+        of the compiled core (first on the path; ``-P``: not the tree beside the script)."""
+        env = dict(os.environ)
+        flags = []
+        if compiled is not None:
+            env["PYTHONPATH"] = os.pathsep.join([str(compiled), str(ROOT)])
+            flags = ["-P"]
+        subprocess.run([sys.executable, *flags, __file__, *sys.argv[1:], "--phase", phase],
+                       check=True, env=env)
 
     if args.scale:
         child("scale")
@@ -628,6 +649,10 @@ def main() -> None:
         child("zigbee")
     if args.direct:
         child("direct")
+        if not args.no_compiled:
+            subprocess.run([sys.executable, str(ROOT / "scripts" / "compile_core.py")],
+                           check=True)
+            child("direct", ROOT / "build" / "compiled")
 
 
 if __name__ == "__main__":

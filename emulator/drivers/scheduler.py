@@ -21,6 +21,8 @@ import itertools
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from mypy_extensions import mypyc_attr
+
 from emulator.core.timebase import isoformat
 from emulator.drivers.clock import Clock, VirtualEventLoop
 from emulator.errors import DeviceCallbackError, S1labError
@@ -69,6 +71,9 @@ class Slot:
         self.set(None)
 
 
+# Compiled (scripts/compile_core.py), it may still be subclassed from Python (a benchmark
+# times its slots' callbacks so).
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Scheduler:
     """Runs device callbacks at their deadlines, in deadline order, ties in arming order."""
 
