@@ -107,7 +107,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(ROOT / "scripts"))
 
+import compile_core  # noqa: E402
 from bench_wan import current_rss_kib, malloc_trim, raw_baseline, rss_kib  # noqa: E402
 
 from emulator.core.han_crypto import build_secured_frame, parse_secured_frame  # noqa: E402
@@ -650,9 +652,9 @@ def main() -> None:
     if args.direct:
         child("direct")
         if not args.no_compiled:
-            subprocess.run([sys.executable, str(ROOT / "scripts" / "compile_core.py")],
-                           check=True)
-            child("direct", ROOT / "build" / "compiled")
+            if not compile_core.current():
+                compile_core.build()
+            child("direct", compile_core.DEFAULT_OUT)
 
 
 if __name__ == "__main__":

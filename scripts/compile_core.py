@@ -33,8 +33,8 @@ PACKAGES = ("emulator",)
 DEFAULT_OUT = ROOT / "build" / "compiled"
 STAMP = "SOURCES"
 
-#: The modules compiled, by path in the package. Each must pass the goldens compiled
-#: (tests/test_compiled_core.py runs them on a build).
+#: The modules compiled, by path in the package (tests/compiled/test_compiled_core.py checks
+#: that a build of them behaves as the pure tree).
 MODULES = (
     "emulator/core/rng.py",
     "emulator/core/timebase.py",
