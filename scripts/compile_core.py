@@ -61,6 +61,24 @@ MODULES = (
 )
 
 
+#: Modules written into the build by :func:`generate` and compiled with :data:`MODULES`.
+GENERATED = ("emulator/wire/wan_direct_built.py",)
+
+
+def generate(work: Path) -> None:
+    """Write :data:`GENERATED` into the copy at ``work``: the WAN codec's direct forms
+    (emulator.wire.wan_construct.Direct), one factory per payload layout, as the pure copy
+    makes them, so that they run compiled (wan_construct picks them up by their source)."""
+    code = ("import emulator.wire.wan\n"
+            "from emulator.wire.wan_construct import built_source\n"
+            "print(built_source(), end='')\n")
+    done = subprocess.run([sys.executable, "-P", "-c", code], cwd=work, capture_output=True,
+                          text=True, env=dict(os.environ, PYTHONPATH=str(work)), check=False)
+    if done.returncode != 0:
+        raise SystemExit("generating the direct forms failed:\n" + done.stderr[-2000:])
+    (work / GENERATED[0]).write_text(done.stdout)
+
+
 def sources_digest(root: Path = ROOT) -> str:
     """SHA-256 over :data:`MODULES` and every ``.py`` file of the package (path and bytes),
     in path order."""
@@ -87,9 +105,11 @@ def build(out: Path = DEFAULT_OUT, root: Path = ROOT) -> None:
         for package in PACKAGES:
             shutil.copytree(root / package, work / package,
                             ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+        generate(work)
         env = dict(os.environ, MYPY_CACHE_DIR=str(work / ".mypy_cache"))
         # The mypyc command line: type-checks, writes C, builds the extensions in place.
-        done = subprocess.run([sys.executable, "-m", "mypyc", *MODULES], cwd=work, env=env,
+        done = subprocess.run([sys.executable, "-m", "mypyc", *MODULES, *GENERATED], cwd=work,
+                              env=env,
                               capture_output=True, text=True)
         if done.returncode != 0:
             tail = (done.stdout + done.stderr).strip().splitlines()[-20:]
