@@ -14,7 +14,9 @@ whether a build is the tree's, and ``--check`` exits 1 if not (a copy, never the
 files, so an edited module can never be shadowed by a stale extension beside it).
 
 The modules are the ones a fleet's timers and WAN reads run through (docs/scale.md, "The
-compiled core"); the rest of the package runs as Python from the copy, identically.
+compiled core"), and the one :func:`generate` writes into the copy (the WAN codec's direct
+forms, from the pure copy's own source of them); the rest of the package runs as Python from
+the copy, identically.
 """
 
 from __future__ import annotations
@@ -142,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{out}: current, nothing to do")
         return 0
     build(out)
-    print(f"{out}: built ({len(MODULES)} modules compiled)")
+    print(f"{out}: built ({len(MODULES) + len(GENERATED)} modules compiled)")
     return 0
 
 
