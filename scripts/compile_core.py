@@ -57,6 +57,7 @@ MODULES = (
     "emulator/drivers/wan_channel.py",
     "emulator/wire/wan.py",
     "emulator/trace.py",
+    "emulator/drivers/virtual_time.py",
     "emulator/drivers/scheduler.py",
     "emulator/installation.py",
     "emulator/wan_service.py",

@@ -13,7 +13,6 @@ fails with :class:`~emulator.errors.WaitingOnNothing` instead of hanging.
 from __future__ import annotations
 
 import asyncio
-import heapq
 import selectors
 import time as _time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -21,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from emulator.core.timebase import SECOND, from_datetime, to_datetime
+from emulator.drivers.virtual_time import VirtualClock, VirtualTime
 from emulator.errors import ClockError, WaitingOnNothing
 
 T = TypeVar("T")
@@ -89,91 +89,43 @@ class _VirtualSelector(selectors.BaseSelector):
                 "virtual-time run is waiting on nothing: no callback is ready, no timer is "
                 "armed and no I/O is pending, so it would wait forever"
             )
-        loop._jump_to_next_timer(timeout)
+        loop.virtual_time.jump_to_next_timer(timeout)
         return []
 
 
 class VirtualEventLoop(asyncio.SelectorEventLoop):
-    """An asyncio loop whose time jumps to the next timer when nothing is ready."""
+    """An asyncio loop whose time jumps to the next timer when nothing is ready.
+
+    Its time and the steps taken on every device deadline live in :attr:`virtual_time`
+    (:mod:`emulator.drivers.virtual_time`, compiled in a build: this class, a subclass of
+    asyncio's loop, cannot be)."""
 
     def __init__(self, start: datetime = DEFAULT_START) -> None:
         selector = _VirtualSelector()
         super().__init__(selector)
         selector.loop = self
-        # What is registered now, as the real selector's own dict: its ``get_map()`` view's
+        # What is registered goes as the real selector's own dict: its ``get_map()`` view's
         # ``len`` is a Python-level call, and the scheduler asks on every back-to-back jump.
-        self._io_fds: dict[int, selectors.SelectorKey] = selector.registered
-        self._epoch_us = from_datetime(start)
-        self._elapsed_us = 0  # virtual microseconds since start; loop.time() = this / 1e6
+        self.virtual_time = VirtualTime(self, self._ready,  # type: ignore[attr-defined]
+                                        selector.registered, from_datetime(start))
         self._clock_resolution = 1e-6
-        # advance_if_idle's memo of the loop's next timer (a handle's time never changes)
-        self._head: asyncio.TimerHandle | None = None
-        self._head_us = 0
 
     def time(self) -> float:
-        return self._elapsed_us / SECOND
+        return self.virtual_time.elapsed_us / SECOND
 
     @property
     def elapsed_us(self) -> int:
-        return self._elapsed_us
+        return self.virtual_time.elapsed_us
 
     @property
     def epoch_us(self) -> int:
-        return self._epoch_us
-
-    def _jump_to_next_timer(self, timeout: float) -> None:
-        scheduled: list[asyncio.TimerHandle] = self._scheduled  # type: ignore[attr-defined]
-        when = scheduled[0].when() if scheduled else self.time() + timeout
-        # Nearest microsecond: with a clock resolution of 1 µs asyncio treats a handle due
-        # within half a microsecond as ready, so rounding down never stalls and rounding up
-        # never accumulates float error into the virtual time.
-        self._elapsed_us = max(round(when * SECOND), self._elapsed_us)
+        return self.virtual_time.epoch_us
 
     def advance_if_idle(self, at_us: int) -> bool:
-        """Jump the clock to ``at_us`` now if the loop would do nothing else before it.
-
-        True when no callback is ready, no real file descriptor (beyond the loop's own wake-up
-        pipe) is registered, and no timer falls at or before ``at_us``: exactly the turns the
-        loop would spend jumping to a timer armed at ``at_us``. The scheduler uses this to run
-        device deadlines back to back without a loop turn each (a large share of fleet time).
-        """
-        if self._ready or self._stopping or len(self._io_fds) > 1:  # type: ignore[attr-defined]
-            return False  # a callback is ready, or real I/O could be pending: the ordinary path
-        scheduled: list[asyncio.TimerHandle] = self._scheduled  # type: ignore[attr-defined]
-        target = at_us - self._epoch_us
-        if scheduled:
-            while scheduled and scheduled[0]._cancelled:  # as the loop drops them
-                self._timer_cancelled_count -= 1  # type: ignore[attr-defined]
-                handle = heapq.heappop(scheduled)
-                handle._scheduled = False  # type: ignore[attr-defined]
-            if scheduled:
-                head = scheduled[0]
-                if head is not self._head:  # the loop's next timer, in µs, worked out once
-                    self._head = head
-                    self._head_us = round(head._when * SECOND)  # type: ignore[attr-defined]
-                # A timer within a microsecond of ``at_us`` may be due with it: let the loop
-                # order them.
-                if self._head_us <= target + 1:
-                    return False
-        if target > self._elapsed_us:
-            self._elapsed_us = target
-        return True
-
-
-class VirtualClock:
-    """The clock of a :class:`VirtualEventLoop`."""
-
-    def __init__(self, loop: VirtualEventLoop) -> None:
-        self._loop = loop
-
-    def now_us(self) -> int:
-        return self._loop.epoch_us + self._loop.elapsed_us
-
-    def wall(self) -> datetime:
-        return to_datetime(self.now_us())
-
-    def loop_time(self, at_us: int) -> float:
-        return (at_us - self._loop.epoch_us) / SECOND
+        """Jump the clock to ``at_us`` now if the loop would do nothing else before it (see
+        :meth:`~emulator.drivers.virtual_time.VirtualTime.advance_if_idle`, which the
+        scheduler calls directly)."""
+        return self.virtual_time.advance_if_idle(at_us)
 
 
 class RealClock:

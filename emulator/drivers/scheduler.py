@@ -25,6 +25,7 @@ from mypy_extensions import mypyc_attr
 
 from emulator.core.timebase import isoformat
 from emulator.drivers.clock import Clock, VirtualEventLoop
+from emulator.drivers.virtual_time import VirtualTime
 from emulator.errors import DeviceCallbackError, S1labError
 
 _T = TypeVar("_T")
@@ -85,9 +86,10 @@ class Scheduler:
         self._armed_at: int | None = None
         self._handle: asyncio.TimerHandle | None = None
         self._firing = False  # inside _fire: arm once at the end, not on every push
-        # On the virtual loop, deadlines with nothing else in between run back to back.
-        self._advance: Callable[[int], bool] | None = (
-            self._loop.advance_if_idle if isinstance(self._loop, VirtualEventLoop) else None)
+        # On the virtual loop, deadlines with nothing else in between run back to back (its
+        # time's own advance_if_idle: a native call in a build).
+        self._vtime: VirtualTime | None = (
+            self._loop.virtual_time if isinstance(self._loop, VirtualEventLoop) else None)
         self.fired = 0  # callbacks run, for benchmarks
         self.failure: S1labError | None = None  # set when a callback raised: the run is over
         self._broken: asyncio.Future[None] = self._loop.create_future()
@@ -118,7 +120,7 @@ class Scheduler:
         now = self._clock.now_us()
         heap = self._heap
         pop = heapq.heappop
-        advance = self._advance
+        vtime = self._vtime
         fired = self.fired
         self._firing = True
         try:
@@ -128,7 +130,7 @@ class Scheduler:
                     pop(heap)  # superseded or cancelled (dropped at the head: no wake for it)
                     continue
                 if deadline > now:
-                    if advance is None or not advance(deadline):
+                    if vtime is None or not vtime.advance_if_idle(deadline):
                         break
                     now = deadline  # the clock jumped there: every earlier entry has run
                 # Left at the head, stale (the slot's next set replaces it, else it is popped
