@@ -26,17 +26,17 @@ import ssl
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from mypy_extensions import mypyc_attr
 
 from emulator.errors import CertificateError, TransportError
 
 # OpenSSL constants (ssl.h, bio.h, x509_vfy.h; stable across OpenSSL 3).
-_SSL_ERROR_SSL = 1
-_SSL_ERROR_WANT_READ = 2
-_SSL_ERROR_SYSCALL = 5
-_SSL_ERROR_ZERO_RETURN = 6
+_SSL_ERROR_SSL: Final = 1
+_SSL_ERROR_WANT_READ: Final = 2
+_SSL_ERROR_SYSCALL: Final = 5
+_SSL_ERROR_ZERO_RETURN: Final = 6
 _SSL_CTRL_MODE = 33
 _SSL_CTRL_SET_SESS_CACHE_MODE = 44
 _SSL_CTRL_SET_GROUPS_LIST = 92
@@ -333,7 +333,7 @@ class TlsContext:
 
 
 #: Bytes asked of one SSL_read or BIO_read: a whole record's plaintext fits (TLS: 16 KiB).
-RECORD_SIZE = 16384
+RECORD_SIZE: Final = 16384
 
 _buffers = threading.local()
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import ssl
-from dataclasses import dataclass, field
 from typing import Protocol
 
 from cryptography import x509
@@ -28,15 +27,21 @@ class ServerSide(Protocol):
     def session(self) -> Session: ...
 
 
-@dataclass(slots=True)
 class TlsOutput:
-    """What one input produced: bytes for the network, plaintext for the application."""
+    """What one input produced: bytes for the network, plaintext for the application.
 
-    to_network: bytes = b""
-    plaintext: list[bytes] = field(default_factory=list)
-    handshake_completed: bool = False
-    closed: bool = False
-    error: str | None = None
+    A plain class, not a dataclass: a compiled dataclass with a ``default_factory`` is made
+    through the ``__init__`` that :mod:`dataclasses` generates (interpreted, arguments in a
+    tuple and a dict), which cost as much as the TLS calls around it; two are made per read."""
+
+    __slots__ = ("closed", "error", "handshake_completed", "plaintext", "to_network")
+
+    def __init__(self) -> None:
+        self.to_network = b""
+        self.plaintext: list[bytes] = []
+        self.handshake_completed = False
+        self.closed = False
+        self.error: str | None = None
 
 
 class _Session(Protocol):
