@@ -55,6 +55,8 @@ MODULES = (
     "emulator/core/headend_commands.py",
     "emulator/drivers/memory.py",
     "emulator/drivers/wan_channel.py",
+    "emulator/drivers/libssl.py",
+    "emulator/drivers/tls_endpoint.py",
     "emulator/wire/wan.py",
     "emulator/trace.py",
     "emulator/drivers/virtual_time.py",

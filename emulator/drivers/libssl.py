@@ -26,15 +26,17 @@ import ssl
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
+
+from mypy_extensions import mypyc_attr
 
 from emulator.errors import CertificateError, TransportError
 
 # OpenSSL constants (ssl.h, bio.h, x509_vfy.h; stable across OpenSSL 3).
-_SSL_ERROR_SSL = 1
-_SSL_ERROR_WANT_READ = 2
-_SSL_ERROR_SYSCALL = 5
-_SSL_ERROR_ZERO_RETURN = 6
+_SSL_ERROR_SSL: Final = 1
+_SSL_ERROR_WANT_READ: Final = 2
+_SSL_ERROR_SYSCALL: Final = 5
+_SSL_ERROR_ZERO_RETURN: Final = 6
 _SSL_CTRL_MODE = 33
 _SSL_CTRL_SET_SESS_CACHE_MODE = 44
 _SSL_CTRL_SET_GROUPS_LIST = 92
@@ -226,11 +228,39 @@ def _d2i(fn: Callable[..., int | None], der: bytes) -> int:
     return ptr
 
 
+# The C callbacks are made here, not as closures in TlsContext's methods (mypyc cannot
+# compile a closure in a method of a non-native class).
+
+def _alpn_select(lib: ctypes.PyDLL, wire: bytes) -> object:
+    """A server's ALPN choice: the one protocol of ``wire`` if the client offers it."""
+    def select(_ssl: int | None, out: ctypes._Pointer[ctypes.c_void_p],
+               outlen: ctypes._Pointer[ctypes.c_ubyte], offered: int | None,
+               offered_len: int, _arg: int | None) -> int:
+        got = lib.SSL_select_next_proto(out, outlen, wire, len(wire), offered, offered_len)
+        return _SSL_TLSEXT_ERR_OK if got == _OPENSSL_NPN_NEGOTIATED else _SSL_TLSEXT_ERR_NOACK
+
+    return _ALPN_CB(select)
+
+
+def _keylog_writer(keylog: Path) -> object:
+    """OpenSSL's key log lines appended to ``keylog``."""
+    def log_line(_ssl: int | None, line: bytes) -> None:
+        with keylog.open("ab") as f:
+            f.write(line + b"\n")
+
+    return _KEYLOG_CB(log_line)
+
+
+@mypyc_attr(native_class=False)
 class TlsContext:
     """One OpenSSL context: a CHF server context shared by every CHF that trusts the same CAs
     (no certificate of its own: each session gets its CHF's), or a head-end's client context
     (its certificate on the context). Same TLS versions, ciphers, curve, ALPN and checks as
-    the ``ssl.SSLContext`` s1lab used to make."""
+    the ``ssl.SSLContext`` s1lab used to make.
+
+    A Python class in the compiled core (``native_class=False``; its methods are compiled):
+    the shared contexts are held by weak references (:mod:`emulator.drivers.tls`), which
+    mypyc's native classes do not take. Nothing of it is on the data path."""
 
     __slots__ = ("_alpn_cb", "_crypto", "_ctx", "_keylog_cb", "_lib", "_mem", "server",
                  "__weakref__")
@@ -281,15 +311,7 @@ class TlsContext:
             own.install_on(self)
         wire = bytes([len(alpn)]) + alpn.encode()
         if server:
-            def select(_ssl: int | None, out: ctypes._Pointer[ctypes.c_void_p],
-                       outlen: ctypes._Pointer[ctypes.c_ubyte], offered: int | None,
-                       offered_len: int, _arg: int | None) -> int:
-                got = lib.SSL_select_next_proto(out, outlen, wire, len(wire), offered,
-                                                offered_len)
-                return (_SSL_TLSEXT_ERR_OK if got == _OPENSSL_NPN_NEGOTIATED
-                        else _SSL_TLSEXT_ERR_NOACK)
-
-            self._alpn_cb = cb = _ALPN_CB(select)  # kept: OpenSSL holds only the C pointer
+            self._alpn_cb = cb = _alpn_select(lib, wire)  # kept: OpenSSL holds the C pointer
             lib.SSL_CTX_set_alpn_select_cb(ctx, cb, None)
         elif lib.SSL_CTX_set_alpn_protos(ctx, wire, len(wire)) != 0:
             raise TransportError(f"cannot offer ALPN {alpn!r}: {_errors(crypto)}")
@@ -297,12 +319,7 @@ class TlsContext:
             from emulator.capture.keylog import prepare_secret_file
 
             prepare_secret_file(keylog)
-
-            def log_line(_ssl: int | None, line: bytes) -> None:
-                with keylog.open("ab") as f:
-                    f.write(line + b"\n")
-
-            self._keylog_cb = kcb = _KEYLOG_CB(log_line)
+            self._keylog_cb = kcb = _keylog_writer(keylog)
             lib.SSL_CTX_set_keylog_callback(ctx, kcb)
 
     def __del__(self) -> None:
@@ -316,7 +333,7 @@ class TlsContext:
 
 
 #: Bytes asked of one SSL_read or BIO_read: a whole record's plaintext fits (TLS: 16 KiB).
-RECORD_SIZE = 16384
+RECORD_SIZE: Final = 16384
 
 _buffers = threading.local()
 
