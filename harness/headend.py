@@ -118,6 +118,11 @@ async def connect(
     return session
 
 
+def _no_response(chf_eui: str, timeout_s: float) -> str:
+    """What a request unanswered by its deadline fails with."""
+    return f"no response from CHF {chf_eui} in {timeout_s:g} s"
+
+
 class _RequestTimeouts:
     """Every session's request deadlines on one loop, behind one loop timer.
 
@@ -127,14 +132,15 @@ class _RequestTimeouts:
     this heap, and the loop timer stays armed at or before the earliest one whose request is
     still waiting: a request answered leaves its entry (its future is gone, the weak reference
     is dead), dropped when it reaches the top. The timer fires, and a request fails, at the
-    loop time its timer would have had."""
+    loop time its timer would have had. An entry holds what the error says (the CHF, the
+    timeout), not its session: a weak reference to one would need a ``__weakref__`` slot,
+    which a class compiled by mypyc has not (scripts/compile_core.py compiles this module)."""
 
     __slots__ = ("_armed", "_handle", "_heap", "_loop", "_seq")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._heap: list[tuple[float, int, weakref.ref[asyncio.Future[Reply]],
-                               weakref.ref[HeadEndSession]]] = []
+        self._heap: list[tuple[float, int, weakref.ref[asyncio.Future[Reply]], str, float]] = []
         self._seq = itertools.count()
         self._armed: float | None = None
         self._handle: asyncio.TimerHandle | None = None
@@ -148,8 +154,8 @@ class _RequestTimeouts:
         return timeouts
 
     def add(self, when: float, fut: asyncio.Future[Reply], session: HeadEndSession) -> None:
-        heapq.heappush(self._heap, (when, next(self._seq), weakref.ref(fut),
-                                    weakref.ref(session)))
+        heapq.heappush(self._heap, (when, next(self._seq), weakref.ref(fut), session.chf_eui,
+                                    session.request_timeout))
         if self._armed is None or when < self._armed:
             self._arm(when)
 
@@ -164,16 +170,15 @@ class _RequestTimeouts:
         heap = self._heap
         now = self._loop.time()
         while heap:
-            when, _, fut_ref, session_ref = heap[0]
+            when, _, fut_ref, chf_eui, timeout_s = heap[0]
             fut = fut_ref()
             waiting = fut is not None and not fut.done()
             if waiting and when > now:
                 self._arm(when)
                 return
             heapq.heappop(heap)
-            session = session_ref()
-            if waiting and session is not None and fut is not None:
-                session._expire(fut)  # noqa: SLF001
+            if waiting and fut is not None:
+                fut.set_exception(TransportError(_no_response(chf_eui, timeout_s)))
 
 
 class _Submitted(Generic[T]):
@@ -337,11 +342,6 @@ class HeadEndSession:
         finally:
             self._pending.pop(txn, None)
             self.core.forget(txn)
-
-    def _expire(self, fut: asyncio.Future[Reply]) -> None:
-        """A request's deadline passed without its reply (see :class:`_RequestTimeouts`)."""
-        fut.set_exception(TransportError(
-            f"no response from CHF {self.chf_eui} in {self.request_timeout:g} s"))
 
     async def master_request(self, msg_type: MessageType, body: object | None = None) -> object:
         """A command authorised by the CHF's Master Key (key id 0xFF): key rotation,
@@ -521,7 +521,7 @@ class PollTarget:
             session = self.session
             session.abandon(txn)
             self._outcome(now, TransportError(
-                f"no response from CHF {session.chf_eui} in {session.request_timeout:g} s"))
+                _no_response(session.chf_eui, session.request_timeout)))
             return
         try:
             self._txn = self.session.submit(self._command, self._answered)

@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/compile_core.py [--out build/compiled] [--check]
 
-The source tree stays pure Python. This copies the ``emulator`` package to ``OUT`` and
+The source tree stays pure Python. This copies the packages of :data:`PACKAGES` to ``OUT`` and
 compiles the modules of :data:`MODULES` there (mypyc, part of mypy, already a dependency:
 the code is typed for ``mypy --strict``, and mypyc compiles it from those types). Put ``OUT``
 first on the path to run on it::
@@ -31,7 +31,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("emulator",)
+PACKAGES = ("emulator", "harness")
 DEFAULT_OUT = ROOT / "build" / "compiled"
 STAMP = "SOURCES"
 
@@ -63,6 +63,8 @@ MODULES = (
     "emulator/drivers/scheduler.py",
     "emulator/installation.py",
     "emulator/wan_service.py",
+    "emulator/core/headend.py",
+    "harness/headend.py",
 )
 
 

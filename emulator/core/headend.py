@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from emulator.errors import (
@@ -30,7 +29,6 @@ from emulator.errors import (
 from emulator.wire import wan
 from emulator.wire.eui import eui_from_str, normalise
 from emulator.wire.vocabulary import RESPONSE_BIT, ErrorCode, MessageType, Role
-from emulator.wire.wan_construct import quick_init
 
 T = TypeVar("T")
 
@@ -46,39 +44,91 @@ class RoleKeys(Protocol):
     def response_key(self) -> bytes: ...
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
 class Reply:
-    """An authenticated reply to transaction ``txn``: its header and decoded body."""
+    """An authenticated reply to transaction ``txn``: its header and decoded body.
 
-    txn: int
-    header: wan.Header
-    body: object
+    A plain slotted class, not a dataclass (which mypyc cannot compile with an ``object``
+    field): equal when its fields are, with the dataclass's repr and hash. Not to be changed
+    once made."""
+
+    __slots__ = ("body", "header", "txn")
+
+    def __init__(self, txn: int, header: wan.Header, body: object) -> None:
+        self.txn = txn
+        self.header = header
+        self.body = body
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Reply):
+            return NotImplemented
+        return (self.txn, self.header, self.body) == (other.txn, other.header, other.body)
+
+    def __hash__(self) -> int:
+        return hash((self.txn, self.header, self.body))
+
+    def __repr__(self) -> str:
+        return f"Reply(txn={self.txn!r}, header={self.header!r}, body={self.body!r})"
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
 class ReplyFailed:
     """A reply to transaction ``txn`` that failed its checks (bad MAC, replayed counter,
-    undecodable payload...): ``error`` says which."""
+    undecodable payload...): ``error`` says which. As :class:`Reply`, a plain slotted class."""
 
-    txn: int
-    error: S1labError
+    __slots__ = ("error", "txn")
+
+    def __init__(self, txn: int, error: S1labError) -> None:
+        self.txn = txn
+        self.error = error
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ReplyFailed):
+            return NotImplemented
+        return (self.txn, self.error) == (other.txn, other.error)
+
+    def __hash__(self) -> int:
+        return hash((self.txn, self.error))
+
+    def __repr__(self) -> str:
+        return f"ReplyFailed(txn={self.txn!r}, error={self.error!r})"
 
 
-@dataclass(frozen=True, slots=True)
 class Command(Generic[T]):
     """One head-end command: what to send and how to read the answer.
 
     ``target`` None addresses the CHF itself. ``result`` narrows the decoded body to ``T``
     (raising RemoteProtocolError otherwise); ``trace`` gives the (event, device, fields) the
-    head-end records for a result, or None."""
+    head-end records for a result, or None.
 
-    msg_type: MessageType
-    target: str | None
-    body: object | None
-    result: Callable[[object], T]
-    trace: Callable[[T], tuple[str, str, dict[str, object]]] | None = None
+    A value, as :class:`Reply` a plain slotted class (mypyc compiles no generic frozen
+    dataclass): equal when its fields are, with the dataclass's repr and hash."""
+
+    __slots__ = ("body", "msg_type", "result", "target", "trace")
+
+    def __init__(
+        self, msg_type: MessageType, target: str | None, body: object | None,
+        result: Callable[[object], T],
+        trace: Callable[[T], tuple[str, str, dict[str, object]]] | None = None,
+    ) -> None:
+        self.msg_type = msg_type
+        self.target = target
+        self.body = body
+        self.result = result
+        self.trace = trace
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.msg_type, self.target, self.body, self.result, self.trace)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Command):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return (f"Command(msg_type={self.msg_type!r}, target={self.target!r}, "
+                f"body={self.body!r}, result={self.result!r}, trace={self.trace!r})")
 
 
 class HeadEndCore:

@@ -148,3 +148,36 @@ def test_a_deferred_reply_is_awaited_on_the_installation_clock_or_times_out() ->
     assert isinstance(pair.run(cmds.read_payment_mode(p.esme.eui)), wan.PaymentState)
     with pytest.raises(LocalProtocolError, match="time runs forward"):
         pair.advance(start)
+
+
+# ---- the value classes: what the frozen dataclasses they replaced gave ----------------------
+
+
+def test_replies_and_commands_are_values_as_their_dataclasses_were() -> None:
+    from dataclasses import dataclass
+
+    from emulator.core.headend import Command
+
+    @dataclass(frozen=True)
+    class StockReply:
+        txn: int
+        header: wan.Header
+        body: object
+
+    header = wan.Header(1, 0x81, 5, bytes(8), 16, 1, 22)
+    body = wan.TimeValue(utc=5)
+    reply, stock = Reply(5, header, body), StockReply(5, header, body)
+    assert repr(reply) == repr(stock).split("<locals>.")[1].replace("StockReply", "Reply")
+    assert reply == Reply(5, header, wan.TimeValue(utc=5)) and hash(reply) == hash(
+        Reply(5, header, wan.TimeValue(utc=5)))
+    assert reply != Reply(6, header, body) and reply != stock
+    error = BadMac("no")
+    failed = ReplyFailed(5, error)
+    assert failed == ReplyFailed(5, error) and failed != ReplyFailed(5, BadMac("no"))
+    assert repr(failed) == f"ReplyFailed(txn=5, error={error!r})"
+    read = cmds.read_instantaneous(EUI)
+    assert read.trace is not None and cmds.read_inventory().trace is None
+    same = Command(read.msg_type, read.target, read.body, read.result, read.trace)
+    assert same == read and hash(same) == hash(read) and read != cmds.read_inventory()
+    assert repr(read).startswith(
+        f"Command(msg_type={MessageType.READ_INSTANTANEOUS!r}, target={EUI!r}, body=None, ")
