@@ -16,7 +16,6 @@ from emulator.core.prepayment import PICO, MeterModelSpec, PrepaymentMeter
 from emulator.core.rng import SplitMix64
 from emulator.core.trace_sink import Emit
 from emulator.wire.vocabulary import DeviceType, PaymentMode, SupplyState
-from emulator.wire.wan_construct import quick_init
 
 
 class EsmeTariffSpec(Protocol):
@@ -37,8 +36,7 @@ class EsmeModelSpec(MeterModelSpec, Protocol):
     def tariff(self) -> EsmeTariffSpec: ...
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class EsmeReading:
     meter_time_us: int
     import_wh: int  # the sum of the TOU registers
@@ -51,6 +49,28 @@ class EsmeReading:
     emergency_credit_in_use: bool
     debt_pence: int
     supply_state: SupplyState
+
+    # Written out, not the dataclass's: a compiled build runs this one natively (the generated
+    # one stays interpreted, about ten times the cost); tests/core/test_written_inits.py
+    # checks it against the fields.
+    def __init__(
+        self, meter_time_us: int, import_wh: int, tou_wh: tuple[int, ...], demand_w: int,
+        payment_mode: PaymentMode, balance_pence: int, emergency_credit_limit_pence: int,
+        emergency_credit_available_pence: int, emergency_credit_in_use: bool, debt_pence: int,
+        supply_state: SupplyState
+    ) -> None:
+        object.__setattr__(self, "meter_time_us", meter_time_us)
+        object.__setattr__(self, "import_wh", import_wh)
+        object.__setattr__(self, "tou_wh", tou_wh)
+        object.__setattr__(self, "demand_w", demand_w)
+        object.__setattr__(self, "payment_mode", payment_mode)
+        object.__setattr__(self, "balance_pence", balance_pence)
+        object.__setattr__(self, "emergency_credit_limit_pence", emergency_credit_limit_pence)
+        object.__setattr__(self, "emergency_credit_available_pence",
+                           emergency_credit_available_pence)
+        object.__setattr__(self, "emergency_credit_in_use", emergency_credit_in_use)
+        object.__setattr__(self, "debt_pence", debt_pence)
+        object.__setattr__(self, "supply_state", supply_state)
 
 
 class Esme(PrepaymentMeter):

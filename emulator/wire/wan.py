@@ -81,7 +81,6 @@ from emulator.wire.wan_construct import (
     items,
     lenient_enum,
     parse_with,
-    quick_init,
     strict_enum,
 )
 
@@ -204,8 +203,7 @@ _HEADER_STRUCT = struct.Struct(">2sBBI8sBBQH")
 _MAGIC = b"S1"
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Header:
     version: int
     msg_type: int  # MessageType value, | RESPONSE_BIT in responses; unknown values parse too
@@ -215,14 +213,37 @@ class Header:
     key_id: int  # 0 = unauthenticated (ERROR frames only, all-zero MAC)
     counter: int
 
+    # Written out, not the dataclass's: a compiled build runs this one natively (the generated
+    # one stays interpreted, about ten times the cost); tests/core/test_written_inits.py
+    # checks it against the fields.
+    def __init__(
+        self, version: int, msg_type: int, txn_id: int, target: bytes, role: int, key_id: int,
+        counter: int
+    ) -> None:
+        object.__setattr__(self, "version", version)
+        object.__setattr__(self, "msg_type", msg_type)
+        object.__setattr__(self, "txn_id", txn_id)
+        object.__setattr__(self, "target", target)
+        object.__setattr__(self, "role", role)
+        object.__setattr__(self, "key_id", key_id)
+        object.__setattr__(self, "counter", counter)
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class Frame:
     header: Header
     payload: bytes
     mac: bytes
     signed: bytes  # the bytes the MAC covers: header and payload
+
+    # Written out, not the dataclass's: a compiled build runs this one natively (the generated
+    # one stays interpreted, about ten times the cost); tests/core/test_written_inits.py
+    # checks it against the fields.
+    def __init__(self, header: Header, payload: bytes, mac: bytes, signed: bytes) -> None:
+        object.__setattr__(self, "header", header)
+        object.__setattr__(self, "payload", payload)
+        object.__setattr__(self, "mac", mac)
+        object.__setattr__(self, "signed", signed)
 
 
 #: CMAC states kept keyed (a key schedule costs ten times a MAC of a frame): the keys of a
@@ -389,8 +410,7 @@ class RecordReader:
 # ---- payloads ------------------------------------------------------------------------------
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class EsmeInstantaneous:
     meter_time: int  # ZigBee UTC
     import_wh: int
@@ -403,13 +423,33 @@ class EsmeInstantaneous:
     emergency_credit_in_use: bool
     supply_state: SupplyState
 
+    # Written out, not the dataclass's: a compiled build runs this one natively (the generated
+    # one stays interpreted, about ten times the cost); tests/core/test_written_inits.py
+    # checks it against the fields.
+    def __init__(
+        self, meter_time: int, import_wh: int, tou_wh: tuple[int, ...], demand_w: int,
+        payment_mode: PaymentMode, balance_pence: int, emergency_credit_limit_pence: int,
+        emergency_credit_available_pence: int, emergency_credit_in_use: bool,
+        supply_state: SupplyState
+    ) -> None:
+        object.__setattr__(self, "meter_time", meter_time)
+        object.__setattr__(self, "import_wh", import_wh)
+        object.__setattr__(self, "tou_wh", tou_wh)
+        object.__setattr__(self, "demand_w", demand_w)
+        object.__setattr__(self, "payment_mode", payment_mode)
+        object.__setattr__(self, "balance_pence", balance_pence)
+        object.__setattr__(self, "emergency_credit_limit_pence", emergency_credit_limit_pence)
+        object.__setattr__(self, "emergency_credit_available_pence",
+                           emergency_credit_available_pence)
+        object.__setattr__(self, "emergency_credit_in_use", emergency_credit_in_use)
+        object.__setattr__(self, "supply_state", supply_state)
+
     @property
     def device_type(self) -> DeviceType:
         return DeviceType.ESME
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class GsmeInstantaneous:
     meter_time: int
     volume_dm3: int
@@ -418,6 +458,21 @@ class GsmeInstantaneous:
     balance_pence: int
     supply_state: SupplyState  # the valve
     data_age_s: int  # age of the CHF's mirror of the GSME's data
+
+    # Written out, not the dataclass's: a compiled build runs this one natively (the generated
+    # one stays interpreted, about ten times the cost); tests/core/test_written_inits.py
+    # checks it against the fields.
+    def __init__(
+        self, meter_time: int, volume_dm3: int, flow_dm3_per_h: int, payment_mode: PaymentMode,
+        balance_pence: int, supply_state: SupplyState, data_age_s: int
+    ) -> None:
+        object.__setattr__(self, "meter_time", meter_time)
+        object.__setattr__(self, "volume_dm3", volume_dm3)
+        object.__setattr__(self, "flow_dm3_per_h", flow_dm3_per_h)
+        object.__setattr__(self, "payment_mode", payment_mode)
+        object.__setattr__(self, "balance_pence", balance_pence)
+        object.__setattr__(self, "supply_state", supply_state)
+        object.__setattr__(self, "data_age_s", data_age_s)
 
     @property
     def device_type(self) -> DeviceType:
@@ -429,8 +484,7 @@ class GsmeInstantaneous:
 METERING_ONLY: Final = 0x80
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class EsmeMetering:
     """An ESME on a radio: only the Metering attributes the CHF read over the HAN."""
 
@@ -438,19 +492,34 @@ class EsmeMetering:
     demand_w: int  # InstantaneousDemand
     status: int  # the Metering Status bitmap
 
+    # Written out, not the dataclass's: a compiled build runs this one natively (the generated
+    # one stays interpreted, about ten times the cost); tests/core/test_written_inits.py
+    # checks it against the fields.
+    def __init__(self, import_wh: int, demand_w: int, status: int) -> None:
+        object.__setattr__(self, "import_wh", import_wh)
+        object.__setattr__(self, "demand_w", demand_w)
+        object.__setattr__(self, "status", status)
+
     @property
     def device_type(self) -> DeviceType:
         return DeviceType.ESME
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class GsmeMetering:
     """A GSME on a radio: only what its Metering report into the mirror carried."""
 
     volume_dm3: int  # CurrentSummationDelivered
     flow_dm3_per_h: int  # InstantaneousDemand
     data_age_s: int
+
+    # Written out, not the dataclass's: a compiled build runs this one natively (the generated
+    # one stays interpreted, about ten times the cost); tests/core/test_written_inits.py
+    # checks it against the fields.
+    def __init__(self, volume_dm3: int, flow_dm3_per_h: int, data_age_s: int) -> None:
+        object.__setattr__(self, "volume_dm3", volume_dm3)
+        object.__setattr__(self, "flow_dm3_per_h", flow_dm3_per_h)
+        object.__setattr__(self, "data_age_s", data_age_s)
 
     @property
     def device_type(self) -> DeviceType:
@@ -538,8 +607,7 @@ class EventLog:
     entries: tuple[EventLogEntry, ...]
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class PaymentState:
     payment_mode: PaymentMode
     balance_pence: int
@@ -548,6 +616,23 @@ class PaymentState:
     emergency_credit_in_use: bool
     debt_pence: int
     supply_state: SupplyState
+
+    # Written out, not the dataclass's: a compiled build runs this one natively (the generated
+    # one stays interpreted, about ten times the cost); tests/core/test_written_inits.py
+    # checks it against the fields.
+    def __init__(
+        self, payment_mode: PaymentMode, balance_pence: int, emergency_credit_limit_pence: int,
+        emergency_credit_available_pence: int, emergency_credit_in_use: bool, debt_pence: int,
+        supply_state: SupplyState
+    ) -> None:
+        object.__setattr__(self, "payment_mode", payment_mode)
+        object.__setattr__(self, "balance_pence", balance_pence)
+        object.__setattr__(self, "emergency_credit_limit_pence", emergency_credit_limit_pence)
+        object.__setattr__(self, "emergency_credit_available_pence",
+                           emergency_credit_available_pence)
+        object.__setattr__(self, "emergency_credit_in_use", emergency_credit_in_use)
+        object.__setattr__(self, "debt_pence", debt_pence)
+        object.__setattr__(self, "supply_state", supply_state)
 
 
 @dataclass(frozen=True, slots=True)
@@ -661,12 +746,19 @@ class SecurityState:
     can_roll_back: bool
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class ErrorPayload:
     error_code: ErrorCode
     request_msg_type: int  # the rejected request's type (MessageType when known), 0 if unknown
     detail: str = ""  # at most MAX_DETAIL bytes of UTF-8; longer text is cut when encoding
+
+    # Written out, not the dataclass's: a compiled build runs this one natively (the generated
+    # one stays interpreted, about ten times the cost); tests/core/test_written_inits.py
+    # checks it against the fields.
+    def __init__(self, error_code: ErrorCode, request_msg_type: int, detail: str = "") -> None:
+        object.__setattr__(self, "error_code", error_code)
+        object.__setattr__(self, "request_msg_type", request_msg_type)
+        object.__setattr__(self, "detail", detail)
 
 
 def _dec_utrn(v: Any, path: str) -> str:

@@ -12,10 +12,9 @@ import dataclasses
 import importlib
 import importlib.util
 import struct
-import types
 from collections.abc import Callable, Mapping, Sequence
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from construct import (
     Const,
@@ -456,42 +455,6 @@ def items(shape: Shape) -> tuple[Conv, Conv]:
 # ---- construction of frozen dataclasses ------------------------------------------------------
 
 
-def quick_init(cls: type[_D]) -> type[_D]:
-    """Give the frozen, slotted dataclass ``cls`` an ``__init__`` that stores each field
-    through its slot's descriptor: what the generated one does through
-    ``object.__setattr__`` (as a frozen class must), at about half the cost. The codec makes
-    several such objects per frame. Same parameters and defaults; everything else (equality,
-    hash, repr, ``replace``, assignment refused) is the dataclass's own. A class with a
-    ``__post_init__``, a default factory, keyword-only or non-init fields is left as it is."""
-    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
-    slots = [cls.__dict__.get(f.name) for f in fields]
-    if (hasattr(cls, "__post_init__")
-            or not all(isinstance(d, types.MemberDescriptorType) for d in slots)
-            or any(not f.init or f.kw_only or f.default_factory is not dataclasses.MISSING
-                   for f in fields)):
-        return cls
-    names = [f.name for f in fields]
-    params = [n if f.default is dataclasses.MISSING else f"{n}=_d_{n}"
-              for n, f in zip(names, fields, strict=True)]
-    cells = [f"_s_{n}" for n in names] + [f"_d_{f.name}" for f in fields
-                                          if f.default is not dataclasses.MISSING]
-    body = "".join(f"        _s_{n}(self, {n})\n" for n in names) or "        pass\n"
-    source = (f"def make({', '.join(cells)}):\n"
-              f"    def __init__(self, {', '.join(params)}):\n{body}"
-              f"    return __init__\n")
-    scope: dict[str, Any] = {}
-    exec(source, scope)  # noqa: S102 - as dataclasses itself builds __init__
-    values = [d.__set__ for d in slots] + [f.default for f in fields  # type: ignore[union-attr]
-                                           if f.default is not dataclasses.MISSING]
-    init = scope["make"](*values)
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    init.__module__ = cls.__module__
-    init.__annotations__ = dict(cls.__init__.__annotations__)
-    cls.__init__ = init  # type: ignore[method-assign]
-    return cls
-
-
-_D = TypeVar("_D")
 
 
 # ---- fixed layouts -------------------------------------------------------------------------
@@ -628,7 +591,7 @@ class Direct:
     """A fixed layout whose fields are its dataclass's, in order, after leading Consts (the
     device type of a reading): unpacked into the constructor's positional arguments and packed
     from the object's attributes, with no dict of field values in between, by a function
-    written for the layout (as :func:`quick_init` writes an ``__init__``): a codec call is a
+    written for the layout: a codec call is a
     few dozen bytecodes, and every WAN read makes two.
 
     The converters and the check run as :class:`Shape` runs them (same order, same paths,

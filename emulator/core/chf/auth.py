@@ -15,7 +15,6 @@ from emulator.core.chf.records import OperationalKeys
 from emulator.errors import BadMac, MalformedFrame, RemoteProtocolError
 from emulator.wire import wan
 from emulator.wire.vocabulary import ErrorCode, MessageType, Role
-from emulator.wire.wan_construct import quick_init
 
 if TYPE_CHECKING:
     from emulator.core.chf.hub import Chf
@@ -38,8 +37,7 @@ class Reject(RemoteProtocolError):
         self.role_keys = role_keys
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Authenticated:
     """A frame that passed every check, and what it was authenticated with."""
 
@@ -47,6 +45,15 @@ class Authenticated:
     keys: OperationalKeys
     slot: Role  # where its counters are kept: the sending role, or MASTER_SLOT
     master: bool
+
+    # Written out, not the dataclass's: a compiled build runs this one natively (the generated
+    # one stays interpreted, about ten times the cost); tests/core/test_written_inits.py
+    # checks it against the fields.
+    def __init__(self, frame: wan.Frame, keys: OperationalKeys, slot: Role, master: bool) -> None:
+        object.__setattr__(self, "frame", frame)
+        object.__setattr__(self, "keys", keys)
+        object.__setattr__(self, "slot", slot)
+        object.__setattr__(self, "master", master)
 
 
 def parse(data: bytes) -> wan.Frame:
