@@ -37,9 +37,25 @@ def from_datetime(value: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * SECOND + delta.microseconds
 
 
+#: The date part of :func:`isoformat` by day since the epoch: ``strftime`` costs tens of
+#: thousands of instructions a call and displays ask for the time many times a day, so each
+#: day's text is made once (a run spans few days; the memo is emptied past _DAYS_KEPT).
+_DAY_TEXT: dict[int, str] = {}
+_DAYS_KEPT = 4096
+
+
 def isoformat(now: int) -> str:
     """``2026-01-05T00:30:00.000000Z``: fixed width, sorts as text."""
-    return to_datetime(now).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    day, us = divmod(now, DAY)
+    date = _DAY_TEXT.get(day)
+    if date is None:
+        if len(_DAY_TEXT) >= _DAYS_KEPT:
+            _DAY_TEXT.clear()
+        date = _DAY_TEXT[day] = to_datetime(day * DAY).strftime("%Y-%m-%dT")
+    seconds, micro = divmod(us, SECOND)
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    return f"{date}{hours:02d}:{minutes:02d}:{seconds:02d}.{micro:06d}Z"
 
 
 def zigbee_utc(now: int) -> int:
