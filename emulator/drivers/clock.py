@@ -111,7 +111,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         self._clock_resolution = 1e-6
 
     def time(self) -> float:
-        return self.virtual_time.elapsed_us / SECOND
+        return self.virtual_time.time()
 
     @property
     def elapsed_us(self) -> int:

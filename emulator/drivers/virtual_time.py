@@ -118,14 +118,13 @@ class VirtualClock:
         self._time: VirtualTime = loop.virtual_time
 
     def now_us(self) -> int:
-        t = self._time
-        return t.epoch_us + t.elapsed_us
+        return self._time.now_us()
 
     def wall(self) -> datetime:
-        return to_datetime(self.now_us())
+        return to_datetime(self._time.now_us())
 
     def loop_time(self, at_us: int) -> float:
-        return seconds(at_us - self._time.epoch_us)
+        return self._time.loop_time(at_us)
 
 
 __all__ = ["HasVirtualTime", "VirtualClock", "VirtualTime", "seconds"]
