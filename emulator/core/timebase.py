@@ -11,17 +11,19 @@ ZigBee and the s1lab WAN protocol carry UTC as seconds since 2000-01-01 (``zigbe
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Final
 
-US = 1
-MS = 1_000
-SECOND = 1_000_000
-MINUTE = 60 * SECOND
-HOUR = 60 * MINUTE
-DAY = 24 * HOUR
-WEEK = 7 * DAY
+# Final: the compiled core folds them into the code that uses them (no module lookups).
+US: Final = 1
+MS: Final = 1_000
+SECOND: Final = 1_000_000
+MINUTE: Final = 60 * SECOND
+HOUR: Final = 60 * MINUTE
+DAY: Final = 24 * HOUR
+WEEK: Final = 7 * DAY
 
 #: 2000-01-01T00:00:00Z in Unix microseconds: the ZigBee / Smart Energy UTC epoch.
-ZIGBEE_EPOCH_US = 946_684_800 * SECOND
+ZIGBEE_EPOCH_US: Final = 946_684_800 * SECOND
 
 
 def to_datetime(now: int) -> datetime:
@@ -41,21 +43,26 @@ def from_datetime(value: datetime) -> int:
 #: thousands of instructions a call and displays ask for the time many times a day, so each
 #: day's text is made once (a run spans few days; the memo is emptied past _DAYS_KEPT).
 _DAY_TEXT: dict[int, str] = {}
-_DAYS_KEPT = 4096
+_DAYS_KEPT: Final = 4096
+#: "00" to "59": the time of day from a table (a format spec per field costs thousands of
+#: instructions in the compiled core, which calls ``__format__`` generically).
+_TWO_DIGITS: Final = tuple(f"{n:02d}" for n in range(60))
 
 
 def isoformat(now: int) -> str:
     """``2026-01-05T00:30:00.000000Z``: fixed width, sorts as text."""
-    day, us = divmod(now, DAY)
+    day = now // DAY  # // and %, not divmod: native in the compiled core
     date = _DAY_TEXT.get(day)
     if date is None:
         if len(_DAY_TEXT) >= _DAYS_KEPT:
             _DAY_TEXT.clear()
         date = _DAY_TEXT[day] = to_datetime(day * DAY).strftime("%Y-%m-%dT")
-    seconds, micro = divmod(us, SECOND)
-    hours, seconds = divmod(seconds, 3600)
-    minutes, seconds = divmod(seconds, 60)
-    return f"{date}{hours:02d}:{minutes:02d}:{seconds:02d}.{micro:06d}Z"
+    us = now - day * DAY
+    seconds = us // SECOND
+    two = _TWO_DIGITS
+    # 1_000_000 + micro is seven digits: its last six are the microseconds, zero-padded
+    return (f"{date}{two[seconds // 3600]}:{two[seconds // 60 % 60]}:{two[seconds % 60]}."
+            f"{str(SECOND + us % SECOND)[1:]}Z")
 
 
 def zigbee_utc(now: int) -> int:
