@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable
-from typing import TextIO
+from typing import Final, TextIO
 
 from emulator.core.timebase import isoformat
 from emulator.core.trace_sink import Emit
 from emulator.errors import OutputError
 
-_dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+_dumps: Final = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 
 class Trace:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from pathlib import Path
+from typing import Final
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -26,7 +27,7 @@ from emulator.pki import issued_by
 from emulator.profiles import ResolvedDmc
 from emulator.wire.vocabulary import Role
 
-_sessions = itertools.count(1)
+_sessions: Final = itertools.count(1)
 
 
 def _unhooked(_: object) -> None:

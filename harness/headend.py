@@ -20,7 +20,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Final, Generic, Literal, TypeVar
 
 from cryptography import x509
 
@@ -52,15 +52,16 @@ from emulator.wire.vocabulary import (
 
 T = TypeVar("T")
 
-DEFAULT_TIMEOUT_S = 120.0
+DEFAULT_TIMEOUT_S: Final = 120.0
 #: Replies from a sleepy GSME wait for its next poll (30 min in the shipped profiles).
-DEFAULT_REQUEST_TIMEOUT_S = 3600.0
+DEFAULT_REQUEST_TIMEOUT_S: Final = 3600.0
 #: The keystore's name of each role ("smso"), looked up on every frame.
-_ROLE_NAMES = {role: role.name.lower() for role in Role}
+_ROLE_NAMES: Final = {role: role.name.lower() for role in Role}
 
 
 #: A head-end's name in the trace, by role.
-_HEADEND_NAMES: dict[Role, str] = {role: f"headend:{name}" for role, name in _ROLE_NAMES.items()}
+_HEADEND_NAMES: Final[dict[Role, str]] = {
+    role: f"headend:{name}" for role, name in _ROLE_NAMES.items()}
 
 
 @dataclass

@@ -38,6 +38,8 @@ STAMP = "SOURCES"
 #: The modules compiled, by path in the package (tests/compiled/test_compiled_core.py checks
 #: that a build of them behaves as the pure tree).
 MODULES = (
+    "emulator/wire/vocabulary.py",
+    "emulator/core/meter_states.py",
     "emulator/core/rng.py",
     "emulator/core/timebase.py",
     "emulator/core/load_profile.py",

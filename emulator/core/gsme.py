@@ -14,7 +14,7 @@ conversion (kWh per m3, about 11.2). Everything else is as for the ESME
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import ClassVar, Final, Protocol
 
 from emulator.core.load_profile import GasLoadSpec, LoadProfile
 from emulator.core.prepayment import PICO, MeterModelSpec, PrepaymentMeter
@@ -68,7 +68,7 @@ class GsmeReading:
         object.__setattr__(self, "supply_state", supply_state)
 
 
-_PREPAYMENT = PaymentMode.PREPAYMENT  # looked up once (an enum member is a slow attribute)
+_PREPAYMENT: Final = PaymentMode.PREPAYMENT  # looked up once (an enum member is a slow attribute)
 
 
 class Gsme(PrepaymentMeter):

@@ -5,7 +5,7 @@ its answer must be, and what the head-end traces about it. Any driver of a
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from emulator.core.headend import Command
 from emulator.errors import RemoteProtocolError
@@ -153,7 +153,7 @@ __all__ = [
 # ---- firmware --------------------------------------------------------------------------------
 
 #: ``activate_at`` meaning "wait for ACTIVATE_FIRMWARE".
-ON_COMMAND = 0xFFFFFFFF
+ON_COMMAND: Final = 0xFFFFFFFF
 
 
 def _segment_size() -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 from emulator.core.chf import Chf
 from emulator.core.chf.records import LogEntry
@@ -34,7 +34,7 @@ from emulator.wire.vocabulary import DeviceLogState, DeviceType, SupplyState
 #: (its meters are on the air) or only the devices (they join a CHF on the air).
 HanRole = Literal["all", "chf", "devices"]
 #: On a radio the CHF keeps its devices' join window open for the run (10 years).
-OPEN_JOIN_WINDOW_US = 10 * 365 * 86_400 * 1_000_000
+OPEN_JOIN_WINDOW_US: Final = 10 * 365 * 86_400 * 1_000_000
 
 #: How an installation's HAN starts: every device joining at the first instant (the GSME then
 #: wakes and fills its mirror over the air), or commissioned (the state a join leaves, no frames).
@@ -267,7 +267,9 @@ class InstallationCore:
                 assert ihd is not None
                 ihd.take_due(now)
                 # what the IHD shows of the meter, without the whole EsmeReading
-                value = ihd.esme_value(*esme.display_totals(now))
+                # (three locals: mypyc makes a star-args call a generic one)
+                import_wh, demand_w, supply = esme.display_totals(now)
+                value = ihd.esme_value(import_wh, demand_w, supply)
                 chf.heard(ihd.eui, now)
                 ihd.refresh_direct(value, mirror, gas_at, now)
                 t_i = ihd.due_at

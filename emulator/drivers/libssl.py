@@ -335,7 +335,7 @@ class TlsContext:
 #: Bytes asked of one SSL_read or BIO_read: a whole record's plaintext fits (TLS: 16 KiB).
 RECORD_SIZE: Final = 16384
 
-_buffers = threading.local()
+_buffers: Final = threading.local()
 
 
 def _read_buffer(size: int) -> ctypes.Array[ctypes.c_char]:

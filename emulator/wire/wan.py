@@ -195,12 +195,12 @@ FRAME_FORMAT: Final = Struct(
     "mac" / Exact(MAC_SIZE),
     Terminated,
 )
-_HEADER_FAST = HEADER_FORMAT.compile()
-_FRAME_FAST = FRAME_FORMAT.compile()
+_HEADER_FAST: Final = HEADER_FORMAT.compile()
+_FRAME_FAST: Final = FRAME_FORMAT.compile()
 #: The same 28 bytes for ``struct``: the fast path of a well-formed version-1 frame (anything
 #: else takes construct's path, which decides and words the error).
-_HEADER_STRUCT = struct.Struct(">2sBBI8sBBQH")
-_MAGIC = b"S1"
+_HEADER_STRUCT: Final = struct.Struct(">2sBBI8sBBQH")
+_MAGIC: Final = b"S1"
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -248,7 +248,7 @@ class Frame:
 
 #: CMAC states kept keyed (a key schedule costs ten times a MAC of a frame): the keys of a
 #: few thousand sessions, both ends (about 0.9 KiB each; beyond, the oldest are made again).
-_CMAC_KEPT = 8192
+_CMAC_KEPT: Final = 8192
 
 
 @lru_cache(maxsize=_CMAC_KEPT)
@@ -697,8 +697,8 @@ class DeviceLogUpdated:
 
 
 #: Key id of frames authenticated by the CHF's Master Key rather than a role's operational key.
-MASTER_KEY_ID = 0xFF
-WRAPPED_KEYS_SIZE = 40  # AES key wrap (RFC 3394) of command key || response key
+MASTER_KEY_ID: Final = 0xFF
+WRAPPED_KEYS_SIZE: Final = 40  # AES key wrap (RFC 3394) of command key || response key
 
 
 @dataclass(frozen=True, slots=True)
@@ -826,7 +826,7 @@ _PAYMENT_MODE = strict_enum(PaymentMode)
 _SUPPLY_STATE = strict_enum(SupplyState)
 _DEVICE_TYPE = strict_enum(DeviceType)
 
-_ESME = Codec(
+_ESME: Final = Codec(
     Shape(
         EsmeInstantaneous, tou_wh=INTS, payment_mode=_PAYMENT_MODE,
         emergency_credit_in_use=BOOL, supply_state=_SUPPLY_STATE,
@@ -993,7 +993,7 @@ _SECURITY_STATE = Codec(
     "previous_apn" / UTF8,
     "can_roll_back" / Int8ub,
 )
-_ERROR = Codec(
+_ERROR: Final = Codec(
     Shape(
         ErrorPayload,
         error_code=strict_enum(ErrorCode),

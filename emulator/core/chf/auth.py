@@ -9,7 +9,7 @@ that did not pass all of them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from emulator.core.chf.records import OperationalKeys
 from emulator.errors import BadMac, MalformedFrame, RemoteProtocolError
@@ -20,9 +20,9 @@ if TYPE_CHECKING:
     from emulator.core.chf.hub import Chf
 
 #: Master-Key frames keep their counters under this pseudo-role.
-MASTER_SLOT = Role.CHF
+MASTER_SLOT: Final = Role.CHF
 #: What ``Role(value)`` looks up (without raising for a value that names none).
-_ROLES: dict[int, Role] = dict(Role._value2member_map_)
+_ROLES: Final[dict[int, Role]] = dict(Role._value2member_map_)
 
 
 class Reject(RemoteProtocolError):

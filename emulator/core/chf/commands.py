@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Final, cast
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -54,14 +54,14 @@ if TYPE_CHECKING:
     from emulator.core.chf.hub import Chf
     from emulator.core.ota_han import OtaHan
 
-MAX_LOG_ENTRIES_PER_FRAME = 200  # docs/wan-protocol.md: READ_EVENT_LOG
+MAX_LOG_ENTRIES_PER_FRAME: Final = 200  # docs/wan-protocol.md: READ_EVENT_LOG
 #: The device log's capacity: an ADD to a full log answers LOG_FULL. 32 entries keep the
 #: READ_INVENTORY answer inside one frame (docs/wan-protocol.md §7.2).
-DEVICE_LOG_SIZE = 32
+DEVICE_LOG_SIZE: Final = 32
 _I32_MIN, _I32_MAX = -(2**31), 2**31 - 1  # an event value is an i32 on the wire (saturated)
 
 Handler = Callable[["Chf", DeviceType, object, object, int, OperationalKeys], object]
-_HANDLERS: dict[MessageType, Handler] = {}
+_HANDLERS: Final[dict[MessageType, Handler]] = {}
 
 
 def handles(msg_type: MessageType) -> Callable[[Handler], Handler]:
@@ -448,7 +448,7 @@ def _move_sim(
 
 # ---- firmware (ZigBee OTA images): emulator.core.ota_han does the work ----------------------
 
-_TRANSFER_STATES = {
+_TRANSFER_STATES: Final = {
     "none": FirmwareTransferState.NONE, "idle": FirmwareTransferState.NONE,
     "offered": FirmwareTransferState.OFFERED, "downloading": FirmwareTransferState.DOWNLOADING,
     "downloaded": FirmwareTransferState.DOWNLOADED,
@@ -456,7 +456,7 @@ _TRANSFER_STATES = {
     "activated": FirmwareTransferState.ACTIVATED, "refused": FirmwareTransferState.REFUSED,
     "failed": FirmwareTransferState.FAILED,
 }
-_ON_COMMAND = 0xFFFFFFFF
+_ON_COMMAND: Final = 0xFFFFFFFF
 
 
 def _ota(chf: Chf, keys: OperationalKeys) -> OtaHan:

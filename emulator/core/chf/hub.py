@@ -13,6 +13,8 @@ per-role operational keys and counters, the GSME mirror, a bounded event log.
 
 from __future__ import annotations
 
+from typing import Final
+
 from emulator.core.chf import security
 from emulator.core.chf.auth import MASTER_SLOT, Reject, authenticate, parse
 from emulator.core.chf.commands import HANDLERS
@@ -46,16 +48,16 @@ from emulator.wire.vocabulary import (
     Role,
 )
 
-_JOINED = DeviceLogState.JOINED  # read on every GSME wake (mirror_report)
+_JOINED: Final = DeviceLogState.JOINED  # read on every GSME wake (mirror_report)
 
 #: The CHF keeps its newest EVENT_LOG_SIZE events (a ring: the oldest goes when one arrives).
-EVENT_LOG_SIZE = 100
+EVENT_LOG_SIZE: Final = 100
 #: What ``MessageType(value)`` looks up (without raising for a value that names none).
-_MESSAGE_TYPES: dict[int, MessageType] = dict(MessageType._value2member_map_)
+_MESSAGE_TYPES: Final[dict[int, MessageType]] = dict(MessageType._value2member_map_)
 #: Each message type's name (``Enum.name`` is a property lookup, per served request).
-_MESSAGE_NAMES: dict[MessageType, str] = {mt: mt.name for mt in MessageType}
+_MESSAGE_NAMES: Final[dict[MessageType, str]] = {mt: mt.name for mt in MessageType}
 #: The EUI-64 texts a CHF keeps of the targets it serves (its own, its devices'): at most.
-_TARGETS_KEPT = 16
+_TARGETS_KEPT: Final = 16
 
 
 class Chf:

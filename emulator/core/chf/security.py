@@ -21,7 +21,7 @@ rollback has phases where it is illegal.
 from __future__ import annotations
 
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from emulator.core.chf.auth import Reject
 from emulator.core.chf.faults import Step
@@ -51,7 +51,7 @@ class SecurityEvent(Enum):
 
 
 _P, _E = SecurityPhase, SecurityEvent
-LIFECYCLE: TransitionTable[SecurityPhase, SecurityEvent] = TransitionTable(
+LIFECYCLE: Final[TransitionTable[SecurityPhase, SecurityEvent]] = TransitionTable(
     "security lifecycle", SecurityPhase, SecurityEvent, {
         _P.SMSO_OWNED: {_E.ROTATE: _P.KEYS_ROTATED, _E.SWAP: _P.SMSO_OWNED,
                         _E.MOVE_SIM: _P.SMSO_OWNED},
@@ -68,10 +68,10 @@ LIFECYCLE: TransitionTable[SecurityPhase, SecurityEvent] = TransitionTable(
     },
 )
 #: The phases in which the CHF holds a rollback point (``Chf.previous`` is set).
-HOLDS_ROLLBACK_POINT: frozenset[SecurityPhase] = frozenset(
+HOLDS_ROLLBACK_POINT: Final[frozenset[SecurityPhase]] = frozenset(
     p for p in SecurityPhase if LIFECYCLE.allows(p, SecurityEvent.ROLLBACK)
 )
-_COMMIT_EVENTS: dict[Step, SecurityEvent] = {"swap": SecurityEvent.SWAP,
+_COMMIT_EVENTS: Final[dict[Step, SecurityEvent]] = {"swap": SecurityEvent.SWAP,
                                              "sim": SecurityEvent.MOVE_SIM}
 
 
