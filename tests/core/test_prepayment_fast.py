@@ -248,6 +248,8 @@ class Pair:
         assert snap.emergency_credit_in_use is (model.ec == "in use")
         assert snap.emergency_credit_available_pence == available.get(model.ec, 0)
         assert meter.get_timer() == model.timer()
+        # the fraction of a penny carried: exact, not only the whole pence it adds up to
+        assert meter._residual == model.owed_pp % PICO
         assert [(when, name, fields) for when, _, name, fields in self.rec.events] == model.events
 
     def run(self, until: int) -> None:
