@@ -53,7 +53,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, NamedTuple, Protocol
+from typing import ClassVar, Final, NamedTuple, Protocol
 
 from emulator.core.load_profile import SLOT, LoadProfile
 from emulator.core.meter_states import (
@@ -75,28 +75,32 @@ from emulator.wire.vocabulary import (
     TopUpStatus,
 )
 
+# Final: a compiled build folds them in (or reads a C static), instead of a module lookup.
 #: pico-pence per penny: the fixed-point unit of charges.
-PICO = 10**12
-LOG_SIZE = 100
-LOCKOUT_AFTER = 5
-LOCKOUT_US = HOUR
-REPLAY_WINDOW = 64
+PICO: Final = 10**12
+LOG_SIZE: Final = 100
+LOCKOUT_AFTER: Final = 5
+LOCKOUT_US: Final = HOUR
+REPLAY_WINDOW: Final = 64
 
-_MASK48 = (1 << 48) - 1
-_MASK64 = (1 << 64) - 1
-_SUPPLY_CODE = {
+# load_profile's SLOT is a plain module global: a build would look it up in the module's dict
+# on every settlement (a C static here).
+_SLOT: Final[int] = SLOT
+_MASK48: Final = (1 << 48) - 1
+_MASK64: Final = (1 << 64) - 1
+_SUPPLY_CODE: Final = {
     SupplyState.ENABLED: EventCode.SUPPLY_ENABLED,
     SupplyState.DISABLED: EventCode.SUPPLY_DISABLED,
     SupplyState.ARMED: EventCode.SUPPLY_ARMED,
 }
 # Members looked up once: on Python 3.11 ``PaymentMode.PREPAYMENT`` goes through the enum's
 # metaclass (about 65 ns, five times a plain global), and the fire path asks on every fire.
-_PREPAYMENT = PaymentMode.PREPAYMENT
-_ENABLED = SupplyState.ENABLED
-_ARMED = SupplyState.ARMED
-_EC_NONE = EmergencyCredit.NONE
-_EC_AVAILABLE = EmergencyCredit.AVAILABLE
-_EC_IN_USE = EmergencyCredit.IN_USE
+_PREPAYMENT: Final = PaymentMode.PREPAYMENT
+_ENABLED: Final = SupplyState.ENABLED
+_ARMED: Final = SupplyState.ARMED
+_EC_NONE: Final = EmergencyCredit.NONE
+_EC_AVAILABLE: Final = EmergencyCredit.AVAILABLE
+_EC_IN_USE: Final = EmergencyCredit.IN_USE
 
 
 class PrepaymentSpec(Protocol):
@@ -181,38 +185,58 @@ class PrepaymentMeter:
 
     DEVICE_TYPE: ClassVar[DeviceType]
 
-    # The fire path's fields first (get_timer's two, then the catch-up's), in the object's
-    # first cache lines: a fleet's fires each touch another installation's meters.
+    # The fire path's fields first (get_timer's, the GSME's two, then the catch-up's and the
+    # settlement's), in the object's first cache lines: a fleet's fires each touch another
+    # installation's meters.
     __slots__ = (
+        "_timer",
         "_mode",
         "_next_boundary",
         "_caught_up",
         "_profile",
-        "_supply",
-        "_balance",
+        "_prepaid",
+        "_rates",
         "_charged",
         "_charged_to",
-        "_credit_cut",
+        "_standing_slot",
+        "_residual",
+        "_balance",
         "_debt",
+        "_low",
         "_ec",
+        "_supply",
+        "_low_threshold",
+        "_ec_limit",
+        "_ec_threshold",
+        "_standing",
+        "_debt_recovery",
+        "_max_credit",
+        "_credit_cut",
         "_emit",
         "_invalid_streak",
         "_key",
         "_lockout_until",
         "_log",
         "_log_head",
-        "_low",
         "_offset",
-        "_prepay",
-        "_rates",
-        "_residual",
         "_snap",
-        "_standing",
         "_utrn_high",
         "_utrn_seen",
         "eui",
         "firmware_version",
     )
+
+    # mypyc: the spec's values the settlement reads are copied here as native fields (a read of
+    # the spec, a pydantic model or any object of the Protocol, is a generic attribute lookup).
+    _timer: int | None  # get_timer's answer: _next_boundary in prepayment mode, else None
+    _prepaid: bool  # _mode is PREPAYMENT
+    _standing: int  # pico-pence per day
+    _standing_slot: int  # _standing * SLOT // DAY: a whole half hour's standing charge
+    _low_threshold: int
+    _ec_limit: int
+    _ec_threshold: int
+    _debt_recovery: int
+    _max_credit: int
 
     def __init__(
         self,
@@ -235,14 +259,21 @@ class PrepaymentMeter:
         self._profile = profile
         self._rates = tuple(rates_pp)
         self._standing = standing_pp_per_day
-        self._prepay = prepay
+        self._standing_slot = standing_pp_per_day * SLOT // DAY
+        self._low_threshold = prepay.low_credit_threshold_pence
+        self._ec_limit = prepay.emergency_credit_limit_pence
+        self._ec_threshold = prepay.emergency_credit_threshold_pence
+        self._debt_recovery = prepay.debt_recovery_pence_per_day
+        self._max_credit = prepay.max_credit_pence
         self._mode = model.default_payment_mode if payment_mode is None else payment_mode
+        self._prepaid = self._mode is _PREPAYMENT
         self._balance = prepay.initial_balance_pence if balance_pence is None else balance_pence
         self._debt = prepay.initial_debt_pence
         self._residual = 0
         self._charged = profile.registers
         self._charged_to = now
         self._next_boundary = now - now % SLOT + SLOT
+        self._timer = self._next_boundary if self._prepaid else None
         self._caught_up = now  # the profile starts accrued to ``now``, no boundary due
         self._ec = EmergencyCredit.NONE
         self._low = False
@@ -306,7 +337,7 @@ class PrepaymentMeter:
 
     def get_timer(self) -> int | None:
         """The next half-hour settlement in prepayment mode; ``None`` in credit mode."""
-        return self._next_boundary if self._mode is _PREPAYMENT else None
+        return self._timer  # kept by every change of _next_boundary or _mode
 
     # -- commands --------------------------------------------------------------------------
 
@@ -316,6 +347,8 @@ class PrepaymentMeter:
         self._catch_up(now)
         if mode is not self._mode:
             previous, self._mode = self._mode, mode
+            self._prepaid = prepaid = mode is _PREPAYMENT
+            self._timer = self._next_boundary if prepaid else None
             self._charged = self._profile.registers
             self._charged_to = now
             self._record(now, EventCode.PAYMENT_MODE_CHANGED, int(mode))
@@ -357,7 +390,7 @@ class PrepaymentMeter:
         ):
             return False
         self._ec = EMERGENCY_CREDIT.next(self._ec, selected)
-        limit = self._prepay.emergency_credit_limit_pence
+        limit = self._ec_limit
         self._record(now, EventCode.EMERGENCY_CREDIT_ACTIVATED, limit)
         self._tell(
             now, "EmergencyCreditActivated", emergency_credit_limit_pence=limit,
@@ -388,7 +421,7 @@ class PrepaymentMeter:
         self._invalid_streak = 0
         if not self._counter_unused(counter):
             return self._refuse(now, TopUpStatus.ALREADY_USED, counter)
-        if self._balance + amount > self._prepay.max_credit_pence:
+        if self._balance + amount > self._max_credit:
             return self._refuse(now, TopUpStatus.EXCEEDS_MAX_CREDIT, counter)
         self._mark_used(counter)
         self._balance += amount
@@ -426,7 +459,7 @@ class PrepaymentMeter:
         self._log_head = (head + 2) % (2 * LOG_SIZE)
 
     def _snapshot(self) -> PaymentSnapshot:
-        limit = self._prepay.emergency_credit_limit_pence
+        limit = self._ec_limit
         ec = self._ec
         in_use = ec is _EC_IN_USE
         if ec is _EC_AVAILABLE:
@@ -461,26 +494,42 @@ class PrepaymentMeter:
             return
         self._caught_up = now
         profile = self._profile
-        while (boundary := self._next_boundary) <= now:
-            self._next_boundary = boundary + SLOT
+        boundary = self._next_boundary
+        if boundary > now:
+            profile.advance(now)  # no boundary due (a read inside a half hour)
+            return
+        while True:
+            self._next_boundary = after = boundary + _SLOT
             profile.advance(boundary)
             self._settle(boundary)
-            if boundary == now:
-                return  # accrued to ``now`` already (a fire at the boundary, the usual case)
-        profile.advance(now)
+            if after > now:
+                break
+            boundary = after
+        if boundary != now:
+            profile.advance(now)  # else accrued to ``now`` already (a fire at the boundary)
+        if self._prepaid:  # settling never changes the mode
+            self._timer = after
 
     def _settle(self, at: int) -> None:
         registers = self._profile.registers
-        if self._mode is _PREPAYMENT:
+        if self._prepaid:
             cost = 0
-            for rate, now_total, charged in zip(self._rates, registers, self._charged,
-                                                strict=True):
+            # mypyc: zip without strict= is a native loop (any keyword makes it a generic
+            # call). The lengths are equal by construction: one rate per register (profiles
+            # checks the ESME's tariff, the GSME has one of each), _charged a registers tuple.
+            for rate, now_total, charged in zip(  # noqa: B905
+                    self._rates, registers, self._charged):
                 cost += rate * (now_total - charged)
-            cost += self._standing * (at - self._charged_to) // DAY
-            pence, self._residual = divmod(self._residual + cost, PICO)
-            self._balance -= pence
-            if at % DAY == 0 and self._debt > 0 and (
-                    recovery := self._prepay.debt_recovery_pence_per_day) > 0:
+            elapsed = at - self._charged_to
+            if elapsed == _SLOT:
+                cost += self._standing_slot  # a whole half hour, the usual case
+            else:
+                cost += self._standing * elapsed // DAY
+            # mypyc: // and % on native ints (divmod makes a tuple of boxed ints).
+            total = self._residual + cost
+            self._residual = total % PICO
+            self._balance -= total // PICO
+            if self._debt > 0 and at % DAY == 0 and (recovery := self._debt_recovery) > 0:
                 taken = min(self._debt, recovery)
                 self._debt -= taken
                 self._balance -= taken
@@ -489,14 +538,14 @@ class PrepaymentMeter:
         self._charged_to = at
 
     def _check_credit(self, at: int) -> None:
-        prepay, balance = self._prepay, self._balance
-        if not self._low and balance < prepay.low_credit_threshold_pence:
+        balance = self._balance
+        if not self._low and balance < self._low_threshold:
             self._low = True
             self._record(at, EventCode.LOW_CREDIT, balance)
             self._tell(at, "LowCreditReached", balance_pence=balance)
-        limit = prepay.emergency_credit_limit_pence
+        limit = self._ec_limit
         if (self._ec is _EC_NONE and limit > 0
-                and balance < prepay.emergency_credit_threshold_pence):
+                and balance < self._ec_threshold):
             self._ec = EMERGENCY_CREDIT.next(self._ec, EmergencyCreditEvent.OFFERED)
             self._record(at, EventCode.EMERGENCY_CREDIT_AVAILABLE, limit)
             self._tell(at, "EmergencyCreditAvailable", emergency_credit_limit_pence=limit,
@@ -519,12 +568,12 @@ class PrepaymentMeter:
 
     def _after_credit(self, now: int) -> None:
         """Clear credit states that a top-up resolved; arm a supply credit exhaustion cut."""
-        prepay, balance = self._prepay, self._balance
-        if self._low and balance >= prepay.low_credit_threshold_pence:
+        balance = self._balance
+        if self._low and balance >= self._low_threshold:
             self._low = False
             self._tell(now, "LowCreditCleared", balance_pence=balance)
         ec = self._ec
-        if (ec is EmergencyCredit.AVAILABLE and balance >= prepay.emergency_credit_threshold_pence
+        if (ec is EmergencyCredit.AVAILABLE and balance >= self._ec_threshold
                 ) or (ec in (EmergencyCredit.IN_USE, EmergencyCredit.EXHAUSTED) and balance > 0):
             self._ec = EMERGENCY_CREDIT.next(ec, EmergencyCreditEvent.CLEARED)
             self._tell(now, "EmergencyCreditCleared", balance_pence=balance)
