@@ -65,11 +65,12 @@ class Ihd(ConsumerDevice):
         kind, total, rate, state = new
         if state != old_state:
             return True
-        step = SIGNIFICANT_ENERGY_WH if kind == "E" else SIGNIFICANT_VOLUME_DM3
+        electric = kind == "E"
+        step = SIGNIFICANT_ENERGY_WH if electric else SIGNIFICANT_VOLUME_DM3
         change = total - old_total
         if change >= step or change <= -step:
             return True
-        rate_floor = SIGNIFICANT_DEMAND_W if kind == "E" else 1
+        rate_floor = SIGNIFICANT_DEMAND_W if electric else 1
         rate_step = (old_rate if old_rate >= 0 else -old_rate) // 4
         if rate_step < rate_floor:
             rate_step = rate_floor
@@ -78,6 +79,7 @@ class Ihd(ConsumerDevice):
 
     def _fields(self, target: str, value: object) -> dict[str, object]:
         assert isinstance(value, tuple)
+        kind: str  # mypyc: compared as a str, not as an object
         kind, total, rate, _ = value
         if kind == "E":
             return {"target": target, "import_wh": total, "demand_w": rate}
