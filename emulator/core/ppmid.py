@@ -17,7 +17,7 @@ The PPMID's buttons return a :class:`ConsumerAction` for the driver to route to 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Final, Literal, Protocol
 
 from emulator.core.esme import EsmeReading
 from emulator.core.gsme import GsmeReading
@@ -28,19 +28,24 @@ from emulator.core.trace_sink import Emit
 from emulator.errors import LocalProtocolError
 from emulator.wire.vocabulary import DeviceType, PaymentMode, SupplyState
 
+# Final: a compiled build folds the ints into the code that uses them and keeps the rest in
+# C statics (a module global that is not Final is a dict lookup per use, and an int one is then
+# compared and subtracted as an object).
+
 #: A PPMID redraws at once when the balance moves by this much.
-SIGNIFICANT_BALANCE_PENCE = 100
+SIGNIFICANT_BALANCE_PENCE: Final = 100
 #: Smaller changes are traced at most this often (per device and fuel).
-REDRAW_INTERVAL_US = DAY  # a routine redraw is not news: keep fleet traces small
+REDRAW_INTERVAL_US: Final = DAY  # a routine redraw is not news: keep fleet traces small
 
 # Looked up once: on Python 3.11 an enum member (``DeviceType.ESME``) or its ``.name`` is a
 # slow attribute (the enum's metaclass, a descriptor), and every refresh and redraw asks.
-_ESME = DeviceType.ESME
-_GSME = DeviceType.GSME
+_ESME: Final = DeviceType.ESME
+_GSME: Final = DeviceType.GSME
+_ESME_NAME: Final = _ESME.name
+_GSME_NAME: Final = _GSME.name
 # One table per enum: they are IntEnums, so members of two enums with one value are equal keys.
-_TARGET_NAMES = {m: m.name for m in DeviceType}
-_MODE_NAMES = {m: m.name for m in PaymentMode}
-_SUPPLY_NAMES = {m: m.name for m in SupplyState}
+_MODE_NAMES: Final = {m: m.name for m in PaymentMode}
+_SUPPLY_NAMES: Final = {m: m.name for m in SupplyState}
 
 
 class ConsumerModelSpec(Protocol):
@@ -86,6 +91,8 @@ class ConsumerDevice:
         "_emitted_g",
         "_gas",
         "_gas_data_at",
+        "_has_gas_data_at",
+        "_has_updated_at",
         "_interval",
         "_requests",
         "_shown_e",
@@ -131,8 +138,12 @@ class ConsumerDevice:
         self._emitted_g: object = None
         self._emit_at_e = 0
         self._emit_at_g = 0
-        self._updated_at: int | None = None
-        self._gas_data_at: int | None = None
+        # mypyc: a time as a native int beside a flag (an ``int | None`` is a boxed object,
+        # a new int object at every refresh that sets it).
+        self._updated_at = 0
+        self._has_updated_at = False
+        self._gas_data_at = 0
+        self._has_gas_data_at = False
 
     def get_timer(self) -> int:
         return self.due_at
@@ -152,30 +163,29 @@ class ConsumerDevice:
     @property
     def last_update_us(self) -> int | None:
         """When ``show`` was last called (run clock), or None."""
-        return self._updated_at
+        return self._updated_at if self._has_updated_at else None
 
     @property
     def gas_data_at(self) -> int | None:
         """When the gas data shown was last updated in the CHF's mirror (µs, the CHF's clock,
         which the HAN's devices follow), or None if not known."""
-        return self._gas_data_at
+        return self._gas_data_at if self._has_gas_data_at else None
 
     def gas_data_age_s(self, now: int) -> int | None:
         """How old the gas data shown is, in whole seconds (behaviour 20), or None."""
-        at = self._gas_data_at
-        return None if at is None else max(0, (now - at) // SECOND)
+        return _age_s(self._gas_data_at, now) if self._has_gas_data_at else None
 
     def show(self, target: DeviceType, data: object, now: int,
              data_at: int | None = None) -> None:
         """The driver's answer to a :class:`ReadRequest`; ``data_at`` is when the data was
         last updated at its source (the mirror's time for gas read from the CHF)."""
-        if target is DeviceType.ESME:
+        if target is _ESME:
             if data is self._source_e and data is not None:
                 value = self._shown_e
             else:
                 value = self._convert(target, data)
                 self._source_e = data
-        elif target is DeviceType.GSME:
+        elif target is _GSME:
             if data is self._source_g and data is not None:
                 value = self._shown_g
             else:
@@ -189,9 +199,9 @@ class ConsumerDevice:
                    data_at: int | None = None) -> None:
         """:meth:`show` of a value already converted (what ``_convert`` would make of the
         data): a driver that reads only what is shown skips building the whole reading."""
-        if target is DeviceType.ESME:
+        if target is _ESME:
             self._source_e = None
-        elif target is DeviceType.GSME:
+        elif target is _GSME:
             self._source_g = None
         else:
             raise LocalProtocolError(f"{type(self).__name__} shows no data from {target.name}")
@@ -213,7 +223,7 @@ class ConsumerDevice:
         if old is not value_e and (old is None or self._significant(old, value_e) or (
                 now - self._emit_at_e >= REDRAW_INTERVAL_US and old != value_e)):
             self._emitted_e, self._emit_at_e = value_e, now
-            self._display(now, _ESME, value_e)
+            self._display(now, False, value_e)
         if gas is not None and self._gas:
             data = gas[0]
             if data is self._source_g and data is not None:
@@ -222,29 +232,36 @@ class ConsumerDevice:
                 value = self._shown_g = self._convert(_GSME, data)
                 self._source_g = data
             self._gas_data_at = gas_at
+            self._has_gas_data_at = True
             old = self._emitted_g
             if old is not value and (old is None or self._significant(old, value) or (
                     now - self._emit_at_g >= REDRAW_INTERVAL_US and old != value)):
                 self._emitted_g, self._emit_at_g = value, now
-                self._display(now, _GSME, value)
+                self._display(now, True, value)
         self._updated_at = now
+        self._has_updated_at = True
 
     def _show(self, target: DeviceType, value: object, now: int, data_at: int | None) -> None:
-        if target is DeviceType.ESME:
+        if target is _ESME:
             self._shown_e = value
             old = self._emitted_e
             # ``old is value``: the common refresh, nothing new to draw (_should_emit's answer)
             if old is not value and self._should_emit(old, value, now - self._emit_at_e):
                 self._emitted_e, self._emit_at_e = value, now
-                self._display(now, target, value)
+                self._display(now, False, value)
         else:
             self._shown_g = value
-            self._gas_data_at = data_at
+            if data_at is None:
+                self._has_gas_data_at = False
+            else:
+                self._gas_data_at = data_at
+                self._has_gas_data_at = True
             old = self._emitted_g
             if old is not value and self._should_emit(old, value, now - self._emit_at_g):
                 self._emitted_g, self._emit_at_g = value, now
-                self._display(now, target, value)
+                self._display(now, True, value)
         self._updated_at = now
+        self._has_updated_at = True
 
     def _should_emit(self, old: object, new: object, since: int) -> bool:
         if old is None:
@@ -253,12 +270,17 @@ class ConsumerDevice:
             return False
         return since >= REDRAW_INTERVAL_US or self._significant(old, new)
 
-    def _display(self, now: int, target: DeviceType, value: object) -> None:
-        fields: dict[str, object] = {"target": _TARGET_NAMES[target]}
-        fields.update(self._fields(value))
-        if target is _GSME and self._gas_data_at is not None:
-            fields["data_updated"] = isoformat(self._gas_data_at)
-            fields["data_age_s"] = self.gas_data_age_s(now)
+    def _display(self, now: int, gas: bool, value: object) -> None:
+        """Emit ``DisplayUpdated`` of ``value``, shown of the GSME if ``gas`` else the ESME."""
+        # One dict per event, made whole by _fields (not a dict updated from another one).
+        if not gas:
+            fields = self._fields(_ESME_NAME, value)
+        else:
+            fields = self._fields(_GSME_NAME, value)
+            if self._has_gas_data_at:
+                at = self._gas_data_at
+                fields["data_updated"] = isoformat(at)
+                fields["data_age_s"] = _age_s(at, now)
         self._emit(now, self.eui, "DisplayUpdated", fields)
 
     # Subclasses define what is shown.
@@ -271,8 +293,16 @@ class ConsumerDevice:
         (:meth:`refresh_direct` relies on it)."""
         raise NotImplementedError
 
-    def _fields(self, value: object) -> dict[str, object]:
+    def _fields(self, target: str, value: object) -> dict[str, object]:
+        """The event's fields: ``target`` (its name) first, then what ``value`` shows."""
         raise NotImplementedError
+
+
+def _age_s(at: int, now: int) -> int:
+    """Whole seconds from ``at`` to ``now``, never negative (``max(0, ...)``, a generic call in
+    a build)."""
+    age = (now - at) // SECOND
+    return age if age > 0 else 0
 
 
 _REQUESTS: dict[tuple[str, bool], tuple[ReadRequest, ...]] = {}
@@ -324,12 +354,14 @@ class Ppmid(ConsumerDevice):
             or old.supply_state is not new.supply_state
             or old.emergency_credit_in_use != new.emergency_credit_in_use
             or old.emergency_credit_available_pence != new.emergency_credit_available_pence
-            or abs(old.balance_pence - new.balance_pence) >= SIGNIFICANT_BALANCE_PENCE
+            or not -SIGNIFICANT_BALANCE_PENCE < old.balance_pence - new.balance_pence
+            < SIGNIFICANT_BALANCE_PENCE  # abs(): a generic call in a build
         )
 
-    def _fields(self, value: object) -> dict[str, object]:
+    def _fields(self, target: str, value: object) -> dict[str, object]:
         assert isinstance(value, PaymentSnapshot)
         return {
+            "target": target,
             "payment_mode": _MODE_NAMES[value.payment_mode],
             "balance_pence": value.balance_pence,
             "emergency_credit_available_pence": value.emergency_credit_available_pence,
@@ -339,7 +371,7 @@ class Ppmid(ConsumerDevice):
 
     def shown(self, target: DeviceType = DeviceType.ESME) -> PaymentSnapshot | None:
         """What the PPMID last showed for ``target`` (ESME or GSME)."""
-        value = self._shown_g if target is DeviceType.GSME else self._shown_e
+        value = self._shown_g if target is _GSME else self._shown_e
         return value if isinstance(value, PaymentSnapshot) else None
 
     @property
