@@ -28,16 +28,16 @@ import math
 import re
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Protocol
+from typing import Final, Protocol
 
 from emulator.core.rng import SplitMix64
 from emulator.core.timebase import DAY, MINUTE
 
-SLOT = 30 * MINUTE
-SLOTS_PER_DAY = 48
-_PPM = 1_000_000
-_TWO64 = 1 << 64
-_HHMM = re.compile(r"^([0-9]{2}):([0-9]{2})$")
+# Final: the compiled core folds them into the code that uses them (no module lookups).
+SLOT: Final = 30 * MINUTE
+SLOTS_PER_DAY: Final = 48
+_PPM: Final = 1_000_000
+_HHMM: Final = re.compile(r"^([0-9]{2}):([0-9]{2})$")
 
 
 class TouBandSpec(Protocol):
@@ -186,6 +186,9 @@ class LoadProfile:
         "_tou",
         "_noise_ppm",
         "_rng",
+        "_day",  # _draw's day, and that day's shape and seasonal factor
+        "_day_shape",
+        "_day_season_ppm",
         "_season_ppm",
         "_shape",
     )
@@ -207,8 +210,12 @@ class LoadProfile:
         self._registers = [0] * (max(tou) + 1)
         self._on = True
         self._slot_start = now - now % SLOT
-        self._register = tou[(self._slot_start % DAY) // SLOT]  # the slot's register
-        self._slot_energy = self._draw(self._slot_start)
+        self._day = -1  # none yet: _draw sets the three
+        self._day_shape = shape[0]
+        self._day_season_ppm = _PPM
+        slot = (self._slot_start % DAY) // SLOT
+        self._register = tou[slot]  # the slot's register
+        self._slot_energy = self._draw(self._slot_start, slot)
         # Energy before ``now`` in the first slot happened before the meter existed.
         self._done = self._slot_energy * (now - self._slot_start) // SLOT
 
@@ -230,15 +237,17 @@ class LoadProfile:
         )
         return cls(shape, (0,) * SLOTS_PER_DAY, spec.noise, spec.seasonal_amplitude, rng, now)
 
-    def _draw(self, slot_start: int) -> int:
-        """Energy of the slot starting at ``slot_start``: exactly one RNG draw."""
-        day, offset = divmod(slot_start, DAY)
-        weekend = (day + 3) % 7 >= 5  # 1970-01-01 was a Thursday (weekday 3)
-        base = self._shape[1 if weekend else 0][offset // SLOT]
-        # ``>> 64`` is ``// _TWO64`` (both floor, for negative numbers too), without a long
-        # division
-        noise = self._noise_ppm * (2 * self._rng.next_u64() - _TWO64) >> 64
-        value = base * _season_ppm(self._season_ppm, day) // _PPM * (_PPM + noise) // _PPM
+    def _draw(self, slot_start: int, slot: int) -> int:
+        """Energy of the slot starting at ``slot_start``, the day's ``slot``-th: exactly one RNG
+        draw."""
+        day = slot_start // DAY
+        if day != self._day:  # the day's shape and seasonal factor, once a day
+            self._day = day
+            weekend = (day + 3) % 7 >= 5  # 1970-01-01 was a Thursday (weekday 3)
+            self._day_shape = self._shape[1 if weekend else 0]
+            self._day_season_ppm = _season_ppm(self._season_ppm, day)
+        noise = self._rng.symmetric(self._noise_ppm)  # in [-noise_ppm, noise_ppm)
+        value = self._day_shape[slot] * self._day_season_ppm // _PPM * (_PPM + noise) // _PPM
         return value if value > 0 else 0
 
     def advance(self, now: int) -> None:
@@ -251,14 +260,21 @@ class LoadProfile:
                 done = self._done
                 if target > done:
                     if self._on:  # every read of a meter comes through here
-                        self._registers[self._register] += target - done
+                        # mypyc: ``registers[i] += x`` is a generic in-place add of boxed ints;
+                        # reading and storing again keeps the add native
+                        registers = self._registers
+                        register = self._register
+                        registers[register] = registers[register] + (target - done)
                     self._done = target
                 return
             if self._on and (rest := self._slot_energy - self._done) > 0:  # the slot's rest
-                self._registers[self._register] += rest
+                registers = self._registers
+                register = self._register
+                registers[register] = registers[register] + rest  # (see above)
             self._slot_start = end
-            self._register = self._tou[(end % DAY) // SLOT]
-            self._slot_energy = self._draw(end)
+            slot = (end % DAY) // SLOT
+            self._register = self._tou[slot]
+            self._slot_energy = self._draw(end, slot)
             self._done = 0
             if now == end:
                 return  # at the slot's start: nothing of it accrued (a settlement's advance)
