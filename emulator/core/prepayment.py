@@ -83,9 +83,6 @@ LOCKOUT_AFTER: Final = 5
 LOCKOUT_US: Final = HOUR
 REPLAY_WINDOW: Final = 64
 
-# load_profile's SLOT is a plain module global: a build would look it up in the module's dict
-# on every settlement (a C static here).
-_SLOT: Final[int] = SLOT
 _MASK48: Final = (1 << 48) - 1
 _MASK64: Final = (1 << 64) - 1
 _SUPPLY_CODE: Final = {
@@ -499,7 +496,7 @@ class PrepaymentMeter:
             profile.advance(now)  # no boundary due (a read inside a half hour)
             return
         while True:
-            self._next_boundary = after = boundary + _SLOT
+            self._next_boundary = after = boundary + SLOT
             profile.advance(boundary)
             self._settle(boundary)
             if after > now:
@@ -521,7 +518,7 @@ class PrepaymentMeter:
                     self._rates, registers, self._charged):
                 cost += rate * (now_total - charged)
             elapsed = at - self._charged_to
-            if elapsed == _SLOT:
+            if elapsed == SLOT:
                 cost += self._standing_slot  # a whole half hour, the usual case
             else:
                 cost += self._standing * elapsed // DAY
