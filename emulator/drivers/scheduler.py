@@ -28,7 +28,7 @@ import heapq
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar, final
 
-from mypy_extensions import mypyc_attr
+from mypy_extensions import i64, mypyc_attr
 
 from emulator.core.timebase import isoformat
 from emulator.drivers.clock import Clock, VirtualEventLoop
@@ -45,11 +45,13 @@ _COMPILED: Final = not __file__.endswith(".py")
 @final
 class _Entry:
     """One heap entry of the compiled form: a (deadline, seq, slot, generation) tuple's
-    fields, held unboxed by mypyc (a native class)."""
+    fields, held unboxed by mypyc (a native class). mypyc: ``i64`` fields and indices are
+    plain C integers (``int`` ones are tagged: a check and a call per operation); a deadline
+    is µs since 1970 (2**63 µs is 292,000 years on), a seq or a generation a count."""
 
     __slots__ = ("deadline", "generation", "seq", "slot")
 
-    def __init__(self, deadline: int, seq: int, slot: Slot, generation: int) -> None:
+    def __init__(self, deadline: i64, seq: i64, slot: Slot, generation: i64) -> None:
         self.deadline = deadline
         self.seq = seq
         self.slot = slot
@@ -59,7 +61,7 @@ class _Entry:
 # heapq's sifts over _Entry (Lib/heapq.py's _siftdown and _siftup, whose C twins order the
 # tuple form): the same moves, with (deadline, seq) compared as two native ints.
 
-def _entry_sift_down(heap: list[_Entry], startpos: int, pos: int) -> None:
+def _entry_sift_down(heap: list[_Entry], startpos: i64, pos: i64) -> None:
     """heapq._siftdown: move the entry at ``pos`` up towards ``startpos`` to its place."""
     entry = heap[pos]
     deadline = entry.deadline
@@ -75,23 +77,24 @@ def _entry_sift_down(heap: list[_Entry], startpos: int, pos: int) -> None:
     heap[pos] = entry
 
 
-def _entry_sift_up(heap: list[_Entry], pos: int) -> None:
+def _entry_sift_up(heap: list[_Entry], pos: i64) -> None:
     """heapq._siftup: move the smaller child up until a leaf, then the entry that was at
     ``pos`` back up to its place."""
-    endpos = len(heap)
+    endpos: i64 = len(heap)
     startpos = pos
     entry = heap[pos]
     childpos = 2 * pos + 1
     while childpos < endpos:
+        child = heap[childpos]
         rightpos = childpos + 1
         if rightpos < endpos:
-            child = heap[childpos]
             right = heap[rightpos]
             # not child < right (seqs are unique: never equal)
             if child.deadline > right.deadline or (child.deadline == right.deadline
                                                    and child.seq > right.seq):
                 childpos = rightpos
-        heap[pos] = heap[childpos]
+                child = right
+        heap[pos] = child
         pos = childpos
         childpos = 2 * pos + 1
     heap[pos] = entry
