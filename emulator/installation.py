@@ -20,7 +20,7 @@ from emulator.core.esme import Esme
 from emulator.core.gsme import Gsme
 from emulator.core.han import Han
 from emulator.core.han_crypto import install_code_link_key
-from emulator.core.installation import HanRole, HanStart
+from emulator.core.installation import HanRole, HanStart, InstallationCore
 from emulator.core.ota_han import OtaHan, attach_ota
 from emulator.core.trace_sink import Emit
 from emulator.drivers.capture import HanCapture
@@ -77,6 +77,10 @@ class Installation(FaultApi):
             start=start, on_air=on_air,
         )
         self.core = built.core
+        # mypyc: the core and the WAN service again as this class's own attributes, native
+        # fields in a build (``core`` and ``wan`` are FaultApi's, a Python class: a dict
+        # lookup each), read by the per-fire paths. Both are set once, here.
+        self._core: InstallationCore = built.core
         self.han: Han | None = built.han
         self._capture = capture
         # the OTA cluster's server (CHF) and clients (meters), with the test manufacturer trusted
@@ -91,37 +95,38 @@ class Installation(FaultApi):
         self.wan = WanService(core=self.core, dmc=dmc, chf_bundle=chf_bundle, trust=trust,
                               clock=self._clock, emit=emit, rearm=self.sync_timer,
                               server_ctx=server_ctx, keylog=keylog)
+        self._wan: WanService = self.wan
 
     @property
     def chf(self) -> Chf:
-        return self.core.devices.chf
+        return self._core.devices.chf
 
     @property
     def esme(self) -> Esme:
-        return self.core.devices.esme
+        return self._core.devices.esme
 
     @property
     def gsme(self) -> Gsme | None:
-        return self.core.devices.gsme
+        return self._core.devices.gsme
 
     # ---- the WAN service, by its old names -----------------------------------------------
 
     @property
     def trust(self) -> dict[Role, x509.Certificate]:
         """The CAs the CHF trusts now (the SMSO CA, or the S1SP CA after a certificate swap)."""
-        return self.wan.trust
+        return self._wan.trust
 
     @property
     def channels(self) -> list[WanChannel]:
-        return self.wan.channels
+        return self._wan.channels
 
     @property
     def sessions_opened(self) -> int:
-        return self.wan.sessions_opened
+        return self._wan.sessions_opened
 
     @property
     def frames_served(self) -> int:
-        return self.wan.frames_served
+        return self._wan.frames_served
 
     @property
     def emit(self) -> Emit:
@@ -133,7 +138,7 @@ class Installation(FaultApi):
         return self._clock
 
     def wan_available(self, now: int) -> bool:
-        return self.wan.wan_available(now)
+        return self._wan.wan_available(now)
 
     def next_attach(self, apn: str) -> int | None:
         """When the SMETS1 CSP will report the CHF's SIM attached on ``apn`` (now if it is):
@@ -147,11 +152,11 @@ class Installation(FaultApi):
         return self.chf.sim.apn == apn and self.wan_available(self._clock.now_us())
 
     def role_of(self, cert: x509.Certificate) -> Role | None:
-        return self.wan.role_of(cert)
+        return self._wan.role_of(cert)
 
     def accept(self, link: LinkEnd) -> WanChannel:
         """A head-end connection arrived on ``link``: serve it (the CHF is the TLS server)."""
-        return self.wan.accept(link)
+        return self._wan.accept(link)
 
     def fit_gsme(self, gsme: Gsme, install_code: bytes) -> None:
         """An installer fits a new gas meter (:meth:`InstallationCore.fit_gsme`); a capture
@@ -159,21 +164,21 @@ class Installation(FaultApi):
         if self._capture is not None:
             self._capture.add_link_key(install_code_link_key(install_code), gsme.eui,
                                        f"{self.id} link key")
-        self.core.fit_gsme(gsme, install_code, self._clock.now_us())
+        self._core.fit_gsme(gsme, install_code, self._clock.now_us())
         self.sync_timer()
 
     # ---- the clock --------------------------------------------------------------------------
 
     def _on_timer(self, now: int) -> None:
-        core = self.core
+        core = self._core
         self._slot.set(core.fire(now))
         if core.devices.chf.outgoing:
-            self.wan.flush()
+            self._wan.flush()
 
     def sync_timer(self) -> None:
         """Re-arm after anything (a command, a test poking a core) changed a deadline."""
-        self._slot.set(self.core.get_timer())
+        self._slot.set(self._core.get_timer())
 
     def close(self) -> None:
-        self.wan.close()
+        self._wan.close()
         self._slot.cancel()
