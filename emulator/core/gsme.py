@@ -14,7 +14,7 @@ conversion (kWh per m3, about 11.2). Everything else is as for the ESME
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Final, Protocol
+from typing import ClassVar, Protocol
 
 from emulator.core.load_profile import GasLoadSpec, LoadProfile
 from emulator.core.prepayment import PICO, MeterModelSpec, PrepaymentMeter
@@ -66,9 +66,6 @@ class GsmeReading:
         object.__setattr__(self, "payment_mode", payment_mode)
         object.__setattr__(self, "balance_pence", balance_pence)
         object.__setattr__(self, "supply_state", supply_state)
-
-
-_PREPAYMENT: Final = PaymentMode.PREPAYMENT  # looked up once (an enum member is a slow attribute)
 
 
 class Gsme(PrepaymentMeter):
@@ -123,7 +120,7 @@ class Gsme(PrepaymentMeter):
         if self.battery_flat:
             return None
         wake = self._next_wake
-        if self._mode is _PREPAYMENT and self._next_boundary < wake:
+        if self._prepaid and self._next_boundary < wake:
             return self._next_boundary  # super().get_timer(), inlined: asked on every fire
         return wake
 
