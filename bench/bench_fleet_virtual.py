@@ -556,7 +556,8 @@ def scale_phase(args: argparse.Namespace) -> None:
     keep, drop = s.raw_mean("keep_wall"), s.raw_mean("drop_wall")
     keep_cpu, drop_cpu = s.raw_mean("keep_cpu"), s.raw_mean("drop_cpu")
     print(f"  handshakes/s {net:7.0f}, net of the fleet's activity, per wall second:")
-    print(f"    vs raw memory BIO, sessions kept, {RAW_HANDSHAKES} a sample  {keep:5.0f} = "
+    sample = min(s.n, RAW_HANDSHAKES)
+    print(f"    vs raw memory BIO, sessions kept, {sample} a sample  {keep:5.0f} = "
           f"{_percent(net, keep)}   target >= 80%   {_verdict(net >= 0.8 * keep)}")
     print(f"    vs raw memory BIO, sessions dropped              {drop:5.0f} = "
           f"{_percent(net, drop)}   target >= 80%   {_verdict(net >= 0.8 * drop)}")
