@@ -34,9 +34,9 @@ raw references run in the same process. Phases:
      the kernel must zero first (about 15 minor faults per handshake, about 12% of the
      ramp's time, measured 2026-12-02). This loop ends each handshake as the fleet does (the
      client takes the CHF's ticket and gives back its buffers) and keeps both ends until its
-     sample is over, so its heap grows the same way, 500 pairs at a time (its faults per
-     handshake are printed beside the ramp's); its pairs are freed and their pages handed
-     back after it.
+     sample is over, so its heap grows the same way, RAW_HANDSHAKES pairs at a time (its
+     faults per handshake are printed beside the ramp's); its pairs are freed and their
+     pages handed back after it.
    - **sessions kept, all of them in one loop: the raw rate at that scale**, the one the
      target means (since 2026-12-04; the samples above before): the same loop run once for as many
      handshakes as the ramp made, after the activity (the peak RSS read first) with the
